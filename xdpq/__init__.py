@@ -1,0 +1,3 @@
+"""xdpq: write a packet scheduler, simulate it offline, deploy it into XDP."""
+
+__version__ = "0.1.0"
