@@ -1,0 +1,131 @@
+"""Compile BPF C with clang against the running kernel's BTF.
+
+``vmlinux.h`` is generated from ``/sys/kernel/btf/vmlinux`` with bpftool and
+cached per kernel build (keyed by a hash of the BTF blob); objects are cached
+by a hash of their sources, the ``kern/`` headers and the flags, so a test
+suite compiles each program once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from xdpq.errors import BuildError
+
+KERNEL_BTF = Path("/sys/kernel/btf/vmlinux")
+KERN_DIR = Path(os.environ.get("XDPQ_KERN_DIR", Path(__file__).resolve().parents[2] / "kern"))
+_CFLAGS = ("-target", "bpf", "-O2", "-g", "-Wall", "-Wno-unused-function")
+_DIAG = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): (?P<kind>error|fatal error): (?P<msg>.*)$")
+
+
+def cache_dir() -> Path:
+    base = Path(os.environ.get("XDPQ_CACHE", Path.home() / ".cache" / "xdpq"))
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+def _arch_define() -> str:
+    machine = os.uname().machine
+    return {"x86_64": "x86", "aarch64": "arm64", "s390x": "s390"}.get(machine, machine)
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name) or (f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists() else None)
+    if path is None:
+        raise BuildError(f"{name} not found; run the README's setup (apt-get install clang bpftool)")
+    return path
+
+
+@cache
+def vmlinux_h() -> Path:
+    """Directory holding ``vmlinux.h`` for the running kernel (generated once)."""
+    if not KERNEL_BTF.exists():
+        raise BuildError(f"{KERNEL_BTF} is missing: this kernel has no BTF (CONFIG_DEBUG_INFO_BTF)")
+    digest = hashlib.sha256(KERNEL_BTF.read_bytes()).hexdigest()[:16]
+    out_dir = cache_dir() / f"vmlinux-{digest}"
+    header = out_dir / "vmlinux.h"
+    if not header.exists():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        res = subprocess.run(
+            [tool("bpftool"), "btf", "dump", "file", str(KERNEL_BTF), "format", "c"],
+            capture_output=True,
+            text=True,
+        )
+        if res.returncode != 0:
+            raise BuildError(f"bpftool could not dump the kernel's BTF: {res.stderr.strip()}")
+        tmp = header.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(res.stdout)
+        tmp.replace(header)
+    return out_dir
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+def diagnostics(stderr: str) -> list[Diagnostic]:
+    return [
+        Diagnostic(m["file"], int(m["line"]), int(m["col"]), m["msg"])
+        for m in map(_DIAG.match, stderr.splitlines())
+        if m
+    ]
+
+
+def _inputs_digest(source: Path, defines: dict[str, str | int]) -> str:
+    h = hashlib.sha256()
+    h.update(source.read_bytes())
+    for hdr in sorted(KERN_DIR.rglob("*.h")):
+        h.update(hdr.name.encode())
+        h.update(hdr.read_bytes())
+    h.update(repr(sorted(defines.items())).encode())
+    h.update(str(vmlinux_h()).encode())
+    return h.hexdigest()[:20]
+
+
+def compile_bpf(
+    source: str | os.PathLike[str],
+    defines: dict[str, str | int] | None = None,
+    out: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Compile one BPF C file; returns the object path (cached when ``out`` is None)."""
+    src = Path(source)
+    defines = defines or {}
+    if out is None:
+        out = cache_dir() / "obj" / f"{src.stem}-{_inputs_digest(src, defines)}.o"
+        if Path(out).exists():
+            return Path(out)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".tmp{os.getpid()}.o")
+    cmd = [
+        tool("clang"),
+        *_CFLAGS,
+        f"-D__TARGET_ARCH_{_arch_define()}",
+        *(f"-D{k}={v}" for k, v in sorted(defines.items())),
+        "-I", str(KERN_DIR),
+        "-I", str(vmlinux_h()),
+        "-c", str(src),
+        "-o", str(tmp),
+    ]  # fmt: skip
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        diags = diagnostics(res.stderr)
+        shown = "\n".join(str(d) for d in diags[:10]) or res.stderr.strip()[-2000:]
+        raise BuildError(f"clang could not compile {src}:\n{shown}")
+    tmp.replace(out)
+    return out
