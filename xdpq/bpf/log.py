@@ -22,7 +22,7 @@ def _on_print(level: int, fmt: bytes, args: int) -> int:
     stack = getattr(_sinks, "stack", None)
     if not stack:
         return 0
-    buf = ctypes.create_string_buffer(8192)
+    buf = ctypes.create_string_buffer(1 << 18)
     n = libbpf.libc().vsnprintf(buf, len(buf), fmt, args)
     text = buf.raw[: max(0, min(n, len(buf) - 1))].decode(errors="replace")
     if n >= len(buf):

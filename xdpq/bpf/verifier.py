@@ -66,7 +66,9 @@ def explain(program: str, log: str) -> Rejection:
     for ln in body:
         if _INSN.match(ln):
             last_insn = ln
-        elif m := _SOURCE.match(ln):
+        elif (m := _SOURCE.match(ln)) and m.group("code").strip():
+            # Annotations with no code (line 0: compiler-made instructions)
+            # say nothing; keep the last one that names real source.
             source = m.group("code").strip()
             location = f"{m.group('file')}:{m.group('line')}" if m.group("file") else ""
     reason = "; ".join(reason_lines) or (body[-1] if body else "no log")

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* PIFO queue: a bucketed priority queue over a bounded window of ranks.
+ *
+ * The structure of the kernel PIFO map proposed with the XDP queueing
+ * patches, and of Eiffel's FFS queues: one FIFO bucket per rank, a
+ * hierarchical bitmap of non-empty buckets, find-first-set to dequeue.
+ * Enqueue and dequeue cost the same however many packets are queued.
+ *
+ * Two windows of `range` ranks each: the primary covers [base, base+range),
+ * the secondary the next `range` ranks. The rules (docs/queues.md, and the
+ * same in xdpq/queues/pifo.py):
+ *   - enqueue into an empty PIFO sets base to the rank;
+ *   - a rank below base is stored in the primary's first bucket (served as
+ *     if its rank were base, after what is already there): XDPQ_ENQ_CLAMPED;
+ *   - a rank at or beyond base + 2*range is refused: XDPQ_ENQ_OUT_OF_WINDOW;
+ *   - when a dequeue empties the primary while the secondary holds packets,
+ *     the secondary becomes primary and base advances by range.
+ * So a non-empty PIFO always has a non-empty primary window.
+ *
+ * Bitmap of one window (range <= 65536 = 64^3 / 4): one top word whose bit t
+ * says mid word t is non-zero, 16 mid words whose bit m says leaf word
+ * t*64+m is non-zero, and range/64 leaf words, one bit per bucket.
+ */
+#ifndef XDPQ_PIFO_H
+#define XDPQ_PIFO_H
+
+#include "queue_common.h"
+
+#define XDPQ_PIFO_MAX_RANGE 65536
+#define XDPQ_PIFO_MIDS 16
+/* Words of bitmap for one window of `range` buckets. */
+#define XDPQ_PIFO_WINDOW_WORDS(range) (1 + XDPQ_PIFO_MIDS + (range) / 64)
+
+/* Storage for every PIFO of the program, carved up by XDPQ_PIFO_INIT.
+ * Powers of two, so that a mask proves each index in bounds. */
+#ifndef XDPQ_PIFO_BUCKETS
+#define XDPQ_PIFO_BUCKETS 1
+#endif
+#ifndef XDPQ_PIFO_WORDS
+#define XDPQ_PIFO_WORDS 1
+#endif
+_Static_assert((XDPQ_PIFO_BUCKETS & (XDPQ_PIFO_BUCKETS - 1)) == 0, "XDPQ_PIFO_BUCKETS: power of two");
+_Static_assert((XDPQ_PIFO_WORDS & (XDPQ_PIFO_WORDS - 1)) == 0, "XDPQ_PIFO_WORDS: power of two");
+
+struct xdpq_bucket {
+	__u32 head;
+	__u32 tail;
+};
+
+struct xdpq_pifo {
+	__u64 base;		/* lowest rank of the primary window */
+	__u64 bytes;
+	__u32 len;
+	__u32 cap;
+	__u32 range;		/* ranks (buckets) per window: power of two, 64..65536 */
+	__u32 primary;		/* which window (0 or 1) is primary */
+	__u32 bucket0;		/* first of this PIFO's 2*range buckets */
+	__u32 word0;		/* first of its 2*XDPQ_PIFO_WINDOW_WORDS(range) words */
+};
+
+xdpq_locked struct xdpq_bucket xdpq_buckets[XDPQ_PIFO_BUCKETS];
+xdpq_locked __u64 xdpq_bits[XDPQ_PIFO_WORDS];
+
+/* A PIFO whose buckets start at `bucket0` and bitmap words at `word0`; the
+ * code generator lays PIFOs out one after another. */
+#define XDPQ_PIFO_INIT(capacity, range_, bucket0_, word0_) \
+	{ .cap = (capacity), .range = (range_), .bucket0 = (bucket0_), .word0 = (word0_) }
+
+/* Indices are in bounds by construction (the layout is fixed at compile
+ * time); the mask is what proves it to the verifier, and costs no branch
+ * for it to explore. */
+static __always_inline __u64 *xdpq_pifo_word(__u64 i)
+{
+	xdpq_barrier_var(i);
+	return &xdpq_bits[i & (XDPQ_PIFO_WORDS - 1)];
+}
+
+static __always_inline struct xdpq_bucket *xdpq_pifo_bucket(struct xdpq_pifo *q, __u32 w, __u32 b)
+{
+	__u64 i = q->bucket0 + w * q->range + b;
+
+	xdpq_barrier_var(i);
+	return &xdpq_buckets[i & (XDPQ_PIFO_BUCKETS - 1)];
+}
+
+static __always_inline __u32 xdpq_pifo_window(struct xdpq_pifo *q, __u32 w)
+{
+	return q->word0 + w * XDPQ_PIFO_WINDOW_WORDS(q->range);
+}
+
+static __always_inline void xdpq_pifo_mark(struct xdpq_pifo *q, __u32 w, __u32 b)
+{
+	__u32 win = xdpq_pifo_window(q, w);
+	__u64 *top = xdpq_pifo_word(win);
+	__u64 *mid = xdpq_pifo_word(win + 1 + (b >> 12));
+	__u64 *leaf = xdpq_pifo_word(win + 1 + XDPQ_PIFO_MIDS + (b >> 6));
+
+	*leaf |= 1ULL << (b & 63);
+	*mid |= 1ULL << ((b >> 6) & 63);
+	*top |= 1ULL << ((b >> 12) & 63);
+}
+
+static __always_inline bool xdpq_pifo_marked(struct xdpq_pifo *q, __u32 w, __u32 b)
+{
+	__u64 *leaf = xdpq_pifo_word(xdpq_pifo_window(q, w) + 1 + XDPQ_PIFO_MIDS + (b >> 6));
+
+	return *leaf & (1ULL << (b & 63));
+}
+
+static __always_inline void xdpq_pifo_unmark(struct xdpq_pifo *q, __u32 w, __u32 b)
+{
+	__u32 win = xdpq_pifo_window(q, w);
+	__u64 *top = xdpq_pifo_word(win);
+	__u64 *mid = xdpq_pifo_word(win + 1 + (b >> 12));
+	__u64 *leaf = xdpq_pifo_word(win + 1 + XDPQ_PIFO_MIDS + (b >> 6));
+
+	*leaf &= ~(1ULL << (b & 63));
+	if (*leaf)
+		return;
+	*mid &= ~(1ULL << ((b >> 6) & 63));
+	if (*mid)
+		return;
+	*top &= ~(1ULL << ((b >> 12) & 63));
+}
+
+/* First non-empty bucket of window w, or -1: three find-first-sets. */
+static __always_inline int xdpq_pifo_first(struct xdpq_pifo *q, __u32 w)
+{
+	__u32 win = xdpq_pifo_window(q, w);
+	__u64 *top = xdpq_pifo_word(win);
+	__u64 *mid, *leaf;
+	__u32 t, m;
+
+	if (!*top)
+		return -1;
+	t = xdpq_ctz64(*top);
+	mid = xdpq_pifo_word(win + 1 + t);
+	if (!*mid)
+		return -1;
+	m = t * 64 + xdpq_ctz64(*mid);
+	leaf = xdpq_pifo_word(win + 1 + XDPQ_PIFO_MIDS + m);
+	if (!*leaf)
+		return -1;
+	return m * 64 + xdpq_ctz64(*leaf);
+}
+
+static __always_inline int xdpq_pifo_enqueue(struct xdpq_pifo *q, __u32 slot, __u64 rank,
+					     __u32 len)
+{
+	struct xdpq_bucket *bk;
+	int ret = XDPQ_ENQ_FULL;
+	__u32 w, b;
+	__u64 off;
+
+	if (slot >= XDPQ_POOL_SLOTS)
+		return XDPQ_ENQ_BAD_SLOT;
+	bpf_spin_lock(&xdpq_lock);
+	if (q->len >= q->cap)
+		goto out;
+	if (!q->len)
+		q->base = rank;
+	ret = XDPQ_ENQ_OK;
+	if (rank < q->base) {
+		off = 0;
+		ret = XDPQ_ENQ_CLAMPED;
+	} else {
+		off = rank - q->base;
+	}
+	if (off < q->range) {
+		w = q->primary;
+		b = off;
+	} else if (off - q->range < q->range) {
+		w = q->primary ^ 1;
+		b = off - q->range;
+	} else {
+		ret = XDPQ_ENQ_OUT_OF_WINDOW;
+		goto out;
+	}
+	bk = xdpq_pifo_bucket(q, w & 1, b);
+	xdpq_link(slot)->rank = rank;
+	xdpq_link(slot)->len = len;
+	xdpq_list_append(&bk->head, &bk->tail, slot, !xdpq_pifo_marked(q, w & 1, b));
+	xdpq_pifo_mark(q, w & 1, b);
+	q->len++;
+	q->bytes += len;
+out:
+	bpf_spin_unlock(&xdpq_lock);
+	return ret;
+}
+
+static __always_inline int xdpq_pifo_peek(struct xdpq_pifo *q, struct xdpq_entry *e)
+{
+	struct xdpq_bucket *bk;
+	int ret = -1, b;
+
+	bpf_spin_lock(&xdpq_lock);
+	b = q->len ? xdpq_pifo_first(q, q->primary & 1) : -1;
+	if (b >= 0) {
+		bk = xdpq_pifo_bucket(q, q->primary & 1, b);
+		xdpq_entry_of(e, bk->head);
+		ret = 0;
+	}
+	bpf_spin_unlock(&xdpq_lock);
+	return ret;
+}
+
+static __always_inline int xdpq_pifo_dequeue(struct xdpq_pifo *q, struct xdpq_entry *e)
+{
+	struct xdpq_bucket *bk;
+	__u32 w, slot;
+	int ret = -1, b;
+
+	bpf_spin_lock(&xdpq_lock);
+	w = q->primary & 1;
+	b = q->len ? xdpq_pifo_first(q, w) : -1;
+	if (b < 0)
+		goto out;
+	bk = xdpq_pifo_bucket(q, w, b);
+	slot = xdpq_list_pop(&bk->head);
+	if (slot >= XDPQ_POOL_SLOTS)
+		goto out;
+	if (bk->head == XDPQ_NIL)
+		xdpq_pifo_unmark(q, w, b);
+	xdpq_entry_of(e, slot);
+	q->len--;
+	q->bytes -= e->len;
+	ret = 0;
+	/* Keep the primary non-empty: promote the secondary window. */
+	if (q->len && xdpq_pifo_first(q, w) < 0) {
+		q->primary = w ^ 1;
+		q->base += q->range;
+	}
+out:
+	bpf_spin_unlock(&xdpq_lock);
+	return ret;
+}
+
+#endif /* XDPQ_PIFO_H */

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* RBtree queue: exact order over the whole 64-bit rank space.
+ *
+ * Built on the kernel's bpf_rbtree: nodes come from bpf_obj_new (outside the
+ * lock: allocation is not allowed under it), ordered by (rank, seq) so that
+ * equal ranks leave in enqueue order. O(log n) per operation.
+ */
+#ifndef XDPQ_RBTREE_H
+#define XDPQ_RBTREE_H
+
+#include "queue_common.h"
+#include "kfuncs.h"
+
+struct xdpq_rbnode {
+	struct bpf_rb_node rb;
+	__u64 rank;
+	__u64 seq;
+	__u32 slot;
+	__u32 len;
+};
+
+/* The tree's root is a separate global: the kernel accepts the "contains"
+ * tag on a global variable but not on a member of one. XDPQ_RBTREE_DEFINE
+ * declares both; operations take the root as well. */
+struct xdpq_rbtree {
+	__u64 seq;
+	__u64 bytes;
+	__u32 len;
+	__u32 cap;
+};
+
+#define XDPQ_RBTREE_DEFINE(name, capacity)					\
+	xdpq_locked struct bpf_rb_root name##_root xdpq_contains(xdpq_rbnode, rb);	\
+	xdpq_locked struct xdpq_rbtree name = { .cap = (capacity) }
+
+static bool xdpq_rb_less(struct bpf_rb_node *a, const struct bpf_rb_node *b)
+{
+	struct xdpq_rbnode *x = container_of(a, struct xdpq_rbnode, rb);
+	struct xdpq_rbnode *y = container_of(b, struct xdpq_rbnode, rb);
+
+	return x->rank < y->rank || (x->rank == y->rank && x->seq < y->seq);
+}
+
+static __always_inline int xdpq_rbtree_enqueue(struct xdpq_rbtree *t, struct bpf_rb_root *root,
+					       __u32 slot, __u64 rank, __u32 len)
+{
+	struct xdpq_rbnode *n;
+
+	if (slot >= XDPQ_POOL_SLOTS)
+		return XDPQ_ENQ_BAD_SLOT;
+	n = xdpq_obj_new(struct xdpq_rbnode);
+	if (!n)
+		return XDPQ_ENQ_NO_MEMORY;
+	n->rank = rank;
+	n->slot = slot;
+	n->len = len;
+	bpf_spin_lock(&xdpq_lock);
+	if (t->len >= t->cap) {
+		bpf_spin_unlock(&xdpq_lock);
+		xdpq_obj_drop(n);
+		return XDPQ_ENQ_FULL;
+	}
+	n->seq = t->seq++;
+	xdpq_rbtree_add(root, &n->rb, xdpq_rb_less);
+	t->len++;
+	t->bytes += len;
+	bpf_spin_unlock(&xdpq_lock);
+	return XDPQ_ENQ_OK;
+}
+
+static __always_inline int xdpq_rbtree_peek(struct bpf_rb_root *root, struct xdpq_entry *e)
+{
+	struct xdpq_rbnode *n;
+	struct bpf_rb_node *r;
+	int ret = -1;
+
+	bpf_spin_lock(&xdpq_lock);
+	r = bpf_rbtree_first(root);
+	if (r) {
+		n = container_of(r, struct xdpq_rbnode, rb);
+		e->rank = n->rank;
+		e->slot = n->slot;
+		e->len = n->len;
+		ret = 0;
+	}
+	bpf_spin_unlock(&xdpq_lock);
+	return ret;
+}
+
+static __always_inline int xdpq_rbtree_dequeue(struct xdpq_rbtree *t, struct bpf_rb_root *root,
+					       struct xdpq_entry *e)
+{
+	struct xdpq_rbnode *n;
+	struct bpf_rb_node *r;
+
+	bpf_spin_lock(&xdpq_lock);
+	r = bpf_rbtree_first(root);
+	if (!r) {
+		bpf_spin_unlock(&xdpq_lock);
+		return -1;
+	}
+	r = bpf_rbtree_remove(root, r);
+	if (r) {
+		n = container_of(r, struct xdpq_rbnode, rb);
+		t->len--;
+		t->bytes -= n->len;
+	}
+	bpf_spin_unlock(&xdpq_lock);
+	if (!r)
+		return -1;
+	n = container_of(r, struct xdpq_rbnode, rb);
+	e->rank = n->rank;
+	e->slot = n->slot;
+	e->len = n->len;
+	xdpq_obj_drop(n);
+	return 0;
+}
+
+#endif /* XDPQ_RBTREE_H */

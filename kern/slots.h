@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The slot pool: preallocated fixed-size frame buffers.
+ *
+ * Stock kernels cannot hold an xdp_frame in a map, so the enqueue program
+ * copies the frame into a slot and queues the slot's index. Free slots sit on
+ * a BPF stack map: push and pop are atomic in the kernel, and LIFO hands out
+ * the most recently used, cache-warm slot first. User space fills the stack
+ * with every index once, after load.
+ */
+#ifndef XDPQ_SLOTS_H
+#define XDPQ_SLOTS_H
+
+#include "xdpq_defs.h"
+#include "counters.h"
+
+struct xdpq_slot {
+	__u32 len;
+	__u32 flags;
+	__u64 tstamp;		/* enqueue time, for sojourn-time AQM */
+	__u8 data[XDPQ_SLOT_DATA];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XDPQ_POOL_SLOTS);
+	__type(key, __u32);
+	__type(value, struct xdpq_slot);
+} xdpq_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK);
+	__uint(max_entries, XDPQ_POOL_SLOTS);
+	__uint(value_size, sizeof(__u32));
+} xdpq_free SEC(".maps");
+
+/* Slots handed out and not yet returned; its peak is the pool's low-water
+ * mark seen from the other side. */
+__u64 xdpq_slots_in_use;
+__u64 xdpq_slots_peak;
+
+static __always_inline int xdpq_slot_alloc(__u32 *slot)
+{
+	__u64 used;
+
+	if (bpf_map_pop_elem(&xdpq_free, slot))
+		return -1;
+	if (*slot >= XDPQ_POOL_SLOTS)
+		return -1;
+	used = __sync_fetch_and_add(&xdpq_slots_in_use, 1) + 1;
+	/* A racy maximum is fine: it only ever under-reports by a concurrent step. */
+	if (used > xdpq_slots_peak)
+		xdpq_slots_peak = used;
+	return 0;
+}
+
+static __always_inline void xdpq_slot_release(__u32 slot)
+{
+	if (bpf_map_push_elem(&xdpq_free, &slot, 0)) {
+		xdpq_count(XDPQ_CNT_SLOT_FREE_FAIL, 0);
+		return;
+	}
+	__sync_fetch_and_sub(&xdpq_slots_in_use, 1);
+}
+
+/* Copy the first len bytes of the frame into a slot. */
+static __always_inline int xdpq_slot_store(struct xdp_md *ctx, __u32 slot, __u32 len, __u64 now)
+{
+	struct xdpq_slot *s = bpf_map_lookup_elem(&xdpq_slots, &slot);
+
+	if (!s || len == 0 || len > XDPQ_SLOT_DATA)
+		return -1;
+	if (bpf_xdp_load_bytes(ctx, 0, s->data, len))
+		return -1;
+	s->len = len;
+	s->tstamp = now;
+	return 0;
+}
+
+/* Copy a slot's frame into the (already sized) frame of ctx. */
+static __always_inline int xdpq_slot_load(struct xdp_md *ctx, __u32 slot)
+{
+	struct xdpq_slot *s = bpf_map_lookup_elem(&xdpq_slots, &slot);
+	__u32 len;
+
+	if (!s)
+		return -1;
+	len = s->len;
+	if (len == 0 || len > XDPQ_SLOT_DATA)
+		return -1;
+	return bpf_xdp_store_bytes(ctx, 0, s->data, len);
+}
+
+#endif /* XDPQ_SLOTS_H */

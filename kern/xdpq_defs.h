@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Common definitions for every xdpq BPF object.
+ *
+ * Every identifier here is prefixed xdpq_/XDPQ_: vmlinux.h already defines
+ * many short names (struct node, qnode, ...).
+ */
+#ifndef XDPQ_DEFS_H
+#define XDPQ_DEFS_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+/* Slot pool size; the including program may choose another before the
+ * first #include. Queue entries link slots by index, so all per-slot
+ * bookkeeping is sized by it. */
+#ifndef XDPQ_POOL_SLOTS
+#define XDPQ_POOL_SLOTS 4096
+#endif
+/* A power of two, so that a mask proves every slot index in bounds. */
+_Static_assert((XDPQ_POOL_SLOTS & (XDPQ_POOL_SLOTS - 1)) == 0, "XDPQ_POOL_SLOTS: power of two");
+
+/* Bytes of frame a slot can hold: a 1500-byte MTU frame with two VLAN tags
+ * (1522) fits, with room to spare for the slot header. */
+#define XDPQ_SLOT_DATA 2032
+
+/* End of a slot list. */
+#define XDPQ_NIL 0xffffffffu
+
+/* All queue state lives in one global data section guarded by one
+ * bpf_spin_lock, like a qdisc's root lock. bpf_rbtree roots must share a map
+ * value with the lock that guards them, and under the lock only direct
+ * memory access is allowed (no map lookups), so everything the queue
+ * operations touch sits in this one section. libbpf 1.1 ignores .bss.NAME
+ * sections, hence .data.NAME. */
+#define xdpq_locked SEC(".data.xq") __attribute__((aligned(8)))
+
+/* Make the compiler forget what it knows about x, so that a bounds check on
+ * x is emitted on the very register that is then used as an index (clang
+ * otherwise checks one copy and indexes with another, and the verifier
+ * sees an unbounded access). */
+#define xdpq_barrier_var(x) asm volatile("" : "+r"(x))
+
+/* Count trailing zeros of a non-zero word: the population count of the
+ * ones below the lowest set bit. Branch-free, so the verifier walks it once
+ * rather than once per path. */
+static __always_inline __u32 xdpq_ctz64(__u64 x)
+{
+	__u64 v = (x & -x) - 1;
+
+	v = v - ((v >> 1) & 0x5555555555555555ULL);
+	v = (v & 0x3333333333333333ULL) + ((v >> 2) & 0x3333333333333333ULL);
+	v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+	return (v * 0x0101010101010101ULL) >> 56;
+}
+
+#endif /* XDPQ_DEFS_H */
