@@ -3,7 +3,8 @@
  *
  * The frame carries one command; the program executes it and writes the
  * outcome back into the frame, which the test reads as data_out. Tests
- * compare every outcome with the Python reference model.
+ * compare every outcome with the Python reference model. Two more commands
+ * allocate and release slots of the pool.
  */
 #ifndef TEST_CAP
 #define TEST_CAP 16
@@ -16,9 +17,12 @@
 #define XDPQ_PIFO_BUCKETS (2 * TEST_RANGE)
 #define XDPQ_PIFO_WORDS (TEST_RANGE >= 2048 ? 4 * TEST_RANGE / 64 : 64)
 
-#include "queue.h"
+#define XDPQ_POOL_SLOTS 1024
 
-enum { TEST_ENQUEUE, TEST_PEEK, TEST_DEQUEUE };
+#include "queue.h"
+#include "slots.h"
+
+enum { TEST_ENQUEUE, TEST_PEEK, TEST_DEQUEUE, TEST_ALLOC, TEST_RELEASE };
 enum { TEST_FIFO, TEST_PIFO, TEST_RBTREE };
 
 struct test_cmd {
@@ -82,6 +86,20 @@ int queue_test(struct xdp_md *ctx)
 
 	if ((void *)(c + 1) > data_end)
 		return XDP_ABORTED;
+	if (c->op == TEST_ALLOC) {
+		/* Helpers may not write into the packet: go through the stack. */
+		__u32 slot = XDPQ_NIL;
+
+		c->result = xdpq_slot_alloc(&slot);
+		c->slot = slot;
+		if (c->result)
+			xdpq_count(XDPQ_CNT_DROP_NO_SLOT, 0);
+		return XDP_PASS;
+	}
+	if (c->op == TEST_RELEASE) {
+		xdpq_slot_release(c->slot);
+		return XDP_PASS;
+	}
 	switch (c->queue) {
 	case TEST_FIFO:
 		c->result = run_fifo(c, &e);

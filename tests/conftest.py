@@ -1,0 +1,37 @@
+"""Shared test rules.
+
+Kernel tests (marked ``kernel``) run for real wherever we are root on a
+kernel with BTF. There, a kernel test that skips is turned into a failure:
+CI must never go green by not running the datapath.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+KERNEL_CAPABLE = os.geteuid() == 0 and Path("/sys/kernel/btf/vmlinux").exists()
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and KERNEL_CAPABLE and item.get_closest_marker("kernel"):
+        report.outcome = "failed"
+        report.longrepr = (
+            f"kernel test {item.nodeid} skipped on a machine that can run it "
+            f"(root, BTF present): {report.longrepr}"
+        )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if KERNEL_CAPABLE:
+        return
+    skip = pytest.mark.skip(reason="needs root and a kernel with BTF")
+    for item in items:
+        if item.get_closest_marker("kernel"):
+            item.add_marker(skip)

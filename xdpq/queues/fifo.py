@@ -1,0 +1,39 @@
+"""FIFO: arrival order; the rank is kept for the dequeue hook but ignored."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from xdpq.queues.base import Enq, Entry, check_rank
+
+
+class Fifo:
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._q: deque[Entry] = deque()
+        self._bytes = 0
+
+    def enqueue(self, rank: int, slot: int, size: int) -> Enq:
+        check_rank(rank)
+        if len(self._q) >= self.capacity:
+            return Enq.FULL
+        self._q.append(Entry(rank, slot, size))
+        self._bytes += size
+        return Enq.OK
+
+    def peek(self) -> Entry | None:
+        return self._q[0] if self._q else None
+
+    def dequeue(self) -> Entry | None:
+        if not self._q:
+            return None
+        e = self._q.popleft()
+        self._bytes -= e.size
+        return e
+
+    def __len__(self) -> int:
+        return len(self._q)
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes

@@ -1,0 +1,41 @@
+"""RBtree: exact order over the 64-bit rank space, ties in enqueue order."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+
+from xdpq.queues.base import Enq, Entry, check_rank
+
+
+class RBTree:
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._heap: list[tuple[int, int, Entry]] = []
+        self._seq = itertools.count()
+        self._bytes = 0
+
+    def enqueue(self, rank: int, slot: int, size: int) -> Enq:
+        check_rank(rank)
+        if len(self._heap) >= self.capacity:
+            return Enq.FULL
+        heapq.heappush(self._heap, (rank, next(self._seq), Entry(rank, slot, size)))
+        self._bytes += size
+        return Enq.OK
+
+    def peek(self) -> Entry | None:
+        return self._heap[0][2] if self._heap else None
+
+    def dequeue(self) -> Entry | None:
+        if not self._heap:
+            return None
+        e = heapq.heappop(self._heap)[2]
+        self._bytes -= e.size
+        return e
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes

@@ -1,0 +1,1 @@
+"""Deploy and run schedulers: load, configure, attach, transmit, observe."""
