@@ -22,7 +22,9 @@ from xdpq.errors import BuildError
 KERNEL_BTF = Path("/sys/kernel/btf/vmlinux")
 KERN_DIR = Path(os.environ.get("XDPQ_KERN_DIR", Path(__file__).resolve().parents[2] / "kern"))
 _CFLAGS = ("-target", "bpf", "-O2", "-g", "-Wall", "-Wno-unused-function")
-_DIAG = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): (?P<kind>error|fatal error): (?P<msg>.*)$")
+_DIAG = re.compile(
+    r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): (?P<kind>error|fatal error): (?P<msg>.*)$"
+)
 
 
 def cache_dir() -> Path:
@@ -37,9 +39,10 @@ def _arch_define() -> str:
 
 
 def tool(name: str) -> str:
-    path = shutil.which(name) or (f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists() else None)
+    sbin = Path("/usr/sbin") / name
+    path = shutil.which(name) or (str(sbin) if sbin.exists() else None)
     if path is None:
-        raise BuildError(f"{name} not found; run the README's setup (apt-get install clang bpftool)")
+        raise BuildError(f"{name} not found: install it (./run installs clang and bpftool)")
     return path
 
 
@@ -47,7 +50,7 @@ def tool(name: str) -> str:
 def vmlinux_h() -> Path:
     """Directory holding ``vmlinux.h`` for the running kernel (generated once)."""
     if not KERNEL_BTF.exists():
-        raise BuildError(f"{KERNEL_BTF} is missing: this kernel has no BTF (CONFIG_DEBUG_INFO_BTF)")
+        raise BuildError(f"{KERNEL_BTF} is missing: the kernel lacks CONFIG_DEBUG_INFO_BTF")
     digest = hashlib.sha256(KERNEL_BTF.read_bytes()).hexdigest()[:16]
     out_dir = cache_dir() / f"vmlinux-{digest}"
     header = out_dir / "vmlinux.h"

@@ -44,7 +44,7 @@ RINGBUF_SAMPLE_FN = CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t)
 class TestRunOpts(Structure):
     """``struct bpf_test_run_opts`` as of libbpf 1.1."""
 
-    _fields_ = [  # noqa: RUF012 - ctypes needs a class attribute
+    _fields_ = [
         ("sz", c_size_t),
         ("data_in", c_void_p),
         ("data_out", c_void_p),
@@ -66,21 +66,21 @@ class TestRunOpts(Structure):
 class BtfType(Structure):
     """``struct btf_type``: the fixed head of every BTF type record."""
 
-    _fields_ = [("name_off", c_uint32), ("info", c_uint32), ("size", c_uint32)]  # noqa: RUF012
+    _fields_ = [("name_off", c_uint32), ("info", c_uint32), ("size", c_uint32)]
 
 
 class BtfVarSecinfo(Structure):
-    _fields_ = [("type", c_uint32), ("offset", c_uint32), ("size", c_uint32)]  # noqa: RUF012
+    _fields_ = [("type", c_uint32), ("offset", c_uint32), ("size", c_uint32)]
 
 
 class BtfEnum(Structure):
-    _fields_ = [("name_off", c_uint32), ("val", ctypes.c_int32)]  # noqa: RUF012
+    _fields_ = [("name_off", c_uint32), ("val", ctypes.c_int32)]
 
 
 class XdpMd(Structure):
     """``struct xdp_md``: the context passed to (and back from) an XDP ``BPF_PROG_RUN``."""
 
-    _fields_ = [  # noqa: RUF012
+    _fields_ = [
         ("data", c_uint32),
         ("data_end", c_uint32),
         ("data_meta", c_uint32),
