@@ -62,12 +62,29 @@ static __always_inline void xdpq_slot_release(__u32 slot)
 	__sync_fetch_and_sub(&xdpq_slots_in_use, 1);
 }
 
+/* Frames of 1 to XDPQ_SLOT_DATA - 1 bytes fit in a slot. The mask after the
+ * check is for the verifier: clang tests one copy of len and passes another
+ * to the helper unless the barrier stops it. */
+static __always_inline bool xdpq_slot_fits(__u32 len)
+{
+	return len > 0 && len < XDPQ_SLOT_DATA;
+}
+
+static __always_inline __u32 xdpq_slot_bound(__u32 len)
+{
+	xdpq_barrier_var(len);
+	return len & (XDPQ_SLOT_DATA - 1);
+}
+
 /* Copy the first len bytes of the frame into a slot. */
 static __always_inline int xdpq_slot_store(struct xdp_md *ctx, __u32 slot, __u32 len, __u64 now)
 {
 	struct xdpq_slot *s = bpf_map_lookup_elem(&xdpq_slots, &slot);
 
-	if (!s || len == 0 || len > XDPQ_SLOT_DATA)
+	if (!s || !xdpq_slot_fits(len))
+		return -1;
+	len = xdpq_slot_bound(len);
+	if (!len)
 		return -1;
 	if (bpf_xdp_load_bytes(ctx, 0, s->data, len))
 		return -1;
@@ -85,7 +102,10 @@ static __always_inline int xdpq_slot_load(struct xdp_md *ctx, __u32 slot)
 	if (!s)
 		return -1;
 	len = s->len;
-	if (len == 0 || len > XDPQ_SLOT_DATA)
+	if (!xdpq_slot_fits(len))
+		return -1;
+	len = xdpq_slot_bound(len);
+	if (!len)
 		return -1;
 	return bpf_xdp_store_bytes(ctx, 0, s->data, len);
 }

@@ -20,9 +20,9 @@
 /* A power of two, so that a mask proves every slot index in bounds. */
 _Static_assert((XDPQ_POOL_SLOTS & (XDPQ_POOL_SLOTS - 1)) == 0, "XDPQ_POOL_SLOTS: power of two");
 
-/* Bytes of frame a slot can hold: a 1500-byte MTU frame with two VLAN tags
- * (1522) fits, with room to spare for the slot header. */
-#define XDPQ_SLOT_DATA 2032
+/* Bytes of frame a slot can hold, less one: a 1500-byte MTU frame with two
+ * VLAN tags (1522) fits. A power of two, so a mask bounds copy lengths. */
+#define XDPQ_SLOT_DATA 2048
 
 /* End of a slot list. */
 #define XDPQ_NIL 0xffffffffu
