@@ -21,7 +21,7 @@ from xdpq.errors import BuildError
 
 KERNEL_BTF = Path("/sys/kernel/btf/vmlinux")
 KERN_DIR = Path(os.environ.get("XDPQ_KERN_DIR", Path(__file__).resolve().parents[2] / "kern"))
-_CFLAGS = ("-target", "bpf", "-O2", "-g", "-Wall", "-Wno-unused-function")
+_CFLAGS = ("-target", "bpf", "-mcpu=v3", "-O2", "-g", "-Wall", "-Wno-unused-function")
 _DIAG = re.compile(
     r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): (?P<kind>error|fatal error): (?P<msg>.*)$"
 )
