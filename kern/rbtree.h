@@ -41,6 +41,16 @@ static bool xdpq_rb_less(struct bpf_rb_node *a, const struct bpf_rb_node *b)
 	return x->rank < y->rank || (x->rank == y->rank && x->seq < y->seq);
 }
 
+/* Node fields are written and read one by one through volatile: clang
+ * otherwise merges the adjacent 32-bit slot and len into one 64-bit access,
+ * which the verifier refuses on an allocated object (it spans two members). */
+static __always_inline void xdpq_rbnode_entry(struct xdpq_rbnode *n, struct xdpq_entry *e)
+{
+	e->rank = n->rank;
+	e->slot = *(volatile __u32 *)&n->slot;
+	e->len = *(volatile __u32 *)&n->len;
+}
+
 static __always_inline int xdpq_rbtree_enqueue(struct xdpq_rbtree *t, struct bpf_rb_root *root,
 					       __u32 slot, __u64 rank, __u32 len)
 {
@@ -52,8 +62,8 @@ static __always_inline int xdpq_rbtree_enqueue(struct xdpq_rbtree *t, struct bpf
 	if (!n)
 		return XDPQ_ENQ_NO_MEMORY;
 	n->rank = rank;
-	n->slot = slot;
-	n->len = len;
+	*(volatile __u32 *)&n->slot = slot;
+	*(volatile __u32 *)&n->len = len;
 	bpf_spin_lock(&xdpq_lock);
 	if (t->len >= t->cap) {
 		bpf_spin_unlock(&xdpq_lock);
@@ -77,10 +87,7 @@ static __always_inline int xdpq_rbtree_peek(struct bpf_rb_root *root, struct xdp
 	bpf_spin_lock(&xdpq_lock);
 	r = bpf_rbtree_first(root);
 	if (r) {
-		n = container_of(r, struct xdpq_rbnode, rb);
-		e->rank = n->rank;
-		e->slot = n->slot;
-		e->len = n->len;
+		xdpq_rbnode_entry(container_of(r, struct xdpq_rbnode, rb), e);
 		ret = 0;
 	}
 	bpf_spin_unlock(&xdpq_lock);
@@ -109,9 +116,7 @@ static __always_inline int xdpq_rbtree_dequeue(struct xdpq_rbtree *t, struct bpf
 	if (!r)
 		return -1;
 	n = container_of(r, struct xdpq_rbnode, rb);
-	e->rank = n->rank;
-	e->slot = n->slot;
-	e->len = n->len;
+	xdpq_rbnode_entry(n, e);
 	xdpq_obj_drop(n);
 	return 0;
 }

@@ -1,0 +1,1 @@
+"""Netlink: links, veth pairs, namespaces, XDP features."""
