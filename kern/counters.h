@@ -12,7 +12,8 @@
 
 enum xdpq_counter {
 	XDPQ_CNT_ENQUEUED,		/* frame stored in a queue */
-	XDPQ_CNT_DEQUEUED,		/* frame taken out by the scheduler */
+	XDPQ_CNT_DEQUEUED,		/* frame taken out by the scheduler, staged to send */
+	XDPQ_CNT_TRANSMITTED,		/* frame handed to the egress device (ndo_xdp_xmit) */
 	XDPQ_CNT_PASS_UNCLAIMED,	/* the scheduler did not claim it: XDP_PASS */
 	XDPQ_CNT_PASS_OVERSIZE,		/* larger than a slot (or multi-buffer): XDP_PASS */
 	XDPQ_CNT_PASS_MALFORMED,	/* the parser could not make sense of it: XDP_PASS */
@@ -22,6 +23,8 @@ enum xdpq_counter {
 	XDPQ_CNT_DROP_NO_MEMORY,	/* rbtree: node allocation failed */
 	XDPQ_CNT_DROP_ADMISSION,	/* the scheduler refused it on enqueue */
 	XDPQ_CNT_DROP_AQM,		/* the scheduler dropped it on dequeue */
+	XDPQ_CNT_DROP_XMIT,		/* the egress device refused it (counted per flush) */
+	XDPQ_CNT_DROP_SHUTDOWN,		/* still queued when the deployment stopped */
 	XDPQ_CNT_PIFO_CLAMPED,		/* PIFO: rank below the window, served as its lowest */
 	XDPQ_CNT_SLOT_FREE_FAIL,	/* a slot could not go back to the pool (a bug) */
 	XDPQ_CNT__MAX,

@@ -24,6 +24,14 @@ _Static_assert((XDPQ_POOL_SLOTS & (XDPQ_POOL_SLOTS - 1)) == 0, "XDPQ_POOL_SLOTS:
  * VLAN tags (1522) fits. A power of two, so a mask bounds copy lengths. */
 #define XDPQ_SLOT_DATA 2048
 
+/* Ethertypes: macros in the UAPI headers, so absent from vmlinux.h. */
+#ifndef ETH_P_IP
+#define ETH_P_IP	0x0800
+#define ETH_P_IPV6	0x86DD
+#define ETH_P_8021Q	0x8100
+#define ETH_P_8021AD	0x88A8
+#endif
+
 /* End of a slot list. */
 #define XDPQ_NIL 0xffffffffu
 
@@ -40,6 +48,17 @@ _Static_assert((XDPQ_POOL_SLOTS & (XDPQ_POOL_SLOTS - 1)) == 0, "XDPQ_POOL_SLOTS:
  * otherwise checks one copy and indexes with another, and the verifier
  * sees an unbounded access). */
 #define xdpq_barrier_var(x) asm volatile("" : "+r"(x))
+
+/* Frame length. The loads of ctx->data and ctx->data_end are pointers to
+ * the verifier, which refuses 32-bit arithmetic on pointers; the barrier
+ * keeps clang from narrowing the subtraction to 32 bits. */
+static __always_inline __u32 xdpq_frame_len(struct xdp_md *ctx)
+{
+	__u64 len = (long)ctx->data_end - (long)ctx->data;
+
+	xdpq_barrier_var(len);
+	return len;
+}
 
 /* Count trailing zeros of a non-zero word: the population count of the
  * ones below the lowest set bit. Branch-free, so the verifier walks it once

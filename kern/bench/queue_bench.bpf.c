@@ -30,7 +30,7 @@ static __always_inline __u64 bench_rank(void)
 
 static __always_inline int bench_store(struct xdp_md *ctx, __u32 *slot)
 {
-	__u32 len = ctx->data_end - ctx->data;
+	__u32 len = xdpq_frame_len(ctx);
 
 	if (xdpq_slot_alloc(slot))
 		return -1;

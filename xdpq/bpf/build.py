@@ -99,6 +99,26 @@ def _inputs_digest(source: Path, defines: dict[str, str | int]) -> str:
     return h.hexdigest()[:20]
 
 
+def compile_host_library(source: str | os.PathLike[str], libs: tuple[str, ...] = ()) -> Path:
+    """Compile a C file of our own into a shared library for this machine (cached)."""
+    src = Path(source)
+    digest = hashlib.sha256(src.read_bytes() + repr(libs).encode()).hexdigest()[:20]
+    out = cache_dir() / "lib" / f"{src.stem}-{digest}.so"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".tmp{os.getpid()}.so")
+    cmd = [tool("clang"), "-O2", "-g", "-Wall", "-shared", "-fPIC", "-pthread", str(src),
+           "-o", str(tmp), *(f"-l{lib}" for lib in libs)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        shown = "\n".join(str(d) for d in diagnostics(res.stderr)[:10]) or res.stderr.strip()
+        raise BuildError(f"clang could not compile {src}:\n{shown}")
+    tmp.replace(out)
+    return out
+
+
 def compile_bpf(
     source: str | os.PathLike[str],
     defines: dict[str, str | int] | None = None,

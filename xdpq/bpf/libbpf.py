@@ -105,6 +105,7 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "bpf_program__fd": (c_int, [c_void_p]),
     "bpf_program__set_autoload": (c_int, [c_void_p, ctypes.c_bool]),
     "bpf_program__attach_xdp": (c_void_p, [c_void_p, c_int]),
+    "bpf_program__attach": (c_void_p, [c_void_p]),
     "bpf_map__name": (c_char_p, [c_void_p]),
     "bpf_map__fd": (c_int, [c_void_p]),
     "bpf_map__type": (c_int, [c_void_p]),

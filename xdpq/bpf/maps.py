@@ -219,6 +219,18 @@ class Section:
         whole[v.offset : v.offset + v.size] = data
         self.map.update(u32(0), bytes(whole))
 
+    def unmap(self) -> None:
+        if self._mapping is not None:
+            self._mapping.close()
+            self._mapping = None
+
+    def address(self, name: str) -> int:
+        """Address of a variable in the kernel's copy, for native code to share."""
+        live = self._live()
+        if live is None:
+            raise XdpqError(f"section '{self.map.name}' is not memory-mapped")
+        return ctypes.addressof(ctypes.c_char.from_buffer(live)) + self.var(name).offset
+
     def __getitem__(self, name: str) -> int:
         return int.from_bytes(self.read(name), sys.byteorder)
 

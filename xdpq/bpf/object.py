@@ -28,6 +28,9 @@ class BpfObject:
             raise LoadError(f"cannot open BPF object {self.path}: {detail}")
         self._h: int = h
         self.loaded = False
+        # One Section per name: it owns the memory mapping of the kernel's
+        # copy, which native code may point into while the object lives.
+        self._sections: dict[str, Section] = {}
         self.programs: dict[str, Program] = {}
         p = so.bpf_object__next_program(h, None)
         while p:
@@ -45,10 +48,12 @@ class BpfObject:
 
     def section(self, name: str) -> Section:
         """A global data section by its ELF name, e.g. ``.bss`` or ``.data.sched``."""
-        mp = next((m for m in self.maps.values() if m.name.endswith(name)), None)
-        if mp is None or not name.startswith(_DATA_SECTIONS):
-            raise XdpqError(f"{self.path.name} has no data section '{name}'")
-        return Section(mp, self._datasec_vars(name))
+        if name not in self._sections:
+            mp = next((m for m in self.maps.values() if m.name.endswith(name)), None)
+            if mp is None or not name.startswith(_DATA_SECTIONS):
+                raise XdpqError(f"{self.path.name} has no data section '{name}'")
+            self._sections[name] = Section(mp, self._datasec_vars(name))
+        return self._sections[name]
 
     def _datasec_vars(self, name: str) -> dict[str, Var]:
         so = libbpf.lib()
@@ -105,6 +110,9 @@ class BpfObject:
             raise XdpqError(f"{self.path.name} has no map '{name}'") from None
 
     def close(self) -> None:
+        for sec in self._sections.values():
+            sec.unmap()
+        self._sections.clear()
         if self._h:
             libbpf.lib().bpf_object__close(self._h)
             self._h = 0

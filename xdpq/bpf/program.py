@@ -130,6 +130,13 @@ class Program:
             )
         return Link(h, f"XDP program '{self.name}' on ifindex {ifindex}")
 
+    def attach(self) -> Link:
+        """Attach where the program's section says (tracepoints, raw tracepoints)."""
+        h = libbpf.lib().bpf_program__attach(self._h)
+        if not h:
+            raise BpfError(f"attach program '{self.name}'", ctypes.get_errno())
+        return Link(h, f"program '{self.name}'")
+
     def pin(self, path: str) -> None:
         if libbpf.lib().bpf_obj_pin(self.fd, path.encode()) != 0:
             raise BpfError(f"pin program '{self.name}' at {path}", ctypes.get_errno())

@@ -1,0 +1,512 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The scheduler datapath: enqueue, schedule, transmit, BQL-like control.
+ *
+ * A scheduler object includes "xdpq.h", declares its queues and state,
+ * defines the hooks below, and then includes this header, which supplies
+ * every program:
+ *
+ *   struct xdpq_meta;  what classify learns about a packet, for enqueue
+ *   int xdpq_sched_classify(struct xdp_md *ctx, struct xdpq_meta *m, __u64 now)
+ *         -> XDPQ_CLAIM, XDPQ_UNCLAIMED, XDPQ_MALFORMED or XDPQ_ADMISSION_DROP
+ *   int xdpq_sched_enqueue(struct xdpq_meta *m, __u32 slot, __u32 len, __u64 now)
+ *         -> enum xdpq_enq
+ *   int xdpq_sched_dequeue(__u64 now, struct xdpq_entry *e, __u64 *when)
+ *         -> XDPQ_DEQ_OK, XDPQ_DEQ_EMPTY, XDPQ_DEQ_LATER (not before *when)
+ *            or XDPQ_DEQ_DROP (AQM: e names the slot to drop)
+ *
+ * Programs:
+ *   xdpq_ingress   XDP on the ingress interface: classify, store, enqueue;
+ *                  and, run by the transmitter with live-frame BPF_PROG_RUN
+ *                  on behalf of the egress, one staged slot per run
+ *                  redirected into the egress device
+ *   xdpq_init      run once after load: sets up the scheduler timer
+ *   xdpq_pool_fill run XDPQ_POOL_SLOTS times after load: fills the free list
+ *   xdpq_step      a test runs one dequeue at a virtual time (see below)
+ *   xdpq_flush     run at shutdown until the queues are empty
+ *   xdpq_complete  tp_btf/napi_poll: completions of a veth egress (BQL)
+ *   xdpq_xmit_err  tp_btf/xdp_devmap_xmit: frames the egress refused
+ */
+#ifndef XDPQ_DATAPATH_H
+#define XDPQ_DATAPATH_H
+
+#include "xdpq.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+enum { XDPQ_BQL_OFF, XDPQ_BQL_FIXED, XDPQ_BQL_ADAPTIVE };
+
+/* Dequeues per timer callback before it yields the CPU and re-arms. */
+#define XDPQ_BURST 64
+/* Frames a NAPI poll may complete: veth's budget is 64. */
+#define XDPQ_MAX_COMPLETE 64
+/* How long BQL watches for unneeded slack before it shrinks the limit
+ * (DQL's slack hold time, shortened for microsecond-scale devices). */
+#define XDPQ_BQL_SLACK_NS 1000000ULL
+
+/* Set before load. */
+const volatile __u32 xdpq_egress_ifindex;
+const volatile __u32 xdpq_egress_peer_ifindex;	/* veth: the peer; 0 otherwise */
+
+/* Clock: tests set xdpq_clock_virtual and drive xdpq_virtual_now. */
+__u32 xdpq_clock_virtual;
+__u64 xdpq_virtual_now;
+
+/* Scheduler state, shared with user space through .bss. */
+__u32 xdpq_busy;		/* the timer is armed or running */
+__u32 xdpq_tx_sleeping;		/* the transmitter waits on the ring buffer */
+__u64 xdpq_backlog;		/* packets in the scheduler's queues */
+__u64 xdpq_staged;		/* slots on the transmit ring */
+__u64 xdpq_timer_fires;
+__u64 xdpq_tx_runs;
+__u64 xdpq_wakeups;
+
+/* BQL: bytes staged or handed to the device and not yet completed. */
+__u32 xdpq_bql_mode;
+__u32 xdpq_bql_blocked;		/* the scheduler stopped on the limit */
+__u64 xdpq_bql_limit = 64 * 1024;
+__u64 xdpq_bql_min = 1514;
+__u64 xdpq_bql_max = 4 * 1024 * 1024;
+__s64 xdpq_inflight;
+__u64 xdpq_completed_bytes;
+__u64 xdpq_completed_pkts;
+__u64 xdpq_bql_slack;		/* least unused limit seen in this slack period */
+__u64 xdpq_bql_slack_start;
+
+struct xdpq_timer {
+	struct bpf_timer t;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xdpq_timer);
+} xdpq_timer_map SEC(".maps");
+
+/* Slots chosen by the scheduler, in sending order. */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, XDPQ_POOL_SLOTS);
+	__uint(value_size, sizeof(__u32));
+} xdpq_txring SEC(".maps");
+
+/* Sizes of frames in flight, in sending order: a device completes in order,
+ * so N completions retire the N oldest sizes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, XDPQ_POOL_SLOTS);
+	__uint(value_size, sizeof(__u32));
+} xdpq_inflight_sizes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} xdpq_wake SEC(".maps");
+
+static __always_inline __u64 xdpq_now(void)
+{
+	return xdpq_clock_virtual ? xdpq_virtual_now : bpf_ktime_get_ns();
+}
+
+static __always_inline struct xdpq_timer *xdpq_timer(void)
+{
+	__u32 key = 0;
+
+	return bpf_map_lookup_elem(&xdpq_timer_map, &key);
+}
+
+/* Arm the scheduler when it goes from idle to busy. Only one caller wins
+ * the transition, so the timer is started once. */
+static __always_inline void xdpq_kick(void)
+{
+	struct xdpq_timer *t;
+
+	if (xdpq_clock_virtual)
+		return;		/* tests step the scheduler themselves */
+	if (__sync_val_compare_and_swap(&xdpq_busy, 0, 1) != 0)
+		return;
+	t = xdpq_timer();
+	if (t)
+		bpf_timer_start(&t->t, 0, 0);
+}
+
+/* -- transmit --------------------------------------------------------------- */
+
+/* One run of the transmitter: take one staged slot, write it into the frame
+ * and redirect it into the egress device's ndo_xdp_xmit. */
+static __always_inline int xdpq_transmit(struct xdp_md *ctx)
+{
+	struct xdpq_slot *s;
+	__u32 slot, len;
+	int delta;
+
+	__sync_fetch_and_add(&xdpq_tx_runs, 1);
+	if (bpf_map_pop_elem(&xdpq_txring, &slot))
+		return XDP_DROP;	/* nothing staged: the template frame goes nowhere */
+	__sync_fetch_and_sub(&xdpq_staged, 1);
+	s = bpf_map_lookup_elem(&xdpq_slots, &slot);
+	if (!s)
+		return XDP_DROP;
+	len = s->len;
+	delta = (int)len - (int)xdpq_frame_len(ctx);
+	if (!xdpq_slot_fits(len) || bpf_xdp_adjust_tail(ctx, delta) || xdpq_slot_load(ctx, slot)) {
+		xdpq_count(XDPQ_CNT_PASS_OVERSIZE, len);
+		xdpq_slot_release(slot);
+		return XDP_DROP;
+	}
+	xdpq_slot_release(slot);
+	xdpq_count(XDPQ_CNT_TRANSMITTED, len);
+	return bpf_redirect(xdpq_egress_ifindex, 0);
+}
+
+/* -- enqueue ---------------------------------------------------------------- */
+
+/* Both ends of the datapath are this one program. Attached to the ingress
+ * interface it enqueues what arrives there; run by the transmitter with
+ * live-frame BPF_PROG_RUN, whose context names the egress interface as the
+ * receiving one, it transmits. Why one program: an XDP BPF_PROG_RUN with
+ * repeat > 1 first puts the program into the kernel's XDP dispatcher and
+ * takes it out afterwards, each change waiting for an RCU grace period
+ * (~20 ms here), unless the program is already there because it is
+ * attached. The ingress program is attached, so transmitter runs cost
+ * microseconds, not tens of milliseconds. */
+SEC("xdp")
+int xdpq_ingress(struct xdp_md *ctx)
+{
+	__u32 len = xdpq_frame_len(ctx);
+	__u64 now;
+	struct xdpq_meta m = {};
+	__u32 slot;
+	int res;
+
+	if (ctx->ingress_ifindex == xdpq_egress_ifindex)
+		return xdpq_transmit(ctx);
+	now = xdpq_now();
+	if (!xdpq_slot_fits(len)) {
+		xdpq_count(XDPQ_CNT_PASS_OVERSIZE, len);
+		return XDP_PASS;
+	}
+	switch (xdpq_sched_classify(ctx, &m, now)) {
+	case XDPQ_CLAIM:
+		break;
+	case XDPQ_UNCLAIMED:
+		xdpq_count(XDPQ_CNT_PASS_UNCLAIMED, len);
+		return XDP_PASS;
+	case XDPQ_MALFORMED:
+		xdpq_count(XDPQ_CNT_PASS_MALFORMED, len);
+		return XDP_PASS;
+	default:
+		xdpq_count(XDPQ_CNT_DROP_ADMISSION, len);
+		return XDP_DROP;
+	}
+	if (xdpq_slot_alloc(&slot)) {
+		xdpq_count(XDPQ_CNT_DROP_NO_SLOT, len);
+		return XDP_DROP;
+	}
+	if (xdpq_slot_store(ctx, slot, len, now)) {
+		/* Cannot happen for a frame that fits; pass it rather than lose it. */
+		xdpq_slot_release(slot);
+		xdpq_count(XDPQ_CNT_PASS_OVERSIZE, len);
+		return XDP_PASS;
+	}
+	res = xdpq_sched_enqueue(&m, slot, len, now);
+	switch (res) {
+	case XDPQ_ENQ_CLAMPED:
+		xdpq_count(XDPQ_CNT_PIFO_CLAMPED, len);
+		/* fall through: stored */
+	case XDPQ_ENQ_OK:
+		__sync_fetch_and_add(&xdpq_backlog, 1);
+		xdpq_count(XDPQ_CNT_ENQUEUED, len);
+		xdpq_kick();
+		return XDP_DROP;
+	case XDPQ_ENQ_FULL:
+		xdpq_count(XDPQ_CNT_DROP_QUEUE_FULL, len);
+		break;
+	case XDPQ_ENQ_OUT_OF_WINDOW:
+		xdpq_count(XDPQ_CNT_DROP_RANK_WINDOW, len);
+		break;
+	default:
+		xdpq_count(XDPQ_CNT_DROP_NO_MEMORY, len);
+		break;
+	}
+	xdpq_slot_release(slot);
+	return XDP_DROP;
+}
+
+/* -- schedule --------------------------------------------------------------- */
+
+struct xdpq_step {
+	__u64 now;
+	__u64 when;		/* LATER: the next eligibility time */
+	__u32 staged;		/* slots staged in this callback */
+	int stop;		/* why the loop stopped: XDPQ_DEQ_* or -1 for BQL */
+	struct xdpq_entry last;	/* the last entry staged or dropped (for tests) */
+};
+
+static __always_inline bool xdpq_bql_allows(void)
+{
+	return xdpq_bql_mode == XDPQ_BQL_OFF || xdpq_inflight < (__s64)xdpq_bql_limit;
+}
+
+/* Move one packet from the scheduler's queues to the transmit ring. */
+static long xdpq_dequeue_one(__u64 index, struct xdpq_step *s)
+{
+	struct xdpq_entry e = {};
+	int res;
+
+	if (!xdpq_bql_allows()) {
+		s->stop = -1;
+		return 1;
+	}
+	res = xdpq_sched_dequeue(s->now, &e, &s->when);
+	s->stop = res;
+	if (res == XDPQ_DEQ_EMPTY || res == XDPQ_DEQ_LATER)
+		return 1;
+	s->last = e;
+	__sync_fetch_and_sub(&xdpq_backlog, 1);
+	if (res == XDPQ_DEQ_DROP) {
+		xdpq_count(XDPQ_CNT_DROP_AQM, e.len);
+		xdpq_slot_release(e.slot);
+		return 0;
+	}
+	if (bpf_map_push_elem(&xdpq_txring, &e.slot, 0)) {
+		/* The ring holds every slot of the pool: this is a bug. */
+		xdpq_count(XDPQ_CNT_SLOT_FREE_FAIL, e.len);
+		xdpq_slot_release(e.slot);
+		return 0;
+	}
+	if (xdpq_bql_mode != XDPQ_BQL_OFF) {
+		bpf_map_push_elem(&xdpq_inflight_sizes, &e.len, 0);
+		__sync_fetch_and_add(&xdpq_inflight, e.len);
+	}
+	__sync_fetch_and_add(&xdpq_staged, 1);
+	xdpq_count(XDPQ_CNT_DEQUEUED, e.len);
+	s->staged++;
+	return 0;
+}
+
+/* Wake the transmitter, but only when it sleeps: one record per wake-up. */
+static __always_inline void xdpq_wake_tx(void)
+{
+	__u64 one = 1;
+
+	if (__sync_val_compare_and_swap(&xdpq_tx_sleeping, 1, 0) == 1) {
+		bpf_ringbuf_output(&xdpq_wake, &one, sizeof(one), 0);
+		__sync_fetch_and_add(&xdpq_wakeups, 1);
+	}
+}
+
+static int xdpq_timer_fire(void *map, __u32 *key, struct xdpq_timer *t)
+{
+	struct xdpq_step s = { .now = xdpq_now() };
+
+	__sync_fetch_and_add(&xdpq_timer_fires, 1);
+	bpf_loop(XDPQ_BURST, xdpq_dequeue_one, &s, 0);
+	if (s.staged)
+		xdpq_wake_tx();
+	switch (s.stop) {
+	case XDPQ_DEQ_EMPTY:
+		/* Go idle, then look again: an enqueue that saw us busy did not
+		 * arm the timer, and may have come after our last look. */
+		xdpq_busy = 0;
+		if (xdpq_backlog && __sync_val_compare_and_swap(&xdpq_busy, 0, 1) == 0)
+			bpf_timer_start(&t->t, 0, 0);
+		break;
+	case XDPQ_DEQ_LATER:
+		bpf_timer_start(&t->t, s.when > s.now ? s.when - s.now : 0, 0);
+		break;
+	case -1:
+		/* Blocked on the BQL limit: a completion re-arms us. */
+		xdpq_bql_blocked = 1;
+		if (xdpq_bql_allows() && __sync_val_compare_and_swap(&xdpq_bql_blocked, 1, 0))
+			bpf_timer_start(&t->t, 0, 0);
+		break;
+	default:
+		/* Burst used up with more to send: yield, come back at once. */
+		bpf_timer_start(&t->t, 0, 0);
+		break;
+	}
+	return 0;
+}
+
+SEC("xdp")
+int xdpq_init(struct xdp_md *ctx)
+{
+	struct xdpq_timer *t = xdpq_timer();
+
+	if (!t)
+		return XDP_ABORTED;
+	bpf_timer_init(&t->t, &xdpq_timer_map, 1 /* CLOCK_MONOTONIC */);
+	bpf_timer_set_callback(&t->t, xdpq_timer_fire);
+	return XDP_PASS;
+}
+
+__u32 xdpq_pool_next;
+
+SEC("xdp")
+int xdpq_pool_fill(struct xdp_md *ctx)
+{
+	__u32 slot = __sync_fetch_and_add(&xdpq_pool_next, 1);
+
+	if (slot >= XDPQ_POOL_SLOTS || bpf_map_push_elem(&xdpq_free, &slot, 0))
+		return XDP_ABORTED;
+	return XDP_PASS;
+}
+
+/* A test's deterministic scheduler step: the frame carries the virtual time
+ * (u64) on input; one dequeue runs at that time, and the frame comes back
+ * with the outcome, the entry and the eligibility time. */
+struct xdpq_step_io {
+	__u64 now;
+	__s32 result;
+	__u32 slot;
+	__u64 rank;
+	__u32 len;
+	__u32 pad;
+	__u64 when;
+};
+
+SEC("xdp")
+int xdpq_step(struct xdp_md *ctx)
+{
+	struct xdpq_step_io *io = (void *)(long)ctx->data;
+	struct xdpq_step s = {};
+
+	if ((void *)(io + 1) > (void *)(long)ctx->data_end)
+		return XDP_ABORTED;
+	s.now = io->now;
+	xdpq_dequeue_one(0, &s);
+	io->result = s.stop;
+	io->slot = s.last.slot;
+	io->rank = s.last.rank;
+	io->len = s.last.len;
+	io->when = s.when;
+	return XDP_PASS;
+}
+
+/* Shutdown: each run takes one queued packet out and frees its slot, or
+ * one staged slot the transmitter did not send. XDP_DROP when nothing is left. */
+SEC("xdp")
+int xdpq_flush(struct xdp_md *ctx)
+{
+	struct xdpq_entry e = {};
+	__u64 when;
+	__u32 slot;
+	int res;
+
+	if (bpf_map_pop_elem(&xdpq_txring, &slot) == 0) {
+		__sync_fetch_and_sub(&xdpq_staged, 1);
+		xdpq_count(XDPQ_CNT_DROP_SHUTDOWN, 0);
+		xdpq_slot_release(slot);
+		return XDP_PASS;
+	}
+	/* Far in the future: every packet is eligible. */
+	res = xdpq_sched_dequeue(~0ULL >> 1, &e, &when);
+	if (res != XDPQ_DEQ_OK && res != XDPQ_DEQ_DROP)
+		return XDP_DROP;
+	__sync_fetch_and_sub(&xdpq_backlog, 1);
+	xdpq_count(XDPQ_CNT_DROP_SHUTDOWN, e.len);
+	xdpq_slot_release(e.slot);
+	return XDP_PASS;
+}
+
+/* -- completions (BQL) ------------------------------------------------------ */
+
+struct xdpq_retire {
+	__u32 left;
+	__u64 bytes;
+};
+
+static long xdpq_retire_one(__u64 index, struct xdpq_retire *r)
+{
+	__u32 size;
+
+	if (!r->left || bpf_map_pop_elem(&xdpq_inflight_sizes, &size))
+		return 1;
+	r->left--;
+	r->bytes += size;
+	return 0;
+}
+
+/* Like Linux's dynamic queue limits: grow when the device ran dry while
+ * packets waited behind the limit; shrink by the slack the device never
+ * used over a hold period. */
+static __always_inline void xdpq_bql_adapt(__u64 now, __u64 done)
+{
+	__u64 limit = xdpq_bql_limit, slack;
+	__s64 inflight = xdpq_inflight;
+
+	if (inflight <= 0 && xdpq_bql_blocked) {
+		limit += done;
+		xdpq_bql_slack_start = now;
+		xdpq_bql_slack = ~0ULL;
+	} else {
+		slack = inflight > 0 && (__u64)inflight < limit ? limit - inflight : 0;
+		if (slack < xdpq_bql_slack)
+			xdpq_bql_slack = slack;
+		if (now - xdpq_bql_slack_start > XDPQ_BQL_SLACK_NS) {
+			if (xdpq_bql_slack != ~0ULL && xdpq_bql_slack < limit)
+				limit -= xdpq_bql_slack;
+			xdpq_bql_slack = ~0ULL;
+			xdpq_bql_slack_start = now;
+		}
+	}
+	if (limit < xdpq_bql_min)
+		limit = xdpq_bql_min;
+	if (limit > xdpq_bql_max)
+		limit = xdpq_bql_max;
+	xdpq_bql_limit = limit;
+}
+
+/* The peer of a veth egress polled: the frames it took are complete. */
+SEC("tp_btf/napi_poll")
+int BPF_PROG(xdpq_complete, struct napi_struct *napi, int work, int budget)
+{
+	struct xdpq_retire r = {};
+	struct xdpq_timer *t;
+	struct net_device *dev = napi->dev;
+	struct net_device *peer;
+	void *priv;
+
+	if (!dev || work <= 0 || dev->ifindex != xdpq_egress_peer_ifindex)
+		return 0;
+	/* Same ifindex in another namespace? Check that its peer is our egress. */
+	priv = (void *)dev + ((bpf_core_type_size(struct net_device) + 31) & ~31);
+	peer = BPF_CORE_READ((struct veth_priv *)priv, peer);
+	if (!peer || BPF_CORE_READ(peer, ifindex) != xdpq_egress_ifindex)
+		return 0;
+	r.left = work < XDPQ_MAX_COMPLETE ? work : XDPQ_MAX_COMPLETE;
+	bpf_loop(XDPQ_MAX_COMPLETE, xdpq_retire_one, &r, 0);
+	if (!r.bytes)
+		return 0;
+	__sync_fetch_and_sub(&xdpq_inflight, r.bytes);
+	__sync_fetch_and_add(&xdpq_completed_bytes, r.bytes);
+	__sync_fetch_and_add(&xdpq_completed_pkts, work);
+	if (xdpq_bql_mode == XDPQ_BQL_ADAPTIVE)
+		xdpq_bql_adapt(bpf_ktime_get_ns(), r.bytes);
+	if (xdpq_bql_allows() && __sync_val_compare_and_swap(&xdpq_bql_blocked, 1, 0) == 1) {
+		t = xdpq_timer();
+		if (t)
+			bpf_timer_start(&t->t, 0, 0);
+	}
+	return 0;
+}
+
+/* Frames the egress device refused (no XDP on its veth peer, ring full). */
+SEC("tp_btf/xdp_devmap_xmit")
+int BPF_PROG(xdpq_xmit_err, const struct net_device *from_dev,
+	     const struct net_device *to_dev, int sent, int drops, int err)
+{
+	if (drops > 0 && to_dev->ifindex == xdpq_egress_ifindex) {
+		__u32 key = XDPQ_CNT_DROP_XMIT;
+		struct xdpq_count *c = bpf_map_lookup_elem(&xdpq_counters, &key);
+
+		if (c)
+			c->packets += drops;
+	}
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+
+#endif /* XDPQ_DATAPATH_H */

@@ -1,0 +1,40 @@
+"""What the runtime needs to know about an interface, read over netlink."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyroute2 import IPRoute
+
+from xdpq.errors import XdpqError
+
+
+@dataclass(frozen=True, slots=True)
+class LinkInfo:
+    name: str
+    ifindex: int
+    kind: str  # "veth", "" for a physical NIC, ...
+    up: bool
+    peer_ifindex: int  # veth: the peer's ifindex (in its own namespace); 0 otherwise
+    xdp_attached: bool
+
+
+def link_info(name: str) -> LinkInfo:
+    """Facts about interface ``name`` in the calling thread's namespace."""
+    with IPRoute() as ip:
+        found = ip.link_lookup(ifname=name)
+        if not found:
+            raise XdpqError(f"no interface named '{name}'")
+        msg = ip.get_links(found[0])[0]
+    linkinfo = msg.get_attr("IFLA_LINKINFO")
+    kind = linkinfo.get_attr("IFLA_INFO_KIND") if linkinfo else ""
+    xdp = msg.get_attr("IFLA_XDP")
+    attached = bool(xdp and (xdp.get_attr("IFLA_XDP_ATTACHED") or 0))
+    return LinkInfo(
+        name=name,
+        ifindex=msg["index"],
+        kind=kind or "",
+        up=bool(msg["flags"] & 1),
+        peer_ifindex=(msg.get_attr("IFLA_LINK") or 0) if kind == "veth" else 0,
+        xdp_attached=attached,
+    )

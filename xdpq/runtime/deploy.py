@@ -1,0 +1,163 @@
+"""Deploy a scheduler object between two interfaces, observe it, take it down.
+
+    with Deployment(obj_path, ingress="in0", egress="out0", bql=Bql.parse("adaptive")) as d:
+        d.set_param("xdpq_param_weight", 2)
+        print(d.stats())
+
+Order matters both ways. Up: load, fill the slot pool, arm the timer's
+callback, attach the completion tracepoints, start the transmitter, and only
+then attach the ingress program (through a bpf_link, so that a dying process
+leaves nothing attached). Down: detach the ingress first, let the
+transmitter drain what is queued, stop it, flush what is left (counted as
+``drop_shutdown``), and every slot is back in the pool.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xdpq.bpf import BpfObject, Link, xdp_ctx
+from xdpq.errors import XdpqError
+from xdpq.net.links import link_info
+from xdpq.runtime.bql import Bql, BqlMode
+from xdpq.runtime.counters import Count, read_counters
+from xdpq.runtime.transmitter import Transmitter
+
+DRAIN_TIMEOUT_S = 5.0
+_PASS = 2
+
+
+@dataclass
+class Stats:
+    counters: dict[str, Count]
+    backlog: int
+    staged: int
+    slots_in_use: int
+    slots_peak: int
+    bql_mode: str
+    bql_limit: int
+    inflight: int
+    completed_bytes: int
+    timer_fires: int
+    tx_runs: int
+    tx_calls: int
+    wakeups: int
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class Deployment:
+    def __init__(
+        self,
+        obj_path: str | Path,
+        ingress: str,
+        egress: str,
+        bql: Bql | None = None,
+        params: dict[str, int] | None = None,
+    ) -> None:
+        self.bql = bql or Bql()
+        self.ingress = link_info(ingress)
+        self.egress = link_info(egress)
+        if self.ingress.ifindex == self.egress.ifindex:
+            raise XdpqError(f"ingress and egress are both {ingress}: they must differ")
+        if self.bql.mode != BqlMode.OFF and self.egress.kind != "veth":
+            raise XdpqError(
+                f"--bql {self.bql.mode.name.lower()} needs a completion source, and xdpq has one "
+                f"only for veth egress devices ({egress} is "
+                f"{self.egress.kind or 'a physical NIC'}): use --bql off"
+            )
+        self.obj = BpfObject(obj_path)
+        self.final: Stats | None = None  # the last statistics, taken by close()
+        self._links: list[Link] = []
+        self._tx: Transmitter | None = None
+        try:
+            self._start(params or {})
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, params: dict[str, int]) -> None:
+        ro = self.obj.section(".rodata")
+        ro["xdpq_egress_ifindex"] = self.egress.ifindex
+        ro["xdpq_egress_peer_ifindex"] = self.egress.peer_ifindex
+        self.obj.load()
+        bss = self.obj.section(".bss")
+        data = self.obj.section(".data")
+        bss["xdpq_bql_mode"] = int(self.bql.mode)
+        data["xdpq_bql_limit"] = self.bql.limit
+        for name, value in params.items():
+            self.set_param(name, value)
+        pool = self.obj.map("xdpq_slots").max_entries
+        frame = bytes(64)
+        self.obj.prog("xdpq_pool_fill").run(frame, ctx=xdp_ctx(64), repeat=pool, data_out=False)
+        if self.obj.prog("xdpq_init").run(frame, ctx=xdp_ctx(64)).retval != _PASS:
+            raise XdpqError("the scheduler timer could not be set up")
+        self._links.append(self.obj.prog("xdpq_complete").attach())
+        self._links.append(self.obj.prog("xdpq_xmit_err").attach())
+        self._tx = Transmitter(self.obj, self.egress.ifindex)
+        self._links.append(self.obj.prog("xdpq_ingress").attach_xdp(self.ingress.ifindex))
+
+    # -- observe and change ----------------------------------------------------
+
+    def set_param(self, name: str, value: int) -> None:
+        for section in (".data", ".bss"):
+            sec = self.obj.section(section)
+            if name in sec.vars:
+                sec[name] = value
+                return
+        raise XdpqError(f"the scheduler has no parameter '{name}'")
+
+    def stats(self) -> Stats:
+        if self._tx is not None and self._tx.error:
+            raise XdpqError(f"the transmitter stopped: {self._tx.error}")
+        bss = self.obj.section(".bss")
+        data = self.obj.section(".data")
+        inflight = bss["xdpq_inflight"]
+        return Stats(
+            counters=read_counters(self.obj),
+            backlog=bss["xdpq_backlog"],
+            staged=bss["xdpq_staged"],
+            slots_in_use=bss["xdpq_slots_in_use"],
+            slots_peak=bss["xdpq_slots_peak"],
+            bql_mode=BqlMode(bss["xdpq_bql_mode"]).name.lower(),
+            bql_limit=data["xdpq_bql_limit"],
+            inflight=inflight - (1 << 64) if inflight >= 1 << 63 else inflight,
+            completed_bytes=bss["xdpq_completed_bytes"],
+            timer_fires=bss["xdpq_timer_fires"],
+            tx_runs=bss["xdpq_tx_runs"],
+            tx_calls=self._tx.calls if self._tx else 0,
+            wakeups=bss["xdpq_wakeups"],
+        )
+
+    # -- take down -------------------------------------------------------------
+
+    def close(self) -> None:
+        """Detach, drain, stop, flush; safe to call more than once."""
+        ingress = self._links[-1:] if self._tx is not None else []
+        for link in ingress:
+            link.destroy()
+        if self._tx is not None and self.obj.loaded:
+            deadline = time.monotonic() + DRAIN_TIMEOUT_S
+            bss = self.obj.section(".bss")
+            while (bss["xdpq_backlog"] or bss["xdpq_staged"]) and time.monotonic() < deadline:
+                if self._tx.error:
+                    break
+                time.sleep(0.001)
+            self._tx.stop()
+            self._tx = None
+        if self.obj.loaded:
+            flush = self.obj.prog("xdpq_flush")
+            while flush.run(bytes(64), ctx=xdp_ctx(64)).retval == _PASS:
+                pass
+            self.final = self.stats()
+        for link in self._links:
+            link.destroy()
+        self._links.clear()
+        self.obj.close()
+
+    def __enter__(self) -> Deployment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
