@@ -12,8 +12,8 @@ import struct
 from collections.abc import Iterator
 
 import pytest
-
 from conftest import REPO
+
 from xdpq.bpf import BpfObject, compile_bpf, xdp_ctx
 from xdpq.bpf.program import XDP_DROP, XDP_PASS
 from xdpq.runtime.counters import read_counters
