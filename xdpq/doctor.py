@@ -1,32 +1,76 @@
 """``xdpq doctor``: can this machine run the xdpq datapath?
 
-Each check probes for real — loading tiny programs from kern/probes/ and
-running them — and says what to do when it fails. A check that depends on
-one that failed says so instead of failing in a confusing way.
+Every check probes for real: the kernel features are tested by compiling,
+loading and running the tiny programs in ``kern/probes/`` (one concern each),
+and the veth path by sending frames through a veth pair that the doctor
+creates and always removes. A check whose prerequisite failed is reported as
+"not checked: needs …" instead of failing in a confusing way, and a failing
+check says what to do about it.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import re
 import select
+import struct
 import subprocess
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
+from dataclasses import asdict, dataclass, field, replace
+from enum import IntFlag
 from pathlib import Path
+from typing import TypeVar
 
-from xdpq.bpf import BpfObject, RingBuffer, build, compile_bpf, libbpf, xdp_ctx
-from xdpq.errors import XdpqError
+from xdpq.bpf import BpfObject, Link, RingBuffer, build, compile_bpf, xdp_ctx
+from xdpq.errors import BuildError, LoadError, XdpqError
 
 MIN_KERNEL = (6, 3)
 MIN_CLANG = 14
+MIN_LIBBPF = (1, 1)
 CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF = 12, 21, 39
 PROBES = build.KERN_DIR / "probes"
+BPF_JIT_ENABLE = Path("/proc/sys/net/core/bpf_jit_enable")
+BPFFS = "/sys/fs/bpf"
+# Veth pairs are named VETH_PREFIX + pid + "a"/"b": unique per run, and a pair
+# left by a doctor that was killed outright is recognisable and removed.
+VETH_PREFIX = "xqdoc"
+XDP_PASS = 2
+BPF_PROG_TYPE_XDP = 6
+REDIRECT_FRAMES = 64
+PROBE_ETHERTYPE = 0x88B5  # IEEE 802 local experimental; matches kern/probes/redirect.bpf.c
+PROBE_MAGIC = b"xdpq"
+WAIT_S = 1.0  # how long a probe waits for the kernel to act (timer, ring buffer)
+
+T = TypeVar("T")
+
+
+class XdpFeature(IntFlag):
+    """``enum netdev_xdp_act``: what a driver advertises in ``xdp-features``."""
+
+    BASIC = 1
+    REDIRECT = 2
+    NDO_XMIT = 4
+    XSK_ZEROCOPY = 8
+    HW_OFFLOAD = 16
+    RX_SG = 32
+    NDO_XMIT_SG = 64
+
+
+REQUIRED_FEATURES = XdpFeature.BASIC | XdpFeature.REDIRECT | XdpFeature.NDO_XMIT
+
+
+def feature_names(flags: XdpFeature) -> str:
+    return ", ".join(f.name.lower() for f in XdpFeature if f in flags and f.name) or "none"
 
 
 @dataclass(frozen=True, slots=True)
-class Check:
+class CheckResult:
+    """One line of the doctor's report."""
+
     name: str
     ok: bool
     detail: str
@@ -34,241 +78,528 @@ class Check:
     required: bool = True
 
 
-class Failed(Exception):
-    """A probe's failure: its detail and, if known, the remedy."""
-
-    def __init__(self, detail: str, remedy: str = "") -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.remedy = remedy
+def passed(name: str, detail: str) -> CheckResult:
+    return CheckResult(name, True, detail)
 
 
-def _version(text: str) -> tuple[int, ...]:
+def failed(name: str, detail: str, remedy: str) -> CheckResult:
+    return CheckResult(name, False, detail, remedy)
+
+
+# -- the machine and its tools ------------------------------------------------------------
+
+
+def version_tuple(text: str) -> tuple[int, int]:
+    """The first ``MAJOR.MINOR`` in ``text``, or (0, 0)."""
     m = re.search(r"(\d+)\.(\d+)", text)
     return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
 
 
-def check_kernel() -> str:
+def check_kernel(env: Env) -> CheckResult:
     release = os.uname().release
-    if _version(release) < MIN_KERNEL:
-        raise Failed(f"kernel {release}", "boot Linux 6.3 or newer")
-    return f"Linux {release}"
+    if version_tuple(release) < MIN_KERNEL:
+        return failed("kernel", f"Linux {release}, older than 6.3",
+                      "boot Linux 6.3 or newer (e.g. the distribution's backports kernel)")
+    return passed("kernel", f"Linux {release}")
 
 
-def check_btf() -> str:
-    if not build.KERNEL_BTF.exists():
-        raise Failed(f"{build.KERNEL_BTF} missing", "boot a kernel with CONFIG_DEBUG_INFO_BTF=y")
-    return str(build.KERNEL_BTF)
+def check_btf(env: Env) -> CheckResult:
+    btf = build.KERNEL_BTF
+    if not btf.exists():
+        return failed("BTF", f"{btf} is missing",
+                      "boot a kernel built with CONFIG_DEBUG_INFO_BTF=y")
+    if not os.access(btf, os.R_OK):
+        return failed("BTF", f"{btf} is not readable", "run as root")
+    return passed("BTF", f"{btf} ({btf.stat().st_size // 1024} KiB)")
 
 
-def check_privileges() -> str:
-    status = Path("/proc/self/status").read_text()
-    eff = int(re.search(r"^CapEff:\s*([0-9a-f]+)", status, re.M).group(1), 16)  # type: ignore[union-attr]
-    has = {c: bool(eff >> c & 1) for c in (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)}
+def effective_capabilities(status: str) -> int:
+    """The CapEff mask from the text of ``/proc/<pid>/status``."""
+    m = re.search(r"^CapEff:\s*([0-9a-fA-F]+)\s*$", status, re.M)
+    if m is None:
+        raise XdpqError("no CapEff line in /proc/self/status")
+    return int(m.group(1), 16)
+
+
+def missing_capabilities(cap_eff: int) -> list[str]:
+    """Which of CAP_BPF and CAP_NET_ADMIN a process with ``cap_eff`` lacks."""
+    def has(bit: int) -> bool:
+        return bool(cap_eff >> bit & 1)
+
     missing = []
-    if not (has[CAP_BPF] or has[CAP_SYS_ADMIN]):
+    if not (has(CAP_BPF) or has(CAP_SYS_ADMIN)):  # CAP_SYS_ADMIN also grants BPF
         missing.append("CAP_BPF")
-    if not has[CAP_NET_ADMIN]:
+    if not has(CAP_NET_ADMIN):
         missing.append("CAP_NET_ADMIN")
+    return missing
+
+
+def check_privileges(env: Env) -> CheckResult:
+    eff = effective_capabilities(Path("/proc/self/status").read_text())
+    missing = missing_capabilities(eff)
     if missing:
-        raise Failed(f"missing {', '.join(missing)}", "run as root (sudo xdpq …)")
-    return "CAP_BPF and CAP_NET_ADMIN"
+        return failed(
+            "privileges", f"missing {', '.join(missing)} (CapEff {eff:016x})",
+            "run as root (sudo xdpq doctor), or grant CAP_BPF and CAP_NET_ADMIN "
+            "(containers: --cap-add BPF --cap-add NET_ADMIN)",
+        )
+    bpf = "CAP_BPF" if eff >> CAP_BPF & 1 else "CAP_SYS_ADMIN (grants CAP_BPF)"
+    return passed("privileges", f"{bpf} and CAP_NET_ADMIN")
 
 
-def check_jit() -> str:
+def _libbpf() -> ctypes.CDLL:
+    name = ctypes.util.find_library("bpf") or "libbpf.so.1"
     try:
-        value = Path("/proc/sys/net/core/bpf_jit_enable").read_text().strip()
+        return ctypes.CDLL(name, use_errno=True)
     except OSError as exc:
-        raise Failed(f"cannot read bpf_jit_enable: {exc.strerror}", "run as root") from None
+        raise XdpqError(f"cannot load {name}: {exc}") from None
+
+
+def check_libbpf(env: Env) -> CheckResult:
+    remedy = "apt-get install libbpf1 libbpf-dev (1.1 or newer)"
+    try:
+        so = _libbpf()
+    except XdpqError as exc:
+        return failed("libbpf", str(exc), remedy)
+    found = (so.libbpf_major_version(), so.libbpf_minor_version())
+    if found < MIN_LIBBPF:
+        return failed("libbpf", f"libbpf {found[0]}.{found[1]}, older than 1.1", remedy)
+    headers = [Path(d) / "bpf" / "bpf_helpers.h" for d in ("/usr/include", "/usr/local/include")]
+    if not any(h.exists() for h in headers):
+        return failed("libbpf", f"libbpf {found[0]}.{found[1]}, but no bpf/bpf_helpers.h",
+                      "apt-get install libbpf-dev")
+    return passed("libbpf", f"libbpf {found[0]}.{found[1]}")
+
+
+def check_bpf_syscall(env: Env) -> CheckResult:
+    probe = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_void_p, use_errno=True)(
+        ("libbpf_probe_bpf_prog_type", _libbpf())
+    )
+    rc = probe(BPF_PROG_TYPE_XDP, None)
+    if rc == 1:
+        return passed("BPF syscall", "loaded a minimal XDP program")
+    why = "XDP programs unsupported" if rc == 0 else os.strerror(-rc)
+    return failed("BPF syscall", f"bpf(BPF_PROG_LOAD) failed: {why}",
+                  "needs a kernel with CONFIG_BPF_SYSCALL=y and CONFIG_XDP_SOCKETS, "
+                  "and the privileges above (check kernel.unprivileged_bpf_disabled, LSMs)")
+
+
+def check_jit(env: Env) -> CheckResult:
+    try:
+        value = BPF_JIT_ENABLE.read_text().strip()
+    except OSError as exc:
+        return failed("BPF JIT", f"cannot read {BPF_JIT_ENABLE}: {exc.strerror}",
+                      "needs a kernel with CONFIG_BPF_JIT=y")
     if value == "0":
-        raise Failed("the BPF JIT is off", "sysctl -w net.core.bpf_jit_enable=1")
-    return f"bpf_jit_enable={value}"
+        return failed("BPF JIT", "the BPF JIT is off (kfuncs and timers need it)",
+                      "sysctl -w net.core.bpf_jit_enable=1")
+    return passed("BPF JIT", f"net.core.bpf_jit_enable={value}")
 
 
-def check_clang() -> str:
+def check_clang(env: Env) -> CheckResult:
+    remedy = f"apt-get install clang llvm (clang {MIN_CLANG} or newer)"
     try:
-        out = subprocess.run([build.tool("clang"), "--version"], capture_output=True, text=True)
-    except XdpqError as exc:
-        raise Failed(str(exc), "apt-get install clang llvm") from None
-    major = _version(out.stdout)[0]
-    if major < MIN_CLANG:
-        raise Failed(f"clang {major}", f"install clang {MIN_CLANG} or newer")
-    return out.stdout.splitlines()[0]
+        out = subprocess.run([build.tool("clang"), "--version"], capture_output=True,
+                             text=True, timeout=30)
+    except (BuildError, OSError, subprocess.TimeoutExpired) as exc:
+        return failed("clang", str(exc), remedy)
+    m = re.search(r"clang version (\d+)\.(\d+)", out.stdout)
+    if m is None:
+        return failed("clang", f"cannot tell clang's version from {out.stdout[:80]!r}", remedy)
+    if int(m.group(1)) < MIN_CLANG:
+        return failed("clang", f"clang {m.group(1)}.{m.group(2)}", remedy)
+    return passed("clang", f"clang {m.group(1)}.{m.group(2)}")
 
 
-def check_bpftool() -> str:
+def check_bpftool(env: Env) -> CheckResult:
+    remedy = "apt-get install bpftool (Ubuntu: linux-tools-common linux-tools-$(uname -r))"
     try:
-        return build.tool("bpftool")
-    except XdpqError:
-        raise Failed(
-            "bpftool not found", "apt-get install bpftool (Ubuntu: linux-tools-common)"
-        ) from None
+        path = build.tool("bpftool")
+        out = subprocess.run([path, "version"], capture_output=True, text=True, timeout=30)
+    except (BuildError, OSError, subprocess.TimeoutExpired) as exc:
+        return failed("bpftool", str(exc), remedy)
+    if out.returncode != 0:
+        return failed("bpftool", f"{path} version failed: {out.stderr.strip()[:120]}", remedy)
+    first = out.stdout.splitlines()[0] if out.stdout else path
+    return passed("bpftool", first if first.startswith(path) else f"{path}: {first}")
 
 
-def check_libbpf() -> str:
-    try:
-        major, minor = libbpf.version()
-    except XdpqError as exc:
-        raise Failed(str(exc), "apt-get install libbpf1") from None
-    return f"libbpf {major}.{minor}"
+def check_bpffs(env: Env) -> CheckResult:
+    for line in Path("/proc/mounts").read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[1] == BPFFS and fields[2] == "bpf":
+            return passed("bpffs", f"mounted at {BPFFS}")
+    return failed("bpffs", f"no bpf filesystem at {BPFFS} (needed only to pin objects)",
+                  f"mount -t bpf bpf {BPFFS}")
 
 
-def check_bpffs() -> str:
-    mounts = Path("/proc/mounts").read_text().split("\n")
-    if not any(f.split()[1:3] == ["/sys/fs/bpf", "bpf"] for f in mounts if f):
-        raise Failed("no bpffs at /sys/fs/bpf", "mount -t bpf bpf /sys/fs/bpf")
-    return "/sys/fs/bpf"
+# -- kernel features, by loading and running probes -----------------------------------------
 
 
-def _load(name: str) -> BpfObject:
-    obj = BpfObject(compile_bpf(PROBES / f"{name}.bpf.c"))
-    try:
-        return obj.load()
-    except XdpqError as exc:
-        obj.close()
-        raise Failed(str(exc).splitlines()[0], "needs Linux 6.3 or newer") from None
+def _probe(env: Env, name: str, rodata: dict[str, int] | None = None) -> BpfObject:
+    """Compile and load ``kern/probes/<name>.bpf.c``; closed when the run ends."""
+    obj = env.enter(BpfObject(compile_bpf(PROBES / f"{name}.bpf.c")))
+    for var, value in (rodata or {}).items():
+        obj.section(".rodata")[var] = value
+    return obj.load()
 
 
-def _run(obj: BpfObject, prog: str) -> None:
+def _run_once(obj: BpfObject, prog: str) -> int:
     frame = bytes(64)
-    res = obj.prog(prog).run(frame, ctx=xdp_ctx(len(frame)))
-    if res.retval != 2:
-        raise Failed(f"{prog} returned {res.retval}")
+    return obj.prog(prog).run(frame, ctx=xdp_ctx(len(frame))).retval
 
 
-def check_timer() -> str:
-    with _load("timer") as obj:
-        _run(obj, "probe_timer")
-        deadline = time.monotonic() + 1.0
-        while obj.section(".bss")["probe_fired"] == 0:
-            if time.monotonic() > deadline:
-                raise Failed("the timer was armed but its callback never ran")
-            time.sleep(0.001)
-    return "armed from XDP, callback ran"
+def _signed(value: int, bits: int = 64) -> int:
+    return value - (1 << bits) if value >> (bits - 1) else value
 
 
-def check_rbtree() -> str:
-    with _load("rbtree") as obj:
-        _run(obj, "probe_rbtree")
-        order = obj.section(".bss")["probe_order"]
-    if order != 21:
-        raise Failed(f"rbtree returned slots in order {order}, expected 21")
-    return "bpf_obj_new, bpf_rbtree_add/first/remove under bpf_spin_lock"
+def check_timer(env: Env) -> CheckResult:
+    obj = _probe(env, "timer")
+    if _run_once(obj, "xdpq_probe_timer") != XDP_PASS:
+        return failed("bpf_timer in XDP", "bpf_timer_init/set_callback/start failed in XDP",
+                      "needs Linux 6.3+ with bpf_timer for XDP programs")
+    bss = obj.section(".bss")
+    if not env.wait_until(lambda: bss["xdpq_probe_fired"] > 0):
+        return failed("bpf_timer in XDP", f"armed, but the callback did not run within {WAIT_S}s",
+                      "needs a kernel whose bpf_timer callbacks fire (hrtimers working)")
+    delay_us = (bss["xdpq_probe_fired_ns"] - bss["xdpq_probe_armed_ns"]) / 1000
+    return passed("bpf_timer in XDP", f"armed from XDP; callback ran {delay_us:.0f} µs later")
 
 
-def check_queue_map() -> str:
-    with _load("queue") as obj:
-        _run(obj, "probe_queue_map")
-        order = obj.section(".bss")["probe_order"]
-    if order != 12:
-        raise Failed(f"queue map returned order {order}, expected 12")
-    return "BPF_MAP_TYPE_QUEUE keeps arrival order"
+def check_rbtree(env: Env) -> CheckResult:
+    obj = _probe(env, "rbtree")
+    ret = _run_once(obj, "xdpq_probe_rbtree")
+    bss = obj.section(".bss")
+    order, count = bss["xdpq_probe_order"], bss["xdpq_probe_count"]
+    if ret != XDP_PASS or (order, count) != (123, 3):
+        return failed("bpf_rbtree", f"bpf_obj_new or the rbtree misbehaved (returned {ret}, "
+                      f"order {order}, {count} nodes)", "needs Linux 6.4 or newer")
+    return passed("bpf_rbtree", "bpf_obj_new, bpf_rbtree_add/first/remove under bpf_spin_lock "
+                  "(rank order kept)")
 
 
-def check_ringbuf() -> str:
-    got: list[bytes] = []
-    with _load("ringbuf") as obj, RingBuffer(obj.map("probe_ring"), got.append) as rb:
-        _run(obj, "probe_ringbuf")
-        if not select.select([rb.fd], [], [], 1.0)[0]:
-            raise Failed("the ring buffer's fd did not wake")
-        rb.consume()
-    if len(got) != 1:
-        raise Failed(f"{len(got)} records consumed, expected 1")
-    return "record produced, fd woke, record consumed"
+def check_queue_map(env: Env) -> CheckResult:
+    obj = _probe(env, "queue")
+    ret = _run_once(obj, "xdpq_probe_queue_map")
+    bss = obj.section(".bss")
+    order = bss["xdpq_probe_order"]
+    full, empty = _signed(bss["xdpq_probe_full"]), _signed(bss["xdpq_probe_empty"])
+    if ret != XDP_PASS or order != 123 or full >= 0 or empty >= 0:
+        return failed("queue map", f"BPF_MAP_TYPE_QUEUE misbehaved (returned {ret}, order "
+                      f"{order}, push when full {full}, pop when empty {empty})",
+                      "needs Linux 4.20+ with BPF_MAP_TYPE_QUEUE")
+    return passed("queue map", "BPF_MAP_TYPE_QUEUE: arrival order, full and empty refused")
 
 
-def check_veth_path() -> list[Check]:
-    """XDP on veth, xdp-features, and live-frame redirect into ndo_xdp_xmit."""
-    from xdpq.net.netdev import REQUIRED, xdp_features
-    from xdpq.net.veth import veth_pair
+def check_ringbuf(env: Env) -> CheckResult:
+    obj = _probe(env, "ringbuf")
+    records: list[bytes] = []
+    rb = env.enter(RingBuffer(obj.map("xdpq_probe_ring"), records.append))
+    if _run_once(obj, "xdpq_probe_ringbuf") != XDP_PASS:
+        return failed("ring buffer", "bpf_ringbuf_reserve failed in XDP",
+                      "needs Linux 5.8+ with BPF_MAP_TYPE_RINGBUF")
+    if not select.select([rb.fd], [], [], WAIT_S)[0]:
+        return failed("ring buffer", f"a record was submitted but the fd did not wake in {WAIT_S}s",
+                      "needs ring buffer wake-ups (Linux 5.8+)")
+    rb.consume()
+    want = struct.pack("=QQ", int.from_bytes(b"xdpqring", "big"), 1)
+    if records != [want]:
+        return failed("ring buffer", f"consumed {records!r}, expected one record {want!r}",
+                      "report a bug: the ring buffer returned the wrong data")
+    return passed("ring buffer", "record produced in XDP, fd woke, record consumed")
 
-    checks = []
-    frames = 64
-    with veth_pair("xqdoc") as veth, _load_redirect(veth.ifindex) as obj:
-        link = obj.prog("probe_count").attach_xdp(veth.peer_ifindex)
+
+# -- the veth path ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Veth:
+    """The doctor's veth pair: frames are redirected into ``name`` and arrive at ``peer``."""
+
+    name: str
+    ifindex: int
+    peer: str
+    peer_ifindex: int
+
+
+def veth_names(pid: int) -> tuple[str, str]:
+    return f"{VETH_PREFIX}{pid}a", f"{VETH_PREFIX}{pid}b"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def veth_pair(pid: int | None = None) -> Iterator[Veth]:
+    """A fresh veth pair, both ends up; deleted on the way out, whatever happens.
+
+    Pairs left by a doctor that was killed outright (its pid is gone) are
+    removed first.
+    """
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    a, b = veth_names(os.getpid() if pid is None else pid)
+    stale = re.compile(rf"^{VETH_PREFIX}(\d+)[ab]$")
+    with IPRoute() as ip:
+        for link in ip.get_links():
+            m = stale.match(link.get_attr("IFLA_IFNAME") or "")
+            if m and not _pid_alive(int(m.group(1))):
+                with suppress(NetlinkError):  # gone already with its other end
+                    ip.link("del", index=link["index"])
+        ip.link("add", ifname=a, kind="veth", peer=b)
         try:
-            checks.append(Check("XDP on veth", True, f"attached to {veth.peer} via bpf_link"))
-            feats = xdp_features(veth.ifindex)
-            names = ", ".join(f.name.lower() for f in type(feats) if f in feats)
-            ok = REQUIRED in feats
-            checks.append(Check(
-                "xdp-features", ok, f"{veth.name}: {names}",
-                "" if ok else "the egress driver must advertise basic, redirect and ndo_xmit",
-            ))
-            frame = bytes(12) + (0x88B5).to_bytes(2, "big") + bytes(50)
-            obj.prog("probe_redirect").run_live(
-                frame, repeat=frames, ctx=xdp_ctx(len(frame), ifindex=veth.ifindex)
-            )
-            got = obj.section(".bss")["probe_received"]
-            checks.append(Check(
-                "live-frame redirect", got == frames,
-                f"{got} of {frames} frames reached the peer through ndo_xdp_xmit",
-                "" if got == frames else "needs BPF_F_TEST_XDP_LIVE_FRAMES (Linux 5.18+)",
-            ))
+            ia, ib = ip.link_lookup(ifname=a)[0], ip.link_lookup(ifname=b)[0]
+            ip.link("set", index=ia, state="up")
+            ip.link("set", index=ib, state="up")
+            yield Veth(a, ia, b, ib)
         finally:
-            link.destroy()
-    return checks
+            for idx in ip.link_lookup(ifname=a) or ip.link_lookup(ifname=b):
+                ip.link("del", index=idx)  # deleting one end deletes the pair
 
 
-def _load_redirect(egress: int) -> BpfObject:
-    obj = BpfObject(compile_bpf(PROBES / "redirect.bpf.c"))
+def xdp_features(ifindex: int) -> XdpFeature:
+    """The ``xdp-features`` the driver of ``ifindex`` advertises (netdev genetlink family)."""
+    from pyroute2.netlink import NLM_F_REQUEST, genlmsg
+    from pyroute2.netlink.exceptions import NetlinkError
+    from pyroute2.netlink.generic import GenericNetlinkSocket
+
+    class NetdevDevMsg(genlmsg):  # type: ignore[misc]
+        """``NETDEV_CMD_DEV_GET`` request and reply (include/uapi/linux/netdev.h)."""
+
+        nla_map = (
+            ("NETDEV_A_DEV_UNSPEC", "none"),
+            ("NETDEV_A_DEV_IFINDEX", "uint32"),
+            ("NETDEV_A_DEV_PAD", "none"),
+            ("NETDEV_A_DEV_XDP_FEATURES", "uint64"),
+        )
+
+    sock = GenericNetlinkSocket()
     try:
-        obj.section(".rodata")["probe_egress"] = egress
-        return obj.load()
-    except XdpqError as exc:
-        obj.close()
-        raise Failed(str(exc).splitlines()[0]) from None
+        try:
+            sock.bind("netdev", NetdevDevMsg)
+        except NetlinkError as exc:
+            raise XdpqError(f"no netdev generic-netlink family ({exc}); needs Linux 6.3+") from None
+        msg = NetdevDevMsg()
+        msg["cmd"] = 1  # NETDEV_CMD_DEV_GET
+        msg["version"] = 1
+        msg["attrs"] = [("NETDEV_A_DEV_IFINDEX", ifindex)]
+        replies = list(sock.nlm_request(msg, msg_type=sock.prid, msg_flags=NLM_F_REQUEST))
+    except NetlinkError as exc:
+        raise XdpqError(f"netdev dev-get of ifindex {ifindex}: {exc}") from None
+    finally:
+        sock.close()
+    raw = replies[0].get_attr("NETDEV_A_DEV_XDP_FEATURES") if replies else None
+    if raw is None:
+        raise XdpqError(f"ifindex {ifindex}: no xdp-features in the kernel's answer")
+    return XdpFeature(raw)
 
 
-BASICS: list[tuple[str, Callable[[], str], bool]] = [
-    ("kernel", check_kernel, True),
-    ("BTF", check_btf, True),
-    ("privileges", check_privileges, True),
-    ("BPF JIT", check_jit, False),
-    ("clang", check_clang, True),
-    ("bpftool", check_bpftool, True),
-    ("libbpf", check_libbpf, True),
-    ("bpffs", check_bpffs, False),
-]
-PROBE_CHECKS: list[tuple[str, Callable[[], str]]] = [
-    ("bpf_timer in XDP", check_timer),
-    ("bpf_rbtree", check_rbtree),
-    ("queue map", check_queue_map),
-    ("ring buffer", check_ringbuf),
-]
-VETH_CHECKS = ("XDP on veth", "xdp-features", "live-frame redirect")
+@dataclass(slots=True)
+class VethPath:
+    """The veth pair with the redirect probe loaded and its counter on the peer."""
+
+    veth: Veth
+    obj: BpfObject
+    link: Link
+    features_before: XdpFeature | None
 
 
-def _attempt(name: str, fn: Callable[[], str], required: bool = True) -> Check:
+def check_xdp_on_veth(env: Env) -> CheckResult:
+    veth = env.enter(veth_pair())
     try:
-        return Check(name, True, fn(), required=required)
-    except Failed as f:
-        return Check(name, False, f.detail, f.remedy, required)
-    except (XdpqError, OSError) as exc:
-        return Check(name, False, str(exc).splitlines()[0], required=required)
+        before: XdpFeature | None = xdp_features(veth.ifindex)
+    except XdpqError:
+        before = None  # reported by the xdp-features check
+    obj = _probe(env, "redirect", {"xdpq_probe_egress": veth.ifindex})
+    link = env.enter(obj.prog("xdpq_probe_count").attach_xdp(veth.peer_ifindex))
+    env.veth_path = VethPath(veth, obj, link, before)
+    return passed("XDP on veth", f"counter attached to {veth.peer} through a bpf_link")
 
 
-def run_checks() -> list[Check]:
-    checks = [_attempt(name, fn, req) for name, fn, req in BASICS]
-    blocked = [c.name for c in checks if not c.ok and c.name in ("privileges", "BTF", "clang",
-                                                                   "libbpf", "bpftool")]
+def check_xdp_features(env: Env) -> CheckResult:
+    path = env.need_veth_path()
+    feats = xdp_features(path.veth.ifindex)
+    detail = f"{path.veth.name}: {feature_names(feats)}"
+    gained = feats & ~path.features_before if path.features_before is not None else 0
+    if gained:
+        detail += f" ({feature_names(XdpFeature(gained))} once the peer has an XDP program)"
+    missing = REQUIRED_FEATURES & ~feats
+    if missing:
+        return failed("xdp-features", f"{detail}; missing {feature_names(XdpFeature(missing))}",
+                      "the egress driver must advertise basic, redirect and ndo_xmit; for a "
+                      "veth, attach an XDP program to its peer (or enable GRO on the peer)")
+    return passed("xdp-features", detail)
+
+
+def probe_frame() -> bytes:
+    """A 64-byte frame the peer's counter recognises (ethertype and magic)."""
+    dst, src = b"\x02\x00\x00\x00\x00\x02", b"\x02\x00\x00\x00\x00\x01"
+    head = dst + src + PROBE_ETHERTYPE.to_bytes(2, "big") + PROBE_MAGIC
+    return head + bytes(64 - len(head))
+
+
+def check_live_redirect(env: Env) -> CheckResult:
+    path = env.need_veth_path()
+    frame = probe_frame()
+    path.obj.prog("xdpq_probe_redirect").run_live(
+        frame, repeat=REDIRECT_FRAMES, ctx=xdp_ctx(len(frame), ifindex=path.veth.ifindex)
+    )
+    got = path.obj.section(".bss")["xdpq_probe_received"]
+    detail = (f"{got} of {REDIRECT_FRAMES} frames redirected into {path.veth.name} "
+              f"arrived at {path.veth.peer}")
+    if got != REDIRECT_FRAMES:
+        return failed("live-frame redirect", detail,
+                      "needs BPF_F_TEST_XDP_LIVE_FRAMES (Linux 5.18+) and a driver whose "
+                      "ndo_xdp_xmit accepts frames (for veth: an XDP program on the peer)")
+    return passed("live-frame redirect", detail)
+
+
+# -- running the checks ----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Env:
+    """What the checks of one run share; everything it holds is released by :meth:`close`."""
+
+    stack: ExitStack = field(default_factory=ExitStack)
+    veth_path: VethPath | None = None
+    cleanup_errors: list[str] = field(default_factory=list)
+
+    def enter(self, resource: AbstractContextManager[T]) -> T:
+        """Keep ``resource`` until the run ends; returns what its ``__enter__`` gives."""
+        return self.stack.enter_context(resource)
+
+    def need_veth_path(self) -> VethPath:
+        if self.veth_path is None:
+            raise XdpqError("the veth pair was not set up")
+        return self.veth_path
+
+    def wait_until(self, cond: Callable[[], bool], timeout: float = WAIT_S) -> bool:
+        """Poll ``cond`` every millisecond until it holds or ``timeout`` seconds pass."""
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.001)
+        return True
+
+    def close(self) -> None:
+        """Release everything, newest first; a failure is recorded, never raised."""
+        while True:
+            try:
+                self.stack.close()
+                return
+            except Exception as exc:
+                self.cleanup_errors.append(_brief(exc))
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSpec:
+    """A check in the doctor's list: what it needs, and what to do when it raises."""
+
+    name: str
+    run: Callable[[Env], CheckResult]
+    needs: tuple[str, ...] = ()
+    required: bool = True
+    remedy: str = ""
+
+
+TOOLCHAIN = ("BTF", "privileges", "libbpf", "BPF syscall", "clang", "bpftool")
+
+CHECKS: tuple[CheckSpec, ...] = (
+    CheckSpec("kernel", check_kernel),
+    CheckSpec("BTF", check_btf),
+    CheckSpec("privileges", check_privileges),
+    CheckSpec("libbpf", check_libbpf),
+    CheckSpec("BPF syscall", check_bpf_syscall, ("privileges", "libbpf")),
+    CheckSpec("BPF JIT", check_jit),
+    CheckSpec("clang", check_clang),
+    CheckSpec("bpftool", check_bpftool),
+    CheckSpec("bpffs", check_bpffs, required=False),
+    CheckSpec("bpf_timer in XDP", check_timer, TOOLCHAIN,
+              remedy="needs Linux 6.3+ (bpf_timer callbacks in XDP programs)"),
+    CheckSpec("bpf_rbtree", check_rbtree, (*TOOLCHAIN, "BPF JIT"),
+              remedy="needs Linux 6.4+ (bpf_obj_new, bpf_rbtree_* kfuncs)"),
+    CheckSpec("queue map", check_queue_map, TOOLCHAIN,
+              remedy="needs BPF_MAP_TYPE_QUEUE (Linux 4.20+)"),
+    CheckSpec("ring buffer", check_ringbuf, TOOLCHAIN,
+              remedy="needs BPF_MAP_TYPE_RINGBUF (Linux 5.8+)"),
+    CheckSpec("XDP on veth", check_xdp_on_veth, TOOLCHAIN,
+              remedy="needs veth with XDP and bpf_link XDP attach (Linux 5.9+)"),
+    CheckSpec("xdp-features", check_xdp_features, ("XDP on veth",),
+              remedy="needs the netdev generic-netlink family (Linux 6.3+)"),
+    CheckSpec("live-frame redirect", check_live_redirect, ("XDP on veth",),
+              remedy="needs BPF_F_TEST_XDP_LIVE_FRAMES (Linux 5.18+)"),
+)
+
+
+def _brief(exc: BaseException, lines: int = 3) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    kept = [ln for ln in text.splitlines() if ln.strip()][:lines]
+    return "\n".join(kept)
+
+
+NOT_CHECKED = "not checked: needs "
+
+
+def run_one(spec: CheckSpec, env: Env, blocked: list[str]) -> CheckResult:
+    """Run one check, or, when ``blocked`` names failed checks it needs, say so.
+
+    Never raises, except for KeyboardInterrupt and SystemExit.
+    """
     if blocked:
-        why = f"not checked: needs {', '.join(blocked)}"
-        checks += [Check(n, False, why) for n, _ in PROBE_CHECKS]
-        checks += [Check(n, False, why) for n in VETH_CHECKS]
-        return checks
-    checks += [_attempt(name, fn) for name, fn in PROBE_CHECKS]
+        missing = blocked
+        return CheckResult(spec.name, False, NOT_CHECKED + ", ".join(missing),
+                           f"fix {', '.join(missing)} first", spec.required)
     try:
-        checks += check_veth_path()
-    except (Failed, XdpqError, OSError) as exc:
-        detail = exc.detail if isinstance(exc, Failed) else str(exc).splitlines()[0]
-        checks += [Check(n, False, detail) for n in VETH_CHECKS]
-    return checks
+        result = spec.run(env)
+    except BuildError as exc:
+        result = failed(spec.name, _brief(exc, 4),
+                        "the probe did not compile: check clang, libbpf-dev and the BTF")
+    except LoadError as exc:
+        result = failed(spec.name, _brief(exc, 4), spec.remedy or "the verifier refused it")
+    except XdpqError as exc:
+        result = failed(spec.name, _brief(exc), spec.remedy)
+    except Exception as exc:  # a bug of ours: report it on the line, never as a traceback
+        result = failed(spec.name, f"unexpected {type(exc).__name__}: {_brief(exc, 1)}",
+                        "please report this with the output of `xdpq doctor --json`")
+    return replace(result, name=spec.name, required=spec.required)
 
 
-def as_json(checks: list[Check]) -> list[dict[str, object]]:
-    return [asdict(c) for c in checks]
+def run_checks(checks: tuple[CheckSpec, ...] = CHECKS) -> list[CheckResult]:
+    """Run every check in order; whatever a check set up is torn down before returning."""
+    results: dict[str, CheckResult] = {}
+    # For each failed check, the checks that really failed behind it: a check
+    # blocked by a check that was itself not run names the original cause.
+    causes: dict[str, list[str]] = {}
+    env = Env()
+    try:
+        for spec in checks:
+            blocked = list(dict.fromkeys(c for n in spec.needs for c in causes.get(n, [])))
+            result = results[spec.name] = run_one(spec, env, blocked)
+            if not result.ok:
+                causes[spec.name] = blocked or [spec.name]
+    finally:
+        env.close()
+    out = list(results.values())
+    if env.cleanup_errors:
+        out.append(failed("cleanup", "; ".join(env.cleanup_errors),
+                          f"remove leftovers by hand: ip link del {VETH_PREFIX}<pid>a"))
+    return out
 
 
-def healthy(checks: list[Check]) -> bool:
-    return all(c.ok for c in checks if c.required)
+def as_json(results: list[CheckResult]) -> list[dict[str, object]]:
+    return [asdict(r) for r in results]
+
+
+def healthy(results: list[CheckResult]) -> bool:
+    """True when every required check passed."""
+    return all(r.ok for r in results if r.required)

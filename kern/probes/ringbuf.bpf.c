@@ -1,18 +1,34 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Probe: a ring buffer record produced by an XDP program. */
-#include "xdpq_defs.h"
+/* Probe: an XDP program produces one ring buffer record (reserve + submit
+ * with a wake-up); user space waits on the ring's fd and consumes it. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+#define XDPQ_PROBE_MAGIC 0x7864707172696e67ULL	/* "xdpqring" */
+
+struct xdpq_probe_record {
+	__u64 magic;
+	__u64 seq;
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4096);
-} probe_ring SEC(".maps");
+} xdpq_probe_ring SEC(".maps");
+
+__u64 xdpq_probe_seq;
 
 SEC("xdp")
-int probe_ringbuf(struct xdp_md *ctx)
+int xdpq_probe_ringbuf(struct xdp_md *ctx)
 {
-	__u64 v = 0x7864707175ULL;	/* "xdpqu" */
+	struct xdpq_probe_record *r;
 
-	bpf_ringbuf_output(&probe_ring, &v, sizeof(v), 0);
+	r = bpf_ringbuf_reserve(&xdpq_probe_ring, sizeof(*r), 0);
+	if (!r)
+		return XDP_ABORTED;
+	r->magic = XDPQ_PROBE_MAGIC;
+	r->seq = ++xdpq_probe_seq;
+	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
 	return XDP_PASS;
 }
 

@@ -4,8 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 from xdpq import doctor
+
+EPILOG = """\
+examples:
+  sudo xdpq doctor                 one line per check, ✓ or ✗ with a remedy
+  sudo xdpq doctor --json | jq -r '.[] | select(.ok | not) | .name'
+
+The exit status is 0 when every required check passed, 1 otherwise.
+"""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -13,24 +26,70 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "doctor",
         help="check this machine for every kernel feature xdpq needs",
         description=doctor.__doc__,
-        epilog="example: sudo xdpq doctor --json | jq '.[] | select(.ok | not)'",
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--json", action="store_true", help="print the checks as JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON list of {name, ok, detail, remedy, required}")
     p.set_defaults(func=run)
 
 
+def _marks() -> tuple[str, str]:
+    """✓/✗ where the terminal can show them, else OK/FAIL."""
+    try:
+        "✓✗→".encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return "OK  ", "FAIL"
+    return "✓", "✗"
+
+
+def render(results: list[doctor.CheckResult]) -> str:
+    """The report as plain text: one line per check, the remedy indented under a failure."""
+    good, bad = _marks()
+    arrow = "→" if good == "✓" else "->"
+    width = max(len(r.name) for r in results)
+    lines = []
+    for r in results:
+        detail = r.detail.splitlines() or [""]
+        optional = "" if r.required else " (optional)"
+        lines.append(f"{good if r.ok else bad} {r.name:<{width}}  {detail[0]}"
+                     + (optional if not r.ok else ""))
+        lines += [f"  {'':<{width}}  {more}" for more in detail[1:]]
+        if not r.ok and r.remedy:
+            lines.append(f"  {'':<{width}}  {arrow} {r.remedy}")
+    failing = [r.name for r in results if r.required and not r.ok]
+    lines.append("")
+    lines.append("ready: this machine can run the xdpq datapath" if not failing
+                 else f"not ready: {len(failing)} required check(s) failed")
+    return "\n".join(lines)
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM/SIGHUP unwind like Ctrl-C, so the doctor's veth pair is still removed."""
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 def run(args: argparse.Namespace) -> int:
-    checks = doctor.run_checks()
+    try:
+        with _terminate_as_interrupt():
+            results = doctor.run_checks()
+    except KeyboardInterrupt:
+        print("xdpq doctor: interrupted (what it set up was removed)", file=sys.stderr)
+        return 130
+    except Exception as exc:  # run_checks catches per check; this is a last line of defence
+        print(f"xdpq doctor: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     if args.json:
-        print(json.dumps(doctor.as_json(checks), indent=2))
+        print(json.dumps(doctor.as_json(results), indent=2, ensure_ascii=False))
     else:
-        width = max(len(c.name) for c in checks)
-        for c in checks:
-            mark = "✓" if c.ok else ("✗" if c.required else "!")
-            line = f"{mark} {c.name:<{width}}  {c.detail}"
-            if not c.ok and c.remedy:
-                line += f"\n  {'':<{width}}  → {c.remedy}"
-            print(line)
-        print("ready" if doctor.healthy(checks) else "not ready: fix the ✗ lines above")
-    return 0 if doctor.healthy(checks) else 1
+        print(render(results))
+    return 0 if doctor.healthy(results) else 1
