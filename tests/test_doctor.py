@@ -316,3 +316,22 @@ def test_help_has_an_example() -> None:
     res = xdpq("doctor", "--help")
     assert res.returncode == 0
     assert "sudo xdpq doctor --json" in res.stdout and "exit status" in res.stdout
+
+
+def test_sigterm_unwinds_like_ctrl_c() -> None:
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), doctor_cmd._terminate_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_ascii_terminal_gets_ok_and_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="ascii"))
+    text = doctor_cmd.render([doctor.CheckResult("kernel", True, "Linux"),
+                              doctor.CheckResult("BTF", False, "missing", "boot another")])
+    assert text.splitlines()[:3] == ["OK   kernel  Linux", "FAIL BTF     missing",
+                                     " " * 13 + "-> boot another"]

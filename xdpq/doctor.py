@@ -263,7 +263,7 @@ def check_timer(env: Env) -> CheckResult:
         return failed("bpf_timer in XDP", f"armed, but the callback did not run within {WAIT_S}s",
                       "needs a kernel whose bpf_timer callbacks fire (hrtimers working)")
     delay_us = (bss["xdpq_probe_fired_ns"] - bss["xdpq_probe_armed_ns"]) / 1000
-    return passed("bpf_timer in XDP", f"armed from XDP; callback ran {delay_us:.0f} µs later")
+    return passed("bpf_timer in XDP", f"armed from XDP; callback ran {delay_us:.0f} us later")
 
 
 def check_rbtree(env: Env) -> CheckResult:

@@ -48,20 +48,27 @@ def render(results: list[doctor.CheckResult]) -> str:
     good, bad = _marks()
     arrow = "→" if good == "✓" else "->"
     width = max(len(r.name) for r in results)
+    pad = " " * (len(good) + 1 + width + 2)  # continuation lines start under the detail
     lines = []
     for r in results:
         detail = r.detail.splitlines() or [""]
         optional = "" if r.required else " (optional)"
         lines.append(f"{good if r.ok else bad} {r.name:<{width}}  {detail[0]}"
                      + (optional if not r.ok else ""))
-        lines += [f"  {'':<{width}}  {more}" for more in detail[1:]]
+        lines += [pad + more for more in detail[1:]]
         if not r.ok and r.remedy:
-            lines.append(f"  {'':<{width}}  {arrow} {r.remedy}")
+            lines.append(f"{pad}{arrow} {r.remedy}")
     failing = [r.name for r in results if r.required and not r.ok]
     lines.append("")
     lines.append("ready: this machine can run the xdpq datapath" if not failing
                  else f"not ready: {len(failing)} required check(s) failed")
     return "\n".join(lines)
+
+
+def _print(text: str) -> None:
+    """Print, replacing what the terminal's encoding cannot show rather than failing."""
+    enc = sys.stdout.encoding or "ascii"
+    print(text.encode(enc, "replace").decode(enc, "replace"))
 
 
 @contextmanager
@@ -89,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"xdpq doctor: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(doctor.as_json(results), indent=2, ensure_ascii=False))
+        print(json.dumps(doctor.as_json(results), indent=2))
     else:
-        print(render(results))
+        _print(render(results))
     return 0 if doctor.healthy(results) else 1
