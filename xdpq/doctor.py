@@ -413,7 +413,13 @@ class VethPath:
 
 
 def check_xdp_on_veth(env: Env) -> CheckResult:
-    veth = env.enter(veth_pair())
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    try:
+        veth = env.enter(veth_pair())
+    except NetlinkError as exc:
+        return failed("XDP on veth", f"cannot create a veth pair: {exc}",
+                      "needs the veth driver (modprobe veth) and CAP_NET_ADMIN")
     try:
         before: XdpFeature | None = xdp_features(veth.ifindex)
     except XdpqError:
