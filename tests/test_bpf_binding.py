@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 
+from conftest import REPO
 from xdpq.bpf import BpfObject, RingBuffer, compile_bpf, xdp_ctx
 from xdpq.bpf.maps import u32, u64
 from xdpq.bpf.program import XDP_PASS

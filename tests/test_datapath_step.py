@@ -12,8 +12,11 @@ import struct
 from collections.abc import Iterator
 
 import pytest
-from conftest import REPO
+from scapy.layers.inet import IP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import ARP, Ether
 
+from conftest import REPO
 from xdpq.bpf import BpfObject, compile_bpf, xdp_ctx
 from xdpq.bpf.program import XDP_DROP, XDP_PASS
 from xdpq.runtime.counters import read_counters
@@ -27,8 +30,15 @@ DEQ_OK, DEQ_EMPTY = 0, 1
 
 
 def frame(ethertype: int, size: int, tag: int) -> bytes:
-    head = bytes(6) + bytes(5) + bytes([tag & 0xFF]) + ethertype.to_bytes(2, "big")
-    return head + bytes(size - len(head))
+    """A well-formed frame: IPv4 or IPv6 over UDP, or ARP."""
+    match ethertype:
+        case 0x0800:
+            head = Ether() / IP(dst="10.0.0.2") / UDP(sport=tag, dport=9)
+        case 0x86DD:
+            head = Ether() / IPv6(dst="fd00::2") / UDP(sport=tag, dport=9)
+        case _:
+            head = Ether() / ARP()
+    return bytes(head) + bytes(size - len(head))
 
 
 @pytest.fixture
@@ -60,11 +70,14 @@ def packets(obj: BpfObject) -> dict[str, int]:
 def test_every_enqueue_outcome_has_its_counter(fifo: BpfObject) -> None:
     assert ingress(fifo, frame(0x0806, 60, 1)) == XDP_PASS  # ARP: not claimed
     assert ingress(fifo, frame(0x0800, 2100, 2)) == XDP_PASS  # larger than a slot
+    garbled = bytes(12) + b"\x08\x00" + bytes(46)  # IPv4 ethertype, version 0
+    assert ingress(fifo, garbled) == XDP_PASS
     for i in range(10):  # capacity 8: two are refused
         assert ingress(fifo, frame(0x0800, 100 + i, i)) == XDP_DROP
     assert packets(fifo) == {
         "pass_unclaimed": 1,
         "pass_oversize": 1,
+        "pass_malformed": 1,
         "enqueued": 8,
         "drop_queue_full": 2,
     }

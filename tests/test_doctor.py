@@ -15,8 +15,8 @@ import sys
 from collections.abc import Callable
 
 import pytest
-from conftest import REPO
 
+from conftest import REPO
 from xdpq import doctor
 from xdpq.commands import doctor as doctor_cmd
 from xdpq.errors import XdpqError

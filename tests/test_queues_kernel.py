@@ -13,11 +13,11 @@ import struct
 from collections.abc import Iterator
 
 import pytest
-from conftest import REPO
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from conftest import REPO
 from xdpq.bpf import BpfObject, Program, compile_bpf, xdp_ctx
 from xdpq.bpf.maps import u32
 from xdpq.queues import RANK_MAX, Enq, Fifo, Pifo, RBTree

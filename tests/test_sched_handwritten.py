@@ -12,10 +12,10 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from conftest import REPO
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
+from conftest import REPO
 from xdpq.bpf import BpfObject, compile_bpf, xdp_ctx
 from xdpq.bpf.program import XDP_DROP
 

@@ -15,13 +15,9 @@ xdpq_locked struct xdpq_fifo fifo_q = XDPQ_FIFO_INIT(FIFO_CAPACITY);
 
 static __always_inline int xdpq_sched_classify(struct xdp_md *ctx, struct xdpq_meta *m, __u64 now)
 {
-	struct ethhdr *eth = (void *)(long)ctx->data;
+	struct xdpq_pkt pkt;
 
-	if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
-		return XDPQ_MALFORMED;
-	if (eth->h_proto != bpf_htons(ETH_P_IP) && eth->h_proto != bpf_htons(ETH_P_IPV6))
-		return XDPQ_UNCLAIMED;
-	return XDPQ_CLAIM;
+	return xdpq_claim_ip(ctx, &pkt);
 }
 
 static __always_inline int xdpq_sched_enqueue(struct xdpq_meta *m, __u32 slot, __u32 len, __u64 now)

@@ -9,7 +9,6 @@
 #endif
 
 #include "xdpq.h"
-#include "ip4_classify.h"
 
 struct xdpq_meta {
 	__u32 class;
@@ -23,10 +22,10 @@ xdpq_locked struct xdpq_fifo prio_q[3] = {
 
 static __always_inline int xdpq_sched_classify(struct xdp_md *ctx, struct xdpq_meta *m, __u64 now)
 {
-	struct xdpq_ip4 ip;
-	int res = xdpq_ip4_classify(ctx, &ip);
+	struct xdpq_pkt pkt;
+	int res = xdpq_claim_ip(ctx, &pkt);
 
-	m->class = ip.dscp >= 40 ? 0 : ip.dscp >= 16 ? 1 : 2;
+	m->class = pkt.dscp >= 40 ? 0 : pkt.dscp >= 16 ? 1 : 2;
 	return res;
 }
 

@@ -19,7 +19,6 @@
 #define XDPQ_PIFO_WORDS 4096
 
 #include "xdpq.h"
-#include "ip4_classify.h"
 
 struct xdpq_meta {
 	__u32 flow;
@@ -44,11 +43,11 @@ xdpq_locked struct xdpq_pifo stfq_q = XDPQ_PIFO_INIT(STFQ_CAPACITY, STFQ_RANGE, 
 
 static __always_inline int xdpq_sched_classify(struct xdp_md *ctx, struct xdpq_meta *m, __u64 now)
 {
-	struct xdpq_ip4 ip;
-	int res = xdpq_ip4_classify(ctx, &ip);
-	__u32 w = stfq_weight[(ip.dscp >> 3) & 7];
+	struct xdpq_pkt pkt;
+	int res = xdpq_claim_ip(ctx, &pkt);
+	__u32 w = stfq_weight[(pkt.dscp >> 3) & 7];
 
-	m->flow = ip.flow_hash;
+	m->flow = pkt.flow_hash;
 	m->weight = w ? w : 1;	/* weight 0 would divide by zero: treated as 1 */
 	return res;
 }
