@@ -69,8 +69,9 @@ __u64 xdpq_bql_max = 4 * 1024 * 1024;
 __s64 xdpq_inflight;
 __u64 xdpq_completed_bytes;
 __u64 xdpq_completed_pkts;
-__u64 xdpq_bql_slack;		/* least unused limit seen in this slack period */
-__u64 xdpq_bql_slack_start;
+__u32 xdpq_bql_hit;		/* the limit stopped the scheduler in this hold period */
+__u64 xdpq_bql_peak;		/* most bytes in flight in this hold period */
+__u64 xdpq_bql_period_start;
 
 struct xdpq_timer {
 	struct bpf_timer t;
@@ -248,6 +249,16 @@ static __always_inline bool xdpq_bql_allows(void)
 	return xdpq_bql_mode == XDPQ_BQL_OFF || xdpq_inflight < (__s64)xdpq_bql_limit;
 }
 
+static __always_inline void xdpq_bql_sent(__u32 len)
+{
+	__s64 inflight;
+
+	bpf_map_push_elem(&xdpq_inflight_sizes, &len, 0);
+	inflight = __sync_add_and_fetch(&xdpq_inflight, len);
+	if (inflight > 0 && (__u64)inflight > xdpq_bql_peak)
+		xdpq_bql_peak = inflight;
+}
+
 /* Move one packet from the scheduler's queues to the transmit ring. */
 static long xdpq_dequeue_one(__u64 index, struct xdpq_step *s)
 {
@@ -255,6 +266,7 @@ static long xdpq_dequeue_one(__u64 index, struct xdpq_step *s)
 	int res;
 
 	if (!xdpq_bql_allows()) {
+		xdpq_bql_hit = 1;
 		s->stop = -1;
 		return 1;
 	}
@@ -275,10 +287,8 @@ static long xdpq_dequeue_one(__u64 index, struct xdpq_step *s)
 		xdpq_slot_release(e.slot);
 		return 0;
 	}
-	if (xdpq_bql_mode != XDPQ_BQL_OFF) {
-		bpf_map_push_elem(&xdpq_inflight_sizes, &e.len, 0);
-		__sync_fetch_and_add(&xdpq_inflight, e.len);
-	}
+	if (xdpq_bql_mode != XDPQ_BQL_OFF)
+		xdpq_bql_sent(e.len);
 	__sync_fetch_and_add(&xdpq_staged, 1);
 	xdpq_count(XDPQ_CNT_DEQUEUED, e.len);
 	s->staged++;
@@ -429,27 +439,21 @@ static long xdpq_retire_one(__u64 index, struct xdpq_retire *r)
 }
 
 /* Like Linux's dynamic queue limits: grow when the device ran dry while
- * packets waited behind the limit; shrink by the slack the device never
- * used over a hold period. */
+ * packets waited behind the limit; over a hold period in which the limit
+ * never stopped the scheduler, shrink it to the most that was in flight
+ * (what the device really needed). */
 static __always_inline void xdpq_bql_adapt(__u64 now, __u64 done)
 {
-	__u64 limit = xdpq_bql_limit, slack;
-	__s64 inflight = xdpq_inflight;
+	__u64 limit = xdpq_bql_limit;
 
-	if (inflight <= 0 && xdpq_bql_blocked) {
+	if (xdpq_inflight <= 0 && xdpq_bql_blocked)
 		limit += done;
-		xdpq_bql_slack_start = now;
-		xdpq_bql_slack = ~0ULL;
-	} else {
-		slack = inflight > 0 && (__u64)inflight < limit ? limit - inflight : 0;
-		if (slack < xdpq_bql_slack)
-			xdpq_bql_slack = slack;
-		if (now - xdpq_bql_slack_start > XDPQ_BQL_SLACK_NS) {
-			if (xdpq_bql_slack != ~0ULL && xdpq_bql_slack < limit)
-				limit -= xdpq_bql_slack;
-			xdpq_bql_slack = ~0ULL;
-			xdpq_bql_slack_start = now;
-		}
+	if (now - xdpq_bql_period_start > XDPQ_BQL_SLACK_NS) {
+		if (!xdpq_bql_hit && xdpq_bql_peak && xdpq_bql_peak < limit)
+			limit = xdpq_bql_peak;
+		xdpq_bql_hit = 0;
+		xdpq_bql_peak = 0;
+		xdpq_bql_period_start = now;
 	}
 	if (limit < xdpq_bql_min)
 		limit = xdpq_bql_min;
