@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
-from conftest import REPO
 from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_NOP
@@ -39,6 +38,7 @@ from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
 from scapy.packet import Packet as ScapyPacket
 from scapy.packet import Raw
 
+from conftest import REPO
 from xdpq.bpf import BpfObject, compile_bpf, xdp_ctx
 from xdpq.errors import BpfError
 from xdpq.packet import (
@@ -60,6 +60,7 @@ OTHER_PROTOS = (47, 50, 59, 132, 255)  # GRE, ESP, no next header, SCTP, reserve
 
 def examples(n: int) -> settings:
     return settings(max_examples=n, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
 
 Parser = Callable[[bytes], Packet]
 
@@ -475,12 +476,18 @@ def mutated(draw: st.DrawFn) -> tuple[bytes, str, int, Packet]:
     out, l3 = bytearray(b.frame), before.l3_off
     what = draw(st.sampled_from(["ihl", "ip_len", "version", "byte"]))
     if what == "ihl" and before.ip_ver == 4:
-        value = draw(st.integers(0, 15))
+        value = draw(st.one_of(st.sampled_from([0, 4, 5, 15]), st.integers(0, 15)))
         out[l3] = 0x40 | value
     elif what == "ip_len":
-        true = before.ip_len - (0 if before.ip_ver == 4 else 40)
-        value = draw(st.one_of(st.integers(0, 0xFFFF), st.integers(-24, 24).map(
-            lambda d: min(max(true + d, 0), 0xFFFF))))  # fmt: skip
+        # The field's value, and where each rule's edge lies: the header
+        # length (IPv4), the true length and the bytes the frame holds.
+        v4 = before.ip_ver == 4
+        true = before.ip_len - (0 if v4 else 40)
+        hlen = 4 * (out[l3] & 0xF) if v4 else 0
+        avail = len(out) - l3 - (0 if v4 else 40)
+        edges = [0, hlen - 1, hlen, true - 1, true + 1, avail, avail + 1, 0xFFFF]
+        value = draw(st.one_of(st.sampled_from(edges), st.integers(0, 0xFFFF)))
+        value = min(max(value, 0), 0xFFFF)
         at = l3 + (2 if before.ip_ver == 4 else 4)
         out[at : at + 2] = value.to_bytes(2, "big")
     elif what == "version":
@@ -510,9 +517,7 @@ def test_malformed_headers(kparse: Parser, m: tuple[bytes, str, int, Packet]) ->
     elif what == "ip_len":
         dlen = value + (0 if ver == 4 else 40)
         assert got.ip_len == dlen
-        if dlen > avail:
-            assert got.status is S.BAD_IP_LEN
-        elif ver == 4 and dlen < 4 * (frame[before.l3_off] & 0xF):
+        if dlen > avail or (ver == 4 and dlen < 4 * (frame[before.l3_off] & 0xF)):
             assert got.status is S.BAD_IP_LEN
     elif what == "version" and value != ver:
         assert got.status is S.BAD_VERSION
@@ -533,6 +538,7 @@ def long_chains(draw: st.DrawFn) -> tuple[bytes, int]:
 @given(chain=long_chains())
 def test_ipv6_chain_beyond_limit(kparse: Parser, chain: tuple[bytes, int]) -> None:
     frame, n = chain
+    assert n > IPV6_MAX_EXT
     got = twins(kparse, frame)
     assert got.status is S.EXT_DEPTH
     assert got.ext_count == IPV6_MAX_EXT
