@@ -71,15 +71,20 @@ def kparse() -> Iterator[Parser]:
         obj.load()
         prog, bss = obj.prog("parse_test"), obj.section(".bss")
         assert bss.var("xdpq_last").size == PKT_STRUCT.size, "struct xdpq_pkt layout"
+        c_enum = obj.enum("xdpq_parse_status")
+        assert c_enum == {f"XDPQ_PARSE_{s.name}": s.value for s in ParseStatus}
 
         def run(frame: bytes) -> Packet:
             # Poison the result first: a stale or partly written struct must not pass.
             bss.write("xdpq_last", b"\xa5" * PKT_STRUCT.size)
+            bss["xdpq_last_status"] = 0xA5A5A5A5
             res = prog.run(frame, ctx=xdp_ctx(len(frame)))
             assert res.retval == XDP_PASS
             raw = bss.read("xdpq_last")
             assert raw[-6:] == bytes(6), "padding must be zeroed"
-            return decode(raw)
+            pkt = decode(raw)
+            assert bss["xdpq_last_status"] == pkt.status, "xdpq_parse() returns the status"
+            return pkt
 
         yield run
 
