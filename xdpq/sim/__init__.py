@@ -1,0 +1,1 @@
+"""The discrete-event simulator: the same schedulers, offline."""
