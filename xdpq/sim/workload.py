@@ -23,7 +23,9 @@ def poisson(rate_pps: float, mean_size: float, count: int, seed: int, flow: int 
     t = 0.0
     for _ in range(count):
         t += rng.expovariate(rate_pps) * NS
-        size = max(1, round(rng.expovariate(1 / mean_size))) if exponential_sizes else int(mean_size)
+        size = int(mean_size)
+        if exponential_sizes:
+            size = max(1, round(rng.expovariate(1 / mean_size)))
         yield Arrival(int(t), flow_packet(flow, size, dscp))
 
 
