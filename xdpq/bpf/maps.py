@@ -131,6 +131,12 @@ class Map:
         if libbpf.lib().bpf_obj_pin(self.fd, path.encode()) != 0:
             raise BpfError(f"pin map '{self.name}' at {path}", _errno())
 
+    def mapped(self) -> mmap.mmap:
+        """A read-only view of a ``BPF_F_MMAPABLE`` array map's values."""
+        size = self.value_size * self.max_entries
+        size = (size + mmap.PAGESIZE - 1) & ~(mmap.PAGESIZE - 1)
+        return mmap.mmap(self.fd, size, mmap.MAP_SHARED, mmap.PROT_READ)
+
 
 def u32(n: int) -> bytes:
     return struct.pack("=I", n)
