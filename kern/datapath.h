@@ -23,6 +23,7 @@
  *   xdpq_pool_fill run XDPQ_POOL_SLOTS times after load: fills the free list
  *   xdpq_step      a test runs one dequeue at a virtual time (see below)
  *   xdpq_flush     run at shutdown until the queues are empty
+ *   xdpq_release   run after the BQL setting changed: restarts a stopped scheduler
  *   xdpq_complete  tp_btf/napi_poll: completions of a veth egress (BQL)
  *   xdpq_xmit_err  tp_btf/xdp_devmap_xmit: frames the egress refused
  */
@@ -348,6 +349,21 @@ int xdpq_init(struct xdp_md *ctx)
 		return XDP_ABORTED;
 	bpf_timer_init(&t->t, &xdpq_timer_map, 1 /* CLOCK_MONOTONIC */);
 	bpf_timer_set_callback(&t->t, xdpq_timer_fire);
+	return XDP_PASS;
+}
+
+/* Run after user space changed the BQL setting: a scheduler stopped on the
+ * old limit waits for a completion that may never come. */
+SEC("xdp")
+int xdpq_release(struct xdp_md *ctx)
+{
+	struct xdpq_timer *t;
+
+	if (!xdpq_bql_allows() || !__sync_val_compare_and_swap(&xdpq_bql_blocked, 1, 0))
+		return XDP_PASS;
+	t = xdpq_timer();
+	if (t)
+		bpf_timer_start(&t->t, 0, 0);
 	return XDP_PASS;
 }
 

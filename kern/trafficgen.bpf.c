@@ -7,6 +7,7 @@
  * frames; a run shrinks it to its flow's size. */
 #include "xdpq_defs.h"
 #include "probe_hdr.h"
+#include <bpf/bpf_tracing.h>
 
 #define GEN_MAX_FLOWS 64
 #define GEN_PATTERN 1024
@@ -93,6 +94,19 @@ int trafficgen(struct xdp_md *ctx)
 	probe->seq = __sync_fetch_and_add(sent, 1);
 	probe->tstamp_ns = bpf_ktime_get_ns();
 	return bpf_redirect(gen_egress, 0);
+}
+
+/* Frames s0 refused (its peer's ring full): counted, so that a test can
+ * account for every frame it sent. */
+__u64 gen_xmit_drops;
+
+SEC("tp_btf/xdp_devmap_xmit")
+int BPF_PROG(gen_xmit_err, const struct net_device *from_dev, const struct net_device *to_dev,
+	     int sent, int drops, int err)
+{
+	if (drops > 0 && to_dev->ifindex == gen_egress)
+		__sync_fetch_and_add(&gen_xmit_drops, drops);
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -11,7 +11,9 @@ them on the way out, also on exceptions and on SIGTERM/SIGINT.
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +47,9 @@ class TestBed:
         self.ports: dict[str, Port] = {}
         self._created: list[str] = []
         self._old_handlers: dict[int, object] = {}
+        # pyroute2 forks helper processes, which inherit this object and our
+        # signal handlers; only the process that built the bed may tear it down.
+        self._owner = os.getpid()
 
     # -- build and tear down ---------------------------------------------------
 
@@ -62,18 +67,29 @@ class TestBed:
         self.close()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != self._owner:
+            os._exit(128 + signum)  # a forked helper: die without unwinding our stack
         raise SystemExit(128 + signum)  # unwinds through __exit__
 
     def _build(self) -> None:
         for name in self.ns.values():
-            netns.create(name)
+            # iproute2, not pyroute2.netns.create: in pyroute2 0.9 a create after
+            # a remove in the same process leaves no visible namespace.
+            subprocess.run(["ip", "netns", "add", name], check=True)
             self._created.append(name)
+            # No IPv6 chatter (router and neighbour solicitations): every frame
+            # on the bed is one a test sent, so conservation can be exact.
+            subprocess.run(["ip", "netns", "exec", name, "sysctl", "-qw",
+                            "net.ipv6.conf.all.disable_ipv6=1",
+                            "net.ipv6.conf.default.disable_ipv6=1"], check=True)
         with NetNS(self.ns[DUT]) as dut:
             dut.link("add", ifname="in0", kind="veth",
                      peer={"ifname": "s0", "net_ns_fd": self.ns[SENDER]})
             dut.link("add", ifname="out0", kind="veth",
                      peer={"ifname": "r0", "net_ns_fd": self.ns[RECEIVER]})
-        addr = {"s0": (SENDER, 1, 1), "in0": (DUT, 1, 2), "out0": (DUT, 2, 1), "r0": (RECEIVER, 2, 2)}
+        addr = {
+            "s0": (SENDER, 1, 1), "in0": (DUT, 1, 2), "out0": (DUT, 2, 1), "r0": (RECEIVER, 2, 2),
+        }
         for name, (role, net, host) in addr.items():
             self.ports[name] = self._configure(role, name, f"10.{self.subnet}.{net}.{host}")
         # Static neighbours: no ARP on a path whose frames the scheduler owns.
@@ -99,13 +115,14 @@ class TestBed:
             ns.neigh("replace", dst=ip, lladdr=mac, ifindex=idx, state=0x80)  # NUD_PERMANENT
 
     def close(self) -> None:
+        if os.getpid() != self._owner:
+            return
         errors = []
         while self._created:
             name = self._created.pop()
-            try:
-                netns.remove(name)
-            except OSError as exc:
-                errors.append(f"{name}: {exc}")
+            res = subprocess.run(["ip", "netns", "del", name], capture_output=True, text=True)
+            if res.returncode != 0:
+                errors.append(f"{name}: {res.stderr.strip()}")
         for sig, handler in self._old_handlers.items():
             signal.signal(sig, handler)  # type: ignore[arg-type]
         self._old_handlers.clear()

@@ -31,7 +31,7 @@ MAX_FLOWS, PATTERN = 64, 1024
 
 @dataclass(frozen=True, slots=True)
 class Flow:
-    size: int = 64  # frame bytes
+    size: int = 100  # frame bytes, at least MIN_SIZE (headers and the probe header)
     dscp: int = 0
     sport: int = 10000
     dport: int = 9
@@ -57,7 +57,7 @@ class TrafficGen:
         self._bed = bed
         self.flows = flows
         self.obj = BpfObject(compile_bpf(_SOURCE))
-        self._link: Link | None = None
+        self._links: list[Link] = []
         try:
             self._setup()
         except BaseException:
@@ -80,7 +80,8 @@ class TrafficGen:
             ns.link("add", ifname="gen0", kind="veth", peer={"ifname": "gen1"})
             self._resident_ifindex = ns.link_lookup(ifname="gen0")[0]
         with self._bed.enter(SENDER):
-            self._link = self.obj.prog("trafficgen").attach_xdp(self._resident_ifindex)
+            self._links.append(self.obj.prog("trafficgen").attach_xdp(self._resident_ifindex))
+        self._links.append(self.obj.prog("gen_xmit_err").attach())
 
     def _template(self, size: int) -> bytes:
         s0, in0, r0 = (self._bed.ports[n] for n in ("s0", "in0", "r0"))
@@ -113,10 +114,15 @@ class TrafficGen:
         m = self.obj.map("gen_sent")
         return [struct.unpack("=Q", m.lookup(u32(i)) or u64(0))[0] for i in range(len(self.flows))]
 
+    @property
+    def refused(self) -> int:
+        """Frames the sender's interface refused (its peer's ring was full)."""
+        return self.obj.section(".bss")["gen_xmit_drops"]
+
     def close(self) -> None:
-        if self._link is not None:
-            self._link.destroy()
-            self._link = None
+        for link in self._links:
+            link.destroy()
+        self._links.clear()
         self.obj.close()
 
     def __enter__(self) -> TrafficGen:

@@ -28,6 +28,11 @@ class Bql:
                 return cls(BqlMode.ADAPTIVE)
             case ["off"]:
                 return cls(BqlMode.OFF)
-            case ["fixed", n] if n.isdigit() and int(n) > 0:
+            case ["fixed", n] if n.isdigit():
                 return cls(BqlMode.FIXED, int(n))
         raise XdpqError(f"--bql {text!r}: expected adaptive, off or fixed:BYTES (e.g. fixed:30000)")
+
+    @classmethod
+    def hold(cls) -> Bql:
+        """A fixed limit of zero: the scheduler queues but sends nothing."""
+        return cls(BqlMode.FIXED, 0)

@@ -108,6 +108,13 @@ class Deployment:
                 return
         raise XdpqError(f"the scheduler has no parameter '{name}'")
 
+    def set_bql(self, bql: Bql) -> None:
+        """Change the BQL mode and limit live (a fixed limit of 0 holds the scheduler)."""
+        self.bql = bql
+        self.obj.section(".data")["xdpq_bql_limit"] = bql.limit
+        self.obj.section(".bss")["xdpq_bql_mode"] = int(bql.mode)
+        self.obj.prog("xdpq_release").run(bytes(64), ctx=xdp_ctx(64))
+
     def stats(self) -> Stats:
         if self._tx is not None and self._tx.error:
             raise XdpqError(f"the transmitter stopped: {self._tx.error}")
