@@ -53,6 +53,10 @@ class Receiver:
     def received(self) -> int:
         return self.obj.section(".bss")["rcv_arrivals"]
 
+    def bss_other(self) -> int:
+        """Frames that were not probe frames (passed on)."""
+        return self.obj.section(".bss")["rcv_other"]
+
     def counts(self, flows: int) -> list[tuple[int, int]]:
         """(packets, bytes) for flows 0 .. flows-1."""
         m = self.obj.map("rcv_counts")

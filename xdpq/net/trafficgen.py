@@ -25,13 +25,13 @@ from xdpq.net.testbed import SENDER, TestBed
 
 _SOURCE = Path(__file__).resolve().parents[2] / "kern/trafficgen.bpf.c"
 PROBE_OFF = 14 + 20 + 8
-MIN_SIZE = PROBE_OFF + 24
+MIN_SIZE = PROBE_OFF + 22  # 64: Ethernet, IPv4, UDP and the probe header
 MAX_FLOWS, PATTERN = 64, 1024
 
 
 @dataclass(frozen=True, slots=True)
 class Flow:
-    size: int = 100  # frame bytes, at least MIN_SIZE (headers and the probe header)
+    size: int = 64  # frame bytes, at least MIN_SIZE
     dscp: int = 0
     sport: int = 10000
     dport: int = 9
@@ -84,7 +84,12 @@ class TrafficGen:
         self._links.append(self.obj.prog("gen_xmit_err").attach())
 
     def _template(self, size: int) -> bytes:
-        s0, in0, r0 = (self._bed.ports[n] for n in ("s0", "in0", "r0"))
+        return self.template_for(self._bed, size)
+
+    @staticmethod
+    def template_for(bed: TestBed, size: int) -> bytes:
+        """An Ethernet/IPv4/UDP frame of ``size`` bytes from s0 to r0 through in0."""
+        s0, in0, r0 = (bed.ports[n] for n in ("s0", "in0", "r0"))
         eth = bytes.fromhex(in0.mac.replace(":", "")) + bytes.fromhex(s0.mac.replace(":", ""))
         eth += b"\x08\x00"
         ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, size - 14, 0, 0, 64, 17, 0,
