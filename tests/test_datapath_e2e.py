@@ -147,3 +147,21 @@ def test_sigkill_of_the_deployer_leaves_no_xdp_program_attached(bed: TestBed) ->
         return "prog/xdp" in out
 
     wait_for(lambda: not attached(), timeout_s=5)
+
+
+def test_fixed_bql_limit_bounds_the_bytes_in_flight(bed: TestBed) -> None:
+    size, limit = 500, 3000
+    with Receiver(bed) as rcv, TrafficGen(bed, [Flow(size=size)]) as gen:
+        d = deploy(bed, "fifo", Bql.parse(f"fixed:{limit}"))
+        try:
+            gen.send(20_000)
+            wait_for(lambda: d.stats().backlog == 0 and d.stats().staged == 0)
+            peak = d.obj.section(".bss")["xdpq_bql_peak"]
+            stats = d.stats()
+        finally:
+            d.close()
+        assert rcv.received + sum(
+            v.packets for k, v in stats.counters.items() if k.startswith("drop_")) == 20_000
+    # The scheduler stages while in flight < limit: at most one frame beyond it.
+    assert limit <= peak < limit + size
+    assert stats.bql_limit == limit and stats.inflight == 0
