@@ -16,13 +16,12 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
 from conftest import REPO
-from xdpq.bpf import BpfObject, compile_bpf, xdp_ctx
+from xdpq.bpf import compile_bpf
 from xdpq.bpf.program import XDP_DROP
+from xdpq.runtime.stepper import Stepper
 
 pytestmark = pytest.mark.kernel
 
-LOOPBACK, NO_EGRESS = 1, 0x7FFFFFFF
-STEP = struct.Struct("=QiIQIIQ")
 DEQ_OK = 0
 
 
@@ -31,41 +30,27 @@ def udp(dscp: int, sport: int, size: int) -> bytes:
     return bytes(pkt / bytes(size - len(pkt)))
 
 
-def loaded(name: str, defines: dict[str, int] | None = None) -> Iterator[BpfObject]:
-    with BpfObject(compile_bpf(REPO / f"kern/sched/{name}.bpf.c", defines)) as obj:
-        obj.section(".rodata")["xdpq_egress_ifindex"] = NO_EGRESS
-        obj.load()
-        obj.section(".bss")["xdpq_clock_virtual"] = 1
-        pool = obj.map("xdpq_slots").max_entries
-        obj.prog("xdpq_pool_fill").run(bytes(64), ctx=xdp_ctx(64), repeat=pool, data_out=False)
-        yield obj
+@pytest.fixture
+def prio() -> Iterator[Stepper]:
+    with Stepper(compile_bpf(REPO / "kern/sched/prio.bpf.c")) as s:
+        yield s
 
 
 @pytest.fixture
-def prio() -> Iterator[BpfObject]:
-    yield from loaded("prio")
+def stfq() -> Iterator[Stepper]:
+    with Stepper(compile_bpf(REPO / "kern/sched/stfq.bpf.c")) as s:
+        yield s
 
 
-@pytest.fixture
-def stfq() -> Iterator[BpfObject]:
-    yield from loaded("stfq")
-
-
-def ingress(obj: BpfObject, frame: bytes) -> None:
-    assert obj.prog("xdpq_ingress").run(frame, ctx=xdp_ctx(len(frame), LOOPBACK)).retval == XDP_DROP
-
-
-def step(obj: BpfObject, now: int = 0) -> tuple[int, int]:
-    io = STEP.pack(now, 0, 0, 0, 0, 0, 0)
-    out = STEP.unpack(obj.prog("xdpq_step").run(io, ctx=xdp_ctx(len(io))).data[: STEP.size])
-    return out[1], out[4]  # result, length
+def ingress(sched: Stepper, frame: bytes) -> None:
+    assert sched.ingress(frame) == XDP_DROP
 
 
 # Class by size: the test tells classes apart by frame length.
 CLASS_SIZE = {46: 200, 26: 300, 0: 400}  # EF -> high, AF31 -> medium, best effort -> low
 
 
-def test_strict_priority_never_serves_a_lower_class_while_a_higher_waits(prio: BpfObject) -> None:
+def test_strict_priority_never_serves_a_lower_class_while_a_higher_waits(prio: Stepper) -> None:
     rng = random.Random(7)
     queued: Counter[int] = Counter()
     for _ in range(300):
@@ -74,7 +59,8 @@ def test_strict_priority_never_serves_a_lower_class_while_a_higher_waits(prio: B
             ingress(prio, udp(dscp, 1000 + dscp, CLASS_SIZE[dscp]))
             queued[CLASS_SIZE[dscp]] += 1
             continue
-        result, size = step(prio)
+        got = prio.step()
+        result, size = got.result, got.len
         if result != DEQ_OK:
             assert not +queued
             continue
@@ -83,15 +69,15 @@ def test_strict_priority_never_serves_a_lower_class_while_a_higher_waits(prio: B
         queued[size] -= 1
 
 
-def test_stfq_weights_one_to_two_share_bytes_within_one_packet(stfq: BpfObject) -> None:
-    stfq.section(".data").write("stfq_weight", struct.pack("=8I", 1, 2, 1, 1, 1, 1, 1, 1))
+def test_stfq_weights_one_to_two_share_bytes_within_one_packet(stfq: Stepper) -> None:
+    stfq.obj.section(".data").write("stfq_weight", struct.pack("=8I", 1, 2, 1, 1, 1, 1, 1, 1))
     for _ in range(300):  # both flows backlogged: 300 packets each
         ingress(stfq, udp(0, 1111, 1000))  # class 0: weight 1
         ingress(stfq, udp(8, 2222, 1001))  # class 1: weight 2
     served: Counter[int] = Counter()
     for _ in range(300):
-        result, size = step(stfq)
-        assert result == DEQ_OK
-        served[size] += size
+        got = stfq.step()
+        assert got.result == DEQ_OK
+        served[got.len] += got.len
     total = served[1000] + served[1001]
     assert abs(served[1001] - total * 2 / 3) <= 1001, served

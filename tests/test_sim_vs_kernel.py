@@ -9,6 +9,7 @@ must land in the same counter.
 
 from __future__ import annotations
 
+import struct
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,18 +19,18 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
-from test_sched_handwritten import LOOPBACK, NO_EGRESS, STEP
 
 from conftest import REPO
-from xdpq.bpf import BpfObject, compile_bpf, xdp_ctx
+from xdpq.bpf import compile_bpf
 from xdpq.packet import parse
-from xdpq.runtime.counters import read_counters
+from xdpq.runtime.stepper import Stepper
 from xdpq.sim.handwritten import FifoScheduler, PrioScheduler, StfqScheduler
 from xdpq.sim.scheduler import Claim, Deq, Scheduler, enqueue_counters
 
 pytestmark = pytest.mark.kernel
 
 CAPACITY = 16
+STFQ_WEIGHTS = (1, 2, 3, 1, 1, 4, 1, 1)
 FLOWS = [(0, 1000), (8, 1001), (26, 1002), (46, 1003), (0, 1004)]  # (dscp, sport)
 
 
@@ -62,33 +63,25 @@ def frame(flow: int, size: int) -> bytes:
 SCHEDULERS = {
     "fifo": (lambda: FifoScheduler(CAPACITY), {"FIFO_CAPACITY": CAPACITY}),
     "prio": (lambda: PrioScheduler(CAPACITY), {"PRIO_CAPACITY": CAPACITY}),
-    "stfq": (lambda: StfqScheduler(CAPACITY, weights=[1, 2, 3, 1, 1, 4, 1, 1]),
+    "stfq": (lambda: StfqScheduler(CAPACITY, weights=list(STFQ_WEIGHTS)),
              {"STFQ_CAPACITY": CAPACITY}),
 }
 
 
 @pytest.fixture(scope="module", params=sorted(SCHEDULERS))
-def pair(request: pytest.FixtureRequest) -> Iterator[tuple[str, BpfObject]]:
+def pair(request: pytest.FixtureRequest) -> Iterator[tuple[str, Stepper]]:
     name = request.param
-    with BpfObject(compile_bpf(REPO / f"kern/sched/{name}.bpf.c", SCHEDULERS[name][1])) as obj:
-        obj.section(".rodata")["xdpq_egress_ifindex"] = NO_EGRESS
-        obj.load()
-        obj.section(".bss")["xdpq_clock_virtual"] = 1
-        pool = obj.map("xdpq_slots").max_entries
-        obj.prog("xdpq_pool_fill").run(bytes(64), ctx=xdp_ctx(64), repeat=pool, data_out=False)
-        yield name, obj
+    with Stepper(compile_bpf(REPO / f"kern/sched/{name}.bpf.c", SCHEDULERS[name][1])) as s:
+        yield name, s
 
 
-def reset(name: str, obj: BpfObject) -> None:
+def reset(name: str, kernel: Stepper) -> None:
     """Empty the kernel's queues and scheduler state: a fresh run."""
-    flush = obj.prog("xdpq_flush")
-    while flush.run(bytes(64), ctx=xdp_ctx(64)).retval == 2:
-        pass
+    kernel.flush()
     if name == "stfq":
-        obj.section(".data").write("stfq_weight", (b"\x01\0\0\0\x02\0\0\0\x03\0\0\0\x01\0\0\0"
-                                                        b"\x01\0\0\0\x04\0\0\0\x01\0\0\0\x01\0\0\0"))
-        obj.section(".bss")["stfq_vtime"] = 0
-        flows = obj.map("stfq_flows")
+        kernel.obj.section(".data").write("stfq_weight", struct.pack("=8I", *STFQ_WEIGHTS))
+        kernel.obj.section(".bss")["stfq_vtime"] = 0
+        flows = kernel.obj.map("stfq_flows")
         for key in list(flows.keys()):
             flows.delete(key)
 
@@ -96,24 +89,19 @@ def reset(name: str, obj: BpfObject) -> None:
 Outcomes = list[tuple[int, int, int]]
 
 
-def run_kernel(obj: BpfObject, trace: list[Arrive | Step]) -> tuple[Outcomes, Counter[str]]:
-    before = {k: v.packets for k, v in read_counters(obj).items()}
-    bss = obj.section(".bss")
+def run_kernel(kernel: Stepper, trace: list[Arrive | Step]) -> tuple[Outcomes, Counter[str]]:
+    before = kernel.packets()
     now, out = 0, []
     for ev in trace:
-        bss["xdpq_virtual_now"] = now
         if isinstance(ev, Arrive):
-            data = frame(ev.flow, ev.size)
-            obj.prog("xdpq_ingress").run(data, ctx=xdp_ctx(len(data), LOOPBACK))
+            kernel.ingress(frame(ev.flow, ev.size), now)
             continue
         now += ev.dt
-        io = STEP.pack(now, 0, 0, 0, 0, 0, 0)
-        res = STEP.unpack(obj.prog("xdpq_step").run(io, ctx=xdp_ctx(len(io))).data[: STEP.size])
-        ok = res[1] == Deq.OK.value
-        out.append((res[1], res[3] if ok else 0, res[4] if ok else 0))  # outcome, rank, size
-    after = {k: v.packets for k, v in read_counters(obj).items()}
-    counts = Counter({k: n - before.get(k, 0) for k, n in after.items()})
-    return out, +counts
+        got = kernel.step(now)
+        ok = got.result == Deq.OK.value
+        out.append((got.result, got.rank if ok else 0, got.len if ok else 0))
+    after = kernel.packets()
+    return out, +Counter({k: n - before.get(k, 0) for k, n in after.items()})
 
 
 def run_model(sched: Scheduler, trace: list[Arrive | Step]) -> tuple[Outcomes, Counter[str]]:
@@ -143,11 +131,11 @@ def run_model(sched: Scheduler, trace: list[Arrive | Step]) -> tuple[Outcomes, C
 # kernel counts that as pifo_clamped as well as enqueued.
 @example(trace=[Arrive(0, 64), Step(0), Arrive(0, 64), Arrive(1, 64)])
 def test_kernel_and_simulator_dequeue_the_same_packets(
-    pair: tuple[str, BpfObject], trace: list[Arrive | Step]
+    pair: tuple[str, Stepper], trace: list[Arrive | Step]
 ) -> None:
-    name, obj = pair
-    reset(name, obj)
-    kernel_out, kernel_counts = run_kernel(obj, trace)
+    name, kernel = pair
+    reset(name, kernel)
+    kernel_out, kernel_counts = run_kernel(kernel, trace)
     model_out, model_counts = run_model(SCHEDULERS[name][0](), trace)
     assert kernel_out == model_out
     assert kernel_counts == model_counts

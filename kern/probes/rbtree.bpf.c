@@ -6,29 +6,15 @@
  * node out until the tree is empty. xdpq_probe_order holds the slots as
  * decimal digits: 123 when the tree orders by rank.
  *
- * Self-contained on purpose: the kfunc declarations are here because the
- * vmlinux.h that bpftool writes does not carry them, and the probe must
- * not depend on the runtime headers it is meant to vouch for. */
-#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_core_read.h>
+ * It uses only kfuncs.h, the declarations of the kernel's kfuncs, and none
+ * of the runtime it vouches for (the queue maps of rbtree.h). */
+#include "kfuncs.h"
 
 /* libbpf 1.1 skips .bss.NAME sections, so the lock and the root it guards
  * share one custom .data section (one map value). */
 #define xdpq_private(name) SEC(".data." #name) __attribute__((aligned(8)))
-#define xdpq_contains(type, field) \
-	__attribute__((btf_decl_tag("contains:" #type ":" #field)))
 #define xdpq_container_of(ptr, type, member) \
 	((type *)((void *)(ptr) - __builtin_offsetof(type, member)))
-
-extern void *bpf_obj_new_impl(__u64 local_type_id, void *meta) __ksym;
-extern void bpf_obj_drop_impl(void *kptr, void *meta) __ksym;
-extern int bpf_rbtree_add_impl(struct bpf_rb_root *root, struct bpf_rb_node *node,
-			       bool (less)(struct bpf_rb_node *a, const struct bpf_rb_node *b),
-			       void *meta, __u64 off) __ksym;
-extern struct bpf_rb_node *bpf_rbtree_first(struct bpf_rb_root *root) __ksym;
-extern struct bpf_rb_node *bpf_rbtree_remove(struct bpf_rb_root *root,
-					     struct bpf_rb_node *node) __ksym;
 
 /* u64 fields only: clang merges adjacent u32 loads of a node into one
  * 64-bit access, which the verifier refuses on allocated objects. */
