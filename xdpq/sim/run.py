@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from xdpq.runtime.bql import Bql, BqlMode
+from xdpq.runtime.bql import Bql
 from xdpq.sim.engine import Engine
 from xdpq.sim.link import BqlState, Link
 from xdpq.sim.scheduler import Claim, Deq, PacketFields, Scheduler, enqueue_counters
@@ -61,7 +61,9 @@ class Simulation:
     scheduler: Scheduler
     rate_bps: int
     propagation_ns: int = 0
-    bql: Bql = field(default_factory=lambda: Bql(BqlMode.OFF))
+    # The datapath's default. With BQL off every packet goes straight into the
+    # device queue, and any scheduler becomes FIFO (a test shows it).
+    bql: Bql = field(default_factory=Bql)
 
     def run(self, arrivals: Iterable[Arrival], until: int | None = None) -> Result:
         engine = Engine()

@@ -1,0 +1,76 @@
+"""Simulator metrics and the fairness of the scheduler twins, offline."""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from itertools import chain
+from pathlib import Path
+
+import pytest
+
+from xdpq.runtime.bql import Bql
+from xdpq.sim.handwritten import FifoScheduler, StfqScheduler
+from xdpq.sim.metrics import jain, percentile, summarize, write_csv, write_json
+from xdpq.sim.run import Simulation
+from xdpq.sim.workload import constant, poisson
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = list(range(1, 101))
+    assert [percentile(values, q) for q in (50, 99, 99.9, 100)] == [50, 99, 100, 100]
+    assert percentile([], 50) == 0
+
+
+def test_jain_index_bounds() -> None:
+    assert jain([5.0, 5.0, 5.0]) == pytest.approx(1.0)
+    assert jain([9.0, 0.0, 0.0]) == pytest.approx(1 / 3)
+
+
+def test_stfq_shares_follow_weights_within_one_percent_while_backlogged() -> None:
+    # Three flows, weights 1:2:3 by DSCP class, each arriving faster than the
+    # whole link and held in full (no tail drop deciding the mix).
+    rate = 1_000_000_000
+    sched = StfqScheduler(capacity=6000, weights=[1, 2, 3, 1, 1, 1, 1, 1])
+    arrivals = sorted(chain.from_iterable(
+        constant(rate / 4000, 1000, 2000, flow=f, dscp=8 * f) for f in range(3)),
+        key=lambda a: a.time)
+    result = Simulation(sched, rate_bps=rate, bql=Bql.parse("fixed:3000")).run(arrivals)
+    assert result.counters["enqueued"] == 6000
+    departed = sorted((r for r in result.records if r.outcome == "delivered"),
+                      key=lambda r: r.departed)
+    first = departed[:3000]  # the weight-3 flow is still backlogged until then
+    for flow, weight in ((0, 1), (1, 2), (2, 3)):
+        share = sum(r.size for r in first if r.flow == flow) / sum(r.size for r in first)
+        assert abs(share - weight / 6) < 0.01
+
+
+def test_without_bql_the_device_queue_makes_stfq_a_fifo() -> None:
+    rate = 1_000_000_000
+    sched = StfqScheduler(capacity=6000, weights=[1, 2, 3, 1, 1, 1, 1, 1])
+    arrivals = sorted(chain.from_iterable(
+        constant(rate / 4000, 1000, 2000, flow=f, dscp=8 * f) for f in range(3)),
+        key=lambda a: a.time)
+    result = Simulation(sched, rate_bps=rate, bql=Bql.parse("off")).run(arrivals)
+    departed = sorted((r for r in result.records if r.outcome == "delivered"),
+                      key=lambda r: r.departed)[:3000]
+    shares = [sum(r.size for r in departed if r.flow == f) / 3_000_000 for f in range(3)]
+    assert shares == pytest.approx([1 / 3] * 3, abs=0.01)  # arrival order, not weights
+
+
+def test_fifo_latency_and_outputs(tmp_path: Path) -> None:
+    rate = 100_000_000
+    sim = Simulation(FifoScheduler(capacity=64), rate_bps=rate, propagation_ns=5000,
+                     bql=Bql.parse("fixed:3000"))
+    result = sim.run(poisson(rate / 8000 * 1.5, 1000, 5000, seed=3, exponential_sizes=False))
+    s = summarize(result, rate, propagation_ns=5000)
+    assert s.counters["drop_queue_full"] > 0  # 150 % load: the queue overflows
+    assert s.delivered + s.counters["drop_queue_full"] == s.packets == 5000
+    assert s.latency_p50_ns >= 5000 + 80_000  # propagation + one serialization
+    write_json(s, tmp_path / "summary.json")
+    write_csv(result.records, tmp_path / "records.csv")
+    assert json.loads((tmp_path / "summary.json").read_text())["packets"] == 5000
+    rows = list(csv.DictReader((tmp_path / "records.csv").open()))
+    assert len(rows) == 5000
+    assert statistics.fmean(int(r["size"]) for r in rows) == 1000
