@@ -20,8 +20,12 @@ from xdpq.bpf import compile_bpf
 from xdpq.bpf.program import XDP_DROP, XDP_PASS
 from xdpq.runtime.stepper import Stepper
 
-# Explicit addresses: without them scapy looks the MAC up, with an ARP timeout.
-DST_MAC, SRC_MAC = "02:00:00:00:00:01", "02:00:00:00:00:02"
+
+def eth() -> Ether:
+    # Explicit addresses: without them scapy looks the MAC up, with an ARP timeout.
+    return Ether(dst="02:00:00:00:00:01", src="02:00:00:00:00:02")
+
+
 pytestmark = pytest.mark.kernel
 
 DEQ_OK, DEQ_EMPTY = 0, 1
@@ -31,11 +35,11 @@ def frame(ethertype: int, size: int, tag: int) -> bytes:
     """A well-formed frame: IPv4 or IPv6 over UDP, or ARP."""
     match ethertype:
         case 0x0800:
-            head = Ether(dst=DST_MAC, src=SRC_MAC) / IP(dst="10.0.0.2") / UDP(sport=tag, dport=9)
+            head = eth() / IP(dst="10.0.0.2") / UDP(sport=tag, dport=9)
         case 0x86DD:
-            head = Ether(dst=DST_MAC, src=SRC_MAC) / IPv6(dst="fd00::2") / UDP(sport=tag, dport=9)
+            head = eth() / IPv6(dst="fd00::2") / UDP(sport=tag, dport=9)
         case _:
-            head = Ether(dst=DST_MAC, src=SRC_MAC) / ARP()
+            head = eth() / ARP()
     return bytes(head) + bytes(size - len(head))
 
 

@@ -22,8 +22,12 @@ from xdpq.bpf.program import XDP_DROP, XDP_PASS
 from xdpq.packet import ParseStatus, parse
 from xdpq.runtime.stepper import Stepper
 
-# Explicit addresses: without them scapy looks the MAC up, with an ARP timeout.
-DST_MAC, SRC_MAC = "02:00:00:00:00:01", "02:00:00:00:00:02"
+
+def eth() -> Ether:
+    # Explicit addresses: without them scapy looks the MAC up, with an ARP timeout.
+    return Ether(dst="02:00:00:00:00:01", src="02:00:00:00:00:02")
+
+
 pytestmark = pytest.mark.kernel
 
 SLOT_DATA = 2048
@@ -48,11 +52,11 @@ def expected(frame: bytes) -> tuple[str, int]:
 
 
 bases = st.sampled_from([bytes(p) for p in (
-    Ether(dst=DST_MAC, src=SRC_MAC) / IP(dst="10.0.0.2") / UDP(sport=1, dport=2) / (b"x" * 40),
-    Ether(dst=DST_MAC, src=SRC_MAC) / Dot1Q(vlan=5) / IP(dst="10.0.0.2", ihl=6, options=b"\x01" * 4) / TCP() / b"y",
-    Ether(dst=DST_MAC, src=SRC_MAC) / IPv6(dst="fd00::2") / UDP() / (b"z" * 30),
-    Ether(dst=DST_MAC, src=SRC_MAC) / Dot1Q(vlan=1) / Dot1Q(vlan=2) / IPv6() / TCP(),
-    Ether(dst=DST_MAC, src=SRC_MAC) / ARP(),
+    eth() / IP(dst="10.0.0.2") / UDP(sport=1, dport=2) / (b"x" * 40),
+    eth() / Dot1Q(vlan=5) / IP(dst="10.0.0.2", ihl=6, options=b"\x01" * 4) / TCP() / b"y",
+    eth() / IPv6(dst="fd00::2") / UDP() / (b"z" * 30),
+    eth() / Dot1Q(vlan=1) / Dot1Q(vlan=2) / IPv6() / TCP(),
+    eth() / ARP(),
 )])
 
 

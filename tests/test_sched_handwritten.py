@@ -20,15 +20,19 @@ from xdpq.bpf import compile_bpf
 from xdpq.bpf.program import XDP_DROP
 from xdpq.runtime.stepper import Stepper
 
-# Explicit addresses: without them scapy looks the MAC up, with an ARP timeout.
-DST_MAC, SRC_MAC = "02:00:00:00:00:01", "02:00:00:00:00:02"
+
+def eth() -> Ether:
+    # Explicit addresses: without them scapy looks the MAC up, with an ARP timeout.
+    return Ether(dst="02:00:00:00:00:01", src="02:00:00:00:00:02")
+
+
 pytestmark = pytest.mark.kernel
 
 DEQ_OK = 0
 
 
 def udp(dscp: int, sport: int, size: int) -> bytes:
-    pkt = Ether(dst=DST_MAC, src=SRC_MAC) / IP(src="10.0.0.1", dst="10.0.0.2", tos=dscp << 2) / UDP(sport=sport, dport=9)
+    pkt = eth() / IP(src="10.0.0.1", dst="10.0.0.2", tos=dscp << 2) / UDP(sport=sport, dport=9)
     return bytes(pkt / bytes(size - len(pkt)))
 
 

@@ -27,8 +27,12 @@ from xdpq.runtime.stepper import Stepper
 from xdpq.sim.handwritten import FifoScheduler, PrioScheduler, StfqScheduler
 from xdpq.sim.scheduler import Claim, Deq, Scheduler, enqueue_counters
 
-# Explicit addresses: without them scapy looks the MAC up, with an ARP timeout.
-DST_MAC, SRC_MAC = "02:00:00:00:00:01", "02:00:00:00:00:02"
+
+def eth() -> Ether:
+    # Explicit addresses: without them scapy looks the MAC up, with an ARP timeout.
+    return Ether(dst="02:00:00:00:00:01", src="02:00:00:00:00:02")
+
+
 pytestmark = pytest.mark.kernel
 
 CAPACITY = 16
@@ -58,7 +62,7 @@ events = st.lists(
 
 def frame(flow: int, size: int) -> bytes:
     dscp, sport = FLOWS[flow]
-    pkt = Ether(dst=DST_MAC, src=SRC_MAC) / IP(src="10.0.0.1", dst="10.0.0.2", tos=dscp << 2) / UDP(sport=sport, dport=9)
+    pkt = eth() / IP(src="10.0.0.1", dst="10.0.0.2", tos=dscp << 2) / UDP(sport=sport, dport=9)
     return bytes(pkt / bytes(size - len(pkt)))
 
 
