@@ -20,9 +20,12 @@ def claim_ip(pkt: PacketFields) -> Claim:
     return Claim.CLAIM if pkt.ip_ver else Claim.UNCLAIMED
 
 
+EMPTY = Dequeued(Deq.EMPTY)
+
+
 def dequeued(queue: Fifo | Pifo) -> Dequeued:
     e = queue.dequeue()
-    return Dequeued(Deq.EMPTY) if e is None else Dequeued(Deq.OK, e.slot, e.rank, e.size)
+    return EMPTY if e is None else Dequeued(Deq.OK, e.slot, e.rank, e.size)
 
 
 @dataclass
@@ -66,7 +69,7 @@ class PrioScheduler:
         for q in self.qs:
             if len(q):
                 return dequeued(q)
-        return Dequeued(Deq.EMPTY)
+        return EMPTY
 
 
 TAG_SHIFT, RANK_SHIFT = 16, 20

@@ -87,6 +87,9 @@ class Link:
     def _finish(self, item: int, size: int) -> None:
         now = self.engine.now
         self.bql.completed(now, size)
-        self.engine.at(now + self.propagation_ns, lambda: self.on_deliver(item))
+        if self.propagation_ns:
+            self.engine.at(now + self.propagation_ns, lambda: self.on_deliver(item))
+        else:
+            self.on_deliver(item)
         self._start_next()
         self.on_complete(item)

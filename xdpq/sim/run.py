@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from xdpq.runtime.bql import Bql
 from xdpq.sim.engine import Engine
 from xdpq.sim.link import BqlState, Link
-from xdpq.sim.scheduler import Claim, Deq, PacketFields, Scheduler, enqueue_counters
+from xdpq.sim.scheduler import Claim, Deq, Scheduler, enqueue_counters
 
 DROPPED = -1
 
@@ -104,9 +104,10 @@ class Simulation:
                         counters["dequeued"] += 1
                         link.send(d.item, d.size)
 
-        def arrive(pkt: PacketFields, rec: Record) -> None:
+        def arrive(pkt: SimPacket) -> None:
             nonlocal busy
             item = len(records)
+            rec = Record(pkt.flow, pkt.len, engine.now)
             records.append(rec)
             claim = self.scheduler.classify(pkt, engine.now)
             if claim is not Claim.CLAIM:
@@ -122,8 +123,5 @@ class Simulation:
                 busy = True
                 engine.at(engine.now, schedule)
 
-        for a in arrivals:
-            rec = Record(a.packet.flow, a.packet.len, a.time)
-            engine.at(a.time, lambda p=a.packet, r=rec: arrive(p, r))
-        engine.run(until)
+        engine.run(((a.time, a.packet) for a in arrivals), arrive, until)
         return Result(records, counters, engine.now, bql.limit)
