@@ -1,0 +1,182 @@
+"""The syntax tree of a scheduler program. Every node keeps its source span."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdpq.errors import Span
+
+# -- expressions -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    text: str  # as written, unit included: "5ms", "10Mbit", "1500"
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Bool:
+    value: bool
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Path:
+    """A name, or a dotted field: ``vtime``, ``pkt.len``, ``flow.finish``, ``ip.src``."""
+
+    parts: tuple[str, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    func: str
+    args: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Unary:
+    op: str  # "-" or "not"
+    operand: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    op: str  # + - * / % == != < <= > >= and or
+    left: Expr
+    right: Expr
+    span: Span
+
+
+Expr = Number | Bool | Path | Call | Unary | Binary
+
+# -- statements ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Let:
+    name: str
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Assign:
+    target: Path
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class If:
+    cond: Expr
+    then: tuple[Stmt, ...]
+    orelse: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueue:
+    queue: str
+    index: Expr | None  # for an array of queues: which one
+    rank: Expr | None
+    at: Expr | None  # eligibility time (pacing)
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    reason: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Pass:
+    span: Span
+
+
+Stmt = Let | Assign | If | Enqueue | Drop | Pass
+
+# -- declarations ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    type: str | None
+    default: Expr
+    low: Expr | None
+    high: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class QueueArg:
+    name: str
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    name: str
+    count: Expr | None  # an array of queues: queue fq[1024]: fifo(...)
+    kind: str  # fifo, pifo, rbtree
+    args: tuple[QueueArg, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: str
+    type: str
+    default: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalScope:
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class FlowScope:
+    key: tuple[Path, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ClassScope:
+    count: Expr
+    span: Span
+
+
+Scope = GlobalScope | FlowScope | ClassScope
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    scope: Scope
+    fields: tuple[Field, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Hook:
+    event: str  # "enqueue" or "dequeue"
+    packet: str | None  # dequeue: the name the dequeued packet goes by
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    name: str
+    params: tuple[Param, ...]
+    queues: tuple[Queue, ...]
+    states: tuple[State, ...]
+    hooks: tuple[Hook, ...]
+    span: Span
