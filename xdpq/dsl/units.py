@@ -33,7 +33,8 @@ UNITS: dict[str, tuple[Kind, int]] = {
     **{f"{p}bps": (Kind.RATE, m) for p, m in _SCALE.items() if "i" not in p},
     **{p: (Kind.COUNT, m) for p, m in _SCALE.items()},
 }
-_ALL_UNITS = "units: ns us ms s, B KB MB GB KiB MiB GiB, bit Kbit Mbit Gbit (or bps), K M G Ki Mi Gi"
+_ALL_UNITS = ("units: ns us ms s, B KB MB GB KiB MiB GiB, bit Kbit Mbit Gbit (or bps), "
+              "K M G Ki Mi Gi")
 U64_MAX = (1 << 64) - 1
 _NUMBER = re.compile(r"(?P<digits>[0-9][0-9_]*(?:\.[0-9]+)?)(?P<unit>[A-Za-z]*)")
 
