@@ -40,9 +40,9 @@ enum { XDPQ_BQL_OFF, XDPQ_BQL_FIXED, XDPQ_BQL_ADAPTIVE };
 #define XDPQ_BURST 64
 /* Frames a NAPI poll may complete: veth's budget is 64. */
 #define XDPQ_MAX_COMPLETE 64
-/* How long BQL watches for unneeded slack before it shrinks the limit
+/* How long BQL watches the peak in flight before it shrinks the limit
  * (DQL's slack hold time, shortened for microsecond-scale devices). */
-#define XDPQ_BQL_SLACK_NS 1000000ULL
+#define XDPQ_BQL_HOLD_NS 1000000ULL
 
 /* Set before load. */
 const volatile __u32 xdpq_egress_ifindex;
@@ -464,7 +464,7 @@ static __always_inline void xdpq_bql_adapt(__u64 now, __u64 done)
 
 	if (xdpq_inflight <= 0 && xdpq_bql_blocked)
 		limit += done;
-	if (now - xdpq_bql_period_start > XDPQ_BQL_SLACK_NS) {
+	if (now - xdpq_bql_period_start > XDPQ_BQL_HOLD_NS) {
 		if (!xdpq_bql_hit && xdpq_bql_peak && xdpq_bql_peak < limit)
 			limit = xdpq_bql_peak;
 		xdpq_bql_hit = 0;
