@@ -20,8 +20,9 @@ from xdpq.dsl.units import Kind, UnitError, quantity
 from xdpq.errors import SourceError, Span
 
 T, B, R, C, BOOL = Kind.TIME, Kind.BYTES, Kind.RATE, Kind.COUNT, Kind.BOOL
-# A bare 0 fits any kind (``vtime: time = 0``, ``pkt.len > 0``); any other
-# number without a unit is a count.
+# A bare 0 fits any kind where the other side says which (``vtime: time = 0``,
+# ``pkt.len > 0``, ``now + 0``); in ``*`` and ``/``, and any other number
+# without a unit, it is a count.
 ZERO = "zero"
 Kindish = Kind | str
 
@@ -165,12 +166,15 @@ class _Checker:
         raise self.error("not an expression", e.span)
 
     def binary(self, op: str, lk: Kindish, rk: Kindish, e: ast.Binary) -> Kindish:
-        if lk == ZERO and rk == ZERO:
-            return ZERO if op not in ("==", "!=", "<", "<=", ">", ">=") else BOOL
-        if lk == ZERO:
-            lk = rk if op in ("+", "-", "%", "==", "!=", "<", "<=", ">", ">=") else C
-        if rk == ZERO:
-            rk = lk if op in ("+", "-", "%", "==", "!=", "<", "<=", ">", ">=") else C
+        if ZERO in (lk, rk) and op not in ("and", "or"):
+            other = rk if lk == ZERO else lk
+            if op in ("*", "/"):
+                # A bare 0 is a count here: its kind cannot be told from the other side.
+                lk, rk = (C if lk == ZERO else lk), (C if rk == ZERO else rk)
+            elif other == ZERO:
+                return BOOL if op in ("==", "!=", "<", "<=", ">", ">=") else ZERO
+            else:
+                lk = rk = other  # + - % and comparisons: the zero takes the other side's kind
         if op in ("and", "or"):
             if lk is not BOOL or rk is not BOOL:
                 raise self.error(f"'{op}' of {_name(lk)} and {_name(rk)}", e.span,
