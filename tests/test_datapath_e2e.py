@@ -46,18 +46,22 @@ def wait_for(cond: Callable[[], bool], timeout_s: float = 20.0) -> None:
         time.sleep(0.005)
 
 
+def backlog_then_release(d: Deployment, gen: TrafficGen, rcv: Receiver, n: int) -> None:
+    """Queue n packets while the scheduler is held, release it, wait for all n."""
+    try:
+        gen.send(n)
+        wait_for(lambda: d.stats().backlog == n)
+        d.set_bql(Bql.parse("adaptive"))
+        wait_for(lambda: rcv.received == n)
+    finally:
+        d.close()
+
+
 def test_strict_priority_serves_classes_in_order(bed: TestBed) -> None:
     flows = [Flow(size=300, dscp=0, sport=1), Flow(size=300, dscp=26, sport=2),
              Flow(size=300, dscp=46, sport=3)]  # low, medium, high
     with Receiver(bed) as rcv, TrafficGen(bed, flows) as gen:
-        d = deploy(bed, "prio", Bql.hold())
-        try:
-            gen.send(900)
-            wait_for(lambda: d.stats().backlog == 900)
-            d.set_bql(Bql.parse("adaptive"))
-            wait_for(lambda: rcv.received == 900)
-        finally:
-            d.close()
+        backlog_then_release(deploy(bed, "prio", Bql.hold()), gen, rcv, 900)
         order = [a.flow for a in rcv.arrivals()]
     assert order == [2] * 300 + [1] * 300 + [0] * 300
 
@@ -66,14 +70,8 @@ def test_stfq_weights_one_to_two_give_byte_shares_within_two_percent(bed: TestBe
     flows = [Flow(size=500, dscp=0, sport=1), Flow(size=500, dscp=8, sport=2)]
     with Receiver(bed) as rcv, TrafficGen(bed, flows) as gen:
         d = deploy(bed, "stfq", Bql.hold())
-        try:
-            d.obj.section(".data").write("stfq_weight", struct.pack("=8I", 1, 2, 1, 1, 1, 1, 1, 1))
-            gen.send(3000)
-            wait_for(lambda: d.stats().backlog == 3000)
-            d.set_bql(Bql.parse("adaptive"))
-            wait_for(lambda: rcv.received == 3000)
-        finally:
-            d.close()
+        d.obj.section(".data").write("stfq_weight", struct.pack("=8I", 1, 2, 1, 1, 1, 1, 1, 1))
+        backlog_then_release(d, gen, rcv, 3000)
         first = rcv.arrivals()[:1500]  # both flows still backlogged throughout
     share = sum(a.len for a in first if a.flow == 1) / sum(a.len for a in first)
     assert abs(share - 2 / 3) <= 0.02

@@ -13,7 +13,7 @@ import pytest
 from xdpq.runtime.bql import Bql
 from xdpq.sim.handwritten import FifoScheduler, StfqScheduler
 from xdpq.sim.metrics import jain, percentile, summarize, write_csv, write_json
-from xdpq.sim.run import Simulation
+from xdpq.sim.run import Result, Simulation
 from xdpq.sim.workload import constant, poisson
 
 
@@ -28,15 +28,21 @@ def test_jain_index_bounds() -> None:
     assert jain([9.0, 0.0, 0.0]) == pytest.approx(1 / 3)
 
 
-def test_stfq_shares_follow_weights_within_one_percent_while_backlogged() -> None:
-    # Three flows, weights 1:2:3 by DSCP class, each arriving faster than the
-    # whole link and held in full (no tail drop deciding the mix).
+def three_weighted_flows(bql: Bql) -> Result:
+    """STFQ with weights 1:2:3 by DSCP class; each flow arrives twice as fast as
+    the whole 1 Gbit/s link, 2000 packets of 1000 B, and all fit the queue."""
     rate = 1_000_000_000
     sched = StfqScheduler(capacity=6000, weights=[1, 2, 3, 1, 1, 1, 1, 1])
     arrivals = sorted(chain.from_iterable(
         constant(rate / 4000, 1000, 2000, flow=f, dscp=8 * f) for f in range(3)),
         key=lambda a: a.time)
-    result = Simulation(sched, rate_bps=rate, bql=Bql.parse("fixed:3000")).run(arrivals)
+    return Simulation(sched, rate_bps=rate, bql=bql).run(arrivals)
+
+
+def test_stfq_shares_follow_weights_within_one_percent_while_backlogged() -> None:
+    # Three flows, weights 1:2:3 by DSCP class, each arriving faster than the
+    # whole link and held in full (no tail drop deciding the mix).
+    result = three_weighted_flows(Bql.parse("fixed:3000"))
     assert result.counters["enqueued"] == 6000
     departed = sorted((r for r in result.records if r.outcome == "delivered"),
                       key=lambda r: r.departed)
@@ -47,12 +53,7 @@ def test_stfq_shares_follow_weights_within_one_percent_while_backlogged() -> Non
 
 
 def test_without_bql_the_device_queue_makes_stfq_a_fifo() -> None:
-    rate = 1_000_000_000
-    sched = StfqScheduler(capacity=6000, weights=[1, 2, 3, 1, 1, 1, 1, 1])
-    arrivals = sorted(chain.from_iterable(
-        constant(rate / 4000, 1000, 2000, flow=f, dscp=8 * f) for f in range(3)),
-        key=lambda a: a.time)
-    result = Simulation(sched, rate_bps=rate, bql=Bql.parse("off")).run(arrivals)
+    result = three_weighted_flows(Bql.parse("off"))
     departed = sorted((r for r in result.records if r.outcome == "delivered"),
                       key=lambda r: r.departed)[:3000]
     shares = [sum(r.size for r in departed if r.flow == f) / 3_000_000 for f in range(3)]
