@@ -1,61 +1,128 @@
 """A veth test bed: sender, device under test, receiver, in their own namespaces.
 
-    sender ns            DUT ns                  receiver ns
-    s0  <──── veth ────>  in0   [scheduler]  out0  <──── veth ────>  r0
+    sender ns            DUT ns                        receiver ns
+    s0  <──── veth ────>  in0   [scheduler]   out0  <──── veth ────>  r0
+    10.X.1.1              10.X.1.2            10.X.2.1                10.X.2.2
 
-Names are unique per bed (``xq<6 hex>-snd`` …), so beds can coexist.
+Names are unique per bed (``xq<6 hex>-snd`` / ``-dut`` / ``-rcv``), and so
+is X, the second octet of the bed's addresses (it is the first two hex digits
+of the name: a new bed avoids those of the beds it sees), so beds can
+coexist. MAC addresses are fixed (``02:78:71:X:<ns>:<port>``), neighbours are
+static (no ARP), IPv6 is off (no neighbour discovery chatter: every frame on
+the bed is one a test sent), and the DUT does not forward in its stack (a
+frame its XDP program passes goes no further).
+
 Everything lives in the three namespaces; removing them removes the links
 and whatever programs were attached to them. The context manager removes
-them on the way out, also on exceptions and on SIGTERM/SIGINT.
+them on the way out, also on exceptions and on SIGTERM/SIGINT (in the main
+thread: only there can Python install signal handlers).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import random
 import signal
-import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from pyroute2 import NetNS, netns
 
 from xdpq.errors import XdpqError
 
 SENDER, DUT, RECEIVER = "snd", "dut", "rcv"
+ROLES = (SENDER, DUT, RECEIVER)
+NETNS_DIR = Path("/run/netns")
+PREFIX = "xq"
+CLONE_NEWNET = 0x40000000
+NUD_PERMANENT = 0x80
+_SUBNETS = range(16, 255)  # X in 10.X.y.z
 
 
 @dataclass(frozen=True, slots=True)
 class Port:
-    ns: str
-    name: str
-    ifindex: int
+    ns: str  # namespace name
+    name: str  # interface name
+    ifindex: int  # in its namespace
     mac: str
     ip: str
 
 
+# interface: (role, subnet, host, peer interface)
+_LAYOUT = {
+    "s0": (SENDER, 1, 1, "in0"),
+    "in0": (DUT, 1, 2, "s0"),
+    "out0": (DUT, 2, 1, "r0"),
+    "r0": (RECEIVER, 2, 2, "out0"),
+}
+
+
+def live_beds() -> list[str]:
+    """Prefixes (``xq<6 hex>``) of the test beds whose namespaces exist now."""
+    if not NETNS_DIR.is_dir():
+        return []
+    found = set()
+    for entry in NETNS_DIR.iterdir():
+        prefix, _, role = entry.name.partition("-")
+        if role in ROLES and len(prefix) == 8 and prefix.startswith(PREFIX):
+            found.add(prefix)
+    return sorted(found)
+
+
+def _libc_setns(fd: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns: {os.strerror(err)}")
+
+
 class TestBed:
+    """Three namespaces joined by two veth pairs; see the module's doc."""
+
     __test__ = False  # not a pytest test class, despite its name
 
     def __init__(self) -> None:
-        tag = uuid.uuid4().hex[:6]
-        self.prefix = f"xq{tag}"
-        self.subnet = 16 + int(tag[:2], 16) % 200  # 10.<subnet>.x.y: per bed
-        self.ns = {role: f"{self.prefix}-{role}" for role in (SENDER, DUT, RECEIVER)}
+        used = set()
+        for prefix in live_beds():
+            with suppress(ValueError):
+                used.add(int(prefix[2:4], 16))
+        free = [x for x in _SUBNETS if x not in used] or list(_SUBNETS)
+        self.subnet = random.choice(free)  # 10.<subnet>.x.y: per bed
+        self.prefix = f"{PREFIX}{self.subnet:02x}{uuid.uuid4().hex[:4]}"
+        self.ns = {role: f"{self.prefix}-{role}" for role in ROLES}
         self.ports: dict[str, Port] = {}
         self._created: list[str] = []
-        self._old_handlers: dict[int, object] = {}
+        self._old_handlers: dict[int, Any] = {}
         # pyroute2 forks helper processes, which inherit this object and our
         # signal handlers; only the process that built the bed may tear it down.
         self._owner = os.getpid()
 
-    # -- build and tear down ---------------------------------------------------
+    # -- names -------------------------------------------------------------------
+
+    def ns_path(self, role: str) -> str:
+        return str(NETNS_DIR / self.ns[role])
+
+    def ifindex(self, port: str) -> int:
+        """ifindex of ``s0``, ``in0``, ``out0`` or ``r0`` (in its own namespace)."""
+        return self.ports[port].ifindex
+
+    def mac(self, port: str) -> str:
+        role, _, host, _ = _LAYOUT[port]
+        return f"02:78:71:{self.subnet:02x}:{ROLES.index(role):02x}:{host:02x}"
+
+    # -- build and tear down -----------------------------------------------------
 
     def __enter__(self) -> TestBed:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            self._old_handlers[sig] = signal.signal(sig, self._on_signal)
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._old_handlers[sig] = signal.signal(sig, self._on_signal)
         try:
             self._build()
         except BaseException:
@@ -69,77 +136,100 @@ class TestBed:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if os.getpid() != self._owner:
             os._exit(128 + signum)  # a forked helper: die without unwinding our stack
-        raise SystemExit(128 + signum)  # unwinds through __exit__
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt  # unwinds through __exit__, as Python's own would
+        raise SystemExit(128 + signum)
 
     def _build(self) -> None:
-        for name in self.ns.values():
-            # iproute2, not pyroute2.netns.create: in pyroute2 0.9 a create after
-            # a remove in the same process leaves no visible namespace.
-            subprocess.run(["ip", "netns", "add", name], check=True)
+        for role in ROLES:
+            name = self.ns[role]
+            netns.create(name)
             self._created.append(name)
-            # No IPv6 chatter (router and neighbour solicitations): every frame
-            # on the bed is one a test sent, so conservation can be exact.
-            subprocess.run(["ip", "netns", "exec", name, "sysctl", "-qw",
-                            "net.ipv6.conf.all.disable_ipv6=1",
-                            "net.ipv6.conf.default.disable_ipv6=1"], check=True)
+            with self.enter(role):
+                # No IPv6 chatter (router and neighbour solicitations): every
+                # frame on the bed is one a test sent, so conservation can be
+                # exact. /proc/sys/net is the opening thread's namespace.
+                for scope in ("all", "default"):
+                    Path(f"/proc/sys/net/ipv6/conf/{scope}/disable_ipv6").write_text("1")
         with NetNS(self.ns[DUT]) as dut:
-            dut.link("add", ifname="in0", kind="veth",
-                     peer={"ifname": "s0", "net_ns_fd": self.ns[SENDER]})
-            dut.link("add", ifname="out0", kind="veth",
-                     peer={"ifname": "r0", "net_ns_fd": self.ns[RECEIVER]})
-        addr = {
-            "s0": (SENDER, 1, 1), "in0": (DUT, 1, 2), "out0": (DUT, 2, 1), "r0": (RECEIVER, 2, 2),
-        }
-        for name, (role, net, host) in addr.items():
-            self.ports[name] = self._configure(role, name, f"10.{self.subnet}.{net}.{host}")
-        # Static neighbours: no ARP on a path whose frames the scheduler owns.
-        self._neigh(SENDER, "s0", self.ports["r0"].ip, self.ports["in0"].mac, via=self.ports["in0"])
-        self._neigh(DUT, "out0", self.ports["r0"].ip, self.ports["r0"].mac)
+            for port in ("in0", "out0"):
+                peer = _LAYOUT[port][3]
+                dut.link("add", ifname=port, kind="veth", address=self.mac(port),
+                         peer={"ifname": peer, "net_ns_fd": self.ns[_LAYOUT[peer][0]],
+                               "address": self.mac(peer)})
+        for port, (role, net, host, _) in _LAYOUT.items():
+            self.ports[port] = self._configure(role, port, f"10.{self.subnet}.{net}.{host}")
+        # Static neighbours both ways, and routes between the two subnets.
+        p = self.ports
+        self._neigh(SENDER, "s0", p["in0"], route_to=f"10.{self.subnet}.2.0")
+        self._neigh(DUT, "in0", p["s0"])
+        self._neigh(DUT, "out0", p["r0"])
+        self._neigh(RECEIVER, "r0", p["out0"], route_to=f"10.{self.subnet}.1.0")
 
     def _configure(self, role: str, name: str, ip: str) -> Port:
         with NetNS(self.ns[role]) as ns:
             idx = ns.link_lookup(ifname=name)[0]
             ns.addr("add", index=idx, address=ip, prefixlen=24)
             ns.link("set", index=idx, state="up")
-            lo = ns.link_lookup(ifname="lo")[0]
-            ns.link("set", index=lo, state="up")
+            ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
             mac = ns.get_links(idx)[0].get_attr("IFLA_ADDRESS")
         return Port(self.ns[role], name, idx, mac, ip)
 
-    def _neigh(self, role: str, dev: str, ip: str, mac: str, via: Port | None = None) -> None:
+    def _neigh(self, role: str, dev: str, nh: Port, route_to: str | None = None) -> None:
         with NetNS(self.ns[role]) as ns:
             idx = ns.link_lookup(ifname=dev)[0]
-            if via is not None:
-                ns.route("add", dst=ip, dst_len=32, gateway=via.ip, oif=idx)
-                ip = via.ip
-            ns.neigh("replace", dst=ip, lladdr=mac, ifindex=idx, state=0x80)  # NUD_PERMANENT
+            ns.neigh("replace", dst=nh.ip, lladdr=nh.mac, ifindex=idx, state=NUD_PERMANENT)
+            if route_to is not None:
+                ns.route("add", dst=route_to, dst_len=24, gateway=nh.ip, oif=idx)
 
     def close(self) -> None:
+        """Remove the namespaces (and with them the links and their programs).
+
+        Idempotent. SIGTERM/SIGINT are held off while it runs, then the
+        previous handlers come back (and see a signal that came meanwhile).
+        """
         if os.getpid() != self._owner:
             return
+        main = threading.current_thread() is threading.main_thread()
+        sigs = {signal.SIGTERM, signal.SIGINT}
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, sigs) if main else None
         errors = []
-        while self._created:
-            name = self._created.pop()
-            res = subprocess.run(["ip", "netns", "del", name], capture_output=True, text=True)
-            if res.returncode != 0:
-                errors.append(f"{name}: {res.stderr.strip()}")
-        for sig, handler in self._old_handlers.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
-        self._old_handlers.clear()
+        try:
+            while self._created:
+                name = self._created.pop()
+                try:
+                    netns.remove(name)
+                except OSError as e:
+                    errors.append(f"{name}: {e}")
+            for sig, handler in self._old_handlers.items():
+                signal.signal(sig, handler)
+            self._old_handlers.clear()
+        finally:
+            if blocked is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         if errors:
             raise XdpqError("test bed clean-up failed: " + "; ".join(errors))
 
-    # -- use -------------------------------------------------------------------
+    # -- use ---------------------------------------------------------------------
 
     @contextmanager
     def enter(self, role: str) -> Iterator[None]:
         """Move the calling thread into a namespace of the bed, and back.
 
         BPF_PROG_RUN live frames and XDP attachment resolve ifindexes in the
-        caller's namespace; threads started inside inherit it.
+        caller's namespace; threads started inside inherit it. Per thread
+        (unlike pyroute2's pushns/popns, which keep one process-wide stack).
         """
-        netns.pushns(self.ns[role])
+        back = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
-            yield
+            target = os.open(self.ns_path(role), os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                _libc_setns(target)
+            finally:
+                os.close(target)
+            try:
+                yield
+            finally:
+                _libc_setns(back)
         finally:
-            netns.popns()
+            os.close(back)
