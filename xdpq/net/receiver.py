@@ -1,40 +1,74 @@
-"""The receiver of a test bed: an XDP program on r0 that records probe frames."""
+"""The receiver of a test bed: an XDP program on r0 that records probe frames.
+
+    with TestBed() as bed, Receiver(bed) as rcv:
+        ...
+        rcv.wait(4000)
+        rcv.counts()        # {flow: FlowCount(packets, bytes)}
+        rcv.arrivals()      # [Arrival(flow, len, seq, latency_ns, sport, dport, dscp)]
+        rcv.latencies(0)    # one-way latencies of flow 0, in arrival order
+
+Probe frames (kern/probe_hdr.h) are counted per flow, logged (the first 2^20
+arrivals) and dropped; anything else is counted as ``other`` and passed.
+"""
 
 from __future__ import annotations
 
 import struct
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from xdpq.bpf import BpfObject, Link, compile_bpf
 from xdpq.bpf.maps import u32
+from xdpq.errors import XdpqError
 from xdpq.net.testbed import RECEIVER, TestBed
 
 _SOURCE = Path(__file__).resolve().parents[2] / "kern/receiver.bpf.c"
-_ARRIVAL = struct.Struct("=IIQQ")
+_ARRIVAL = struct.Struct("=IIQQHHB3x")  # struct xdpq_rcv_arrival
+_COUNT = struct.Struct("=QQ")  # struct xdpq_rcv_count
+MAX_FLOWS = 64  # XDPQ_PROBE_MAX_FLOWS
+
+
+class FlowCount(NamedTuple):
+    packets: int
+    bytes: int
 
 
 @dataclass(frozen=True, slots=True)
 class Arrival:
     flow: int
-    len: int
+    len: int  # frame bytes
     seq: int
-    latency_ns: int
+    latency_ns: int  # one way: receiver's ktime at arrival - sender's at send
+    sport: int = 0
+    dport: int = 0
+    dscp: int = 0
 
 
 class Receiver:
-    """Attach to the bed's r0 (a context manager); read counts and arrivals."""
+    """Attach to the bed's r0 (a context manager, through a bpf_link); read what arrived.
+
+    Reads are of live kernel state: call them once traffic has settled (see
+    ``wait``); an arrival being recorded at that moment may be half written.
+    """
 
     def __init__(self, bed: TestBed) -> None:
         self._bed = bed
         self.obj = BpfObject(compile_bpf(_SOURCE))
         self._link: Link | None = None
+        self._closed = False
+
+    def _obj(self) -> BpfObject:
+        if self._closed:  # its maps are gone: reading them would crash libbpf
+            raise XdpqError("the receiver is closed: read it inside its 'with' block")
+        return self.obj
 
     def __enter__(self) -> Receiver:
         try:
             self.obj.load()
             with self._bed.enter(RECEIVER):
-                self._link = self.obj.prog("receiver").attach_xdp(self._bed.ports["r0"].ifindex)
+                self._link = self.obj.prog("xdpq_receiver").attach_xdp(self._bed.ifindex("r0"))
         except BaseException:
             self.close()
             raise
@@ -48,23 +82,49 @@ class Receiver:
             self._link.destroy()
             self._link = None
         self.obj.close()
+        self._closed = True
 
     @property
     def received(self) -> int:
-        return self.obj.section(".bss")["rcv_arrivals"]
+        """Probe frames that arrived."""
+        return self._obj().section(".bss")["xdpq_rcv_arrivals"]
+
+    @property
+    def other(self) -> int:
+        """Frames that were not probe frames (passed on)."""
+        return self._obj().section(".bss")["xdpq_rcv_other"]
 
     def bss_other(self) -> int:
-        """Frames that were not probe frames (passed on)."""
-        return self.obj.section(".bss")["rcv_other"]
+        """Same as ``other`` (older name)."""
+        return self.other
 
-    def counts(self, flows: int) -> list[tuple[int, int]]:
-        """(packets, bytes) for flows 0 .. flows-1."""
-        m = self.obj.map("rcv_counts")
-        return [struct.unpack("=QQ", m.lookup(u32(f)) or bytes(16)) for f in range(flows)]
+    def wait(self, count: int, timeout_s: float = 10.0, poll_s: float = 0.002) -> bool:
+        """Wait until ``count`` probe frames arrived; False if the timeout came first."""
+        deadline = time.monotonic() + timeout_s
+        while self.received < count:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll_s)
+        return True
+
+    def counts(self, flows: int | None = None) -> dict[int, FlowCount]:
+        """(packets, bytes) per flow: flows 0 .. ``flows``-1, or every flow that got any."""
+        m = self._obj().map("xdpq_rcv_counts")
+        out = {}
+        for f in range(MAX_FLOWS if flows is None else flows):
+            c = FlowCount(*_COUNT.unpack(m.lookup(u32(f)) or bytes(_COUNT.size)))
+            if flows is not None or c.packets:
+                out[f] = c
+        return out
 
     def arrivals(self) -> list[Arrival]:
-        """Every logged arrival, in arrival order."""
-        n = min(self.received, self.obj.map("rcv_log").max_entries)
-        with self.obj.map("rcv_log").mapped() as view:
+        """Every logged arrival (the first 2^20), in arrival order."""
+        log = self._obj().map("xdpq_rcv_log")
+        n = min(self.received, log.max_entries)
+        with log.mapped() as view:
             raw = view[: n * _ARRIVAL.size]
         return [Arrival(*fields) for fields in _ARRIVAL.iter_unpack(raw)]
+
+    def latencies(self, flow: int) -> list[int]:
+        """One-way latencies (ns) of ``flow``'s logged arrivals, in arrival order."""
+        return [a.latency_ns for a in self.arrivals() if a.flow == flow]
