@@ -21,7 +21,7 @@ from xdpq.bpf import BpfObject, compile_bpf, xdp_ctx
 from xdpq.bpf.program import XDP_REDIRECT
 from xdpq.errors import XdpqError
 from xdpq.net.receiver import Receiver
-from xdpq.net.testbed import DUT, RECEIVER, ROLES, SENDER, TestBed, live_beds
+from xdpq.net.testbed import DUT, RECEIVER, ROLES, SENDER, TestBed, live_beds, reap_stale_beds
 from xdpq.net.trafficgen import Flow, TrafficGen, parse_probe, pattern
 
 pytestmark = pytest.mark.kernel
@@ -156,6 +156,29 @@ def test_bed_is_removed_when_its_process_gets_a_signal(sig: signal.Signals) -> N
             proc.kill()
             proc.wait()
         for role in ROLES:  # whatever it left behind, if it failed
+            if prefix and f"{prefix}-{role}" in netns_list():
+                subprocess.run(["ip", "netns", "del", f"{prefix}-{role}"], check=False)
+
+
+def test_sigkill_leaves_the_bed_behind_and_the_reaper_removes_only_dead_owners_beds() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", CHILD], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    prefix = ""
+    try:
+        with TestBed() as mine:
+            assert proc.stdout is not None
+            prefix = proc.stdout.readline().strip()
+            proc.kill()  # no handler runs
+            proc.communicate(timeout=60)
+            assert prefix.startswith("xq") and prefix in live_beds()
+            assert prefix in reap_stale_beds()
+            assert prefix not in live_beds() and prefix not in netns_list()
+            assert mine.prefix in live_beds()  # a live process's bed stays
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for role in ROLES:
             if prefix and f"{prefix}-{role}" in netns_list():
                 subprocess.run(["ip", "netns", "del", f"{prefix}-{role}"], check=False)
 

@@ -15,7 +15,9 @@ frame its XDP program passes goes no further).
 Everything lives in the three namespaces; removing them removes the links
 and whatever programs were attached to them. The context manager removes
 them on the way out, also on exceptions and on SIGTERM/SIGINT (in the main
-thread: only there can Python install signal handlers).
+thread: only there can Python install signal handlers). Nothing survives
+SIGKILL; ``reap_stale_beds()`` removes the beds of processes that are gone
+(each bed records its builder's pid in /run/xdpq-beds/).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from xdpq.errors import XdpqError
 SENDER, DUT, RECEIVER = "snd", "dut", "rcv"
 ROLES = (SENDER, DUT, RECEIVER)
 NETNS_DIR = Path("/run/netns")
+OWNERS_DIR = Path("/run/xdpq-beds")  # <prefix>: the pid of the process that built the bed
 PREFIX = "xq"
 CLONE_NEWNET = 0x40000000
 NUD_PERMANENT = 0x80
@@ -74,6 +77,25 @@ def live_beds() -> list[str]:
         if role in ROLES and len(prefix) == 8 and prefix.startswith(PREFIX):
             found.add(prefix)
     return sorted(found)
+
+
+def reap_stale_beds() -> list[str]:
+    """Remove the beds whose builder died without cleaning up (SIGKILL: no
+    handler runs); returns their prefixes. Beds of live processes stay."""
+    reaped = []
+    for prefix in live_beds():
+        try:
+            pid = int((OWNERS_DIR / prefix).read_text())
+        except (OSError, ValueError):
+            continue  # not ours to judge: no owner recorded
+        if Path(f"/proc/{pid}").exists():
+            continue
+        for role in ROLES:
+            with suppress(OSError):
+                netns.remove(f"{prefix}-{role}")
+        (OWNERS_DIR / prefix).unlink(missing_ok=True)
+        reaped.append(prefix)
+    return reaped
 
 
 def _libc_setns(fd: int) -> None:
@@ -141,6 +163,8 @@ class TestBed:
         raise SystemExit(128 + signum)
 
     def _build(self) -> None:
+        OWNERS_DIR.mkdir(exist_ok=True)
+        (OWNERS_DIR / self.prefix).write_text(str(self._owner))
         for role in ROLES:
             name = self.ns[role]
             netns.create(name)
@@ -201,6 +225,7 @@ class TestBed:
                     netns.remove(name)
                 except OSError as e:
                     errors.append(f"{name}: {e}")
+            (OWNERS_DIR / self.prefix).unlink(missing_ok=True)
             for sig, handler in self._old_handlers.items():
                 signal.signal(sig, handler)
             self._old_handlers.clear()
