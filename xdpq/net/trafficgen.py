@@ -113,6 +113,8 @@ class TrafficGen:
             raise
 
     def _load(self) -> None:
+        if not os.path.exists(self._bed.ns_path(SENDER)):  # pyroute2 would create it
+            raise XdpqError(f"the test bed {self._bed.prefix} is not up")
         s0 = self._bed.ports["s0"]
         ro = self.obj.section(".rodata")
         ro["xdpq_gen_egress"] = s0.ifindex
