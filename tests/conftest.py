@@ -28,6 +28,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         )
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Test beds of a killed earlier run (no clean-up ran there) would only get
+    # in the way: remove those whose builder is gone.
+    if KERNEL_CAPABLE:
+        from xdpq.net.testbed import reap_stale_beds
+
+        reap_stale_beds()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if KERNEL_CAPABLE:
         return

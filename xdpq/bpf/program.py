@@ -101,7 +101,9 @@ class Program:
     ) -> int:
         """Run in live-frames mode: ``XDP_TX``/``XDP_REDIRECT`` really transmit.
 
-        Each of the ``repeat`` runs starts from a fresh copy of ``frame``.
+        Each run starts with the frame's original length, but not its original
+        bytes: pages are recycled within a call, so a run may see what earlier
+        runs (or the receiving device) wrote. Programs rewrite what they need.
         Returns the kernel's average duration per run in nanoseconds.
         """
         opts = libbpf.TestRunOpts(
