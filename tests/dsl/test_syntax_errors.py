@@ -32,9 +32,9 @@ GOLDEN = [
      "param w: speed = 5\n"
      "         ^^^^^"),
     ("scheduler x\nstate per host(ip.src) { n: count = 0 }",
-     "t.xdpq:2:11: error: found 'host', expected 'class' or 'flow'\n"
+     "t.xdpq:2:15: error: found '(', expected '{'\n"
      "state per host(ip.src) { n: count = 0 }\n"
-     "          ^^^^"),
+     "              ^"),
     ("scheduler x\non dequeue { pass }",
      "t.xdpq:2:12: error: found '{', expected '('\n"
      "on dequeue { pass }\n"

@@ -30,6 +30,17 @@ class Path:
 
 
 @dataclass(frozen=True, slots=True)
+class Index:
+    """``weight[c]`` (a parameter table) or ``flows[i].deficit`` (a field of one
+    queue of an array: its state, or ``head``, ``packets``, ``bytes``)."""
+
+    name: str
+    index: Expr
+    attr: str | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Call:
     func: str
     args: tuple[Expr, ...]
@@ -51,7 +62,7 @@ class Binary:
     span: Span
 
 
-Expr = Number | Bool | Path | Call | Unary | Binary
+Expr = Number | Bool | Path | Index | Call | Unary | Binary
 
 # -- statements ------------------------------------------------------------------
 
@@ -65,7 +76,7 @@ class Let:
 
 @dataclass(frozen=True, slots=True)
 class Assign:
-    target: Path
+    target: Path | Index
     value: Expr
     span: Span
 
@@ -106,6 +117,7 @@ Stmt = Let | Assign | If | Enqueue | Drop | Pass
 @dataclass(frozen=True, slots=True)
 class Param:
     name: str
+    count: Expr | None  # a table of values: param weight[8] = 1
     type: str | None
     default: Expr
     low: Expr | None
@@ -126,6 +138,7 @@ class Queue:
     count: Expr | None  # an array of queues: queue fq[1024]: fifo(...)
     kind: str  # fifo, pifo, rbtree
     args: tuple[QueueArg, ...]
+    of: str | None  # a parent: its entries are the queues of this array
     span: Span
 
 
@@ -149,12 +162,14 @@ class FlowScope:
 
 
 @dataclass(frozen=True, slots=True)
-class ClassScope:
-    count: Expr
+class QueueScope:
+    """One set of values per queue of an array: ``state per flows { … }``."""
+
+    queue: str
     span: Span
 
 
-Scope = GlobalScope | FlowScope | ClassScope
+Scope = GlobalScope | FlowScope | QueueScope
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +181,9 @@ class State:
 
 @dataclass(frozen=True, slots=True)
 class Hook:
-    event: str  # "enqueue" or "dequeue"
-    packet: str | None  # dequeue: the name the dequeued packet goes by
+    event: str  # "enqueue", "dequeue" or "ready"
+    packet: str | None  # dequeue: the packet's name; ready: the queue index's name
+    queue: str | None  # ready: the array whose queues it ranks in their parent
     body: tuple[Stmt, ...]
     span: Span
 

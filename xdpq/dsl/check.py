@@ -6,7 +6,9 @@ bytes, X / count is X, X / X is a count, and anything else (adding a time
 to a rate) is an error. Arithmetic is unsigned 64-bit: it wraps; x / 0 is 0
 and x % 0 is x (BPF's own rule, the same in the simulator).
 
-Still to come: lowering the checked program into the IR.
+Checking and lowering are one pass: what the checker learns about kinds is
+what lowering needs to make unit conversions explicit, so ``check`` returns
+the program's IR (``xdpq.ir``).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from xdpq import ir
 from xdpq.dsl import ast
-from xdpq.dsl.units import Kind, UnitError, quantity
+from xdpq.dsl.units import U64_MAX, Kind, UnitError, quantity
 from xdpq.errors import SourceError, Span
 
 T, B, R, C, BOOL = Kind.TIME, Kind.BYTES, Kind.RATE, Kind.COUNT, Kind.BOOL
@@ -58,16 +61,41 @@ def _fits(kind: Kindish, want: Kind) -> bool:
     return kind is want or (kind == ZERO and want is not BOOL)
 
 
+# What a dequeue hook can read of a packet that left a queue of an array.
+DEQUEUED_CHILD = {"index": C, "parent_rank": C}
+# What a program can read of a queue: q.packets, flows[i].head, ...
+QUEUE_ATTRS = {"head": B, "packets": C, "bytes": B}
+# Bucket storage of all PIFOs of a program (8 bytes each): 8 MiB.
+MAX_PIFO_BUCKETS = 1 << 20
+S_PER_BYTE_BIT = 8_000_000_000  # bytes * 8e9 / (bit/s) = ns
+
+
 @dataclass
 class _Scope:
     params: dict[str, ast.Param] = field(default_factory=dict)
     globals_: dict[str, Kind] = field(default_factory=dict)
     flow: dict[str, Kind] = field(default_factory=dict)
-    klass: dict[str, Kind] = field(default_factory=dict)
+    qstate: dict[str, dict[str, Kind]] = field(default_factory=dict)  # array -> its fields
     locals_: dict[str, Kindish] = field(default_factory=dict)
     param_kinds: dict[str, Kind] = field(default_factory=dict)
+    tables: dict[str, int] = field(default_factory=dict)  # parameter tables and their sizes
     queues: dict[str, ast.Queue] = field(default_factory=dict)
+    hook: str = "enqueue"
     packet: str | None = None  # the dequeue hook's packet name
+    ready: str | None = None  # the ready hook's array
+    ready_index: str = ""  # and the name its queue's index goes by
+    hierarchical: bool = False
+    lets: list[str] = field(default_factory=list)  # every let of the hook, in order
+    reasons: dict[str, None] = field(default_factory=dict)
+    uses_at: bool = False
+
+    def hook_scope(self, hook: str, packet: str | None, ready: str | None) -> _Scope:
+        return _Scope(self.params, self.globals_, self.flow, self.qstate, {}, self.param_kinds,
+                      self.tables, self.queues, hook, packet, ready, "", self.hierarchical,
+                      [], self.reasons)
+
+
+Lowered = tuple[ir.Expr, Kindish]
 
 
 class _Checker:
@@ -95,6 +123,12 @@ class _Checker:
             case _:
                 raise self.error(f"{what} must be a number", e.span)
 
+    def count(self, e: ast.Expr, what: str, limit: int) -> int:
+        n, _ = self.constant(e, what)
+        if not 1 <= n <= limit:
+            raise self.error(f"{what}: {n}, but it must be 1 to {limit}", e.span)
+        return n
+
     # -- expressions ---------------------------------------------------------------
 
     def unknown(self, name: str, span: Span, known: Iterable[str]) -> SourceError:
@@ -102,62 +136,122 @@ class _Checker:
         return self.error(f"unknown name '{name}'", span,
                           f"did you mean '{close[0]}'?" if close else "")
 
-    def path(self, p: ast.Path, sc: _Scope) -> Kindish:
+    def path(self, p: ast.Path, sc: _Scope) -> Lowered:
         dotted = ".".join(p.parts)
         head, *rest = p.parts
         if not rest:
-            for table in (sc.locals_, sc.param_kinds, sc.globals_):
-                if head in table:
-                    return table[head]
+            if head in sc.locals_:
+                return ir.Local(head), sc.locals_[head]
+            if head in sc.param_kinds:
+                if head in sc.tables:
+                    raise self.error(f"'{head}' is a table of {sc.tables[head]} values: say "
+                                     "which one", p.span, f"{head}[i]")
+                return ir.ParamRef(head, None), sc.param_kinds[head]
+            if head in sc.globals_:
+                return ir.Global(head), sc.globals_[head]
             if head == "now":
-                return T
+                return ir.Now(), T
             raise self.unknown(head, p.span, [*sc.locals_, *sc.param_kinds, *sc.globals_, "now"])
         if head == sc.packet and len(rest) == 1:
-            if rest[0] not in DEQUEUED:
+            fields = {**DEQUEUED, **(DEQUEUED_CHILD if sc.hierarchical else {})}
+            if rest[0] not in fields:
                 raise self.error(f"a dequeued packet has no '{rest[0]}'", p.span,
-                                 f"it has {', '.join(DEQUEUED)}")
-            return DEQUEUED[rest[0]]
-        if head in ("flow", "class"):
-            table = sc.flow if head == "flow" else sc.klass
-            if not table:
-                raise self.error(f"'{head}.{rest[0]}' but no per-{head} state is declared", p.span)
-            if rest[0] not in table or len(rest) > 1:
-                raise self.unknown(dotted, p.span, [f"{head}.{n}" for n in table])
-            return table[rest[0]]
+                                 f"it has {', '.join(fields)}")
+            return ir.DeqField(rest[0]), fields[rest[0]]
+        if head == "flow":
+            if not sc.flow:
+                raise self.error(f"'{head}.{rest[0]}' but no per-flow state is declared", p.span)
+            if rest[0] not in sc.flow or len(rest) > 1:
+                raise self.unknown(dotted, p.span, [f"{head}.{n}" for n in sc.flow])
+            if sc.hook != "enqueue":
+                raise self.error(f"'{dotted}' in 'on {sc.hook}': per-flow state belongs to the "
+                                 "packet being enqueued", p.span,
+                                 "keep what dequeue needs in global or per-queue state")
+            return ir.FlowVar(rest[0]), sc.flow[rest[0]]
+        if head in sc.queues and len(rest) == 1:
+            q = sc.queues[head]
+            if rest[0] not in QUEUE_ATTRS:
+                raise self.error(f"a queue has no '{rest[0]}'", p.span,
+                                 f"it has {', '.join(QUEUE_ATTRS)}")
+            if q.count is not None:
+                raise self.error(f"'{head}' is an array of queues: say which one", p.span,
+                                 f"{head}[i].{rest[0]}")
+            return ir.Attr(head, None, rest[0]), QUEUE_ATTRS[rest[0]]
         if dotted in KEY_ONLY:
             raise self.error(f"'{dotted}' is an address: it can key per-flow state, not be "
                              "computed with", p.span)
         if dotted in FIELDS:
-            if sc.packet is not None:
-                raise self.error(f"'{dotted}' in 'on dequeue': packet fields are read on "
-                                 f"enqueue; the dequeued packet is '{sc.packet}'", p.span)
-            return FIELDS[dotted]
+            if sc.hook != "enqueue":
+                what = f"the dequeued packet is '{sc.packet}'" if sc.packet else \
+                    "this hook has no packet"
+                raise self.error(f"'{dotted}' in 'on {sc.hook}': packet fields are read on "
+                                 f"enqueue; {what}", p.span)
+            return ir.Field(dotted), FIELDS[dotted]
         raise self.unknown(dotted, p.span, FIELDS)
 
-    def expr(self, e: ast.Expr, sc: _Scope) -> Kindish:
+    def index(self, e: ast.Index, sc: _Scope) -> Lowered:
+        idx = self.index_expr(e.index, sc)
+        if e.name in sc.tables:
+            if e.attr is not None:
+                raise self.error(f"'{e.name}' is a parameter table: its values have no "
+                                 f"'{e.attr}'", e.span)
+            return ir.ParamRef(e.name, idx), sc.param_kinds[e.name]
+        q = sc.queues.get(e.name)
+        if q is None or q.count is None:
+            what = "a single queue" if q else "a parameter table or an array of queues"
+            if q is None and e.name not in sc.param_kinds:
+                raise self.unknown(e.name, e.span, [*sc.tables, *sc.queues])
+            raise self.error(f"'{e.name}' is not {what}" if q is None else
+                             f"'{e.name}' is {what}, not an array", e.span)
+        if e.attr is None:
+            raise self.error(f"'{e.name}[…]' is a queue: say what of it", e.span,
+                             f"{', '.join(QUEUE_ATTRS)} or a field of 'state per {e.name}'")
+        fields = sc.qstate.get(e.name, {})
+        if e.attr in fields:
+            return ir.QState(e.name, idx, e.attr), fields[e.attr]
+        if e.attr in QUEUE_ATTRS:
+            return ir.Attr(e.name, idx, e.attr), QUEUE_ATTRS[e.attr]
+        raise self.unknown(f"{e.name}[…].{e.attr}", e.span,
+                           [f"{e.name}[…].{n}" for n in (*fields, *QUEUE_ATTRS)])
+
+    def index_expr(self, e: ast.Expr, sc: _Scope) -> ir.Expr:
+        value, kind = self.expr(e, sc)
+        if not _fits(kind, C):
+            raise self.error(f"an index is a count, not {_name(kind)}", e.span)
+        return value
+
+    def expr(self, e: ast.Expr, sc: _Scope) -> Lowered:
         match e:
             case ast.Number():
                 value, kind = self.number(e)
-                return ZERO if value == 0 and kind is C else kind
-            case ast.Bool():
-                return BOOL
+                return ir.Const(value), (ZERO if value == 0 and kind is C else kind)
+            case ast.Bool(value=value):
+                return ir.Const(int(value)), BOOL
             case ast.Path():
                 return self.path(e, sc)
+            case ast.Index():
+                return self.index(e, sc)
+            case ast.Call(func="hash", args=args):
+                return self.hash(e, args, sc), C
             case ast.Call(func=func, args=args):
                 if func not in ("min", "max"):
-                    raise self.error(f"unknown function '{func}'", e.span, "functions: min, max")
+                    raise self.error(f"unknown function '{func}'", e.span,
+                                     "functions: min, max, hash")
                 if len(args) < 2:
                     raise self.error(f"{func}() takes two or more values", e.span)
-                kinds = [self.expr(a, sc) for a in args]
+                lowered = [self.expr(a, sc) for a in args]
+                kinds = [k for _, k in lowered]
                 real = {k for k in kinds if k != ZERO}
                 if len(real) > 1 or BOOL in real:
                     raise self.error(f"{func}() of {' and '.join(_name(k) for k in kinds)}", e.span,
                                      "all its values must be of one kind")
-                return real.pop() if real else ZERO
+                return ir.MinMax(func, tuple(v for v, _ in lowered)), (real.pop() if real
+                                                                         else ZERO)
             case ast.Unary(op="not", operand=x):
-                if (k := self.expr(x, sc)) is not BOOL:
+                value, k = self.expr(x, sc)
+                if k is not BOOL:
                     raise self.error(f"'not' of {_name(k)}", e.span, "'not' takes true/false")
-                return BOOL
+                return ir.Not(value), BOOL
             case ast.Unary(op="-"):
                 raise self.error("values are unsigned: there is no negation", e.span,
                                  "subtract from something larger, or compare instead")
@@ -165,30 +259,49 @@ class _Checker:
                 return self.binary(op, self.expr(left, sc), self.expr(right, sc), e)
         raise self.error("not an expression", e.span)
 
-    def binary(self, op: str, lk: Kindish, rk: Kindish, e: ast.Binary) -> Kindish:
+    def hash(self, e: ast.Call, args: tuple[ast.Expr, ...], sc: _Scope) -> ir.Expr:
+        if not args:
+            raise self.error("hash() takes one or more packet fields", e.span,
+                             "e.g. hash(ip.src, ip.dst, l4.sport, l4.dport, ip.proto)")
+        names = []
+        for a in args:
+            dotted = ".".join(a.parts) if isinstance(a, ast.Path) else ""
+            if (dotted not in FIELDS and dotted not in KEY_ONLY) or dotted == "now":
+                raise self.error("hash() takes packet fields", a.span,
+                                 "e.g. hash(ip.src, ip.dst, l4.sport, l4.dport, ip.proto)")
+            if sc.hook != "enqueue":
+                raise self.error(f"hash() in 'on {sc.hook}': packet fields are read on enqueue",
+                                 a.span)
+            names.append(dotted)
+        return ir.Hash(tuple(names))
+
+    def binary(self, op: str, left: Lowered, right: Lowered, e: ast.Binary) -> Lowered:
+        (lv, lk), (rv, rk) = left, right
         if ZERO in (lk, rk) and op not in ("and", "or"):
             other = rk if lk == ZERO else lk
             if op in ("*", "/"):
                 # A bare 0 is a count here: its kind cannot be told from the other side.
                 lk, rk = (C if lk == ZERO else lk), (C if rk == ZERO else rk)
             elif other == ZERO:
-                return BOOL if op in ("==", "!=", "<", "<=", ">", ">=") else ZERO
+                if op in ("==", "!=", "<", "<=", ">", ">="):
+                    return ir.Cmp(op, lv, rv), BOOL
+                return ir.Arith(op, lv, rv), ZERO
             else:
                 lk = rk = other  # + - % and comparisons: the zero takes the other side's kind
         if op in ("and", "or"):
             if lk is not BOOL or rk is not BOOL:
                 raise self.error(f"'{op}' of {_name(lk)} and {_name(rk)}", e.span,
                                  f"'{op}' takes true/false on both sides")
-            return BOOL
+            return ir.Logic(op, lv, rv), BOOL
         if op in ("==", "!=", "<", "<=", ">", ">="):
             if lk is not rk:
                 raise self.error(f"comparing {_name(lk)} with {_name(rk)}", e.span)
             if lk is BOOL and op not in ("==", "!="):
                 raise self.error(f"'{op}' on true/false values", e.span)
-            return BOOL
+            return ir.Cmp(op, lv, rv), BOOL
         table = {"+": _SUM, "-": _SUM, "*": _PRODUCT, "/": _QUOTIENT, "%": _SUM}[op]
         if (lk, rk) in table:
-            return table[(lk, rk)]
+            return _lower_arith(op, lv, lk, rv, rk), table[(lk, rk)]
         verb = {"+": "adding", "-": "subtracting", "*": "multiplying", "/": "dividing",
                 "%": "taking the remainder of"}[op]
         hint = ""
@@ -198,149 +311,291 @@ class _Checker:
 
     # -- statements ----------------------------------------------------------------
 
-    def block(self, body: tuple[ast.Stmt, ...], sc: _Scope, hook: str) -> bool:
-        """Check statements; True when every path ends in enqueue, drop or pass."""
+    def block(self, body: tuple[ast.Stmt, ...], sc: _Scope) -> tuple[tuple[ir.Stmt, ...], bool]:
+        """Lower statements; also say whether every path ends in an outcome."""
+        out: list[ir.Stmt] = []
         ended = False
         for stmt in body:
             if ended:
                 raise self.error("this statement can never run: the path already ended",
                                  stmt.span)
-            ended = self.stmt(stmt, sc, hook)
-        return ended
+            lowered, ended = self.stmt(stmt, sc)
+            out.append(lowered)
+        return tuple(out), ended
 
-    def stmt(self, s: ast.Stmt, sc: _Scope, hook: str) -> bool:
+    def stmt(self, s: ast.Stmt, sc: _Scope) -> tuple[ir.Stmt, bool]:
         match s:
             case ast.Let(name=name, value=value):
-                if name in sc.locals_ or name in sc.param_kinds or name in sc.globals_:
+                if name in sc.locals_ or name in sc.param_kinds or name in sc.globals_ \
+                        or name == sc.packet:
                     raise self.error(f"'{name}' is already defined", s.span,
                                      "give the new value another name")
-                sc.locals_[name] = self.expr(value, sc)
-                return False
+                lowered, sc.locals_[name] = self.expr(value, sc)
+                if name not in sc.lets:
+                    sc.lets.append(name)
+                return ir.Let(name, lowered, s.span), False
             case ast.Assign(target=target, value=value):
-                self.assign(target, self.expr(value, sc), sc)
-                return False
+                lowered, kind = self.expr(value, sc)
+                return ir.Store(self.assign(target, kind, sc), lowered, s.span), False
             case ast.If(cond=cond, then=then, orelse=orelse):
-                if (k := self.expr(cond, sc)) is not BOOL:
+                c, k = self.expr(cond, sc)
+                if k is not BOOL:
                     raise self.error(f"the condition is {_name(k)}, not true/false", cond.span,
                                      "compare it: e.g. x > 0")
                 saved = dict(sc.locals_)
-                a = self.block(then, sc, hook)
+                then_ir, a = self.block(then, sc)
                 sc.locals_ = dict(saved)
-                b = self.block(orelse, sc, hook) if orelse else False
+                else_ir, b = self.block(orelse, sc) if orelse else ((), False)
                 sc.locals_ = saved
-                return a and b
+                return ir.If(c, then_ir, else_ir, s.span), a and b
             case ast.Enqueue():
-                if hook != "enqueue":
+                if sc.hook == "dequeue":
                     raise self.error("'enqueue' in 'on dequeue'", s.span,
                                      "packets are enqueued in 'on enqueue'")
-                self.enqueue(s, sc)
-                return True
-            case ast.Drop() | ast.Pass():
-                if isinstance(s, ast.Pass) and hook != "enqueue":
-                    raise self.error("'pass' in 'on dequeue': the packet was already taken",
+                return self.enqueue(s, sc), True
+            case ast.Drop(reason=reason):
+                if sc.hook == "ready":
+                    raise self.error("'drop' in 'on ready': a ready queue must get a place in "
+                                     "its parent", s.span, "enqueue it with a rank")
+                sc.reasons[reason] = None
+                return ir.Drop(reason, s.span), True
+            case ast.Pass():
+                if sc.hook != "enqueue":
+                    raise self.error(f"'pass' in 'on {sc.hook}': the packet was already taken",
                                      s.span)
-                return True
+                return ir.Pass(s.span), True
         raise self.error("not a statement", s.span)
 
-    def assign(self, target: ast.Path, kind: Kindish, sc: _Scope) -> None:
-        head, *rest = target.parts
-        if not rest and head in sc.globals_:
-            want = sc.globals_[head]
-        elif head in ("flow", "class") and rest:
-            want = self.path(target, sc)
-        elif not rest and head in sc.param_kinds:
-            raise self.error(f"'{head}' is a parameter: it is set at deploy time, not here",
-                             target.span, "keep changing values in state")
-        elif not rest and head in sc.locals_:
-            raise self.error(f"'{head}' was defined with let and cannot change", target.span,
-                             "declare it in a state block to change it")
+    def assign(self, target: ast.Path | ast.Index, kind: Kindish,
+               sc: _Scope) -> ir.Global | ir.FlowVar | ir.QState:
+        dotted = ".".join(target.parts) if isinstance(target, ast.Path) else \
+            f"{target.name}[…].{target.attr}"
+        if isinstance(target, ast.Index):
+            lowered, want = self.index(target, sc)
+            if not isinstance(lowered, ir.QState):
+                raise self.error(f"cannot assign to '{dotted}'", target.span,
+                                 "only state (global, flow., per-queue) can change")
         else:
-            raise self.error(f"cannot assign to '{'.'.join(target.parts)}'", target.span,
-                             "only state (global, flow., class.) can change")
+            head, *rest = target.parts
+            if not rest and head in sc.globals_:
+                lowered, want = ir.Global(head), sc.globals_[head]
+            elif head == "flow" and rest:
+                lowered, want = self.path(target, sc)
+            elif not rest and head in sc.param_kinds:
+                raise self.error(f"'{head}' is a parameter: it is set at deploy time, not here",
+                                 target.span, "keep changing values in state")
+            elif not rest and head in sc.locals_:
+                raise self.error(f"'{head}' was defined with let and cannot change",
+                                 target.span, "declare it in a state block to change it")
+            else:
+                raise self.error(f"cannot assign to '{dotted}'", target.span,
+                                 "only state (global, flow., per-queue) can change")
         if not _fits(kind, want):
-            raise self.error(f"'{'.'.join(target.parts)}' holds {_name(want)}, "
-                             f"not {_name(kind)}", target.span)
+            raise self.error(f"'{dotted}' holds {_name(want)}, not {_name(kind)}", target.span)
+        return lowered  # type: ignore[return-value]
 
-    def enqueue(self, s: ast.Enqueue, sc: _Scope) -> None:
+    def enqueue(self, s: ast.Enqueue, sc: _Scope) -> ir.Enqueue:
         q = sc.queues.get(s.queue)
         if q is None:
             raise self.unknown(s.queue, s.span, sc.queues)
+        if sc.hook == "ready":
+            return self.schedule(s, q, sc)
+        if q.of is not None:
+            raise self.error(f"'{s.queue}' schedules the queues of '{q.of}': packets go into "
+                             "those", s.span, f"enqueue {q.of}[i]")
         if q.count is not None and s.index is None:
             raise self.error(f"'{s.queue}' is an array of queues: say which one",
                              s.span, f"enqueue {s.queue}[i]")
         if q.count is None and s.index is not None:
             raise self.error(f"'{s.queue}' is a single queue, not an array", s.index.span)
-        if s.index is not None and not _fits(k := self.expr(s.index, sc), C):
-            raise self.error(f"a queue index is a count, not {_name(k)}", s.index.span)
-        if s.rank is not None and (k := self.expr(s.rank, sc)) in (BOOL, R):
-            raise self.error(f"a rank is a time, bytes or a count, not {_name(k)}", s.rank.span)
-        if s.at is not None and not _fits(k := self.expr(s.at, sc), T):
-            raise self.error(f"'at' takes a time (when the packet may leave), not {_name(k)}",
+        index = self.index_expr(s.index, sc) if s.index is not None else None
+        rank: ir.Expr = ir.Const(0)
+        if s.rank is not None:
+            rank, k = self.expr(s.rank, sc)
+            if k in (BOOL, R):
+                raise self.error(f"a rank is a time, bytes or a count, not {_name(k)}",
+                                 s.rank.span)
+        at = None
+        if s.at is not None:
+            at, k = self.expr(s.at, sc)
+            if not _fits(k, T):
+                raise self.error(f"'at' takes a time (when the packet may leave), not {_name(k)}",
+                                 s.at.span)
+            if q.count is not None:
+                raise self.error("'at' on a queue of an array: eligibility times work on "
+                                 "top-level queues", s.at.span,
+                                 "pace before the hierarchy, or rank by time")
+            sc.uses_at = True
+        return ir.Enqueue(s.queue, index, rank, at, s.span)
+
+    def schedule(self, s: ast.Enqueue, q: ast.Queue, sc: _Scope) -> ir.Enqueue:
+        """``enqueue parent rank r`` in ``on ready``: the ready queue into its parent."""
+        if q.of != sc.ready:
+            parent = next(p.name for p in sc.queues.values() if p.of == sc.ready)
+            raise self.error(f"'on ready {sc.ready}' places a queue of '{sc.ready}' into its "
+                             f"parent '{parent}', not into '{s.queue}'", s.span,
+                             f"enqueue {parent} rank …")
+        if s.index is not None:
+            raise self.error(f"'{s.queue}' is a single queue, not an array", s.index.span)
+        if s.at is not None:
+            raise self.error("'at' in 'on ready': eligibility times are for packets",
                              s.at.span)
+        rank: ir.Expr = ir.Const(0)
+        if s.rank is not None:
+            rank, k = self.expr(s.rank, sc)
+            if k in (BOOL, R):
+                raise self.error(f"a rank is a time, bytes or a count, not {_name(k)}",
+                                 s.rank.span)
+        return ir.Enqueue(s.queue, ir.Local(sc.ready_index), rank, None, s.span)
 
     # -- declarations --------------------------------------------------------------
 
-    def program(self, p: ast.Program) -> None:
+    def program(self, p: ast.Program) -> ir.Program:
         sc = _Scope()
         # Parameters, queues and global state share one namespace; per-flow and
-        # per-class fields are reached through flow. and class., each its own.
-        seen: dict[str, dict[str, Span]] = {"": {}, "flow": {}, "class": {}}
+        # per-queue fields are reached through flow. and q[i]., each its own.
+        seen: dict[str, dict[str, Span]] = {"": {}, "flow": {}}
 
         def declare(name: str, span: Span, space: str = "") -> None:
-            if name in seen[space]:
+            table = seen.setdefault(space, {})
+            if name in table:
                 raise self.error(f"'{name}' is declared twice", span,
-                                 f"first declared at {seen[space][name]}")
-            seen[space][name] = span
+                                 f"first declared at {table[name]}")
+            table[name] = span
 
+        params = []
         for prm in p.params:
             declare(prm.name, prm.span)
-            sc.param_kinds[prm.name] = self.param(prm)
+            params.append(self.param(prm))
+            sc.param_kinds[prm.name] = params[-1].kind
             sc.params[prm.name] = prm
+            if params[-1].count is not None:
+                sc.tables[prm.name] = params[-1].count
         for q in p.queues:
             declare(q.name, q.span)
-            self.queue(q)
             sc.queues[q.name] = q
+        shapes = {q.name: self.queue(q, sc.queues) for q in p.queues}
+        sc.hierarchical = any(q.of for q in p.queues)
+        globals_: list[ir.Var] = []
+        flow_vars: list[ir.Var] = []
+        qstate: dict[str, list[ir.Var]] = {}
+        flow_key: tuple[str, ...] = ()
         for st in p.states:
-            space, table = {ast.GlobalScope: ("", sc.globals_), ast.FlowScope: ("flow", sc.flow),
-                            ast.ClassScope: ("class", sc.klass)}[type(st.scope)]
-            if isinstance(st.scope, ast.FlowScope):
-                for key in st.scope.key:
-                    dotted = ".".join(key.parts)
-                    if dotted not in FIELDS and dotted not in KEY_ONLY:
-                        raise self.unknown(dotted, key.span, [*FIELDS, *KEY_ONLY])
+            match st.scope:
+                case ast.GlobalScope():
+                    space, kinds, out = "", sc.globals_, globals_
+                case ast.FlowScope(key=key):
+                    if flow_key:
+                        raise self.error("a second per-flow state", st.span,
+                                         "declare all per-flow fields in one block")
+                    flow_key = self.flow_key(key, st.span)
+                    space, kinds, out = "flow", sc.flow, flow_vars
+                case ast.QueueScope(queue=name):
+                    q = sc.queues.get(name)
+                    if q is None:
+                        raise self.unknown(name, st.scope.span, sc.queues)
+                    if q.count is None:
+                        raise self.error(f"'state per {name}': '{name}' is a single queue",
+                                         st.scope.span, "per-queue state is for arrays of "
+                                         "queues; use global state for one queue")
+                    space, kinds, out = f"queue {name}", sc.qstate.setdefault(name, {}), \
+                        qstate.setdefault(name, [])
             for f in st.fields:
                 declare(f.name, f.span, space)
+                if space.startswith("queue") and f.name in QUEUE_ATTRS:
+                    raise self.error(f"'{f.name}' is what a queue holds: name the field "
+                                     "otherwise", f.span)
                 kind = Kind(f.type)
-                if not _fits(k := self.expr(f.default, _Scope()), kind):
+                init, k = self.expr(f.default, _Scope())
+                if not _fits(k, kind) or not isinstance(init, ir.Const):
                     raise self.error(f"'{f.name}' holds {_name(kind)}, its initial value is "
                                      f"{_name(k)}", f.default.span)
-                table[f.name] = kind
-        hooks = {}
+                kinds[f.name] = kind
+                out.append(ir.Var(f.name, kind, init.value))
+        hooks: dict[tuple[str, str | None], ast.Hook] = {}
         for h in p.hooks:
-            if h.event in hooks:
-                raise self.error(f"a second 'on {h.event}' hook", h.span,
-                                 f"the first is at {hooks[h.event].span}")
-            hooks[h.event] = h
-        if "enqueue" not in hooks:
+            key = (h.event, h.queue)
+            if key in hooks:
+                what = f"ready {h.queue}" if h.queue else h.event
+                raise self.error(f"a second 'on {what}' hook", h.span,
+                                 f"the first is at {hooks[key].span}")
+            hooks[key] = h
+        if ("enqueue", None) not in hooks:
             raise self.error("the program has no 'on enqueue' hook", p.span,
                              "add: on enqueue { enqueue <queue> rank <expression> }")
         if not p.queues:
             raise self.error("the program declares no queue", p.span,
                              "add: queue q: fifo(capacity = 1000)")
-        for h in hooks.values():
-            hook_scope = _Scope(sc.params, sc.globals_, sc.flow, sc.klass, {}, sc.param_kinds,
-                                sc.queues, h.packet)
-            if not self.block(h.body, hook_scope, h.event) and h.event == "enqueue":
-                raise self.error("a path of 'on enqueue' ends without enqueue, drop or pass",
-                                 h.span, "every packet needs an outcome")
+        lowered: dict[tuple[str, str | None], ir.Hook] = {}
+        for key, h in hooks.items():
+            lowered[key] = self.hook(h, sc)
+        for q in p.queues:
+            if q.count is not None and not any(o.of == q.name for o in p.queues):
+                raise self.error(f"'{q.name}' is an array of queues, and nothing chooses "
+                                 "among them", q.span,
+                                 f"add a parent: queue root: fifo() of {q.name}")
+        ready = {}
+        for q in p.queues:
+            if q.of is None:
+                continue
+            hook = lowered.get(("ready", q.of))
+            if hook is None:  # round robin, or arrival order in a PIFO
+                body = (ir.Enqueue(q.name, ir.Local("i"), ir.Const(0), None, q.span),)
+                hook = ir.Hook("i", body, (), q.span)
+            ready[q.of] = hook
+        queues = tuple(
+            ir.Queue(q.name, q.kind, shapes[q.name][0], shapes[q.name][1], shapes[q.name][2],
+                     next((o.name for o in p.queues if o.of == q.name), None), q.of,
+                     tuple(qstate.get(q.name, ())))
+            for q in p.queues)
+        return ir.Program(p.name, tuple(params), queues, tuple(globals_), flow_key,
+                          tuple(flow_vars), lowered[("enqueue", None)],
+                          lowered.get(("dequeue", None)), ready, tuple(sc.reasons),
+                          sc.uses_at, p.span.file)
 
-    def param(self, p: ast.Param) -> Kind:
+    def hook(self, h: ast.Hook, sc: _Scope) -> ir.Hook:
+        if h.event == "ready":
+            q = sc.queues.get(h.queue or "")
+            if q is None:
+                raise self.unknown(h.queue or "", h.span, sc.queues)
+            if not any(o.of == q.name for o in sc.queues.values()):
+                raise self.error(f"'on ready {q.name}': no queue schedules '{q.name}'", h.span,
+                                 f"declare its parent: queue root: pifo(range = 64) of {q.name}")
+        hs = sc.hook_scope(h.event, h.packet if h.event == "dequeue" else None, h.queue)
+        if h.event == "ready":
+            hs.ready_index = h.packet or ""
+            hs.locals_[hs.ready_index] = C
+        body, ended = self.block(h.body, hs)
+        sc.uses_at |= hs.uses_at
+        if not ended and h.event == "enqueue":
+            raise self.error("a path of 'on enqueue' ends without enqueue, drop or pass",
+                             h.span, "every packet needs an outcome")
+        if not ended and h.event == "ready":
+            raise self.error(f"a path of 'on ready {h.queue}' ends without placing the queue "
+                             "in its parent", h.span, "end every path with: enqueue <parent> "
+                             "rank <expression>")
+        return ir.Hook(h.packet or "", body, tuple(hs.lets), h.span)
+
+    def flow_key(self, key: tuple[ast.Path, ...], span: Span) -> tuple[str, ...]:
+        if not key:
+            raise self.error("per-flow state needs the fields that make a flow", span,
+                             "e.g. per flow(ip.src, ip.dst, l4.sport, l4.dport, ip.proto)")
+        names = []
+        for k in key:
+            dotted = ".".join(k.parts)
+            if (dotted not in FIELDS and dotted not in KEY_ONLY) or dotted == "now":
+                raise self.unknown(dotted, k.span, [*FIELDS, *KEY_ONLY])
+            names.append(dotted)
+        return tuple(names)
+
+    def param(self, p: ast.Param) -> ir.Param:
         value, kind = self.constant(p.default, f"the default of '{p.name}'")
         if p.type is not None and value == 0 and kind is C:
             kind = Kind(p.type)  # a bare 0 fits the declared kind
         if p.type is not None and Kind(p.type) is not kind:
             raise self.error(f"'{p.name}' is declared {p.type}, its default is {_name(kind)}",
                              p.default.span)
+        low, high = 0, U64_MAX
         if p.low is not None and p.high is not None:
             low, lk = self.constant(p.low, "a range bound")
             high, hk = self.constant(p.high, "a range bound")
@@ -352,22 +607,38 @@ class _Checker:
             if not low <= value <= high:
                 raise self.error(f"the default {p.default.text} is outside "
                                  f"{p.low.text}..{p.high.text}", p.default.span)
-        return kind
+        count = None
+        if p.count is not None:
+            count = self.count(p.count, f"the size of table '{p.name}'", MAX_ARRAY)
+        return ir.Param(p.name, kind, count, value, low, high)
 
-    def queue(self, q: ast.Queue) -> None:
+    def queue(self, q: ast.Queue, queues: dict[str, ast.Queue]) -> tuple[int | None, int, int]:
+        """Check a queue declaration; its (count, capacity, range)."""
         args = {}
         for a in q.args:
             if a.name not in QUEUE_ARGS[q.kind]:
                 raise self.error(f"{q.kind} queues have no '{a.name}'", a.span,
                                  f"{q.kind} takes: {', '.join(sorted(QUEUE_ARGS[q.kind]))}")
             args[a.name] = self.constant(a.value, f"'{a.name}'")
+        count = None
         if q.count is not None:
             n, _ = self.constant(q.count, "the number of queues")
             if not 1 <= n <= MAX_ARRAY:
                 raise self.error(f"{n} queues: an array holds 1 to {MAX_ARRAY}", q.count.span)
-        cap = args.get("capacity", (1024, C))[0]
+            count = n
+            if q.kind == "rbtree":
+                raise self.error("an array of rbtrees", q.span,
+                                 "arrays hold fifo or pifo queues")
+        child = None
+        if q.of is not None:
+            child = self.parent_of(q, queues)
+        cap = args.get("capacity", (child if child is not None else 1024, C))[0]
         if not 1 <= cap <= MAX_PACKETS:
             raise self.error(f"capacity {cap}: a queue holds 1 to {MAX_PACKETS} packets", q.span)
+        if child is not None and cap < child:
+            raise self.error(f"capacity {cap}: '{q.name}' must hold all {child} queues of "
+                             f"'{q.of}'", q.span, "leave the capacity out")
+        rng = 0
         if q.kind == "pifo":
             if "range" not in args:
                 raise self.error("a pifo needs a range (ranks per window)", q.span,
@@ -377,8 +648,46 @@ class _Checker:
                 raise self.error(f"range {rng}: a power of two from 64 to 65536", q.span,
                                  "ranks beyond two windows are dropped; scale ranks down "
                                  "(e.g. rank = t / 16) to fit")
+            if 2 * rng * (count or 1) > MAX_PIFO_BUCKETS:
+                raise self.error(f"{count} pifos of range {rng} need "
+                                 f"{2 * rng * (count or 1)} buckets", q.span,
+                                 f"at most {MAX_PIFO_BUCKETS}: use a smaller range")
+        return count, cap, rng
+
+    def parent_of(self, q: ast.Queue, queues: dict[str, ast.Queue]) -> int:
+        """Check ``queue root: … of children``; the number of children."""
+        child = queues.get(q.of or "")
+        if child is None:
+            raise self.unknown(q.of or "", q.span, queues)
+        if child is q:
+            raise self.error(f"'{q.name}' cannot schedule itself", q.span)
+        if q.count is not None:
+            raise self.error(f"'{q.name}' is an array: a parent is a single queue", q.span)
+        if q.kind == "rbtree":
+            raise self.error("an rbtree cannot be a parent", q.span,
+                             "a parent is a fifo (round robin) or a pifo (by rank)")
+        if child.count is None:
+            raise self.error(f"'{child.name}' is a single queue: a parent schedules an array",
+                             q.span, f"queue {child.name}[8]: …")
+        if child.of is not None:
+            raise self.error(f"'{child.name}' is itself a parent: hierarchies are two levels "
+                             "deep", q.span)
+        others = [o.name for o in queues.values() if o.of == child.name and o is not q]
+        if others:
+            raise self.error(f"'{child.name}' already has the parent '{others[0]}'", q.span)
+        n, _ = self.constant(child.count, "the number of queues")  # type: ignore[arg-type]
+        return n
 
 
-def check(program: ast.Program, source: str) -> None:
-    """Raise a SourceError for the first mistake in a parsed program."""
-    _Checker(source).program(program)
+def _lower_arith(op: str, lv: ir.Expr, lk: Kindish, rv: ir.Expr, rk: Kindish) -> ir.Expr:
+    """Arithmetic with the unit conversions made explicit (canonical units)."""
+    if op == "*" and {lk, rk} == {R, T}:  # bit/s × ns = bytes × 8e9
+        return ir.Arith("/", ir.Arith("*", lv, rv), ir.Const(S_PER_BYTE_BIT))
+    if op == "/" and lk is B and rk in (R, T):  # bytes / (bit/s) = ns × 8e9, and back
+        return ir.Arith("/", ir.Arith("*", lv, ir.Const(S_PER_BYTE_BIT)), rv)
+    return ir.Arith(op, lv, rv)
+
+
+def check(program: ast.Program, source: str) -> ir.Program:
+    """The program's IR; raises a SourceError for the first mistake in it."""
+    return _Checker(source).program(program)

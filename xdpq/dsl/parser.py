@@ -134,6 +134,11 @@ class _ToAst(Transformer):
         return ast.Path(tuple(str(t) for t in c), self._s(meta))
 
     @v_args(meta=True)
+    def indexed(self, meta, c):  # type: ignore[no-untyped-def]
+        return ast.Index(str(c[0]), c[1], str(c[2]) if c[2] is not None else None,
+                         self._s(meta))
+
+    @v_args(meta=True)
     def call(self, meta, c):  # type: ignore[no-untyped-def]
         return ast.Call(str(c[0]), tuple(a for a in c[1:] if a is not None), self._s(meta))
 
@@ -217,8 +222,9 @@ class _ToAst(Transformer):
     # declarations
     @v_args(meta=True)
     def param(self, meta, c):  # type: ignore[no-untyped-def]
-        name, typ, default, low, high = c
-        return ast.Param(str(name), str(typ) if typ else None, default, low, high, self._s(meta))
+        name, count, typ, default, low, high = c
+        return ast.Param(str(name), count, str(typ) if typ else None, default, low, high,
+                         self._s(meta))
 
     @v_args(meta=True)
     def arg(self, meta, c):  # type: ignore[no-untyped-def]
@@ -226,8 +232,9 @@ class _ToAst(Transformer):
 
     @v_args(meta=True)
     def queue(self, meta, c):  # type: ignore[no-untyped-def]
-        name, count, kind, *args = c
-        return ast.Queue(str(name), count, str(kind), tuple(a for a in args if a), self._s(meta))
+        name, count, kind, *args, parent_of = c
+        return ast.Queue(str(name), count, str(kind), tuple(a for a in args if a),
+                         str(parent_of) if parent_of is not None else None, self._s(meta))
 
     @v_args(meta=True)
     def field(self, meta, c):  # type: ignore[no-untyped-def]
@@ -242,8 +249,8 @@ class _ToAst(Transformer):
         return ast.FlowScope(tuple(p for p in c if p is not None), self._s(meta))
 
     @v_args(meta=True)
-    def class_scope(self, meta, c):  # type: ignore[no-untyped-def]
-        return ast.ClassScope(c[0], self._s(meta))
+    def queue_scope(self, meta, c):  # type: ignore[no-untyped-def]
+        return ast.QueueScope(str(c[0]), self._s(meta))
 
     @v_args(meta=True)
     def state(self, meta, c):  # type: ignore[no-untyped-def]
@@ -251,11 +258,15 @@ class _ToAst(Transformer):
 
     @v_args(meta=True)
     def on_enqueue(self, meta, c):  # type: ignore[no-untyped-def]
-        return ast.Hook("enqueue", None, c[0], self._s(meta))
+        return ast.Hook("enqueue", None, None, c[0], self._s(meta))
 
     @v_args(meta=True)
     def on_dequeue(self, meta, c):  # type: ignore[no-untyped-def]
-        return ast.Hook("dequeue", str(c[0]), c[1], self._s(meta))
+        return ast.Hook("dequeue", str(c[0]), None, c[1], self._s(meta))
+
+    @v_args(meta=True)
+    def on_ready(self, meta, c):  # type: ignore[no-untyped-def]
+        return ast.Hook("ready", str(c[1]), str(c[0]), c[2], self._s(meta))
 
     @v_args(meta=True)
     def start(self, meta, c):  # type: ignore[no-untyped-def]
