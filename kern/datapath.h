@@ -7,7 +7,8 @@
  *
  *   struct xdpq_meta;  what classify learns about a packet, for enqueue
  *   int xdpq_sched_classify(struct xdp_md *ctx, struct xdpq_meta *m, __u64 now)
- *         -> XDPQ_CLAIM, XDPQ_UNCLAIMED, XDPQ_MALFORMED or XDPQ_ADMISSION_DROP
+ *         -> XDPQ_CLAIM, XDPQ_UNCLAIMED, XDPQ_MALFORMED, XDPQ_ADMISSION_DROP or
+ *            XDPQ_NO_MEMORY (its state could not be allocated)
  *   int xdpq_sched_enqueue(struct xdpq_meta *m, __u32 slot, __u32 len, __u64 now)
  *         -> enum xdpq_enq
  *   int xdpq_sched_dequeue(__u64 now, struct xdpq_entry *e, __u64 *when)
@@ -197,6 +198,9 @@ int xdpq_ingress(struct xdp_md *ctx)
 	case XDPQ_MALFORMED:
 		xdpq_count(XDPQ_CNT_PASS_MALFORMED, len);
 		return XDP_PASS;
+	case XDPQ_NO_MEMORY:
+		xdpq_count(XDPQ_CNT_DROP_NO_MEMORY, len);
+		return XDP_DROP;
 	default:
 		xdpq_count(XDPQ_CNT_DROP_ADMISSION, len);
 		return XDP_DROP;

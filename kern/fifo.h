@@ -21,7 +21,7 @@ static __always_inline int xdpq_fifo_enqueue(struct xdpq_fifo *q, __u32 slot, __
 {
 	int ret = XDPQ_ENQ_FULL;
 
-	if (slot >= XDPQ_POOL_SLOTS)
+	if (slot >= XDPQ_LINKS)
 		return XDPQ_ENQ_BAD_SLOT;
 	bpf_spin_lock(&xdpq_lock);
 	if (q->len < q->cap) {
@@ -41,7 +41,7 @@ static __always_inline int xdpq_fifo_peek(struct xdpq_fifo *q, struct xdpq_entry
 	int ret = -1;
 
 	bpf_spin_lock(&xdpq_lock);
-	if (q->len && q->head < XDPQ_POOL_SLOTS) {
+	if (q->len && q->head < XDPQ_LINKS) {
 		xdpq_entry_of(e, q->head);
 		ret = 0;
 	}
@@ -56,7 +56,7 @@ static __always_inline int xdpq_fifo_dequeue(struct xdpq_fifo *q, struct xdpq_en
 
 	bpf_spin_lock(&xdpq_lock);
 	slot = q->len ? xdpq_list_pop(&q->head) : XDPQ_NIL;
-	if (slot < XDPQ_POOL_SLOTS) {
+	if (slot < XDPQ_LINKS) {
 		xdpq_entry_of(e, slot);
 		q->len--;
 		q->bytes -= e->len;

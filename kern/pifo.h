@@ -152,7 +152,7 @@ static __always_inline int xdpq_pifo_enqueue(struct xdpq_pifo *q, __u32 slot, __
 	__u32 w, b;
 	__u64 off;
 
-	if (slot >= XDPQ_POOL_SLOTS)
+	if (slot >= XDPQ_LINKS)
 		return XDPQ_ENQ_BAD_SLOT;
 	bpf_spin_lock(&xdpq_lock);
 	if (q->len >= q->cap)
@@ -217,7 +217,7 @@ static __always_inline int xdpq_pifo_dequeue(struct xdpq_pifo *q, struct xdpq_en
 		goto out;
 	bk = xdpq_pifo_bucket(q, w, b);
 	slot = xdpq_list_pop(&bk->head);
-	if (slot >= XDPQ_POOL_SLOTS)
+	if (slot >= XDPQ_LINKS)
 		goto out;
 	if (bk->head == XDPQ_NIL)
 		xdpq_pifo_unmark(q, w, b);

@@ -35,14 +35,20 @@ struct xdpq_link {
 };
 
 xdpq_locked struct bpf_spin_lock xdpq_lock;
-xdpq_locked struct xdpq_link xdpq_links[XDPQ_POOL_SLOTS];
+/* Queues hold slots (packets) and, in a hierarchy, tokens: the entry of a
+ * child queue in its parent, numbered XDPQ_POOL_SLOTS + the child's index.
+ * Each has a link; a slot or token is in at most one queue at a time. */
+#define XDPQ_LINKS (2 * XDPQ_POOL_SLOTS)
+#define XDPQ_TOKEN(child) (XDPQ_POOL_SLOTS + (child))
 
-/* The link of a slot. Callers check slot < XDPQ_POOL_SLOTS where it matters
- * for correctness; the mask is what the verifier needs to see. */
+xdpq_locked struct xdpq_link xdpq_links[XDPQ_LINKS];
+
+/* The link of a slot or token. Callers check slot < XDPQ_LINKS where it
+ * matters for correctness; the mask is what the verifier needs to see. */
 static __always_inline struct xdpq_link *xdpq_link(__u32 slot)
 {
 	xdpq_barrier_var(slot);
-	return &xdpq_links[slot & (XDPQ_POOL_SLOTS - 1)];
+	return &xdpq_links[slot & (XDPQ_LINKS - 1)];
 }
 
 /* A singly linked list of slots, in order of arrival. Both FIFO queues and
@@ -55,7 +61,7 @@ static __always_inline void xdpq_list_append(__u32 *head, __u32 *tail, __u32 slo
 	xdpq_link(slot)->next = XDPQ_NIL;
 	if (empty)
 		*head = slot;
-	else if (t < XDPQ_POOL_SLOTS)
+	else if (t < XDPQ_LINKS)
 		xdpq_link(t)->next = slot;
 	*tail = slot;
 }
@@ -64,7 +70,7 @@ static __always_inline __u32 xdpq_list_pop(__u32 *head)
 {
 	__u32 h = *head;
 
-	if (h >= XDPQ_POOL_SLOTS)
+	if (h >= XDPQ_LINKS)
 		return XDPQ_NIL;
 	*head = xdpq_link(h)->next;
 	return h;

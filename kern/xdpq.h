@@ -10,7 +10,7 @@
 #include "parse.h"
 
 /* What a scheduler's hooks answer (see datapath.h). */
-enum { XDPQ_CLAIM, XDPQ_UNCLAIMED, XDPQ_MALFORMED, XDPQ_ADMISSION_DROP };
+enum { XDPQ_CLAIM, XDPQ_UNCLAIMED, XDPQ_MALFORMED, XDPQ_ADMISSION_DROP, XDPQ_NO_MEMORY };
 enum { XDPQ_DEQ_OK, XDPQ_DEQ_EMPTY, XDPQ_DEQ_LATER, XDPQ_DEQ_DROP };
 
 /* The usual claim: IP traffic that parses cleanly; other L3 (ARP, LLDP)

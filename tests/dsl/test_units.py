@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xdpq.dsl.units import U64_MAX, Kind, Quantity, UnitError, quantity
+from xdpq.units import U64_MAX, Kind, Quantity, UnitError, quantity
 
 
 @pytest.mark.parametrize(("text", "value", "kind"), [

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 from xdpq import ir
 from xdpq.dsl import ast
-from xdpq.dsl.units import U64_MAX, Kind, UnitError, quantity
 from xdpq.errors import SourceError, Span
+from xdpq.units import U64_MAX, Kind, UnitError, quantity
 
 T, B, R, C, BOOL = Kind.TIME, Kind.BYTES, Kind.RATE, Kind.COUNT, Kind.BOOL
 # A bare 0 fits any kind where the other side says which (``vtime: time = 0``,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xdpq.dsl.units import Kind
 from xdpq.errors import Span
+from xdpq.units import Kind
 
 # -- expressions -------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Back ends of the language: BPF C (``c``) and the objects built from it (``build``)."""
