@@ -30,6 +30,35 @@ static __always_inline __u64 xdpq_max(__u64 a, __u64 b)
 	return a > b ? a : b;
 }
 
+/* Integer square root, rounded down, digit by digit: two bits a step, 32
+ * steps, no division (CoDel's control law needs it). The steps run under
+ * bpf_loop so that the verifier checks one step, not 2^32 paths. */
+struct xdpq_sqrt_ctx {
+	__u64 x;
+	__u64 r;
+	__u64 bit;
+};
+
+static long xdpq_sqrt_step(__u64 i, struct xdpq_sqrt_ctx *c)
+{
+	if (c->x >= c->r + c->bit) {
+		c->x -= c->r + c->bit;
+		c->r = (c->r >> 1) + c->bit;
+	} else {
+		c->r >>= 1;
+	}
+	c->bit >>= 2;
+	return 0;
+}
+
+static __always_inline __u64 xdpq_sqrt(__u64 x)
+{
+	struct xdpq_sqrt_ctx c = { .x = x, .bit = 1ULL << 62 };
+
+	bpf_loop(32, xdpq_sqrt_step, &c, 0);
+	return c.r;
+}
+
 /* An index into an array of n: taken modulo n. The barrier keeps clang from
  * folding the bound check, which is what the verifier needs to see. */
 static __always_inline __u32 xdpq_index(__u64 i, __u32 n)

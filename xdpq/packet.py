@@ -170,7 +170,7 @@ def _rotl32(x: int, r: int) -> int:
     return ((x << r) | (x >> (32 - r))) & _M32
 
 
-def _hash_word(h: int, k: int) -> int:
+def hash_word(h: int, k: int) -> int:
     k = (k * 0xCC9E2D51) & _M32
     k = _rotl32(k, 15)
     k = (k * 0x1B873593) & _M32
@@ -178,7 +178,7 @@ def _hash_word(h: int, k: int) -> int:
     return (h * 5 + 0xE6546B64) & _M32
 
 
-def _hash_final(h: int, nbytes: int) -> int:
+def hash_final(h: int, nbytes: int) -> int:
     h ^= nbytes
     h ^= h >> 16
     h = (h * 0x85EBCA6B) & _M32
@@ -196,8 +196,8 @@ def flow_hash(saddr: bytes, daddr: bytes, sport: int, dport: int, proto: int) ->
     """Flow hash version 1 of a 5-tuple (16-byte addresses, v4-mapped for IPv4)."""
     h = 0
     for word in flow_key_words(saddr, daddr, (sport << 16) | dport, proto):
-        h = _hash_word(h, word)
-    return _hash_final(h, 40)
+        h = hash_word(h, word)
+    return hash_final(h, 40)
 
 
 # --- the parser ----------------------------------------------------------------

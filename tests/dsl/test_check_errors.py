@@ -97,7 +97,7 @@ GOLDEN = [
      "          ^^^^^^^^\nhint: subtract from something larger, or compare instead"),
     (program("  let n = avg(pkt.len, 1B)\n  enqueue q"),
      "t.xdpq:4:11: error: unknown function 'avg'\n  let n = avg(pkt.len, 1B)\n"
-     "          ^^^^^^^^^^^^^^^^\nhint: functions: min, max, hash"),
+     "          ^^^^^^^^^^^^^^^^\nhint: functions: min, max, sqrt, hash"),
     (program("  let n = max(pkt.len, now)\n  enqueue q"),
      "t.xdpq:4:11: error: max() of bytes and a time\n  let n = max(pkt.len, now)\n"
      "          ^^^^^^^^^^^^^^^^^\nhint: all its values must be of one kind"),

@@ -15,8 +15,7 @@ from pathlib import Path
 from xdpq import ir
 from xdpq.bpf.build import cache_dir, compile_bpf
 from xdpq.codegen.c import generate
-from xdpq.dsl import check, parse
-from xdpq.errors import XdpqError
+from xdpq.dsl import check, parse, read_source
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,34 +25,23 @@ class Compiled:
     obj_path: Path
 
 
-def read_source(path: str | os.PathLike[str]) -> str:
-    try:
-        return Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise XdpqError(f"cannot read {path}: {exc}") from None
-
-
-def load_program(path: str | os.PathLike[str]) -> ir.Program:
-    """Parse and check a scheduler file into its IR."""
-    return check(parse(read_source(path), str(path)), read_source(path))
-
-
 def compile_source(text: str, filename: str,
                    out: str | os.PathLike[str] | None = None) -> Compiled:
-    """Compile a program's text; the object goes to ``out`` or the cache."""
+    """Compile a program's text; the object goes to ``out`` or the cache (keyed by the
+    generated C and the kern/ headers)."""
     prog = check(parse(text, filename), text)
-    if out is None:
-        digest = hashlib.sha256(f"{filename}\0{text}".encode()).hexdigest()[:16]
-        obj = cache_dir() / "sched" / f"{prog.name}-{digest}.o"
-    else:
-        obj = Path(out)
-    c_path = obj.with_suffix(".bpf.c")
-    c_path.parent.mkdir(parents=True, exist_ok=True)
-    c_text = generate(prog, c_path.name)
-    if not (out is None and obj.exists() and c_path.exists() and c_path.read_text() == c_text):
+    if out is not None:
+        c_path = Path(out).with_suffix(".bpf.c")
+        c_path.parent.mkdir(parents=True, exist_ok=True)
+        c_path.write_text(generate(prog, c_path.name))
+        return Compiled(prog, c_path, compile_bpf(c_path, out=out))
+    c_text = generate(prog, f"{prog.name}.bpf.c")
+    digest = hashlib.sha256(c_text.encode()).hexdigest()[:16]
+    c_path = cache_dir() / "sched" / digest / f"{prog.name}.bpf.c"
+    if not c_path.exists():
+        c_path.parent.mkdir(parents=True, exist_ok=True)
         c_path.write_text(c_text)
-        compile_bpf(c_path, out=obj)
-    return Compiled(prog, c_path, obj)
+    return Compiled(prog, c_path, compile_bpf(c_path))
 
 
 def compile_file(path: str | os.PathLike[str],

@@ -130,6 +130,8 @@ class _Emitter:
                 return f"(__u64)({self.expr(a)} {c_op} {self.expr(b)})"
             case ir.Not(operand=a):
                 return f"(__u64)!{self.expr(a)}"
+            case ir.Sqrt(operand=a):
+                return f"xdpq_sqrt({self.expr(a)})"
             case ir.MinMax(op=op, args=args):
                 acc = self.expr(args[0])
                 for a in args[1:]:

@@ -1,6 +1,29 @@
-"""The scheduling language: grammar, parser, checks."""
+"""The scheduling language: grammar, parser, checks (which lower to the IR)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xdpq.dsl.check import check
 from xdpq.dsl.parser import parse
+from xdpq.errors import XdpqError
 
-__all__ = ["check", "parse"]
+if TYPE_CHECKING:
+    from xdpq import ir
+
+__all__ = ["check", "load", "parse", "read_source"]
+
+
+def read_source(path: str | os.PathLike[str]) -> str:
+    try:
+        return Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise XdpqError(f"cannot read {path}: {exc}") from None
+
+
+def load(path: str | os.PathLike[str]) -> ir.Program:
+    """Parse and check a scheduler file into its IR."""
+    text = read_source(path)
+    return check(parse(text, str(path)), text)

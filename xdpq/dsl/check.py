@@ -233,10 +233,18 @@ class _Checker:
                 return self.index(e, sc)
             case ast.Call(func="hash", args=args):
                 return self.hash(e, args, sc), C
+            case ast.Call(func="sqrt", args=args):
+                if len(args) != 1:
+                    raise self.error("sqrt() takes one value", e.span)
+                value, k = self.expr(args[0], sc)
+                if not _fits(k, C):
+                    raise self.error(f"sqrt() of {_name(k)}: it takes a count", e.span,
+                                     "divide by a unit first, e.g. sqrt(x / 1us)")
+                return ir.Sqrt(value), C
             case ast.Call(func=func, args=args):
                 if func not in ("min", "max"):
                     raise self.error(f"unknown function '{func}'", e.span,
-                                     "functions: min, max, hash")
+                                     "functions: min, max, sqrt, hash")
                 if len(args) < 2:
                     raise self.error(f"{func}() takes two or more values", e.span)
                 lowered = [self.expr(a, sc) for a in args]

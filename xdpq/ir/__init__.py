@@ -8,6 +8,7 @@ back end only has to implement the arithmetic below, with its rules:
 - ``+ - *`` wrap modulo 2^64;
 - ``a / 0`` is 0 and ``a % 0`` is a (BPF's own rule);
 - comparisons and ``and or not`` give 0 or 1;
+- ``sqrt(x)`` is the integer square root, rounded down;
 - ``hash(...)`` is MurmurHash3_x86_32 (seed 0) over one 32-bit word per
   number and four big-endian words per address;
 - an index into an array of N queues, states or parameter values is taken
@@ -41,6 +42,7 @@ from xdpq.ir.nodes import (
     Program,
     QState,
     Queue,
+    Sqrt,
     Stmt,
     Store,
     Var,
@@ -49,5 +51,5 @@ from xdpq.ir.nodes import (
 __all__ = [
     "Arith", "Attr", "Cmp", "Const", "DeqField", "Drop", "Enqueue", "Expr", "Field", "FlowVar",
     "Global", "Hash", "Hook", "If", "Let", "Local", "Logic", "MinMax", "Not", "Now", "Param",
-    "ParamRef", "Pass", "Program", "QState", "Queue", "Stmt", "Store", "Var",
+    "ParamRef", "Pass", "Program", "QState", "Queue", "Sqrt", "Stmt", "Store", "Var",
 ]

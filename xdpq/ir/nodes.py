@@ -108,13 +108,20 @@ class Not:
 
 
 @dataclass(frozen=True, slots=True)
+class Sqrt:
+    """The integer square root (rounded down)."""
+
+    operand: Expr
+
+
+@dataclass(frozen=True, slots=True)
 class MinMax:
     op: str  # min, max
     args: tuple[Expr, ...]
 
 
 Expr = (Const | ParamRef | Global | FlowVar | QState | Attr | Field | Now | DeqField | Local
-        | Hash | Arith | Cmp | Logic | Not | MinMax)
+        | Hash | Arith | Cmp | Logic | Not | Sqrt | MinMax)
 
 # -- statements --------------------------------------------------------------------
 

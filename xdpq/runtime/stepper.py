@@ -40,6 +40,7 @@ class Stepper:
             pool = self.obj.map("xdpq_slots").max_entries
             self.obj.prog("xdpq_pool_fill").run(bytes(64), ctx=xdp_ctx(64), repeat=pool,
                                                 data_out=False)
+            self._fresh = self._scheduler_state()
         except BaseException:
             self.obj.close()
             raise
@@ -63,6 +64,36 @@ class Stepper:
         while flush.run(bytes(64), ctx=xdp_ctx(64)).retval == XDP_PASS:
             n += 1
         return n
+
+    def _scheduler_state(self) -> dict[tuple[str, str], bytes]:
+        """The generated scheduler's globals (``xq_*``: parameters, state, tokens)."""
+        return {(sec, name): self.obj.section(sec).read(name)
+                for sec in (".data", ".bss") for name in self.obj.section(sec).vars
+                if name.startswith("xq_")}
+
+    def reset(self) -> None:
+        """A fresh run: empty queues, and the scheduler's state as it was after load."""
+        self.flush()
+        for (sec, name), data in self._fresh.items():
+            self.obj.section(sec).write(name, data)
+        if "xq_flows" in self.obj.maps:
+            flows = self.obj.map("xq_flows")
+            for key in list(flows.keys()):
+                flows.delete(key)
+
+    def reasons(self) -> dict[str, tuple[int, int]]:
+        """Drops by the program's own reasons: name -> (packets, bytes), summed over CPUs."""
+        if "xdpq_reasons" not in self.obj.maps:
+            return {}
+        names = self.obj.enum("xdpq_reason")
+        m = self.obj.map("xdpq_reasons")
+        out = {}
+        for const, value in names.items():
+            per_cpu = m.lookup_percpu(value.to_bytes(4, "little"))
+            packets = sum(int.from_bytes(v[:8], "little") for v in per_cpu)
+            nbytes = sum(int.from_bytes(v[8:16], "little") for v in per_cpu)
+            out[const.removeprefix("XQ_R_")] = (packets, nbytes)
+        return out
 
     def packets(self) -> dict[str, int]:
         """Non-zero counters, in packets."""
