@@ -108,3 +108,67 @@ def write_csv(records: list[Record], path: Path) -> None:
         for r in records:
             w.writerow([r.flow, r.size, r.arrived, "" if r.departed == DROPPED else r.departed,
                         r.outcome])
+
+
+# --- flow completion times by flow size ---------------------------------------------------------
+
+# The size classes of the pFabric and Homa evaluations.
+SIZE_CLASSES = (("small (< 100 KB)", 0, 100_000), ("medium (100 KB - 10 MB)", 100_000, 10_000_000),
+                ("large (>= 10 MB)", 10_000_000, 1 << 62))
+
+
+@dataclass(frozen=True)
+class Completion:
+    flow: int
+    size: int  # bytes
+    fct_ns: int  # first arrival to the last byte's delivery
+    slowdown: float  # FCT over the time the flow alone would take on an idle link
+
+
+def completions(records: list[Record], rate_bps: int, propagation_ns: int = 0,
+                flow_sizes: dict[int, int] | None = None) -> list[Completion]:
+    """The flows that completed: every packet recorded was delivered and, where the
+    workload said how big the flow is, that many bytes arrived (a flow the run cut
+    off is not complete). Given ``flow_sizes``, only the flows it names count: a
+    flow without an end has no completion time."""
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    nbytes: Counter[int] = Counter()
+    lost: set[int] = set()
+    for r in records:
+        if r.flow not in first:
+            first[r.flow] = r.arrived
+        if r.departed == DROPPED:
+            lost.add(r.flow)
+            continue
+        nbytes[r.flow] += r.size
+        last[r.flow] = max(last.get(r.flow, 0), r.departed)
+    sizes = flow_sizes or {}
+    out = []
+    for flow, start in first.items():
+        if flow_sizes is not None and flow not in flow_sizes:
+            continue
+        size = sizes.get(flow) or nbytes[flow]
+        if flow in lost or flow not in last or nbytes[flow] != size:
+            continue
+        fct = last[flow] - start
+        ideal = size * 8 * 1e9 / rate_bps + propagation_ns
+        out.append(Completion(flow, size, fct, fct / ideal if ideal else 0.0))
+    return sorted(out, key=lambda c: c.flow)
+
+
+def fct_summary(done: list[Completion]) -> list[dict[str, object]]:
+    """Per size class: how many flows completed, mean and p99 FCT and slowdown."""
+    rows = []
+    for name, low, high in SIZE_CLASSES:
+        cls = [c for c in done if low <= c.size < high]
+        fcts = sorted(c.fct_ns for c in cls)
+        slow = sorted(c.slowdown for c in cls)
+        rows.append({
+            "class": name, "flows": len(cls),
+            "fct_mean_ns": round(sum(fcts) / len(fcts)) if fcts else 0,
+            "fct_p99_ns": percentile(fcts, 99),
+            "slowdown_mean": sum(slow) / len(slow) if slow else 0.0,
+            "slowdown_p99": slow[max(0, -(-99 * len(slow) // 100) - 1)] if slow else 0.0,
+        })
+    return rows
