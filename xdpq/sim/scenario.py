@@ -1,0 +1,648 @@
+"""Scenario files: a workload, a link and a scheduler, as TOML; and running them.
+
+A scenario (``sim/*.toml``) says everything a run needs, so that a run is a
+pure function of the file (the seed included)::
+
+    name = "prio-starvation"
+    description = "..."          # optional
+    duration = "200ms"           # arrivals are generated over [0, duration)
+    drain = "1s"                 # optional, default 0: how long the run goes on after
+                                 # the arrivals end (to let queues empty, for FCT)
+    seed = 1                     # every workload derives its own seed from this
+
+    [link]
+    rate = "100Mbit"
+    propagation = "10us"         # optional, default 0
+    bql = "fixed:3000"           # adaptive (default), off, or fixed:BYTES
+
+    [scheduler]
+    file = "schedulers/prio.xdpq"  # relative to this file, or to a directory above it
+    params = { high_from = 40 }    # optional; numbers, or strings with units ("10Mbit")
+
+    [[workload]]                 # one or more
+    kind = "constant"            # constant, poisson, onoff, incast, flows, pcap
+    ...
+
+    [sweep]                      # optional: one run per value of one key
+    key = "link.bql"
+    values = ["fixed:1514", "fixed:30000", "adaptive", "off"]
+
+Quantities are integers in canonical units (ns, bytes, bit/s) or strings with
+units as in the language (``"5ms"``, ``"64KiB"``, ``"10Mbit"``). The keys of
+each workload kind are in ``WORKLOAD_KEYS``; every mistake is a
+:class:`ScenarioError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import sys
+import time
+import tomllib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from xdpq.errors import SourceError, XdpqError
+from xdpq.runtime.bql import Bql
+from xdpq.sim import workload as wl
+from xdpq.sim.metrics import Summary, completions, fct_summary, summarize, write_csv
+from xdpq.sim.run import DROPPED, Arrival, Result, Simulation
+from xdpq.units import Kind, UnitError, quantity
+
+MakeScheduler = Callable[[Path, dict[str, Any]], Any]
+UNBOUNDED_FLOWS = 1_000_000  # flow numbers left to a workload with no fixed number of flows
+PROGRESS_AFTER_S = 2.0
+
+
+class ScenarioError(XdpqError):
+    """A mistake in a scenario file: the file, the key, what is wrong."""
+
+    def __init__(self, file: str | os.PathLike[str], key: str, message: str) -> None:
+        self.file, self.key, self.message = os.fspath(file), key, message
+        where = f"{self.file}: {key}" if key else self.file
+        super().__init__(f"{where}: {message}")
+
+
+_REQUIRED = object()
+
+
+class _Table:
+    """One TOML table being read: typed getters, and unknown keys refused."""
+
+    def __init__(self, file: Path, prefix: str, data: Any) -> None:
+        self.file, self.prefix = file, prefix
+        if not isinstance(data, dict):
+            raise ScenarioError(file, prefix, "expected a table")
+        self.data: dict[str, Any] = data
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def error(self, name: str, message: str) -> ScenarioError:
+        return ScenarioError(self.file, self.key(name), message)
+
+    def has(self, name: str) -> bool:
+        return name in self.data
+
+    def get(self, name: str, default: Any = _REQUIRED) -> Any:
+        self.used.add(name)
+        if name in self.data:
+            return self.data[name]
+        if default is _REQUIRED:
+            raise ScenarioError(self.file, self.key(name), "missing (it is required)")
+        return default
+
+    def string(self, name: str, default: Any = _REQUIRED) -> str:
+        v = self.get(name, default)
+        if not isinstance(v, str):
+            raise self.error(name, f"expected a string, got {v!r}")
+        return v
+
+    def choice(self, name: str, options: Iterable[str], default: Any = _REQUIRED) -> str:
+        v = self.string(name, default)
+        options = tuple(options)
+        if v not in options:
+            raise self.error(name, f"'{v}' is not one of {', '.join(options)}")
+        return v
+
+    def integer(self, name: str, default: Any = _REQUIRED, low: int | None = None,
+                high: int | None = None) -> int:
+        v = self.get(name, default)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise self.error(name, f"expected a whole number, got {v!r}")
+        self._bounds(name, v, low, high)
+        return v
+
+    def number(self, name: str, default: Any = _REQUIRED, low: float | None = None,
+               high: float | None = None) -> float:
+        v = self.get(name, default)
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise self.error(name, f"expected a number, got {v!r}")
+        self._bounds(name, v, low, high)
+        return float(v)
+
+    def boolean(self, name: str, default: Any = _REQUIRED) -> bool:
+        v = self.get(name, default)
+        if not isinstance(v, bool):
+            raise self.error(name, f"expected true or false, got {v!r}")
+        return v
+
+    def quantity(self, name: str, kind: Kind, default: Any = _REQUIRED, low: int | None = None,
+                 high: int | None = None) -> int:
+        v = self.get(name, default)
+        unit = {Kind.TIME: "a time (e.g. '5ms')", Kind.BYTES: "a size (e.g. '1500B')",
+                Kind.RATE: "a rate (e.g. '10Mbit')"}.get(kind, "a count")
+        if isinstance(v, bool) or not isinstance(v, int | str):
+            raise self.error(name, f"expected {unit}, got {v!r}")
+        if isinstance(v, str):
+            try:
+                q = quantity(v.replace(" ", ""))
+            except UnitError as exc:
+                hint = f" ({exc.hint})" if exc.hint else ""
+                raise self.error(name, f"{exc}{hint}") from None
+            if q.kind is not kind and not (q.kind is Kind.COUNT and kind is Kind.BYTES):
+                raise self.error(name, f"expected {unit}, got '{v}', which is {q.kind.value}")
+            v = q.value
+        self._bounds(name, v, low, high)
+        return v
+
+    def table(self, name: str, default: Any = _REQUIRED) -> _Table:
+        return _Table(self.file, self.key(name), self.get(name, default))
+
+    def _bounds(self, name: str, v: float, low: float | None, high: float | None) -> None:
+        if low is not None and v < low:
+            raise self.error(name, f"{v} is below the least allowed, {low}")
+        if high is not None and v > high:
+            raise self.error(name, f"{v} is above the most allowed, {high}")
+
+    def done(self, allowed: str = "") -> None:
+        extra = sorted(set(self.data) - self.used)
+        if extra:
+            allowed = allowed or ", ".join(sorted(self.used)) or "none"
+            raise ScenarioError(self.file, self.key(extra[0]),
+                                f"unknown key (this table takes: {allowed})")
+
+
+# --- the parsed form ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    rate_bps: int
+    propagation_ns: int = 0
+    bql: Bql = field(default_factory=Bql)
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    kind: str
+    index: int  # position in the file: workload[index]
+    first_flow: int
+    seed: int
+    weight: float  # of each of its flows, for Jain's index over throughput / weight
+    options: dict[str, Any]  # the generator's arguments, in canonical units
+
+
+@dataclass(frozen=True)
+class Sweep:
+    key: str
+    values: tuple[Any, ...]
+    flow: int | None = None  # whose latency the comparison shows (None: every packet's)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    path: Path
+    name: str
+    description: str
+    duration_ns: int
+    drain_ns: int
+    seed: int
+    link: LinkSpec
+    scheduler: Path
+    params: dict[str, int | list[int]]
+    workloads: tuple[WorkloadSpec, ...]
+    sweep: Sweep | None = None
+    data: dict[str, Any] = field(default_factory=dict, repr=False)  # the TOML, for sweeps
+
+
+WORKLOAD_KEYS = {
+    "constant": "rate | pps, size, flow, dscp, ip, start, stop, weight",
+    "poisson": "rate | pps, size, sizes (fixed | exponential), flow, dscp, ip, start, stop, "
+               "seed, weight",
+    "onoff": "rate | pps, size, on, off, periods (exponential | fixed), flows, first_flow, "
+             "dscp, ip, start, stop, seed, weight",
+    "incast": "senders, burst, period, mtu, access_rate, jitter, first_flow, dscp, ip, start, "
+              "stop, seed, weight",
+    "flows": "cdf (websearch | datamining | a file), load, mtu, access_rate, count, "
+             "first_flow, dscp, ip, start, stop, seed, weight",
+    "pcap": "file, speed, first_flow, start, stop, weight",
+}
+
+
+def load_scenario(path: str | os.PathLike[str]) -> Scenario:
+    """Read and check a scenario file; every mistake is a :class:`ScenarioError`."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(path, "", f"cannot read: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(path, "", f"not valid TOML: {exc}") from None
+    return parse_scenario(data, path)
+
+
+def parse_scenario(data: dict[str, Any], path: str | os.PathLike[str]) -> Scenario:
+    """Check the TOML ``data`` of a scenario file found at ``path`` (for relative paths
+    and for messages)."""
+    path = Path(path)
+    top = _Table(path, "", data)
+    name = top.string("name", path.stem)
+    description = top.string("description", "")
+    duration = top.quantity("duration", Kind.TIME, low=1)
+    drain = top.quantity("drain", Kind.TIME, 0, low=0)
+    seed = top.integer("seed", 1, low=0)
+
+    lt = top.table("link")
+    rate = lt.quantity("rate", Kind.RATE, low=1000)
+    link = LinkSpec(rate, lt.quantity("propagation", Kind.TIME, 0, low=0),
+                    _bql(lt, "bql"))
+    lt.done()
+
+    st = top.table("scheduler")
+    sched_file = _find(st, "file", path)
+    pt = st.table("params", {})
+    params = {k: _param(pt, k) for k in list(pt.data)}
+    pt.done()
+    st.done()
+
+    raw_workloads = top.get("workload")
+    if isinstance(raw_workloads, dict):
+        raw_workloads = [raw_workloads]
+    if not isinstance(raw_workloads, list) or not raw_workloads:
+        raise ScenarioError(path, "workload", "expected one or more [[workload]] tables")
+    workloads = []
+    next_flow = 0
+    for i, raw in enumerate(raw_workloads):
+        spec, n_flows = _workload(_Table(path, f"workload[{i}]", raw), i, seed, next_flow,
+                                  duration, link, path)
+        workloads.append(spec)
+        next_flow = spec.first_flow + n_flows
+
+    sweep = None
+    if top.has("sweep"):
+        sw = top.table("sweep")
+        key = sw.string("key")
+        values = sw.get("values")
+        if not isinstance(values, list) or not values:
+            raise sw.error("values", "expected a list of one or more values")
+        flow = sw.integer("flow", -1, low=0) if sw.has("flow") else None
+        sw.done()
+        sweep = Sweep(key, tuple(values), flow)
+    top.done()
+    scenario = Scenario(path, name, description, duration, drain, seed, link, sched_file,
+                        params, tuple(workloads), sweep, copy.deepcopy(data))
+    if sweep is not None:
+        variants(scenario)  # each value must make a valid scenario too
+    return scenario
+
+
+def _bql(t: _Table, name: str) -> Bql:
+    text = t.string(name, "adaptive")
+    try:
+        return Bql.parse(text)
+    except XdpqError:
+        raise t.error(name, f"'{text}': expected adaptive, off or fixed:BYTES "
+                            "(e.g. fixed:30000)") from None
+
+
+def _param(t: _Table, name: str) -> int | list[int]:
+    v = t.get(name)
+    if isinstance(v, list):
+        return [_param_value(t, f"{name}[{i}]", x) for i, x in enumerate(v)]
+    return _param_value(t, name, v)
+
+
+def _param_value(t: _Table, name: str, v: Any) -> int:
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, int) and v >= 0:
+        return v
+    if isinstance(v, str):
+        try:
+            return quantity(v.replace(" ", "")).value
+        except UnitError as exc:
+            raise t.error(name, str(exc)) from None
+    raise t.error(name, f"expected a whole number, a quantity with a unit or a list, got {v!r}")
+
+
+def _find(t: _Table, name: str, scenario: Path) -> Path:
+    """A file named relative to the scenario's directory or to one above it (the
+    repository root, for ``schedulers/...``), or absolute."""
+    given = t.string(name)
+    p = Path(given)
+    if p.is_absolute():
+        tried = [p]
+    else:
+        base = scenario.resolve().parent
+        tried = [base / p, *(d / p for d in base.parents)]
+    for cand in tried:
+        if cand.is_file():
+            return cand
+    where = "" if p.is_absolute() else f" (looked in {tried[0].parent} and the directories above)"
+    raise t.error(name, f"no file '{given}'{where}")
+
+
+def _workload(t: _Table, index: int, seed: int, next_flow: int, duration: int,
+              link: LinkSpec, path: Path) -> tuple[WorkloadSpec, int]:
+    kind = t.choice("kind", WORKLOAD_KEYS)
+    o: dict[str, Any] = {}
+    start = t.quantity("start", Kind.TIME, 0, low=0)
+    stop = t.quantity("stop", Kind.TIME, duration, low=0)
+    if stop > duration:
+        raise t.error("stop", "is after the scenario's duration")
+    o.update(start_ns=start, until_ns=stop)
+    weight = t.number("weight", 1.0, low=1e-9)
+    random = kind in ("poisson", "onoff", "incast", "flows")
+    wseed = t.integer("seed", seed * 1000 + index, low=0) if random else 0
+    if kind != "pcap":
+        o["dscp"] = t.integer("dscp", 0, 0, 63)
+        o["ip"] = t.integer("ip", 6 if kind == "flows" else 4)
+        if o["ip"] not in (4, 6):
+            raise t.error("ip", "expected 4 or 6")
+
+    def pps(size: int) -> float:
+        if t.has("rate") == t.has("pps"):
+            raise t.error("rate", "give either rate (e.g. '10Mbit') or pps (packets per second)")
+        if t.has("rate"):
+            return t.quantity("rate", Kind.RATE, low=1) / (8 * size)
+        return t.number("pps", low=1e-9)
+
+    n_flows = UNBOUNDED_FLOWS
+    if kind in ("constant", "poisson"):
+        first = t.integer("flow", next_flow, low=0)
+        n_flows = 1
+        size = t.quantity("size", Kind.BYTES, low=1)
+        o.update(flow=first, rate_pps=pps(size))
+        if kind == "constant":
+            o.update(size=size, count=None)
+        else:
+            sizes = t.choice("sizes", ("fixed", "exponential"), "fixed")
+            o.update(mean_size=size, count=None, exponential_sizes=sizes == "exponential")
+    elif kind == "onoff":
+        first = t.integer("first_flow", next_flow, low=0)
+        n_flows = t.integer("flows", 1, low=1)
+        size = t.quantity("size", Kind.BYTES, low=1)
+        o.update(first_flow=first, flows=n_flows, size=size, rate_pps=pps(size),
+                 on_ns=t.quantity("on", Kind.TIME, low=1), off_ns=t.quantity("off", Kind.TIME,
+                                                                                low=0),
+                 exponential=t.choice("periods", ("exponential", "fixed"), "exponential")
+                 == "exponential")
+    elif kind == "incast":
+        first = t.integer("first_flow", next_flow, low=0)
+        o.update(first_flow=first, senders=t.integer("senders", low=1),
+                 burst_bytes=t.quantity("burst", Kind.BYTES, low=1),
+                 period_ns=t.quantity("period", Kind.TIME, low=1),
+                 mtu=t.quantity("mtu", Kind.BYTES, wl.MTU_FRAME, low=wl.MIN_FRAME),
+                 access_rate_bps=t.quantity("access_rate", Kind.RATE, link.rate_bps, low=1),
+                 jitter_ns=t.quantity("jitter", Kind.TIME, 0, low=0))
+    elif kind == "flows":
+        first = t.integer("first_flow", next_flow, low=0)
+        cdf_name = t.string("cdf")
+        try:
+            cdf = wl.load_cdf(cdf_name if cdf_name in wl.BUILTIN_CDFS
+                              else _find(t, "cdf", path))
+        except XdpqError as exc:
+            raise t.error("cdf", str(exc)) from None
+        count = t.integer("count", 0, low=0)
+        o.update(first_flow=first, cdf=cdf, load=t.number("load", low=1e-6, high=100),
+                 link_rate_bps=link.rate_bps,
+                 access_rate_bps=t.quantity("access_rate", Kind.RATE, link.rate_bps, low=1),
+                 mtu=t.quantity("mtu", Kind.BYTES, wl.MTU_FRAME, low=wl.MIN_FRAME),
+                 flows=count or None)
+    else:  # pcap
+        first = t.integer("first_flow", next_flow, low=0)
+        o.update(path=_find(t, "file", path), first_flow=first,
+                 speed=t.number("speed", 1.0, low=1e-9))
+    t.done(f"kind, {WORKLOAD_KEYS[kind]}")
+    return WorkloadSpec(kind, index, first, wseed, weight, o), n_flows
+
+
+# --- sweeps ------------------------------------------------------------------------------------
+
+
+def _set(data: dict[str, Any], dotted: str, value: Any, path: Path) -> None:
+    node: Any = data
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ScenarioError(path, "sweep.key", f"'{dotted}': no item {part} in "
+                                                       f"{'.'.join(parts[:i])}")
+            if last:
+                node[int(part)] = value
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+        else:
+            raise ScenarioError(path, "sweep.key", f"'{dotted}': {'.'.join(parts[:i])} is not "
+                                                   "a table")
+
+
+def _slug(value: Any) -> str:
+    text = Path(value).stem if isinstance(value, str) and value.endswith(".xdpq") else str(value)
+    return re.sub(r"[^A-Za-z0-9_.:-]+", "_", text).replace(":", "-")[:40]
+
+
+def variants(scenario: Scenario) -> list[tuple[str, Scenario]]:
+    """The scenarios a sweep stands for, each with a label; one, unlabelled, without."""
+    if scenario.sweep is None:
+        return [("", scenario)]
+    out = []
+    for i, value in enumerate(scenario.sweep.values):
+        data = copy.deepcopy(scenario.data)
+        data.pop("sweep", None)
+        _set(data, scenario.sweep.key, value, scenario.path)
+        try:
+            variant = parse_scenario(data, scenario.path)
+        except ScenarioError as exc:
+            raise ScenarioError(exc.file, exc.key,
+                                f"{exc.message} (with {scenario.sweep.key} = {value!r}, "
+                                f"sweep value {i})") from None
+        out.append((f"{i}-{_slug(value)}", variant))
+    return out
+
+
+# --- running -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Tags:
+    """What the workloads said about their flows, collected as packets go by."""
+
+    flow_sizes: dict[int, int] = field(default_factory=dict)
+    weights: dict[int, float] = field(default_factory=dict)
+
+
+def _generator(spec: WorkloadSpec) -> Iterator[Arrival]:
+    o = dict(spec.options)
+    match spec.kind:
+        case "constant":
+            return wl.constant(**o)
+        case "poisson":
+            return wl.poisson(seed=spec.seed, **o)
+        case "onoff":
+            return wl.on_off(seed=spec.seed, **o)
+        case "incast":
+            return wl.incast(seed=spec.seed, **o)
+        case "flows":
+            return wl.flow_sizes(seed=spec.seed, **o)
+        case _:
+            return wl.pcap(**o)
+
+
+def _tagged(spec: WorkloadSpec, tags: Tags) -> Iterator[Arrival]:
+    sizes, weights = tags.flow_sizes, tags.weights
+    for a in _generator(spec):
+        flow = a.packet.flow
+        if flow not in weights:
+            weights[flow] = spec.weight
+            size = getattr(a.packet, "flow_size", 0)
+            if size:
+                sizes[flow] = size
+        yield a
+
+
+def arrivals(scenario: Scenario, tags: Tags | None = None) -> Iterator[Arrival]:
+    """The scenario's arrivals, all workloads merged in time order."""
+    tags = tags if tags is not None else Tags()
+    return wl.merge(*(_tagged(spec, tags) for spec in scenario.workloads))
+
+
+def _with_progress(stream: Iterator[Arrival], end_ns: int, label: str,
+                   enabled: bool) -> Iterator[Arrival]:
+    """The stream, with a progress bar over simulated time once the run has taken
+    more than a few seconds of wall time."""
+    if not enabled:
+        yield from stream
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    started = time.monotonic()
+    bar: Progress | None = None
+    task = None
+    try:
+        for n, a in enumerate(stream):
+            if n & 1023 == 0:
+                if bar is None and time.monotonic() - started > PROGRESS_AFTER_S:
+                    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                   TextColumn("{task.percentage:>3.0f}% of simulated time"),
+                                   TimeElapsedColumn(), console=Console(stderr=True),
+                                   transient=True)
+                    bar.start()
+                    task = bar.add_task(label or "simulating", total=end_ns)
+                if bar is not None and task is not None:
+                    bar.update(task, completed=min(a.time, end_ns))
+            yield a
+    finally:
+        if bar is not None:
+            bar.stop()
+
+
+@dataclass
+class RunOutput:
+    label: str  # the sweep value's label; "" for a scenario without a sweep
+    scenario: Scenario
+    out_dir: Path
+    summary: Summary
+    result: Result
+    files: list[Path]
+
+
+def run_one(scenario: Scenario, out_dir: str | os.PathLike[str], make_scheduler: MakeScheduler,
+            *, progress: bool | None = None, plots: bool = True, label: str = "") -> RunOutput:
+    """Run one scenario (no sweep) and write summary.json, records.csv and the plots."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        sched = make_scheduler(scenario.scheduler, dict(scenario.params))
+    except SourceError:
+        raise
+    except XdpqError as exc:
+        raise ScenarioError(scenario.path, "scheduler", str(exc)) from None
+    link = scenario.link
+    sim = Simulation(sched, rate_bps=link.rate_bps, propagation_ns=link.propagation_ns,
+                     bql=link.bql)
+    tags = Tags()
+    show = sys.stderr.isatty() if progress is None else progress
+    stream = _with_progress(arrivals(scenario, tags), scenario.duration_ns,
+                            f"{scenario.name} {label}".strip(), show)
+    result = sim.run(stream, until=scenario.duration_ns + scenario.drain_ns)
+    last = 0
+    for r in result.records:
+        if r.departed != DROPPED:
+            last = max(last, r.departed)
+        elif not r.outcome:
+            r.outcome = "unfinished"  # still queued when the run ended
+    # Throughput is over the time it took to deliver what arrived, not over the drain
+    # allowance the run was given.
+    result = replace(result, duration_ns=max(scenario.duration_ns, last))
+    weights = tags.weights if any(w != 1.0 for w in tags.weights.values()) else None
+    summary = summarize(result, link.rate_bps, link.propagation_ns, weights)
+    done = completions(result.records, link.rate_bps, link.propagation_ns, tags.flow_sizes)
+    doc = {
+        "scenario": {
+            "name": scenario.name, "file": str(scenario.path), "variant": label,
+            "scheduler": str(scenario.scheduler), "params": scenario.params,
+            "link": {"rate_bps": link.rate_bps, "propagation_ns": link.propagation_ns,
+                     "bql": {"mode": link.bql.mode.name.lower(), "limit": link.bql.limit}},
+            "duration_ns": scenario.duration_ns, "seed": scenario.seed,
+        },
+        **asdict(summary),
+        "bql_limit_at_end": result.bql_limit,
+        "flows_completed": len(done),
+        "fct": fct_summary(done) if tags.flow_sizes else [],
+    }
+    files = [out / "summary.json", out / "records.csv"]
+    files[0].write_text(json.dumps(doc, indent=2) + "\n")
+    write_csv(result.records, files[1])
+    if plots:
+        from xdpq.sim.plots import plot_run
+
+        files += plot_run(result.records, out, done=done, propagation_ns=link.propagation_ns)
+    return RunOutput(label, scenario, out, summary, result, files)
+
+
+def run_scenario(scenario: Scenario | str | os.PathLike[str], out_dir: str | os.PathLike[str],
+                 make_scheduler: MakeScheduler, *, progress: bool | None = None,
+                 plots: bool = True) -> list[RunOutput]:
+    """Run a scenario (a file or a loaded one) into ``out_dir``: summary.json,
+    records.csv and the plots; for a sweep, one subdirectory per value plus
+    sweep.json and sweep.png comparing them. ``make_scheduler(path, params)``
+    returns a fresh scheduler for :class:`~xdpq.sim.run.Simulation`. The progress
+    bar shows on long runs when stderr is a terminal, unless ``progress`` says."""
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    out = Path(out_dir)
+    if scenario.sweep is None:
+        return [run_one(scenario, out, make_scheduler, progress=progress, plots=plots)]
+    runs = [run_one(v, out / label, make_scheduler, progress=progress, plots=plots, label=label)
+            for label, v in variants(scenario)]
+    rows = []
+    for i, r in enumerate(runs):
+        lat: Any = r.summary
+        if scenario.sweep.flow is not None:
+            lat = next((f for f in r.summary.flows if f.flow == scenario.sweep.flow), None)
+            if lat is None:
+                raise ScenarioError(scenario.path, "sweep.flow",
+                                    f"no flow {scenario.sweep.flow} in run {r.label}")
+        rows.append({"label": r.label, "value": scenario.sweep.values[i],
+                     "throughput_bps": r.summary.throughput_bps,
+                     "jain_index": r.summary.jain_index, "latency_of_flow": scenario.sweep.flow,
+                     "latency_p50_ns": lat.latency_p50_ns, "latency_p99_ns": lat.latency_p99_ns,
+                     "latency_p999_ns": lat.latency_p999_ns,
+                     "outcomes": r.summary.outcomes, "dir": r.out_dir.name})
+    (out / "sweep.json").write_text(json.dumps(
+        {"scenario": scenario.name, "key": scenario.sweep.key, "runs": rows}, indent=2) + "\n")
+    if plots:
+        from xdpq.sim.plots import SweepPoint, sweep
+
+        whose = "" if scenario.sweep.flow is None else f" (latency of flow {scenario.sweep.flow})"
+        sweep([SweepPoint(row["label"], row["throughput_bps"], row["latency_p50_ns"],
+                          row["latency_p99_ns"]) for row in rows], out / "sweep.png",
+              title=f"{scenario.name}: {scenario.sweep.key}{whose}")
+    return runs
+
