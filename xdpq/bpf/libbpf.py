@@ -33,7 +33,8 @@ BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
 BPF_F_MMAPABLE = 1 << 10
 BPF_ANY, BPF_NOEXIST, BPF_EXIST = 0, 1, 2
 
-# enum btf kinds used to read global data sections and enums
+# enum btf kinds used to read global data sections, structs and enums
+BTF_KIND_STRUCT = 4
 BTF_KIND_ENUM = 6
 BTF_KIND_DATASEC = 15
 
@@ -71,6 +72,12 @@ class BtfType(Structure):
 
 class BtfVarSecinfo(Structure):
     _fields_ = [("type", c_uint32), ("offset", c_uint32), ("size", c_uint32)]
+
+
+class BtfMember(Structure):
+    """``struct btf_member``; ``offset`` is in bits (no bitfields in xdpq's structs)."""
+
+    _fields_ = [("name_off", c_uint32), ("type", c_uint32), ("offset", c_uint32)]
 
 
 class BtfEnum(Structure):
@@ -115,6 +122,7 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "bpf_map__max_entries": (c_uint32, [c_void_p]),
     "bpf_map__set_max_entries": (c_int, [c_void_p, c_uint32]),
     "bpf_map__initial_value": (c_void_p, [c_void_p, POINTER(c_size_t)]),
+    "bpf_map__reuse_fd": (c_int, [c_void_p, c_int]),
     "bpf_link__destroy": (c_int, [c_void_p]),
     "bpf_link__fd": (c_int, [c_void_p]),
     "bpf_link__pin": (c_int, [c_void_p, c_char_p]),
@@ -134,6 +142,7 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "btf__find_by_name_kind": (c_int, [c_void_p, c_char_p, c_uint]),
     "btf__type_by_id": (c_void_p, [c_void_p, c_uint32]),
     "btf__name_by_offset": (c_char_p, [c_void_p, c_uint32]),
+    "btf__resolve_size": (ctypes.c_longlong, [c_void_p, c_uint32]),
     "ring_buffer__new": (c_void_p, [c_int, RINGBUF_SAMPLE_FN, c_void_p, c_void_p]),
     "ring_buffer__poll": (c_int, [c_void_p, c_int]),
     "ring_buffer__consume": (c_int, [c_void_p]),

@@ -225,6 +225,15 @@ class Section:
         whole[v.offset : v.offset + v.size] = data
         self.map.update(u32(0), bytes(whole))
 
+    def snapshot(self) -> bytes:
+        """The whole section at once (one lookup for sections that cannot be mapped)."""
+        if not self._loaded():
+            ptr, size = self._image()
+            return ctypes.string_at(ptr, size)
+        if (live := self._live()) is not None:
+            return bytes(live[: self.map.value_size])
+        return self.map.lookup(u32(0)) or b""
+
     def unmap(self) -> None:
         if self._mapping is not None:
             self._mapping.close()

@@ -87,6 +87,60 @@ class BpfObject:
             members[so.btf__name_by_offset(btf, e.name_off).decode()] = e.val
         return members
 
+    def struct(self, name: str) -> dict[str, Var]:
+        """The members of a C ``struct NAME`` (byte offset and size), from the object's BTF."""
+        so = libbpf.lib()
+        btf = so.bpf_object__btf(self._h)
+        tid = so.btf__find_by_name_kind(btf, name.encode(), libbpf.BTF_KIND_STRUCT)
+        if tid < 0:
+            raise XdpqError(f"{self.path.name} has no struct '{name}' in its BTF")
+        addr = so.btf__type_by_id(btf, tid)
+        t = libbpf.BtfType.from_address(addr)
+        base = addr + ctypes.sizeof(libbpf.BtfType)
+        out = {}
+        for i in range(t.info & 0xFFFF):
+            m = libbpf.BtfMember.from_address(base + i * ctypes.sizeof(libbpf.BtfMember))
+            size = so.btf__resolve_size(btf, m.type)
+            out[so.btf__name_by_offset(btf, m.name_off).decode()] = Var(m.offset // 8, size)
+        out[""] = Var(0, t.size)  # the whole struct
+        return out
+
+    # -- pins ----------------------------------------------------------------------
+
+    @staticmethod
+    def pin_name(map_name: str) -> str:
+        """A map's file name in bpffs, which refuses dots in names (``.data.xq`` →
+        ``_data_xq``)."""
+        return map_name.replace(".", "_")
+
+    def pin_maps(self, directory: str | os.PathLike[str]) -> list[Path]:
+        """Pin every map of the loaded object under ``directory``; returns the paths."""
+        pinned = []
+        for m in self.maps.values():
+            path = Path(directory) / self.pin_name(m.name)
+            m.pin(str(path))
+            pinned.append(path)
+        return pinned
+
+    def reuse_pinned_maps(self, directory: str | os.PathLike[str]) -> BpfObject:
+        """Instead of loading: take every map from the pins under ``directory`` (another
+        process's live object, pinned by :meth:`pin_maps`). Sections, maps and counters
+        then read and write that object's kernel copies; programs stay unloaded."""
+        so = libbpf.lib()
+        for m in self.maps.values():
+            path = Path(directory) / self.pin_name(m.name)
+            fd = so.bpf_obj_get(str(path).encode())
+            if fd < 0:
+                err = ctypes.get_errno()
+                raise LoadError(f"cannot open the pinned map {path}: {os.strerror(err)}")
+            try:
+                if so.bpf_map__reuse_fd(m._h, fd) != 0:
+                    err = ctypes.get_errno()
+                    raise LoadError(f"cannot use the pinned map {path}: {os.strerror(err)}")
+            finally:
+                os.close(fd)  # reuse_fd keeps a duplicate
+        return self
+
     # -- load ----------------------------------------------------------------------
 
     def load(self) -> BpfObject:
