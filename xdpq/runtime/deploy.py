@@ -1,8 +1,18 @@
 """Deploy a scheduler object between two interfaces, observe it, take it down.
 
-    with Deployment(obj_path, ingress="in0", egress="out0", bql=Bql.parse("adaptive")) as d:
-        d.set_param("xdpq_param_weight", 2)
+    c = compile_file("schedulers/stfq.xdpq")
+    with Deployment(c.obj_path, "in0", "out0", program=c.program,
+                    params={"weight": [1, 2, 1, 1, 1, 1, 1, 1]}) as d:
+        d.set_params({"weight": [1, 3, 1, 1, 1, 1, 1, 1]})
         print(d.stats())
+
+With ``program`` (the IR the object was compiled from), parameters are named
+as in the program and checked (names, ranges, table sizes) before anything
+is loaded; without it (hand-written objects in kern/sched/), ``params`` names
+global variables of the object. With ``pin_dir``, every map is pinned there
+once loaded, so that other processes can read and change the running
+scheduler (see :meth:`xdpq.bpf.BpfObject.reuse_pinned_maps`); the pins go in
+``close()``.
 
 Order matters both ways. Up: load, fill the slot pool, arm the timer's
 callback, attach the completion tracepoints, start the transmitter, and only
@@ -14,16 +24,21 @@ transmitter drain what is queued, stop it, flush what is left (counted as
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xdpq import ir
 from xdpq.bpf import BpfObject, Link, xdp_ctx
 from xdpq.errors import XdpqError
 from xdpq.net.links import link_info
 from xdpq.runtime.bql import Bql, BqlMode
 from xdpq.runtime.counters import Count, read_counters
+from xdpq.runtime.params import write_params
 from xdpq.runtime.transmitter import Transmitter
+from xdpq.sim.program import resolve_params
 
 DRAIN_TIMEOUT_S = 5.0
 _PASS = 2
@@ -54,9 +69,16 @@ class Deployment:
         ingress: str,
         egress: str,
         bql: Bql | None = None,
-        params: dict[str, int] | None = None,
+        params: Mapping[str, int | list[int]] | None = None,
+        program: ir.Program | None = None,
+        pin_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.bql = bql or Bql()
+        self.program = program
+        self.pin_dir = Path(pin_dir) if pin_dir is not None else None
+        self._pins: list[Path] = []
+        if program is not None:
+            resolve_params(program, params or {})  # refuse before anything is loaded
         self.ingress = link_info(ingress)
         self.egress = link_info(egress)
         if self.ingress.ifindex == self.egress.ifindex:
@@ -77,7 +99,7 @@ class Deployment:
             self.close()
             raise
 
-    def _start(self, params: dict[str, int]) -> None:
+    def _start(self, params: Mapping[str, int | list[int]]) -> None:
         ro = self.obj.section(".rodata")
         ro["xdpq_egress_ifindex"] = self.egress.ifindex
         ro["xdpq_egress_peer_ifindex"] = self.egress.peer_ifindex
@@ -86,8 +108,12 @@ class Deployment:
         data = self.obj.section(".data")
         bss["xdpq_bql_mode"] = int(self.bql.mode)
         data["xdpq_bql_limit"] = self.bql.limit
-        for name, value in params.items():
-            self.set_param(name, value)
+        self.set_params(params)
+        if self.pin_dir is not None:
+            for m in self.obj.maps.values():  # one by one: close() removes what was made
+                path = self.pin_dir / self.obj.pin_name(m.name)
+                m.pin(str(path))
+                self._pins.append(path)
         pool = self.obj.map("xdpq_slots").max_entries
         frame = bytes(64)
         self.obj.prog("xdpq_pool_fill").run(frame, ctx=xdp_ctx(64), repeat=pool, data_out=False)
@@ -99,6 +125,17 @@ class Deployment:
         self._links.append(self.obj.prog("xdpq_ingress").attach_xdp(self.ingress.ifindex))
 
     # -- observe and change ----------------------------------------------------
+
+    def set_params(self, values: Mapping[str, int | list[int]]) -> dict[str, int | list[int]]:
+        """Change parameters live: named as in the program when there is one (checked),
+        else global variables of the object. Returns what was written."""
+        if self.program is not None:
+            return write_params(self.obj, self.program, values)
+        for name, value in values.items():
+            if isinstance(value, list):
+                raise XdpqError(f"'{name}': tables need the program (pass program=...)")
+            self.set_param(name, value)
+        return dict(values)
 
     def set_param(self, name: str, value: int) -> None:
         for section in (".data", ".bss"):
@@ -161,6 +198,9 @@ class Deployment:
         for link in self._links:
             link.destroy()
         self._links.clear()
+        for pin in self._pins:
+            pin.unlink(missing_ok=True)
+        self._pins.clear()
         self.obj.close()
 
     def __enter__(self) -> Deployment:
