@@ -1,0 +1,170 @@
+"""``xdpq deploy FILE --in IFACE --out IFACE``: run a scheduler between two interfaces."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from xdpq.errors import XdpqError
+from xdpq.runtime import registry, service
+
+EPILOG = """\
+examples:
+  sudo xdpq deploy schedulers/stfq.xdpq --in eth1 --out eth2 --param weight=1,4,1,1,1,1,1,1
+  sudo xdpq deploy schedulers/drr.xdpq --in eth1 --out eth2 --param quantum=3000B --detach
+  sudo xdpq deploy schedulers/fq_codel.xdpq --in in0 --out out0 --netns dut \\
+       --param target=5ms --param interval=100ms --bql fixed:30000 --name edge --detach
+
+Parameters are named as in the program and take its units (quantum=3000B, target=5ms,
+rate=10Mbit; plain numbers for counts). A table takes all its values (weight=1,2,1,1,...),
+one for every entry (weight=3), or one entry (weight[2]=3).
+
+In the foreground the scheduler runs until Ctrl-C or SIGTERM, then detaches and drains.
+With --detach it runs in a background process; find it with `xdpq list`, watch it with
+`xdpq stats NAME`, change it with `xdpq set NAME k=v`, stop it with `xdpq down NAME`.
+Before anything changes, deploy refuses (exit status 1, saying what to do) when an
+interface is missing or down, the ingress already has an XDP program (see --replace), the
+egress driver cannot take redirected frames, a parameter is unknown, out of range or has the
+wrong unit, the process lacks CAP_NET_ADMIN/CAP_BPF/CAP_PERFMON, or the name or an interface
+is taken by another deployment.
+"""
+
+READY = "ready"
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "deploy",
+        help="run a scheduler between two interfaces (foreground, or --detach)",
+        description="Compile a scheduler program, load it, attach it to the ingress interface "
+                    "and send what it schedules out of the egress interface.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("file", type=Path, help="the .xdpq program")
+    p.add_argument("--in", dest="ingress", required=True, metavar="IFACE",
+                   help="the interface packets arrive on (the scheduler attaches here)")
+    p.add_argument("--out", dest="egress", required=True, metavar="IFACE",
+                   help="the interface scheduled packets leave by")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a parameter (repeatable): quantum=3000B, weight=1,2,1,..., "
+                        "weight[2]=3")
+    p.add_argument("--bql", default="adaptive", metavar="adaptive|fixed:N|off",
+                   help="byte limit on what the device holds (default: adaptive; "
+                        "veth egress only, else off)")
+    p.add_argument("--name", help="the deployment's name for the other verbs "
+                                  "(default: the scheduler's name)")
+    p.add_argument("--detach", action="store_true", help="run in the background")
+    p.add_argument("--replace", action="store_true",
+                   help="take off an XDP program already attached to the ingress")
+    p.add_argument("--netns", default="", metavar="NS",
+                   help="the interfaces are in network namespace NS (/run/netns/NS)")
+    p.add_argument("--daemon-child", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
+
+
+def _spec(args: argparse.Namespace) -> service.Spec:
+    return service.Spec(file=args.file.resolve(), ingress=args.ingress, egress=args.egress,
+                        params=args.param, bql=args.bql, name=args.name,
+                        replace=args.replace, netns=args.netns,
+                        detached=args.detach or args.daemon_child)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.netns:
+        service.enter_netns(args.netns)
+    spec = _spec(args)
+    if args.daemon_child:
+        return _child(spec)
+    plan = service.preflight(spec)  # refusals: before anything changes
+    spec.name = plan.name
+    if args.detach:
+        return _detach(args, spec)
+    return _foreground(spec)
+
+
+def _foreground(spec: service.Spec) -> int:
+    stop = threading.Event()
+
+    def ready(st: registry.State) -> None:
+        params = " ".join(f"{k}={v}" for k, v in st.params.items())
+        print(f"xdpq: '{st.name}' runs {st.program} on {st.ingress} → {st.egress} "
+              f"(bql {st.bql}{', ' + params if params else ''}); Ctrl-C stops it", flush=True)
+
+    with service.stop_signals(stop):
+        result = service.serve(spec, stop, ready, log=lambda m: print(m, file=sys.stderr))
+    final = result["final"]
+    if final is not None:
+        c = final.counters
+        print(f"xdpq: '{result['name']}' stopped: {c['transmitted'].packets} packets sent, "
+              f"{sum(v.packets for k, v in c.items() if k.startswith('drop_'))} dropped "
+              f"({c['drop_shutdown'].packets} still queued at the end), "
+              f"{sum(v.packets for k, v in c.items() if k.startswith('pass_'))} passed",
+              flush=True)
+    return 0
+
+
+def _detach(args: argparse.Namespace, spec: service.Spec) -> int:
+    """Start the deployment in a new session, wait until it runs (or says why not)."""
+    argv = [sys.executable, "-m", "xdpq.cli", "deploy", str(spec.file), "--in", spec.ingress,
+            "--out", spec.egress, "--bql", spec.bql, "--name", str(spec.name),
+            "--daemon-child", *(["--replace"] if spec.replace else []),
+            *(["--netns", spec.netns] if spec.netns else [])]
+    for p in spec.params:
+        argv += ["--param", p]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True, text=True,
+                            cwd="/", close_fds=True)
+    assert proc.stdout is not None
+    said = proc.stdout.read()  # the child closes its end once it runs, or exits
+    if said.strip() == READY:
+        st = registry.load(str(spec.name))
+        print(f"xdpq: '{st.name}' runs {st.program} on {st.ingress} → {st.egress} in the "
+              f"background (pid {st.pid}); xdpq stats {st.name} / xdpq down {st.name}")
+        return 0
+    rc = proc.wait()
+    print(said.rstrip() or f"xdpq deploy: the background process failed (status {rc})",
+          file=sys.stderr)
+    return 1
+
+
+def _child(spec: service.Spec) -> int:
+    """The background process: serve; report ready (or the error) on stdout, then let
+    go of it, so that the waiting parent returns."""
+    stop = threading.Event()
+    logf: list[object] = []
+
+    def ready(st: registry.State) -> None:
+        sys.stdout.write(READY + "\n")
+        sys.stdout.flush()
+        log = os.open(st.dir / registry.LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(null)
+        os.close(log)
+        logf.append(st)
+
+    def log(msg: str) -> None:
+        print(time.strftime("%Y-%m-%dT%H:%M:%S ") + msg, file=sys.stderr, flush=True)
+
+    try:
+        with service.stop_signals(stop):
+            result = service.serve(spec, stop, ready, log)
+    except XdpqError as exc:
+        if logf:
+            log(f"xdpq deploy: {exc}")
+        else:
+            print(f"xdpq deploy: {exc}", flush=True)
+        return 1
+    final = result["final"]
+    if final is not None:
+        log(f"stopped; transmitted {final.counters['transmitted'].packets}, "
+            f"drop_shutdown {final.counters['drop_shutdown'].packets}")
+    return 0

@@ -1,0 +1,56 @@
+"""``xdpq list``: the deployments on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+
+from xdpq.runtime import registry
+
+EPILOG = """\
+examples:
+  sudo xdpq list
+  sudo xdpq list --json | jq -r '.[].name'
+"""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "list",
+        help="list deployments: name, interfaces, since when, parameters",
+        description="List the deployments recorded on this machine.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    states = registry.all_states()
+    broken = sorted(set(registry.names()) - {s.name for s in states})
+    if args.json:
+        print(json.dumps([{**asdict(s), "running": s.alive()} for s in states]
+                         + [{"name": n, "running": False, "broken": True} for n in broken],
+                         indent=2))
+        return 0
+    if not states and not broken:
+        print("no deployments (start one with xdpq deploy)")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(header_style="bold")
+    for col in ("name", "scheduler", "interfaces", "since", "status", "parameters"):
+        t.add_column(col)
+    for s in states:
+        ns = f" (netns {s.netns})" if s.netns else ""
+        status = (f"running, pid {s.pid}" + ("" if s.detached else ", foreground")
+                  if s.alive() else "dead: xdpq down " + s.name)
+        t.add_row(s.name, s.program, f"{s.ingress} → {s.egress}{ns}", s.started, status,
+                  " ".join(f"{k}={v}" for k, v in s.params.items()) or "-")
+    for n in broken:
+        t.add_row(n, "?", "?", "?", f"incomplete: xdpq down {n}", "")
+    Console().print(t)
+    return 0

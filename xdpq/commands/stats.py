@@ -1,0 +1,196 @@
+"""``xdpq stats NAME``: what a running scheduler did and holds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+from xdpq.errors import XdpqError
+from xdpq.runtime import registry, report, service
+
+EPILOG = """\
+examples:
+  sudo xdpq stats edge                     one table
+  sudo xdpq stats edge --watch             a live table with rates, every second
+  sudo xdpq stats edge --json | jq .drops
+  sudo xdpq stats edge --prometheus        text exposition format, once
+  sudo xdpq stats edge --listen 9464       serve it at http://127.0.0.1:9464/metrics
+  sudo xdpq stats edge --listen 0.0.0.0:9464
+
+Packets and bytes in (every frame the ingress program saw) and out (handed to the egress
+driver), drops by reason (the datapath's, and the scheduler program's own), passes to the
+stack, queue occupancy per queue, BQL limit and bytes in flight, transmitter batches.
+"""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "stats",
+        help="show a running scheduler's counters, queues, BQL and transmitter",
+        description="Read a deployment's statistics from its pinned maps.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("name", help="the deployment (see xdpq list)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print JSON")
+    out.add_argument("--prometheus", action="store_true",
+                     help="print the Prometheus text exposition format")
+    out.add_argument("--listen", metavar="[ADDR:]PORT",
+                     help="serve the Prometheus format over HTTP (default address 127.0.0.1)")
+    out.add_argument("--watch", action="store_true", help="a live table, until Ctrl-C")
+    p.add_argument("--interval", type=float, default=1.0, metavar="S",
+                   help="seconds between --watch updates (default 1)")
+    p.set_defaults(func=run)
+
+
+def snapshot(view: service.View) -> dict[str, Any]:
+    s = report.collect(view.obj, view.program, registry.read_runtime(view.state.name))
+    st = view.state
+    s.update(name=st.name, ingress=st.ingress, egress=st.egress, netns=st.netns,
+             started=st.started, pid=st.pid, file=st.file)
+    return s
+
+
+def run(args: argparse.Namespace) -> int:
+    with service.open_view(args.name) as view:
+        if args.listen:
+            return _serve(view, args.listen)
+        if args.watch:
+            return _watch(view, args.interval)
+        s = snapshot(view)
+    if args.json:
+        print(json.dumps(s, indent=2))
+    elif args.prometheus:
+        sys.stdout.write(report.prometheus({args.name: s}))
+    else:
+        from rich.console import Console
+
+        Console().print(table(s, None))
+    return 0
+
+
+def _rate(now: dict[str, Any], before: dict[str, Any] | None, *path: str) -> str:
+    if before is None:
+        return ""
+    a, b = now, before
+    for k in path:
+        a, b = a[k], b[k]
+    dt = now["time"] - before["time"]
+    if dt <= 0:
+        return ""
+    r = (a - b) / dt
+    return f"{r:,.0f}/s"
+
+
+def table(s: dict[str, Any], before: dict[str, Any] | None) -> Any:
+    from rich.table import Table
+
+    t = Table(title=f"{s['name']}: {s['program']} on {s['ingress']} → {s['egress']}"
+                    f"{' (netns ' + s['netns'] + ')' if s['netns'] else ''}, since "
+                    f"{s['started']}", show_header=True, header_style="bold")
+    t.add_column("")
+    t.add_column("packets", justify="right")
+    t.add_column("bytes", justify="right")
+    t.add_column("rate", justify="right")
+    t.add_row("in", f"{s['in']['packets']:,}", f"{s['in']['bytes']:,}",
+              _rate(s, before, "in", "packets"))
+    t.add_row("out", f"{s['out']['packets']:,}", f"{s['out']['bytes']:,}",
+              _rate(s, before, "out", "packets"))
+    for reason, v in s["drops"].items():
+        if v["packets"]:
+            t.add_row(f"drop {reason}", f"{v['packets']:,}", f"{v['bytes']:,}",
+                      _rate(s, before, "drops", reason, "packets"))
+    for reason, v in s["scheduler_drops"].items():
+        t.add_row(f"  scheduler: {reason}", f"{v['packets']:,}", f"{v['bytes']:,}", "")
+    for reason, v in s["passes"].items():
+        if v["packets"]:
+            t.add_row(f"pass {reason}", f"{v['packets']:,}", f"{v['bytes']:,}", "")
+    if not any(v["packets"] for v in s["drops"].values()):
+        t.add_row("drops", "0", "0", "")
+    t.add_section()
+    for q, v in s["queues"].items():
+        extra = f" ({v['busy']} of {v['queues']} busy)" if "queues" in v else ""
+        t.add_row(f"queue {q} ({v['kind']}){extra}", f"{v['packets']:,}", f"{v['bytes']:,}",
+                  f"cap {v['capacity']:,}")
+    t.add_row("backlog / staged", f"{s['backlog']:,} / {s['staged']:,}", "", "")
+    t.add_row("slots in use / pool", f"{s['slots']['in_use']:,} / {s['slots']['pool']:,}",
+              "", "")
+    b = s["bql"]
+    t.add_row(f"bql {b['mode']}: limit / in flight", "", f"{b['limit']:,} / {b['inflight']:,}",
+              "")
+    x = s["transmitter"]
+    t.add_row("transmitter runs / batches", f"{x['runs']:,} / {x['batches']:,}", "",
+              f"{x['per_batch']} per batch")
+    if x.get("error"):
+        t.add_row("transmitter error", str(x["error"]), "", "")
+    for k, v in s["params"].items():
+        t.add_row(f"param {k}", v, "", "")
+    return t
+
+
+def _watch(view: service.View, interval: float) -> int:
+    from rich.live import Live
+
+    before = None
+    try:
+        with Live(auto_refresh=False) as live:
+            while True:
+                if not view.state.alive():
+                    raise XdpqError(f"deployment '{view.state.name}' stopped")
+                s = snapshot(view)
+                live.update(table(s, before), refresh=True)
+                before = s
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        return 0
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise XdpqError(f"--listen {text!r}: expected [ADDR:]PORT, e.g. 9464 or "
+                        "127.0.0.1:9464")
+    return host, int(port)
+
+
+def _serve(view: service.View, listen: str) -> int:
+    host, port = parse_listen(listen)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.split("?")[0] not in ("/metrics", "/"):
+                self.send_error(404, "try /metrics")
+                return
+            if not view.state.alive():
+                self.send_error(503, f"deployment '{view.state.name}' is not running")
+                return
+            body = report.prometheus({view.state.name: snapshot(view)}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    try:
+        server = HTTPServer((host, port), Handler)
+    except OSError as exc:
+        raise XdpqError(f"--listen {listen}: cannot listen on {host}:{port}: "
+                        f"{exc.strerror}") from None
+    print(f"serving http://{host}:{server.server_port}/metrics for '{view.state.name}'; "
+          "Ctrl-C stops", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0

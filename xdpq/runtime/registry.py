@@ -1,0 +1,231 @@
+"""Where running deployments are recorded, so that other verbs find them by name.
+
+Each deployment NAME has
+
+- a state directory ``/run/xdpq/NAME/`` (mode 0700) holding ``state.json``
+  (mode 0600: name, file, interfaces, parameters, BQL, pid, start time), a
+  copy of the program's source and of its object (what ``stats`` and ``set``
+  read the layout from, even if the file changed since), ``runtime.json``
+  (what only the deploying process knows, such as its transmitter's call
+  count, refreshed every second) and ``log`` (a detached process's output);
+- a pin directory ``/sys/fs/bpf/xdpq/NAME/`` (mode 0700) with every map of
+  the object pinned (mode 0600).
+
+The deploying process creates both and removes both when it stops. Creating
+the state directory (``mkdir``, atomic) is what claims a name. Links are not
+pinned: the ingress program and the tracepoints stay attached only as long
+as the deploying process lives, and a process killed with SIGKILL leaves
+nothing attached, only these records, which ``xdpq down NAME`` removes.
+
+``XDPQ_RUN_DIR`` and ``XDPQ_PIN_DIR`` move the two roots (tests use that to
+keep out of the way of real deployments).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from xdpq.errors import XdpqError
+
+BPFFS = Path("/sys/fs/bpf")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+STATE = "state.json"
+RUNTIME = "runtime.json"
+SOURCE = "scheduler.xdpq"
+OBJECT = "scheduler.o"
+LOG = "log"
+
+
+def run_root() -> Path:
+    return Path(os.environ.get("XDPQ_RUN_DIR", "/run/xdpq"))
+
+
+def pin_root() -> Path:
+    return Path(os.environ.get("XDPQ_PIN_DIR", str(BPFFS / "xdpq")))
+
+
+def state_dir(name: str) -> Path:
+    return run_root() / name
+
+
+def pin_dir(name: str) -> Path:
+    return pin_root() / name
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.fullmatch(name):
+        raise XdpqError(
+            f"'{name}' cannot name a deployment: use 1 to 32 letters, digits, '-' or '_' "
+            "(starting with a letter or digit), e.g. --name stfq-eth1")
+    return name
+
+
+@dataclass
+class State:
+    name: str
+    file: str  # the program as given (absolute path)
+    program: str  # its scheduler name
+    ingress: str
+    egress: str
+    netns: str  # the network namespace's name under /run/netns, "" for the caller's
+    netns_inode: int  # identifies the namespace (interface names are per namespace)
+    params: dict[str, str]  # every parameter, as a user writes it
+    bql: str
+    pid: int
+    pid_start: int  # the process's start time (/proc/PID/stat), against pid reuse
+    started: str  # ISO 8601, UTC
+    detached: bool
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def dir(self) -> Path:
+        return state_dir(self.name)
+
+    @property
+    def pins(self) -> Path:
+        return pin_dir(self.name)
+
+    def alive(self) -> bool:
+        return process_start(self.pid) == self.pid_start
+
+    def interfaces(self) -> set[tuple[int, str]]:
+        return {(self.netns_inode, self.ingress), (self.netns_inode, self.egress)}
+
+
+def process_start(pid: int) -> int | None:
+    """The start time of process ``pid`` in clock ticks since boot; None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rpartition(")")[2].split()[19])
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``path`` (mode 0600) atomically: readers see the old or the new text."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _root_access(path: Path, exc: OSError) -> XdpqError:
+    return XdpqError(f"cannot use {path}: {exc.strerror}; xdpq keeps its deployments "
+                     "there for root only: run as root (e.g. with sudo)")
+
+
+def claim(name: str) -> Path:
+    """Create NAME's state directory, or refuse: the name is taken."""
+    check_name(name)
+    root = run_root()
+    try:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.mkdir(state_dir(name), 0o700)
+    except FileExistsError:
+        raise name_taken(name) from None
+    except PermissionError as exc:
+        raise _root_access(root, exc) from None
+    return state_dir(name)
+
+
+def name_taken(name: str) -> XdpqError:
+    try:
+        st = load(name)
+    except XdpqError:
+        return XdpqError(f"a deployment named '{name}' exists (it is starting, or its records "
+                         f"are damaged): pick another --name, or remove it: xdpq down {name}")
+    if st.alive():
+        return XdpqError(
+            f"a deployment named '{name}' is running ({st.program} on {st.ingress} → "
+            f"{st.egress} since {st.started}): pick another --name, or take it down first: "
+            f"xdpq down {name}")
+    return XdpqError(f"a deployment named '{name}' was left behind by process {st.pid}, "
+                     f"which is gone: remove what is left with: xdpq down {name}")
+
+
+def save(st: State) -> None:
+    _write_private(st.dir / STATE, json.dumps(asdict(st), indent=2) + "\n")
+
+
+def load(name: str) -> State:
+    check_name(name)
+    path = state_dir(name) / STATE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        if state_dir(name).is_dir():
+            raise XdpqError(f"deployment '{name}' has no state file yet (still starting, or "
+                            f"it failed): remove it with: xdpq down {name}") from None
+        known = names()
+        raise XdpqError(f"no deployment named '{name}'"
+                        + (f" (running: {', '.join(known)})" if known else
+                           " (none is running; start one with xdpq deploy)")) from None
+    except PermissionError as exc:
+        raise _root_access(path, exc) from None
+    except (OSError, ValueError) as exc:
+        raise XdpqError(f"the state of deployment '{name}' ({path}) cannot be read: {exc}; "
+                        f"remove it with: xdpq down {name}") from None
+    try:
+        return State(**data)
+    except TypeError as exc:
+        raise XdpqError(f"the state of deployment '{name}' ({path}) is not one this xdpq "
+                        f"writes ({exc}); remove it with: xdpq down {name}") from None
+
+
+def names() -> list[str]:
+    """Names with a state directory, whatever their condition."""
+    root = run_root()
+    try:
+        return sorted(p.name for p in root.iterdir() if p.is_dir() and NAME_RE.fullmatch(p.name))
+    except FileNotFoundError:
+        return []
+    except PermissionError as exc:
+        raise _root_access(root, exc) from None
+
+
+def all_states() -> list[State]:
+    out = []
+    for name in names():
+        try:
+            out.append(load(name))
+        except XdpqError:
+            continue
+    return out
+
+
+def write_runtime(name: str, data: dict[str, object]) -> None:
+    _write_private(state_dir(name) / RUNTIME, json.dumps({**data, "updated": time.time()}))
+
+
+def read_runtime(name: str) -> dict[str, object]:
+    try:
+        return json.loads((state_dir(name) / RUNTIME).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def remove(name: str) -> list[str]:
+    """Remove NAME's pins and state; returns what was removed (for a report)."""
+    check_name(name)
+    gone = []
+    for d in (pin_dir(name), state_dir(name)):
+        if d.is_dir():
+            for f in d.iterdir():
+                f.unlink(missing_ok=True)
+            d.rmdir()
+            gone.append(str(d))
+        elif d.exists():
+            shutil.rmtree(d, ignore_errors=True)
+    return gone
+
+
+def leftovers(name: str) -> list[str]:
+    """What exists of NAME (empty when nothing does)."""
+    return [str(p) for p in (pin_dir(name), state_dir(name)) if p.exists()]

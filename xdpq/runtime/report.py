@@ -1,0 +1,188 @@
+"""Statistics of a running scheduler: collected from its maps, shown as a table, as
+JSON, or in Prometheus' text exposition format.
+
+``in`` is every frame the ingress program saw (stored, passed, or dropped on
+arrival); ``out`` is what was handed to the egress driver. Drops are the
+datapath's reasons (``drop_*``, see kern/counters.h) and, separately, the
+scheduler program's own (``drop reason`` statements in the .xdpq file), which
+refine the datapath's ``admission`` and ``aqm`` drops.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from typing import Any
+
+from xdpq import ir
+from xdpq.bpf import BpfObject
+from xdpq.bpf.maps import u32
+from xdpq.runtime.bql import BqlMode
+from xdpq.runtime.counters import read_counters
+from xdpq.runtime.params import format_values, read_params
+
+# outcomes of the ingress program: each frame it sees gets exactly one
+_ARRIVAL_DROPS = ("drop_queue_full", "drop_no_slot", "drop_rank_window", "drop_no_memory",
+                  "drop_admission")
+_STRUCT = {"fifo": "xdpq_fifo", "pifo": "xdpq_pifo", "rbtree": "xdpq_rbtree"}
+
+
+def _signed(v: int) -> int:
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def scheduler_reasons(obj: BpfObject) -> dict[str, dict[str, int]]:
+    """Drops by the program's own reasons (``XQ_R_<name>``), summed over CPUs."""
+    if "xdpq_reasons" not in obj.maps:
+        return {}
+    m = obj.map("xdpq_reasons")
+    out = {}
+    for const, value in obj.enum("xdpq_reason").items():
+        per_cpu = m.lookup_percpu(u32(value))
+        out[const.removeprefix("XQ_R_")] = {
+            "packets": sum(int.from_bytes(v[:8], "little") for v in per_cpu),
+            "bytes": sum(int.from_bytes(v[8:16], "little") for v in per_cpu)}
+    return out
+
+
+def queue_occupancy(obj: BpfObject, prog: ir.Program) -> dict[str, dict[str, int]]:
+    """Per queue: packets and bytes held now, and its capacity (per queue of an array).
+    An array of queues is summed, with how many of its queues hold packets."""
+    snapshots: dict[str, bytes] = {}
+    out = {}
+    for q in prog.queues:
+        var = f"xq_q_{q.name}"
+        for section in (".data.xq", ".bss", ".data"):
+            try:
+                sec = obj.section(section)
+            except Exception:
+                continue
+            if var in sec.vars:
+                break
+        else:
+            continue
+        if section not in snapshots:
+            snapshots[section] = sec.snapshot()
+        layout = obj.struct(_STRUCT[q.kind])
+        whole = snapshots[section]
+        v = sec.vars[var]
+        step = layout[""].size
+        packets = nbytes = busy = 0
+        for i in range(q.count or 1):
+            base = v.offset + i * step
+            n = struct.unpack_from("=I", whole, base + layout["len"].offset)[0]
+            packets += n
+            nbytes += struct.unpack_from("=Q", whole, base + layout["bytes"].offset)[0]
+            busy += n > 0
+        entry = {"packets": packets, "bytes": nbytes, "capacity": q.capacity, "kind": q.kind}
+        if q.count is not None:
+            entry.update(queues=q.count, busy=busy)
+        out[q.name] = entry
+    return out
+
+
+def collect(obj: BpfObject, prog: ir.Program, runtime: dict[str, Any] | None = None
+            ) -> dict[str, Any]:
+    """Everything ``xdpq stats`` shows, as plain data."""
+    c = {k: {"packets": v.packets, "bytes": v.bytes} for k, v in read_counters(obj).items()}
+    bss, data = obj.section(".bss"), obj.section(".data")
+    arrivals = ["enqueued", *(k for k in c if k.startswith("pass_")), *_ARRIVAL_DROPS]
+    runtime = runtime or {}
+    tx_runs = bss["xdpq_tx_runs"]
+    tx_calls = int(runtime.get("tx_calls") or 0)
+    return {
+        "time": time.time(),
+        "program": prog.name,
+        "in": {u: sum(c[k][u] for k in arrivals if k in c) for u in ("packets", "bytes")},
+        "out": dict(c.get("transmitted", {"packets": 0, "bytes": 0})),
+        "enqueued": c.get("enqueued"),
+        "dequeued": c.get("dequeued"),
+        "drops": {k.removeprefix("drop_"): v for k, v in c.items() if k.startswith("drop_")},
+        "scheduler_drops": scheduler_reasons(obj),
+        "passes": {k.removeprefix("pass_"): v for k, v in c.items() if k.startswith("pass_")},
+        "pifo_clamped": c.get("pifo_clamped", {}).get("packets", 0),
+        "queues": queue_occupancy(obj, prog),
+        "backlog": bss["xdpq_backlog"],
+        "staged": bss["xdpq_staged"],
+        "slots": {"in_use": bss["xdpq_slots_in_use"], "peak": bss["xdpq_slots_peak"],
+                  "pool": obj.map("xdpq_slots").max_entries},
+        "bql": {"mode": BqlMode(bss["xdpq_bql_mode"]).name.lower(),
+                "limit": data["xdpq_bql_limit"], "inflight": _signed(bss["xdpq_inflight"]),
+                "peak": bss["xdpq_bql_peak"], "completed_bytes": bss["xdpq_completed_bytes"]},
+        "transmitter": {"runs": tx_runs, "batches": tx_calls,
+                        "per_batch": round(tx_runs / tx_calls, 1) if tx_calls else 0.0,
+                        "timer_fires": bss["xdpq_timer_fires"], "wakeups": bss["xdpq_wakeups"],
+                        "error": runtime.get("tx_error")},
+        "params": format_values(prog, read_params(obj, prog)),
+        "param_values": read_params(obj, prog),
+    }
+
+
+# -- Prometheus text exposition ------------------------------------------------------------
+
+
+def _esc(v: str) -> str:
+    return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def prometheus(stats: dict[str, dict[str, Any]]) -> str:
+    """The text exposition format (version 0.0.4) for deployments ``{name: collect()}``."""
+    families: dict[str, tuple[str, str, list[str]]] = {}
+
+    def add(metric: str, kind: str, help_: str, labels: dict[str, str], value: float) -> None:
+        fam = families.setdefault(metric, (kind, help_, []))
+        lab = ",".join(f'{k}="{_esc(str(v))}"' for k, v in labels.items())
+        fam[2].append(f"{metric}{{{lab}}} {value}")
+
+    for name, s in stats.items():
+        d = {"deployment": name}
+        add("xdpq_up", "gauge", "1 while the deployment runs", d, 1)
+        for way in ("in", "out"):
+            add(f"xdpq_{way}_packets_total", "counter",
+                f"packets {'seen by the ingress program' if way == 'in' else 'sent out'}",
+                d, s[way]["packets"])
+            add(f"xdpq_{way}_bytes_total", "counter",
+                f"bytes {'seen by the ingress program' if way == 'in' else 'sent out'}",
+                d, s[way]["bytes"])
+        for reason, v in s["drops"].items():
+            add("xdpq_drops_total", "counter", "packets dropped, by datapath reason",
+                {**d, "reason": reason}, v["packets"])
+            add("xdpq_drop_bytes_total", "counter", "bytes dropped, by datapath reason",
+                {**d, "reason": reason}, v["bytes"])
+        for reason, v in s["scheduler_drops"].items():
+            add("xdpq_scheduler_drops_total", "counter",
+                "packets dropped by the scheduler program, by its own reason",
+                {**d, "reason": reason}, v["packets"])
+        for reason, v in s["passes"].items():
+            add("xdpq_passes_total", "counter", "packets passed to the stack, by reason",
+                {**d, "reason": reason}, v["packets"])
+        for q, v in s["queues"].items():
+            add("xdpq_queue_packets", "gauge", "packets held in a queue (summed over an array)",
+                {**d, "queue": q}, v["packets"])
+            add("xdpq_queue_bytes", "gauge", "bytes held in a queue (summed over an array)",
+                {**d, "queue": q}, v["bytes"])
+        add("xdpq_backlog_packets", "gauge", "packets queued in the scheduler", d, s["backlog"])
+        add("xdpq_staged_packets", "gauge", "packets staged for the transmitter", d,
+            s["staged"])
+        add("xdpq_slots_in_use", "gauge", "slots of the frame pool in use", d,
+            s["slots"]["in_use"])
+        add("xdpq_bql_limit_bytes", "gauge", "BQL limit", d, s["bql"]["limit"])
+        add("xdpq_bql_inflight_bytes", "gauge", "bytes handed to the device, not completed",
+            d, s["bql"]["inflight"])
+        t = s["transmitter"]
+        add("xdpq_tx_runs_total", "counter", "transmit program runs", d, t["runs"])
+        add("xdpq_tx_batches_total", "counter", "transmitter BPF_PROG_RUN calls", d,
+            t["batches"])
+        add("xdpq_timer_fires_total", "counter", "scheduler timer callbacks", d,
+            t["timer_fires"])
+        for p, v in s["param_values"].items():
+            values = v if isinstance(v, list) else [v]
+            for i, x in enumerate(values):
+                labels = {**d, "param": p, **({"index": str(i)} if isinstance(v, list) else {})}
+                add("xdpq_param", "gauge", "scheduler parameter, canonical unit", labels, x)
+    lines = []
+    for metric, (kind, help_, samples) in families.items():
+        lines.append(f"# HELP {metric} {help_}")
+        lines.append(f"# TYPE {metric} {kind}")
+        lines.extend(samples)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,380 @@
+"""A named deployment's life: checks before anything changes, up, run, down.
+
+``preflight`` refuses (raising :class:`XdpqError` with the problem and the
+fix) before anything is attached, pinned or recorded; ``serve`` brings the
+deployment up, records it (see :mod:`xdpq.runtime.registry`), runs until
+told to stop, and takes everything down again; ``open_view`` gives another
+process the running scheduler's maps through their pins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from xdpq import ir
+from xdpq.bpf import BpfObject
+from xdpq.codegen.build import Compiled, compile_file
+from xdpq.dsl import check, parse
+from xdpq.errors import XdpqError
+from xdpq.net.links import LinkInfo, link_info
+from xdpq.net.netdev import xdp_features
+from xdpq.runtime import registry
+from xdpq.runtime.bql import Bql, BqlMode
+from xdpq.runtime.deploy import Deployment
+from xdpq.runtime.params import format_values, parse_assignments, read_params
+
+NETNS_DIR = Path("/run/netns")
+CLONE_NEWNET = 0x40000000
+# capability numbers (linux/capability.h)
+CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 12, 21, 38, 39
+IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
+XDP_MODES = {1: "xdpdrv", 2: "xdpgeneric", 3: "xdpoffload", 4: "xdp"}
+
+
+@dataclass
+class Spec:
+    """What ``xdpq deploy`` was asked to do."""
+
+    file: Path
+    ingress: str
+    egress: str
+    params: list[str]
+    bql: str = "adaptive"
+    name: str | None = None
+    replace: bool = False
+    netns: str = ""
+    detached: bool = False
+
+
+@dataclass
+class Plan:
+    """A spec that passed every check: what ``serve`` brings up."""
+
+    spec: Spec
+    name: str
+    compiled: Compiled
+    values: dict[str, int | list[int]]
+    bql: Bql
+    ingress: LinkInfo
+    egress: LinkInfo
+    netns_inode: int
+
+
+# -- checks ----------------------------------------------------------------------------
+
+
+def missing_capabilities() -> list[str]:
+    """The capabilities a deployment needs that this process does not have."""
+    eff = 0
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapEff:"):
+            eff = int(line.split()[1], 16)
+
+    def has(cap: int) -> bool:
+        return bool(eff >> cap & 1)
+
+    missing = []
+    if not has(CAP_NET_ADMIN):
+        missing.append("CAP_NET_ADMIN")
+    for cap, name in ((CAP_BPF, "CAP_BPF"), (CAP_PERFMON, "CAP_PERFMON")):
+        if not (has(cap) or has(CAP_SYS_ADMIN)):
+            missing.append(name)
+    return missing
+
+
+def check_privileges(verb: str = "deploy") -> None:
+    missing = missing_capabilities()
+    if missing:
+        who = "root" if os.geteuid() == 0 else f"uid {os.geteuid()}"
+        raise XdpqError(
+            f"not allowed: xdpq {verb} loads BPF programs and attaches them to interfaces, "
+            f"which needs CAP_NET_ADMIN, CAP_BPF and CAP_PERFMON; this process ({who}) lacks "
+            f"{', '.join(missing)}: run it as root (sudo xdpq {verb} ...)")
+
+
+def _mount_type(path: Path) -> str:
+    """The file system type of the mount that holds ``path``."""
+    best, fstype = "", ""
+    target = str(path)
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        left, _, right = line.partition(" - ")
+        mnt = left.split()[4].replace("\\040", " ")
+        if (target == mnt or target.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+            best, fstype = mnt, right.split()[0]
+    return fstype
+
+
+def check_bpffs() -> None:
+    root = registry.pin_root()
+    if _mount_type(root) != "bpf":
+        raise XdpqError(
+            f"no BPF file system at {root.parent} in this mount namespace, so a deployment "
+            f"cannot pin its maps for the other verbs: mount it (mount -t bpf bpf "
+            f"{registry.BPFFS}); note that 'ip netns exec' hides it, use 'xdpq deploy "
+            "--netns NAME' (or nsenter --net=/run/netns/NAME) instead")
+
+
+def netns_inode() -> int:
+    return os.stat("/proc/thread-self/ns/net").st_ino
+
+
+def enter_netns(name: str) -> None:
+    """Move the calling thread (and the threads it starts later) into netns ``name``."""
+    path = NETNS_DIR / name
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise XdpqError(f"no network namespace '{name}' ({path} does not exist): "
+                        "see ip netns list") from None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise XdpqError(f"cannot enter network namespace '{name}': {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+def _link_facts(name: str, where: str) -> tuple[LinkInfo, int, int, int]:
+    """LinkInfo, flags, XDP mode attached (0: none) and its program id."""
+    from pyroute2 import IPRoute
+
+    try:
+        info = link_info(name)
+    except XdpqError:
+        raise XdpqError(f"interface '{name}' does not exist{where}: check the name "
+                        "(ip link show)") from None
+    with IPRoute() as ip:
+        msg = ip.get_links(info.ifindex)[0]
+    xdp = msg.get_attr("IFLA_XDP")
+    mode = (xdp.get_attr("IFLA_XDP_ATTACHED") or 0) if xdp else 0
+    prog = (xdp.get_attr("IFLA_XDP_PROG_ID") or 0) if xdp else 0
+    return info, msg["flags"], mode, prog
+
+
+def check_interfaces(spec: Spec, bql: Bql, own: str) -> tuple[LinkInfo, LinkInfo, int]:
+    where = f" in network namespace '{spec.netns}'" if spec.netns else ""
+    if spec.ingress == spec.egress:
+        raise XdpqError(f"--in and --out are both {spec.ingress}: the scheduler takes packets "
+                        "from one interface and sends them out of another; name two")
+    ns = netns_inode()
+    for st in registry.all_states():
+        if st.name == own:
+            continue
+        for port in (spec.ingress, spec.egress):
+            if (ns, port) in st.interfaces() and st.alive():
+                raise XdpqError(
+                    f"interface {port}{where} is in use by xdpq deployment '{st.name}' "
+                    f"({st.ingress} → {st.egress}): take that one down first "
+                    f"(xdpq down {st.name}) or use other interfaces")
+    facts = {}
+    for role, port in (("--in", spec.ingress), ("--out", spec.egress)):
+        info, flags, mode, prog = _link_facts(port, where)
+        if not flags & IFF_UP:
+            raise XdpqError(f"interface {port} ({role}){where} is down: bring it up first "
+                            f"(ip link set dev {port} up)")
+        if not flags & IFF_LOWER_UP:
+            raise XdpqError(f"interface {port} ({role}){where} has no carrier (cable, or the "
+                            "veth peer is down): fix the link first")
+        facts[port] = (info, mode, prog)
+    ingress, mode, prog = facts[spec.ingress]
+    if mode and not spec.replace:
+        raise XdpqError(
+            f"interface {spec.ingress} (--in) already has an XDP program (id {prog}, "
+            f"{XDP_MODES.get(mode, 'xdp')} mode): xdpq will not replace it unless told to; "
+            f"say --replace, or detach it first (ip link set dev {spec.ingress} "
+            f"{XDP_MODES.get(mode, 'xdp')} off)")
+    egress = facts[spec.egress][0]
+    features = xdp_features(egress.ifindex)
+    if "ndo-xmit" not in features:
+        if egress.kind == "veth":
+            fix = (f"{spec.egress} is a veth, which accepts them only while its peer (ifindex "
+                   f"{egress.peer_ifindex}, in the peer's namespace) has an XDP program "
+                   "attached or GRO on: e.g. ethtool -K PEER gro on, in the peer's namespace")
+        else:
+            fix = ("use an egress whose driver supports XDP_REDIRECT targets (e.g. mlx5, ice, "
+                   "i40e, ixgbe, veth)")
+        raise XdpqError(
+            f"interface {spec.egress} (--out) cannot take redirected frames: its driver does "
+            f"not advertise ndo-xmit in netdev xdp-features (it has: "
+            f"{', '.join(sorted(features)) or 'none'}): {fix}")
+    if bql.mode != BqlMode.OFF and egress.kind != "veth":
+        raise XdpqError(
+            f"--bql {bql.mode.name.lower()} needs a completion source, and xdpq has one only "
+            f"for veth egress devices ({spec.egress} is {egress.kind or 'a physical NIC'}): "
+            "use --bql off")
+    return ingress, egress, ns
+
+
+def compile_program(path: Path) -> Compiled:
+    if not path.is_file():
+        raise XdpqError(f"{path}: no such file: give the path of a .xdpq program "
+                        "(e.g. schedulers/stfq.xdpq)")
+    return compile_file(path)
+
+
+def preflight(spec: Spec, own_claim: bool = False) -> Plan:
+    """Every refusal, before anything changes. ``own_claim``: the caller already holds
+    the name (the deploying process itself)."""
+    check_privileges()
+    check_bpffs()
+    compiled = compile_program(spec.file)
+    name = registry.check_name(spec.name or compiled.program.name)
+    if not own_claim and registry.state_dir(name).exists():
+        raise registry.name_taken(name)
+    values = parse_assignments(compiled.program, spec.params)
+    bql = Bql.parse(spec.bql)
+    ingress, egress, ns = check_interfaces(spec, bql, name if own_claim else "")
+    return Plan(spec, name, compiled, values, bql, ingress, egress, ns)
+
+
+# -- up, run, down -----------------------------------------------------------------------
+
+
+def _detach_existing(port: str) -> None:
+    """--replace: take off the XDP program on ``port`` (attached through netlink)."""
+    from xdpq.net.links import link_info as li
+
+    info, _, mode, prog = _link_facts(port, "")
+    if not mode:
+        return
+    res = subprocess.run(["ip", "link", "set", "dev", info.name, XDP_MODES.get(mode, "xdp"),
+                          "off"], capture_output=True, text=True)
+    if res.returncode != 0 or li(port).xdp_attached:
+        raise XdpqError(
+            f"--replace: the XDP program on {port} (id {prog}) could not be detached "
+            f"({res.stderr.strip() or 'it is held by a bpf_link'}): stop the process that "
+            "holds it, then deploy again")
+
+
+def _sd_notify(text: str) -> None:
+    """Tell systemd (Type=notify) how we are, when it runs us."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.sendto(text.encode(), addr)
+
+
+@contextlib.contextmanager
+def stop_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM, SIGINT and SIGHUP ask the deployment to stop (checked by ``serve``'s loop;
+    during bring-up they take effect as soon as it is up, so nothing is left half-made)."""
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    sigs = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous = {s: signal.signal(s, handler) for s in sigs}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def serve(spec: Spec, stop: threading.Event,
+          ready: Callable[[registry.State], None] = lambda st: None,
+          log: Callable[[str], None] = print) -> dict[str, object]:
+    """Claim the name, check, bring up, record; run until ``stop`` is set; take it all
+    down. Returns the final statistics. Everything it made is gone when it returns."""
+    name = registry.check_name(spec.name or compile_program(spec.file).program.name)
+    sdir = registry.claim(name)  # refuses a taken name
+    deployment: Deployment | None = None
+    try:
+        plan = preflight(spec, own_claim=True)
+        shutil.copyfile(plan.compiled.obj_path, sdir / registry.OBJECT)
+        (sdir / registry.SOURCE).write_text(spec.file.read_text())
+        for f in (registry.OBJECT, registry.SOURCE):
+            os.chmod(sdir / f, 0o600)
+        pins = registry.pin_dir(name)
+        pins.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.mkdir(pins, 0o700)
+        if spec.replace:
+            _detach_existing(spec.ingress)
+        deployment = Deployment(sdir / registry.OBJECT, spec.ingress, spec.egress, bql=plan.bql,
+                                params=plan.values, program=plan.compiled.program,
+                                pin_dir=pins)
+        prog = plan.compiled.program
+        st = registry.State(
+            name=name, file=str(spec.file.resolve()), program=prog.name,
+            ingress=spec.ingress, egress=spec.egress, netns=spec.netns,
+            netns_inode=plan.netns_inode,
+            params=format_values(prog, read_params(deployment.obj, prog)),
+            bql=spec.bql, pid=os.getpid(), pid_start=registry.process_start(os.getpid()) or 0,
+            started=datetime.now(UTC).isoformat(timespec="seconds"),
+            detached=spec.detached)
+        registry.save(st)
+        _runtime(name, deployment)
+        ready(st)
+        _sd_notify("READY=1")
+        while not stop.wait(1.0):
+            _runtime(name, deployment)
+            if deployment._tx is not None and deployment._tx.error:
+                log(f"xdpq: {name}: {deployment._tx.error}; taking the deployment down")
+                break
+        _sd_notify("STOPPING=1")
+        d, deployment = deployment, None
+        d.close()
+        return {"name": name, "final": d.final}
+    finally:
+        if deployment is not None:
+            deployment.close()
+        registry.remove(name)
+
+
+def _runtime(name: str, d: Deployment) -> None:
+    tx = d._tx
+    registry.write_runtime(name, {"tx_calls": tx.calls if tx else 0,
+                                  "tx_error": tx.error if tx else None})
+
+
+# -- other processes' view of a running deployment ---------------------------------------
+
+
+@dataclass
+class View:
+    """A running deployment seen from another process: its maps through their pins."""
+
+    state: registry.State
+    program: ir.Program
+    obj: BpfObject
+
+    def close(self) -> None:
+        self.obj.close()
+
+    def __enter__(self) -> View:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_view(name: str) -> View:
+    st = registry.load(name)
+    if not st.alive():
+        raise XdpqError(f"deployment '{name}' is not running (its process {st.pid} is gone): "
+                        f"remove what it left with: xdpq down {name}")
+    src = st.dir / registry.SOURCE
+    text = src.read_text()
+    program = check(parse(text, st.file), text)
+    obj = BpfObject(st.dir / registry.OBJECT)
+    try:
+        obj.reuse_pinned_maps(st.pins)
+    except BaseException:
+        obj.close()
+        raise
+    return View(st, program, obj)
