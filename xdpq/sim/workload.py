@@ -173,16 +173,21 @@ def on_off(flows: int, rate_pps: float, size: int, on_ns: int, off_ns: int, seed
         return rng.expovariate(1 / mean) if exponential and mean else float(mean)
 
     def source(flow: int, first_on: float) -> Iterator[Arrival]:
-        on_start = first_on
+        # The sending clock runs only while on: the gap left at the end of an on
+        # period carries over into the next, so the rate over time is exact.
+        on_start, wait = first_on, 0.0
         while True:
             on_end = on_start + period(on_ns)
-            t = on_start
+            t = on_start + wait
             while t < on_end:
                 if until_ns is not None and t >= until_ns:
                     return
                 yield Arrival(int(t), flow_packet(flow, size, dscp, ip=ip))
                 t += gap
+            wait = t - on_end
             on_start = on_end + period(off_ns)
+            if until_ns is not None and on_start >= until_ns:
+                return
 
     # Draw every source's start first, so that their periods do not depend on how
     # the merge interleaves them.
