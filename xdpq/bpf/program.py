@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import os
 from dataclasses import dataclass
 
 from xdpq.bpf import libbpf
@@ -142,6 +143,35 @@ class Program:
     def pin(self, path: str) -> None:
         if libbpf.lib().bpf_obj_pin(self.fd, path.encode()) != 0:
             raise BpfError(f"pin program '{self.name}' at {path}", ctypes.get_errno())
+
+
+class PinnedProgram(Program):
+    """A program another process loaded and pinned in bpffs, opened by its path: it can
+    be run (``BPF_PROG_RUN``), not attached."""
+
+    def __init__(self, path: str) -> None:
+        self._h = 0
+        self.name = path.rsplit("/", 1)[-1]
+        self._fd = libbpf.lib().bpf_obj_get(path.encode())
+        if self._fd < 0:
+            raise BpfError(f"open the pinned program {path}", ctypes.get_errno())
+
+    @property
+    def fd(self) -> int:
+        if self._fd < 0:
+            raise XdpqError(f"program '{self.name}' is closed")
+        return self._fd
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> PinnedProgram:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def xdp_ctx(size: int, ifindex: int = 0, rx_queue: int = 0) -> bytes:

@@ -76,6 +76,7 @@ def _spec(args: argparse.Namespace) -> service.Spec:
 
 
 def run(args: argparse.Namespace) -> int:
+    service.check_privileges()
     if args.netns:
         service.enter_netns(args.netns)
     spec = _spec(args)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from xdpq.errors import XdpqError
 from xdpq.runtime import registry, service
+from xdpq.runtime.bql import Bql
 from xdpq.runtime.params import format_values, parse_assignments, read_params, write_params
 
 EPILOG = """\
@@ -12,6 +14,8 @@ examples:
   sudo xdpq set edge weight[1]=4
   sudo xdpq set edge weight=1,4,1,1,1,1,1,1
   sudo xdpq set edge quantum=3000B target=5ms
+  sudo xdpq set edge --bql fixed:0           hold: queue, send nothing
+  sudo xdpq set edge --bql adaptive          release
 
 Each value is one store into the scheduler's global data, which the next packet sees:
 nothing is reloaded and no queued packet is lost. Values are checked against the program
@@ -28,21 +32,34 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("name", help="the deployment (see xdpq list)")
-    p.add_argument("assignments", nargs="+", metavar="NAME=VALUE",
+    p.add_argument("assignments", nargs="*", metavar="NAME=VALUE",
                    help="quantum=3000B, weight=1,2,1,..., weight[2]=3")
+    p.add_argument("--bql", metavar="adaptive|fixed:N|off",
+                   help="change the BQL setting too (fixed:0 holds the scheduler)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.assignments and not args.bql:
+        raise XdpqError("say what to change: NAME=VALUE ... and/or --bql MODE "
+                        f"(e.g. xdpq set {args.name} weight[1]=2)")
+    bql = Bql.parse(args.bql) if args.bql else None
     with service.open_view(args.name) as view:
         prog = view.program
+        if bql is not None:
+            view.check_bql(bql)
         before = read_params(view.obj, prog)
-        values = parse_assignments(prog, args.assignments, before)
+        values = parse_assignments(prog, args.assignments, before)  # all checked first
         write_params(view.obj, prog, values)
         after = read_params(view.obj, prog)
         st = view.state
         st.params = format_values(prog, after)
+        if bql is not None:
+            view.set_bql(bql)
+            st.bql = args.bql
         registry.save(st)
+    if bql is not None:
+        print(f"{args.name}: bql = {args.bql}")
     old, new = format_values(prog, before), format_values(prog, after)
     for k in values:
         print(f"{args.name}: {k} = {new[k]}" + (f" (was {old[k]})" if old[k] != new[k] else

@@ -153,7 +153,7 @@ def _watch(view: service.View, interval: float) -> int:
 def parse_listen(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not port.isdigit() or not 0 <= int(port) < 65536:
         raise XdpqError(f"--listen {text!r}: expected [ADDR:]PORT, e.g. 9464 or "
                         "127.0.0.1:9464")
     return host, int(port)

@@ -114,6 +114,10 @@ class Deployment:
                 path = self.pin_dir / self.obj.pin_name(m.name)
                 m.pin(str(path))
                 self._pins.append(path)
+            for prog in self.obj.programs.values():  # so that others can run xdpq_release
+                path = self.pin_dir / f"prog_{prog.name}"
+                prog.pin(str(path))
+                self._pins.append(path)
         pool = self.obj.map("xdpq_slots").max_entries
         frame = bytes(64)
         self.obj.prog("xdpq_pool_fill").run(frame, ctx=xdp_ctx(64), repeat=pool, data_out=False)

@@ -99,12 +99,16 @@ class State:
 
 
 def process_start(pid: int) -> int | None:
-    """The start time of process ``pid`` in clock ticks since boot; None if it is gone."""
+    """The start time of process ``pid`` in clock ticks since boot; None if it is gone
+    (or a zombie: exited, not yet reaped)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return int(stat.rpartition(")")[2].split()[19])
+    fields = stat.rpartition(")")[2].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return int(fields[19])
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -24,7 +24,8 @@ from pathlib import Path
 from types import FrameType
 
 from xdpq import ir
-from xdpq.bpf import BpfObject
+from xdpq.bpf import BpfObject, xdp_ctx
+from xdpq.bpf.program import PinnedProgram
 from xdpq.codegen.build import Compiled, compile_file
 from xdpq.dsl import check, parse
 from xdpq.errors import XdpqError
@@ -40,7 +41,10 @@ CLONE_NEWNET = 0x40000000
 # capability numbers (linux/capability.h)
 CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 12, 21, 38, 39
 IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
-XDP_MODES = {1: "xdpdrv", 2: "xdpgeneric", 3: "xdpoffload", 4: "xdp"}
+# IFLA_XDP_ATTACHED (as a number, or as pyroute2 names it) -> the ip-link keyword that
+# detaches it
+XDP_MODES = {1: "xdpdrv", 2: "xdpgeneric", 3: "xdpoffload", 4: "xdp", "xdp": "xdpdrv",
+             "xdpgeneric": "xdpgeneric", "xdpoffload": "xdpoffload", "xdpmulti": "xdp"}
 
 
 @dataclass
@@ -142,13 +146,15 @@ def enter_netns(name: str) -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.setns(fd, CLONE_NEWNET) != 0:
             err = ctypes.get_errno()
-            raise XdpqError(f"cannot enter network namespace '{name}': {os.strerror(err)}")
+            raise XdpqError(f"cannot enter network namespace '{name}': {os.strerror(err)}"
+                            + (" (it takes CAP_SYS_ADMIN: run as root)" if err == 1 else ""))
     finally:
         os.close(fd)
 
 
-def _link_facts(name: str, where: str) -> tuple[LinkInfo, int, int, int]:
-    """LinkInfo, flags, XDP mode attached (0: none) and its program id."""
+def _link_facts(name: str, where: str) -> tuple[LinkInfo, int, str, int]:
+    """LinkInfo, flags, XDP mode attached ("": none; as ip-link's keyword) and its
+    program id."""
     from pyroute2 import IPRoute
 
     try:
@@ -159,9 +165,9 @@ def _link_facts(name: str, where: str) -> tuple[LinkInfo, int, int, int]:
     with IPRoute() as ip:
         msg = ip.get_links(info.ifindex)[0]
     xdp = msg.get_attr("IFLA_XDP")
-    mode = (xdp.get_attr("IFLA_XDP_ATTACHED") or 0) if xdp else 0
+    attached = (xdp.get_attr("IFLA_XDP_ATTACHED") or 0) if xdp else 0
     prog = (xdp.get_attr("IFLA_XDP_PROG_ID") or 0) if xdp else 0
-    return info, msg["flags"], mode, prog
+    return info, msg["flags"], XDP_MODES.get(attached, "xdp") if attached else "", prog
 
 
 def check_interfaces(spec: Spec, bql: Bql, own: str) -> tuple[LinkInfo, LinkInfo, int]:
@@ -193,9 +199,8 @@ def check_interfaces(spec: Spec, bql: Bql, own: str) -> tuple[LinkInfo, LinkInfo
     if mode and not spec.replace:
         raise XdpqError(
             f"interface {spec.ingress} (--in) already has an XDP program (id {prog}, "
-            f"{XDP_MODES.get(mode, 'xdp')} mode): xdpq will not replace it unless told to; "
-            f"say --replace, or detach it first (ip link set dev {spec.ingress} "
-            f"{XDP_MODES.get(mode, 'xdp')} off)")
+            f"{mode} mode): xdpq will not replace it unless told to; say --replace, or "
+            f"detach it first (ip link set dev {spec.ingress} {mode} off)")
     egress = facts[spec.egress][0]
     features = xdp_features(egress.ifindex)
     if "ndo-xmit" not in features:
@@ -250,8 +255,8 @@ def _detach_existing(port: str) -> None:
     info, _, mode, prog = _link_facts(port, "")
     if not mode:
         return
-    res = subprocess.run(["ip", "link", "set", "dev", info.name, XDP_MODES.get(mode, "xdp"),
-                          "off"], capture_output=True, text=True)
+    res = subprocess.run(["ip", "link", "set", "dev", info.name, mode, "off"],
+                         capture_output=True, text=True)
     if res.returncode != 0 or li(port).xdp_attached:
         raise XdpqError(
             f"--replace: the XDP program on {port} (id {prog}) could not be detached "
@@ -316,7 +321,7 @@ def serve(spec: Spec, stop: threading.Event,
             params=format_values(prog, read_params(deployment.obj, prog)),
             bql=spec.bql, pid=os.getpid(), pid_start=registry.process_start(os.getpid()) or 0,
             started=datetime.now(UTC).isoformat(timespec="seconds"),
-            detached=spec.detached)
+            detached=spec.detached, extra={"egress_kind": plan.egress.kind})
         registry.save(st)
         _runtime(name, deployment)
         ready(st)
@@ -352,6 +357,20 @@ class View:
     state: registry.State
     program: ir.Program
     obj: BpfObject
+
+    def set_bql(self, bql: Bql) -> None:
+        """Change the BQL mode and limit live (``fixed:0`` holds the scheduler: it queues
+        and sends nothing; another setting releases it)."""
+        self.check_bql(bql)
+        self.obj.section(".data")["xdpq_bql_limit"] = bql.limit
+        self.obj.section(".bss")["xdpq_bql_mode"] = int(bql.mode)
+        with PinnedProgram(str(self.state.pins / "prog_xdpq_release")) as release:
+            release.run(bytes(64), ctx=xdp_ctx(64))
+
+    def check_bql(self, bql: Bql) -> None:
+        if bql.mode != BqlMode.OFF and self.state.extra.get("egress_kind", "veth") != "veth":
+            raise XdpqError(f"--bql {bql.mode.name.lower()} needs a veth egress; "
+                            f"{self.state.egress} is not one: use --bql off")
 
     def close(self) -> None:
         self.obj.close()
