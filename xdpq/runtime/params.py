@@ -59,8 +59,16 @@ _KIND_WORD = {Kind.TIME: "a time", Kind.BYTES: "a size", Kind.RATE: "a rate",
               Kind.COUNT: "a plain number", Kind.BOOL: "a truth value"}
 
 
+_LARGER = {Kind.TIME: ((10**9, "s"), (10**6, "ms"), (10**3, "us")),
+           Kind.RATE: ((10**9, "Gbit"), (10**6, "Mbit"), (10**3, "Kbit"))}
+
+
 def show(p: ir.Param, value: int) -> str:
-    """A value of ``p`` as a user writes it (canonical unit)."""
+    """A value of ``p`` as a user writes it: the largest unit that shows it exactly
+    (``5ms``, ``10Mbit``; sizes in bytes), which ``quantity`` reads back."""
+    for scale, unit in _LARGER.get(p.kind, ()):
+        if value and value % scale == 0:
+            return f"{value // scale}{unit}"
     return f"{value}{_UNIT_OF[p.kind]}"
 
 

@@ -1,0 +1,60 @@
+"""Parameters on the command line: units checked against each parameter's kind, tables,
+and messages that say what to write instead. No privileges needed."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import REPO
+from xdpq.dsl import load
+from xdpq.errors import XdpqError
+from xdpq.runtime.params import format_values, parse_assignments
+
+DRR = load(REPO / "schedulers/drr.xdpq")
+STFQ = load(REPO / "schedulers/stfq.xdpq")
+FQ_CODEL = load(REPO / "schedulers/fq_codel.xdpq")
+
+
+def test_values_take_the_units_of_their_kind() -> None:
+    assert parse_assignments(DRR, ["quantum=3000B"]) == {"quantum": 3000}
+    assert parse_assignments(DRR, ["quantum=2KiB"]) == {"quantum": 2048}
+    got = parse_assignments(FQ_CODEL, ["target=5ms", "interval=100ms"])
+    assert got == {"target": 5_000_000, "interval": 100_000_000}
+
+
+def test_tables_whole_every_entry_or_one() -> None:
+    assert parse_assignments(STFQ, ["weight=1,2,3,4,5,6,7,8"]) == {"weight": [1, 2, 3, 4, 5,
+                                                                              6, 7, 8]}
+    assert parse_assignments(STFQ, ["weight=3"]) == {"weight": [3] * 8}
+    assert parse_assignments(STFQ, ["weight[2]=3"]) == {"weight": [1, 1, 3, 1, 1, 1, 1, 1]}
+    current = {"weight": [5] * 8}
+    assert parse_assignments(STFQ, ["weight[0]=2", "weight[7]=9"], current) == {
+        "weight": [2, 5, 5, 5, 5, 5, 5, 9]}
+
+
+@pytest.mark.parametrize(("prog", "text", "words"), [
+    (DRR, "quantum=5ms", ["'quantum' is a size", "'5ms' is a time", "quantum=1514B"]),
+    (DRR, "quantum=3000", ["'quantum' is a size", "plain number"]),
+    (DRR, "quantum=10B", ["10B is outside", "64B..65536B"]),
+    (DRR, "quantum=3000Bytes", ["unknown unit", "quantum=1514B"]),
+    (DRR, "quantum", ["write NAME=VALUE"]),
+    (DRR, "weight=2", ["no parameter 'weight'", "quantum: a size in 64B..65536B"]),
+    (DRR, "quantum[1]=3000B", ["single value, not a table"]),
+    (STFQ, "weight=1,2", ["table of 8 values, got 2"]),
+    (STFQ, "weight[8]=1", ["entries 0..7"]),
+    (STFQ, "weight[x]=1", ["index must be a number"]),
+    (STFQ, "weight=1001", ["outside", "1..1000"]),
+    (FQ_CODEL, "target=5MB", ["'target' is a time", "target=5ms"]),
+])
+def test_refusals_name_the_problem_and_what_to_write(prog, text: str, words: list[str]) -> None:
+    with pytest.raises(XdpqError) as exc:
+        parse_assignments(prog, [text])
+    for w in words:
+        assert w in str(exc.value), str(exc.value)
+
+
+def test_values_shown_as_written() -> None:
+    assert format_values(FQ_CODEL, {"target": 5_000_000, "quantum": 1514}) == {
+        "target": "5ms", "quantum": "1514B"}
+    assert format_values(FQ_CODEL, {"target": 1500}) == {"target": "1500ns"}
+    assert format_values(STFQ, {"weight": [1, 2]}) == {"weight": "1,2"}
