@@ -4,9 +4,16 @@ or gets a positioned SourceError — never a traceback — whatever its names
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from xdpq.bpf import BpfObject
+from xdpq.codegen.build import compile_source
 from xdpq.dsl import check, parse
 from xdpq.errors import SourceError
 
@@ -102,7 +109,8 @@ LEAVES = {
     "time": ["now", "5ms", "100us", "tmo", "g_t", "flow.ft"],
     "bytes": ["pkt.len", "1500B", "64KiB", "g_b", "flow.fb"],
     "rate": ["10Mbit", "rt"],
-    "count": ["ip.dscp", "l4.dport", "7", "64Ki", "wt", "g_c"],
+    "count": ["ip.dscp", "l4.dport", "7", "64Ki", "wt", "g_c", "tab[ip.dscp]",
+              "hash(ip.src, l4.dport)", "sqrt(g_c)", "fq[g_c].c", "fq[3].packets"],
 }
 SAME = ["+", "-", "%"]
 
@@ -148,7 +156,8 @@ def outcome() -> st.SearchStrategy[str]:
         st.builds(lambda r: f"enqueue q rank {r}", st.sampled_from(["time", "bytes", "count"])
                   .flatmap(lambda k: typed(k, 2))),
         st.builds(lambda a: f"enqueue q at {a}", typed("time", 2)),
-        st.sampled_from(["drop too_late", "drop int", "pass", "enqueue q"]),
+        st.builds(lambda i, r: f"enqueue fq[{i}] rank {r}", typed("count", 1), typed("count", 2)),
+        st.sampled_from(["drop too_late", "drop int", "pass", "enqueue q", "enqueue fq[l4.sport]"]),
     )
 
 
@@ -158,6 +167,7 @@ def body(depth: int) -> st.SearchStrategy[str]:
         st.builds(lambda e: f"g_b = {e}", typed("bytes", 2)),
         st.builds(lambda e: f"flow.fb = {e}", typed("bytes", 2)),
         st.builds(lambda e: f"g_c = {e}", typed("count", 2)),
+        st.builds(lambda e: f"fq[ip.dscp].c = {e}", typed("count", 2)),
     ), max_size=3).map(" ".join)
     ending = outcome() if depth == 0 else st.one_of(
         outcome(), st.builds(lambda c, a, b: f"if {c} {{ {a} }} else {{ {b} }}",
@@ -169,14 +179,57 @@ TYPED_HEAD = """scheduler typed
 param wt = 3 in 1..1000
 param rt = 10Mbit in 1Kbit..100Gbit
 param tmo = 5ms
+param tab[64] = 1 in 0..100
 queue q: pifo(range = 4096, capacity = 1000)
+queue fq[16]: pifo(range = 1024, capacity = 100)
+queue root: pifo(range = 4096) of fq
+state per fq { c: count = 0 }
 state global { g_t: time = 0  g_b: bytes = 0  g_c: count = 0 }
 state per flow(ip.src, ip.dst, l4.sport, l4.dport, ip.proto) { ft: time = 0  fb: bytes = 0 }
 """
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(body(1))
-def test_every_well_typed_program_passes_check(enq: str) -> None:
-    source = f"{TYPED_HEAD}on enqueue {{ {enq} }}\non dequeue(p) {{ g_c = p.rank }}\n"
+def typed_program(enq: str, ready: str) -> str:
+    return (f"{TYPED_HEAD}on enqueue {{ {enq} }}\n"
+            f"on ready fq(i) {{ fq[i].c = fq[i].c + fq[i].head / 1B  enqueue root rank {ready} }}\n"
+            "on dequeue(p) { g_c = p.rank + p.parent_rank  fq[p.index].c = p.index }\n")
+
+
+# A ready hook has no packet: its rank comes from state and the queue.
+READY_RANKS = ["g_c", "fq[i].c", "fq[i].head / 64B", "(g_c + fq[i].packets) % 512",
+               "sqrt(g_c) + i", "max(g_c, fq[i].c) - min(g_c, fq[i].c)", "tab[i] * 3"]
+typed_programs = st.builds(typed_program, body(1), st.sampled_from(READY_RANKS))
+
+
+CHECKED: list[str] = []  # the well-typed programs that passed, for the load test
+LOADED = 200
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(typed_programs)
+def test_every_well_typed_program_passes_check(source: str) -> None:
     check(parse(source, "typed.xdpq"), source)
+    CHECKED.append(source)
+
+
+@pytest.mark.kernel
+def test_well_typed_programs_compile_and_load() -> None:
+    """Every program check accepted compiles, and the kernel's verifier loads it."""
+    if len(set(CHECKED)) < LOADED:
+        test_every_well_typed_program_passes_check()
+    sources = list(dict.fromkeys(CHECKED))[:LOADED]
+    assert len(sources) == LOADED
+
+    def build(item: tuple[int, str]) -> Path:
+        i, source = item
+        return compile_source(source, f"typed{i}.xdpq").obj_path
+
+    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        objects = list(pool.map(build, enumerate(sources)))
+    for path in objects:
+        obj = BpfObject(path)
+        try:
+            obj.load()
+        finally:
+            obj.close()
+    assert len(set(objects)) == LOADED
