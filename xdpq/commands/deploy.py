@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import subprocess
 import sys
 import threading
@@ -35,6 +36,7 @@ is taken by another deployment.
 """
 
 READY = "ready"
+START_TIMEOUT_S = 120.0
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -120,9 +122,9 @@ def _detach(args: argparse.Namespace, spec: service.Spec) -> int:
         argv += ["--param", p]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True, text=True,
-                            cwd="/", close_fds=True)
+                            cwd="/", close_fds=True)  # cwd /: hold no mount busy
     assert proc.stdout is not None
-    said = proc.stdout.read()  # the child closes its end once it runs, or exits
+    said = _read_until_eof(proc, START_TIMEOUT_S)  # the child lets go once it runs, or exits
     if said.strip() == READY:
         st = registry.load(str(spec.name))
         print(f"xdpq: '{st.name}' runs {st.program} on {st.ingress} → {st.egress} in the "
@@ -132,6 +134,22 @@ def _detach(args: argparse.Namespace, spec: service.Spec) -> int:
     print(said.rstrip() or f"xdpq deploy: the background process failed (status {rc})",
           file=sys.stderr)
     return 1
+
+
+def _read_until_eof(proc: subprocess.Popen[str], timeout: float) -> str:
+    assert proc.stdout is not None
+    fd, chunks = proc.stdout.fileno(), []
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        if select.select([fd], [], [], left)[0]:
+            data = os.read(fd, 65536)
+            if not data:
+                return b"".join(chunks).decode(errors="replace")
+            chunks.append(data)
+    proc.terminate()  # it takes down whatever it brought up
+    proc.wait()
+    return (f"xdpq deploy: the background process did not come up within {timeout:.0f} s "
+            "and was stopped; run without --detach to see where it hangs")
 
 
 def _child(spec: service.Spec) -> int:
