@@ -1,0 +1,93 @@
+"""``xdpq fmt FILE...``: rewrite scheduler programs in the canonical layout."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from xdpq.dsl.fmt import format as format_program
+from xdpq.errors import SourceError
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "fmt",
+        help="lay out scheduler programs canonically (comments kept)",
+        description="Rewrite scheduler programs in the canonical layout: two-space blocks, one "
+                    "statement per line, normalised spacing, only the parentheses the meaning "
+                    "needs, numbers as written, every comment kept. A program that does not "
+                    "parse is left alone and its error shown. Files already formatted are not "
+                    "touched; others are replaced atomically.",
+        epilog="examples:\n  xdpq fmt schedulers/*.xdpq\n"
+               "  xdpq fmt --check schedulers/*.xdpq          (exit 1 if any would change)\n"
+               "  xdpq fmt --check --diff my.xdpq             (and show how)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("files", type=Path, nargs="+", metavar="FILE", help="a .xdpq program")
+    p.add_argument("--check", action="store_true",
+                   help="change nothing; list the files that would change and exit 1 if any")
+    p.add_argument("--diff", action="store_true",
+                   help="with --check (implied): also print a unified diff of each change")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    check = args.check or args.diff
+    status = 0
+    for path in args.files:
+        try:
+            source = path.read_bytes().decode("utf-8")
+        except OSError as exc:
+            print(f"xdpq fmt: cannot read {path}: {exc.strerror}", file=sys.stderr)
+            status = 1
+            continue
+        except UnicodeDecodeError as exc:
+            print(f"xdpq fmt: {path} is not UTF-8 text (byte {exc.start})", file=sys.stderr)
+            status = 1
+            continue
+        try:
+            formatted = format_program(source, str(path))
+        except SourceError as err:
+            print(err, file=sys.stderr)
+            print(f"xdpq fmt: {path} left unchanged: it does not parse", file=sys.stderr)
+            status = 1
+            continue
+        if formatted == source:
+            continue
+        if check:
+            print(f"would reformat {path}")
+            if args.diff:
+                sys.stdout.writelines(difflib.unified_diff(
+                    source.splitlines(keepends=True), formatted.splitlines(keepends=True),
+                    f"{path}", f"{path} (formatted)"))
+            status = 1
+            continue
+        try:
+            _replace(path, formatted)
+        except OSError as exc:
+            print(f"xdpq fmt: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+            status = 1
+            continue
+        print(f"reformatted {path}")
+    return status
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write text to a file beside path, then rename it over path (atomic), keeping its mode."""
+    real = Path(os.path.realpath(path))
+    mode = real.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, real)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
