@@ -420,7 +420,7 @@ def shape(node: object) -> object:
     return node
 
 
-def format(text: str, filename: str = "<program>") -> str:  # noqa: A001 (the verb's name)
+def format(text: str, filename: str = "<program>") -> str:
     """The program in its canonical layout, comments kept.
 
     Raises SourceError (positioned) when the program does not parse, and
