@@ -322,11 +322,12 @@ class _Printer:
         else:
             self.add(indent, f"}} else {head}", closing, lbrace + 1, opens=True, closes=True)
         self.block(s.then, indent + 1)
-        if not s.orelse:
+        else_at = self.src.skip_space(rbrace + 1)
+        if not re.match(r"else\b", self.src.code[else_at:]):
             self.add(indent, "}", rbrace, rbrace + 1, closes=True)
             return
-        after_else = self.src.skip_space(self.src.find("else", rbrace) + len("else"))
-        nested = s.orelse[0]
+        after_else = self.src.skip_space(else_at + len("else"))  # an empty else block is kept
+        nested = s.orelse[0] if s.orelse else None
         if (len(s.orelse) == 1 and isinstance(nested, ast.If)
                 and after_else == self.src.start(nested.span)):  # written as `else if`
             self.if_(nested, indent, rbrace)
@@ -335,6 +336,15 @@ class _Printer:
         self.add(indent, "} else {", rbrace, after_else + 1, opens=True, closes=True)
         self.block(s.orelse, indent + 1)
         self.add(indent, "}", end, end + 1, closes=True)
+
+    def uncovered(self) -> int | None:
+        """The first code character no line prints (there must be none), or None."""
+        pos = 0
+        for line in self.lines:
+            if line.start < pos or self.src.code[pos:line.start].strip():
+                return pos
+            pos = line.end
+        return pos if self.src.code[pos:].strip() else None
 
     # comments and blank lines
     def place_comments(self) -> list[_Comment]:
@@ -431,6 +441,10 @@ def format(text: str, filename: str = "<program>") -> str:
         src = _Source(text)
         printer = _Printer(src)
         printer.program(tree)
+        lost = printer.uncovered()
+        if lost is not None:
+            raise FormatError(f"internal error: formatting {filename} would lose the code at "
+                              f"offset {lost} (please report this)")
         out = printer.render()
         again = parse(out, filename)
         same = shape(again) == shape(tree)
@@ -440,6 +454,9 @@ def format(text: str, filename: str = "<program>") -> str:
     except SourceError as err:
         raise FormatError(f"internal error: the formatted {filename} does not parse: "
                           f"{err.message} (please report this)") from None
+    except (ValueError, KeyError, IndexError, AttributeError, TypeError) as err:
+        raise FormatError(f"internal error: cannot format {filename}: {err!r} "
+                          "(please report this)") from err
     if not same:
         raise FormatError(f"internal error: formatting {filename} would change its meaning "
                           "(please report this)")
