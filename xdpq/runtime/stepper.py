@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xdpq.bpf import BpfObject, xdp_ctx
-from xdpq.bpf.program import XDP_PASS
+from xdpq.bpf.program import XDP_PASS, XDP_REDIRECT
 from xdpq.runtime.counters import read_counters
 
 LOOPBACK = 1  # a real device for the run's context, and never the egress
@@ -31,10 +31,14 @@ class Step:
 
 
 class Stepper:
-    def __init__(self, obj_path: str | Path) -> None:
+    """``egress_ifindex``: a real device in the caller's namespace (not the loopback)
+    makes :meth:`transmit` possible; by default there is none."""
+
+    def __init__(self, obj_path: str | Path, egress_ifindex: int = NO_EGRESS) -> None:
         self.obj = BpfObject(obj_path)
+        self.egress_ifindex = egress_ifindex
         try:
-            self.obj.section(".rodata")["xdpq_egress_ifindex"] = NO_EGRESS
+            self.obj.section(".rodata")["xdpq_egress_ifindex"] = egress_ifindex
             self.obj.load()
             self.obj.section(".bss")["xdpq_clock_virtual"] = 1
             pool = self.obj.map("xdpq_slots").max_entries
@@ -57,6 +61,16 @@ class Stepper:
         _, result, slot, rank, length, _, when = _STEP.unpack(
             self.obj.prog("xdpq_step").run(io, ctx=xdp_ctx(len(io))).data[: _STEP.size])
         return Step(result, slot, rank, length, when)
+
+    def transmit(self) -> bool:
+        """One run of the transmit path (not live: nothing is sent): takes one staged
+        slot, frees it, counts it ``transmitted``. False when nothing was staged."""
+        if self.egress_ifindex == NO_EGRESS:
+            raise ValueError("this Stepper has no egress: pass egress_ifindex")
+        tmpl = bytes(64)
+        res = self.obj.prog("xdpq_ingress").run(tmpl, ctx=xdp_ctx(64, self.egress_ifindex),
+                                                data_out=False)
+        return res.retval == XDP_REDIRECT
 
     def flush(self) -> int:
         """Empty the queues and the transmit ring; returns how many packets were dropped."""
