@@ -425,8 +425,10 @@ int xdpq_flush(struct xdp_md *ctx)
 	int res;
 
 	if (bpf_map_pop_elem(&xdpq_txring, &slot) == 0) {
+		struct xdpq_slot *s = bpf_map_lookup_elem(&xdpq_slots, &slot);
+
 		__sync_fetch_and_sub(&xdpq_staged, 1);
-		xdpq_count(XDPQ_CNT_DROP_SHUTDOWN, 0);
+		xdpq_count(XDPQ_CNT_DROP_SHUTDOWN, s ? s->len : 0);
 		xdpq_slot_release(slot);
 		return XDP_PASS;
 	}

@@ -49,15 +49,12 @@ _Static_assert((XDPQ_POOL_SLOTS & (XDPQ_POOL_SLOTS - 1)) == 0, "XDPQ_POOL_SLOTS:
  * sees an unbounded access). */
 #define xdpq_barrier_var(x) asm volatile("" : "+r"(x))
 
-/* Frame length. The loads of ctx->data and ctx->data_end are pointers to
- * the verifier, which refuses 32-bit arithmetic on pointers; the barrier
- * keeps clang from narrowing the subtraction to 32 bits. */
+/* Frame length: the linear part and, for a multi-buffer frame (jumbo on a
+ * NIC with XDP frags, or a large BPF_PROG_RUN), its fragments, so that a
+ * frame is counted with every byte it has. */
 static __always_inline __u32 xdpq_frame_len(struct xdp_md *ctx)
 {
-	__u64 len = (long)ctx->data_end - (long)ctx->data;
-
-	xdpq_barrier_var(len);
-	return len;
+	return bpf_xdp_get_buff_len(ctx);
 }
 
 /* Count trailing zeros of a non-zero word: the population count of the
