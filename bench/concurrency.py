@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from xdpq.bpf import compile_bpf  # noqa: E402
+from xdpq.library import compile_fifo, compile_library  # noqa: E402
 from xdpq.net.testbed import DUT, TestBed  # noqa: E402
 from xdpq.runtime.stepper import Stepper  # noqa: E402
 from xdpq.stress import run_concurrent  # noqa: E402
@@ -40,8 +40,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
 
-    defines = {"FIFO_CAPACITY": 1024} if args.sched == "fifo" else {}
-    obj = compile_bpf(REPO / f"kern/sched/{args.sched}.bpf.c", defines)
+    sched = compile_fifo(1024) if args.sched == "fifo" else compile_library(args.sched)
+    obj = sched.obj_path
     with (
         TestBed() as bed,
         bed.enter(DUT),

@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from xdpq.bpf import BpfObject, compile_bpf, xdp_ctx  # noqa: E402
+from xdpq.library import compile_library  # noqa: E402
 from xdpq.net.receiver import Receiver  # noqa: E402
 from xdpq.net.testbed import DUT, TestBed  # noqa: E402
 from xdpq.net.trafficgen import Flow, TrafficGen  # noqa: E402
@@ -74,11 +75,17 @@ def ceiling(size: int, count: int) -> float:
             obj.close()
 
 
+def deployment(sched: str, bql: Bql) -> Deployment:
+    """A library scheduler between in0 and out0 (call inside the DUT namespace)."""
+    compiled = compile_library(sched)
+    return Deployment(compiled.obj_path, "in0", "out0", bql=bql, program=compiled.program)
+
+
 def forward(sched: str, size: int, count: int, bql: Bql) -> dict[str, float]:
     flows = [Flow(size=size, dscp=8 * (i % 2), sport=100 + i) for i in range(8)]
     with TestBed() as bed, Receiver(bed) as rcv, TrafficGen(bed, flows) as gen:
         with bed.enter(DUT):
-            d = Deployment(compile_bpf(REPO / f"kern/sched/{sched}.bpf.c"), "in0", "out0", bql=bql)
+            d = deployment(sched, bql)
         try:
             start = time.monotonic()
             gen.send(count)
@@ -93,8 +100,7 @@ def latency(bql: Bql, count: int) -> dict[str, float]:
     high = Flow(size=64, dscp=46, sport=2, weight=1)
     with TestBed() as bed, Receiver(bed) as rcv, TrafficGen(bed, [low, high]) as gen:
         with bed.enter(DUT):
-            d = Deployment(compile_bpf(REPO / "kern/sched/prio.bpf.c", {"PRIO_CAPACITY": 4096}),
-                           "in0", "out0", bql=bql)
+            d = deployment("prio", bql)
         try:
             start = time.monotonic()
             gen.send(count)
@@ -113,7 +119,7 @@ def latency(bql: Bql, count: int) -> dict[str, float]:
 def idle(seconds: float) -> dict[str, float]:
     with TestBed() as bed, Receiver(bed) as rcv, TrafficGen(bed, [Flow()]) as gen:
         with bed.enter(DUT):
-            d = Deployment(compile_bpf(REPO / "kern/sched/fifo.bpf.c"), "in0", "out0")
+            d = deployment("fifo", Bql())
         try:
             gen.send(1000)
             settle(rcv)

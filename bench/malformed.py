@@ -27,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from xdpq.bpf import compile_bpf  # noqa: E402
+from xdpq.library import compile_fifo, compile_library  # noqa: E402
 from xdpq.malformed import (  # noqa: E402
     IngressCheck,
     random_frame,
@@ -47,8 +47,8 @@ def main() -> int:
     ap.add_argument("--jumbo", action="store_true", help="also multi-buffer frames")
     args = ap.parse_args()
 
-    defines = {"FIFO_CAPACITY": 4096} if args.sched == "fifo" else {}
-    obj = compile_bpf(REPO / f"kern/sched/{args.sched}.bpf.c", defines)
+    sched = compile_fifo(4096) if args.sched == "fifo" else compile_library(args.sched)
+    obj = sched.obj_path
     rng = random.Random(args.seed)
     t0 = time.monotonic()
     with Stepper(obj) as s:

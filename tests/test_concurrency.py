@@ -22,8 +22,7 @@ import os
 
 import pytest
 
-from conftest import REPO
-from xdpq.bpf import compile_bpf
+from xdpq.library import compile_fifo, compile_library
 from xdpq.net.testbed import DUT, TestBed
 from xdpq.runtime.stepper import Stepper
 from xdpq.stress import run_concurrent
@@ -31,8 +30,8 @@ from xdpq.stress import run_concurrent
 pytestmark = pytest.mark.kernel
 
 SCHEDULERS = {
-    "fifo": ("kern/sched/fifo.bpf.c", {"FIFO_CAPACITY": 1024}),
-    "stfq": ("kern/sched/stfq.bpf.c", {}),
+    "fifo": lambda: compile_fifo(1024),
+    "stfq": lambda: compile_library("stfq"),
 }
 FRAMES = 40_000
 
@@ -40,8 +39,7 @@ FRAMES = 40_000
 @pytest.mark.parametrize("transmit_ratio", [1.0, 0.5], ids=["balanced", "slow-tx"])
 @pytest.mark.parametrize("sched", sorted(SCHEDULERS))
 def test_concurrent_enqueue_and_dequeue_conserve_every_packet(sched: str, transmit_ratio: float):
-    src, defines = SCHEDULERS[sched]
-    obj = compile_bpf(REPO / src, defines)
+    obj = SCHEDULERS[sched]().obj_path
     with (
         TestBed() as bed,
         bed.enter(DUT),

@@ -8,7 +8,6 @@ BQL limit of zero: it queues and sends nothing), sends, and then releases it.
 from __future__ import annotations
 
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from conftest import REPO
-from xdpq.bpf import compile_bpf
+from xdpq.library import compile_library
 from xdpq.net.receiver import Receiver
 from xdpq.net.testbed import DUT, TestBed
 from xdpq.net.trafficgen import Flow, TrafficGen
@@ -33,10 +32,12 @@ def bed() -> Iterator[TestBed]:
         yield b
 
 
-def deploy(bed: TestBed, sched: str, bql: Bql, defines: dict[str, int] | None = None) -> Deployment:
-    obj = compile_bpf(REPO / f"kern/sched/{sched}.bpf.c", defines)
+def deploy(bed: TestBed, sched: str, bql: Bql, params: dict[str, list[int]] | None = None
+           ) -> Deployment:  # fmt: skip
+    compiled = compile_library(sched)
     with bed.enter(DUT):
-        return Deployment(obj, "in0", "out0", bql=bql)
+        return Deployment(compiled.obj_path, "in0", "out0", bql=bql, params=params,
+                          program=compiled.program)  # fmt: skip
 
 
 def wait_for(cond: Callable[[], bool], timeout_s: float = 20.0) -> None:
@@ -69,8 +70,7 @@ def test_strict_priority_serves_classes_in_order(bed: TestBed) -> None:
 def test_stfq_weights_one_to_two_give_byte_shares_within_two_percent(bed: TestBed) -> None:
     flows = [Flow(size=500, dscp=0, sport=1), Flow(size=500, dscp=8, sport=2)]
     with Receiver(bed) as rcv, TrafficGen(bed, flows) as gen:
-        d = deploy(bed, "stfq", Bql.hold())
-        d.obj.section(".data").write("stfq_weight", struct.pack("=8I", 1, 2, 1, 1, 1, 1, 1, 1))
+        d = deploy(bed, "stfq", Bql.hold(), {"weight": [1, 2, 1, 1, 1, 1, 1, 1]})
         backlog_then_release(d, gen, rcv, 3000)
         first = rcv.arrivals()[:1500]  # both flows still backlogged throughout
     share = sum(a.len for a in first if a.flow == 1) / sum(a.len for a in first)
@@ -131,7 +131,7 @@ time.sleep(60)
 
 
 def test_sigkill_of_the_deployer_leaves_no_xdp_program_attached(bed: TestBed) -> None:
-    obj = str(compile_bpf(REPO / "kern/sched/fifo.bpf.c"))
+    obj = str(compile_library("fifo").obj_path)
     proc = subprocess.Popen([sys.executable, "-c", DEPLOYER, bed.ns[DUT], obj],
                             stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:

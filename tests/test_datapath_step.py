@@ -15,9 +15,8 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Ether
 
-from conftest import REPO
-from xdpq.bpf import compile_bpf
 from xdpq.bpf.program import XDP_DROP, XDP_PASS
+from xdpq.library import compile_fifo
 from xdpq.runtime.stepper import Stepper
 
 
@@ -45,7 +44,7 @@ def frame(ethertype: int, size: int, tag: int) -> bytes:
 
 @pytest.fixture
 def fifo() -> Iterator[Stepper]:
-    with Stepper(compile_bpf(REPO / "kern/sched/fifo.bpf.c", {"FIFO_CAPACITY": 8})) as s:
+    with Stepper(compile_fifo(8).obj_path) as s:
         yield s
 
 

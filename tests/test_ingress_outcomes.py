@@ -16,9 +16,8 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Dot1Q, Ether
 
-from conftest import REPO
-from xdpq.bpf import compile_bpf
 from xdpq.bpf.program import XDP_DROP, XDP_PASS
+from xdpq.library import compile_fifo
 from xdpq.packet import ParseStatus, parse
 from xdpq.runtime.stepper import Stepper
 
@@ -35,7 +34,7 @@ SLOT_DATA = 2048
 
 @pytest.fixture(scope="module")
 def fifo() -> Iterator[Stepper]:
-    with Stepper(compile_bpf(REPO / "kern/sched/fifo.bpf.c", {"FIFO_CAPACITY": 4096})) as s:
+    with Stepper(compile_fifo(4096).obj_path) as s:
         yield s
 
 
@@ -51,13 +50,18 @@ def expected(frame: bytes) -> tuple[str, int]:
     return "enqueued", XDP_DROP
 
 
-bases = st.sampled_from([bytes(p) for p in (
-    eth() / IP(dst="10.0.0.2") / UDP(sport=1, dport=2) / (b"x" * 40),
-    eth() / Dot1Q(vlan=5) / IP(dst="10.0.0.2", ihl=6, options=b"\x01" * 4) / TCP() / b"y",
-    eth() / IPv6(dst="fd00::2") / UDP() / (b"z" * 30),
-    eth() / Dot1Q(vlan=1) / Dot1Q(vlan=2) / IPv6() / TCP(),
-    eth() / ARP(),
-)])
+bases = st.sampled_from(
+    [
+        bytes(p)
+        for p in (
+            eth() / IP(dst="10.0.0.2") / UDP(sport=1, dport=2) / (b"x" * 40),
+            eth() / Dot1Q(vlan=5) / IP(dst="10.0.0.2", ihl=6, options=b"\x01" * 4) / TCP() / b"y",
+            eth() / IPv6(dst="fd00::2") / UDP() / (b"z" * 30),
+            eth() / Dot1Q(vlan=1) / Dot1Q(vlan=2) / IPv6() / TCP(),
+            eth() / ARP(),
+        )
+    ]
+)
 
 
 @st.composite
@@ -76,8 +80,11 @@ def frames(draw: st.DrawFn) -> bytes:
     return bytes(raw)
 
 
-@settings(max_examples=1000, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=1000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(frame=frames())
 def test_each_frame_gets_its_outcome_and_exactly_one_counter(fifo: Stepper, frame: bytes) -> None:
     counter, verdict = expected(frame)

@@ -36,10 +36,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import REPO
-from xdpq.bpf import compile_bpf, xdp_ctx
+from xdpq.bpf import xdp_ctx
 from xdpq.bpf.program import XDP_PASS
 from xdpq.errors import BpfError
+from xdpq.library import compile_fifo, compile_library
 from xdpq.malformed import (
     ETH_HLEN,
     LINEAR_MAX,
@@ -57,14 +57,13 @@ from xdpq.runtime.stepper import LOOPBACK, Stepper
 pytestmark = pytest.mark.kernel
 
 SCHEDULERS = {
-    "fifo": ("kern/sched/fifo.bpf.c", {"FIFO_CAPACITY": 4096}),
-    "stfq": ("kern/sched/stfq.bpf.c", {}),
+    "fifo": lambda: compile_fifo(4096),
+    "stfq": lambda: compile_library("stfq"),
 }
 
 
 def stepper(name: str) -> Stepper:
-    src, defines = SCHEDULERS[name]
-    return Stepper(compile_bpf(REPO / src, defines))
+    return Stepper(SCHEDULERS[name]().obj_path)
 
 
 @pytest.fixture
@@ -105,8 +104,11 @@ def random_check() -> Iterator[IngressCheck]:
         assert not check.conservation_errors
 
 
-@settings(max_examples=1500, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=1500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(rng=st.randoms(use_true_random=False))
 def test_random_mutations_get_their_outcome(random_check: IngressCheck, rng) -> None:  # type: ignore[no-untyped-def]
     frame = random_frame(rng)

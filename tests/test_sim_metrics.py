@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from xdpq.library import fifo_program, library_path
 from xdpq.runtime.bql import Bql
-from xdpq.sim.handwritten import FifoScheduler, StfqScheduler
 from xdpq.sim.metrics import jain, percentile, summarize, write_csv, write_json
+from xdpq.sim.program import load_scheduler, scheduler_factory
 from xdpq.sim.run import Result, Simulation
 from xdpq.sim.workload import constant, poisson
 
@@ -32,10 +33,13 @@ def three_weighted_flows(bql: Bql) -> Result:
     """STFQ with weights 1:2:3 by DSCP class; each flow arrives twice as fast as
     the whole 1 Gbit/s link, 2000 packets of 1000 B, and all fit the queue."""
     rate = 1_000_000_000
-    sched = StfqScheduler(capacity=6000, weights=[1, 2, 3, 1, 1, 1, 1, 1])
-    arrivals = sorted(chain.from_iterable(
-        constant(rate / 4000, 1000, 2000, flow=f, dscp=8 * f) for f in range(3)),
-        key=lambda a: a.time)
+    sched = load_scheduler(library_path("stfq"), {"weight": [1, 2, 3, 1, 1, 1, 1, 1]})
+    arrivals = sorted(
+        chain.from_iterable(
+            constant(rate / 4000, 1000, 2000, flow=f, dscp=8 * f) for f in range(3)
+        ),
+        key=lambda a: a.time,
+    )
     return Simulation(sched, rate_bps=rate, bql=bql).run(arrivals)
 
 
@@ -44,8 +48,9 @@ def test_stfq_shares_follow_weights_within_one_percent_while_backlogged() -> Non
     # whole link and held in full (no tail drop deciding the mix).
     result = three_weighted_flows(Bql.parse("fixed:3000"))
     assert result.counters["enqueued"] == 6000
-    departed = sorted((r for r in result.records if r.outcome == "delivered"),
-                      key=lambda r: r.departed)
+    departed = sorted(
+        (r for r in result.records if r.outcome == "delivered"), key=lambda r: r.departed
+    )
     first = departed[:3000]  # the weight-3 flow is still backlogged until then
     for flow, weight in ((0, 1), (1, 2), (2, 3)):
         share = sum(r.size for r in first if r.flow == flow) / sum(r.size for r in first)
@@ -54,16 +59,21 @@ def test_stfq_shares_follow_weights_within_one_percent_while_backlogged() -> Non
 
 def test_without_bql_the_device_queue_makes_stfq_a_fifo() -> None:
     result = three_weighted_flows(Bql.parse("off"))
-    departed = sorted((r for r in result.records if r.outcome == "delivered"),
-                      key=lambda r: r.departed)[:3000]
+    departed = sorted(
+        (r for r in result.records if r.outcome == "delivered"), key=lambda r: r.departed
+    )[:3000]
     shares = [sum(r.size for r in departed if r.flow == f) / 3_000_000 for f in range(3)]
     assert shares == pytest.approx([1 / 3] * 3, abs=0.01)  # arrival order, not weights
 
 
 def test_fifo_latency_and_outputs(tmp_path: Path) -> None:
     rate = 100_000_000
-    sim = Simulation(FifoScheduler(capacity=64), rate_bps=rate, propagation_ns=5000,
-                     bql=Bql.parse("fixed:3000"))
+    sim = Simulation(
+        scheduler_factory(fifo_program(64))(),
+        rate_bps=rate,
+        propagation_ns=5000,
+        bql=Bql.parse("fixed:3000"),
+    )
     result = sim.run(poisson(rate / 8000 * 1.5, 1000, 5000, seed=3, exponential_sizes=False))
     s = summarize(result, rate, propagation_ns=5000)
     assert s.counters["drop_queue_full"] > 0  # 150 % load: the queue overflows

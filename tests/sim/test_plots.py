@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xdpq.library import library_path
 from xdpq.runtime.bql import Bql
-from xdpq.sim.handwritten import FifoScheduler
 from xdpq.sim.metrics import completions
 from xdpq.sim.plots import SweepPoint, fct_by_size, latency_cdf, plot_run, sweep
+from xdpq.sim.program import load_scheduler
 from xdpq.sim.run import Record, Simulation
 from xdpq.sim.workload import SizeCdf, flow_sizes, merge, poisson
 
@@ -22,15 +23,22 @@ def is_png(path: Path) -> bool:
 def test_plot_run_writes_every_plot(tmp_path: Path) -> None:
     rate = 100_000_000
     cdf = SizeCdf("s", (3000.0, 60_000.0), (0.0, 1.0))
-    arrivals = merge(poisson(2000, 500, None, seed=1, until_ns=200_000_000, flow=10**6),
-                     flow_sizes(cdf, 0.5, rate, seed=2, until_ns=200_000_000))
-    result = Simulation(FifoScheduler(capacity=1000), rate, bql=Bql.parse("fixed:3000")).run(
-        arrivals)
+    arrivals = merge(
+        poisson(2000, 500, None, seed=1, until_ns=200_000_000, flow=10**6),
+        flow_sizes(cdf, 0.5, rate, seed=2, until_ns=200_000_000),
+    )
+    result = Simulation(
+        load_scheduler(library_path("fifo")), rate, bql=Bql.parse("fixed:3000")
+    ).run(arrivals)
     done = [c for c in completions(result.records, rate) if c.flow < 10**6]
     assert len(done) > 20
     files = plot_run(result.records, tmp_path / "out", done=done)
-    assert sorted(p.name for p in files) == ["fct.png", "latency_cdf.png", "occupancy.png",
-                                            "throughput.png"]
+    assert sorted(p.name for p in files) == [
+        "fct.png",
+        "latency_cdf.png",
+        "occupancy.png",
+        "throughput.png",
+    ]
     assert all(is_png(p) for p in files)
 
 

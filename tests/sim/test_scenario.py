@@ -10,24 +10,14 @@ from typing import Any
 
 import pytest
 
+from xdpq.library import library_path
 from xdpq.runtime.bql import BqlMode
 from xdpq.sim import scenario as scenario_module
-from xdpq.sim.handwritten import FifoScheduler, PrioScheduler, StfqScheduler
+from xdpq.sim.program import load_scheduler
 from xdpq.sim.scenario import ScenarioError, load_scenario, parse_scenario, run_scenario, variants
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((REPO / "sim").glob("*.toml"))
-
-
-def handwritten(path: Path, params: dict[str, Any]) -> Any:
-    """The hand-written twins standing in for compiled programs."""
-    match path.stem:
-        case "prio":
-            return PrioScheduler(capacity=1000)
-        case "stfq":
-            return StfqScheduler(capacity=10_000, weights=list(params.get("weight", [1] * 8)))
-        case _:
-            return FifoScheduler(capacity=1000)
 
 
 BASE = """
@@ -50,7 +40,7 @@ size = "1000B"
 def write(tmp_path: Path, text: str, name: str = "s.toml") -> Path:
     (tmp_path / "schedulers").mkdir(exist_ok=True)
     for s in ("fifo", "prio", "stfq"):
-        (tmp_path / "schedulers" / f"{s}.xdpq").write_text(f"scheduler {s}\n")
+        (tmp_path / "schedulers" / f"{s}.xdpq").write_text(library_path(s).read_text())
     sub = tmp_path / "sim"
     sub.mkdir(exist_ok=True)
     path = sub / name
@@ -139,7 +129,7 @@ load = 0.3
 count = 30
 mtu = "1514B"
 """)
-    (run,) = run_scenario(path, tmp_path / "out", handwritten, progress=False)
+    (run,) = run_scenario(path, tmp_path / "out", load_scheduler, progress=False)
     out = tmp_path / "out"
     doc = json.loads((out / "summary.json").read_text())
     assert doc["scenario"]["name"] == "t" and doc["scenario"]["seed"] == 3
@@ -157,8 +147,8 @@ mtu = "1514B"
 
 def test_runs_are_reproducible(tmp_path: Path) -> None:
     path = write(tmp_path, BASE + '[[workload]]\nkind = "poisson"\npps = 20000\nsize = "600B"\n')
-    a = run_scenario(path, tmp_path / "a", handwritten, progress=False, plots=False)[0]
-    b = run_scenario(path, tmp_path / "b", handwritten, progress=False, plots=False)[0]
+    a = run_scenario(path, tmp_path / "a", load_scheduler, progress=False, plots=False)[0]
+    b = run_scenario(path, tmp_path / "b", load_scheduler, progress=False, plots=False)[0]
     assert (tmp_path / "a" / "records.csv").read_bytes() == \
         (tmp_path / "b" / "records.csv").read_bytes()
     assert a.summary == b.summary
@@ -169,7 +159,7 @@ def test_sweep_runs_each_value(tmp_path: Path) -> None:
         .replace('rate = "10Mbit"', 'rate = "150Mbit"')
     text += ('[[workload]]\nkind = "poisson"\npps = 1000\nsize = "200B"\ndscp = 46\n'
              '[sweep]\nkey = "link.bql"\nvalues = ["off", "fixed:3000"]\nflow = 1\n')
-    runs = run_scenario(write(tmp_path, text), tmp_path / "out", handwritten, progress=False)
+    runs = run_scenario(write(tmp_path, text), tmp_path / "out", load_scheduler, progress=False)
     assert [r.label for r in runs] == ["0-off", "1-fixed-3000"]
     doc = json.loads((tmp_path / "out" / "sweep.json").read_text())
     off, fixed = doc["runs"]
@@ -180,7 +170,7 @@ def test_sweep_runs_each_value(tmp_path: Path) -> None:
 
 
 def test_stfq_scenario_shares_follow_the_weights(tmp_path: Path) -> None:
-    (run,) = run_scenario(REPO / "sim" / "stfq.toml", tmp_path, handwritten, progress=False,
+    (run,) = run_scenario(REPO / "sim" / "stfq.toml", tmp_path, load_scheduler, progress=False,
                           plots=False)
     shares = [f.throughput_bps / run.summary.throughput_bps for f in run.summary.flows]
     assert shares == pytest.approx([1 / 6, 2 / 6, 3 / 6], abs=0.01)
@@ -200,8 +190,6 @@ def test_scheduler_errors_name_the_scenario(tmp_path: Path) -> None:
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 def test_shipped_scenarios_run_with_the_compiled_schedulers(path: Path, tmp_path: Path) -> None:
     """Parameter names and values in sim/ match the library (runs cut short)."""
-    from xdpq.sim.program import load_scheduler
-
     data = tomllib.loads(path.read_text())
     flows = any(w["kind"] == "flows" for w in data["workload"])  # ~45 flows/s: wait for some
     data["duration"], data["drain"] = "200ms" if flows else "20ms", "0s"
@@ -215,6 +203,6 @@ def test_shipped_scenarios_run_with_the_compiled_schedulers(path: Path, tmp_path
 def test_progress_bar_on_a_long_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                     capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(scenario_module, "PROGRESS_AFTER_S", 0.0)
-    (run,) = run_scenario(write(tmp_path, BASE), tmp_path / "o", handwritten, progress=True,
+    (run,) = run_scenario(write(tmp_path, BASE), tmp_path / "o", load_scheduler, progress=True,
                           plots=False)
     assert run.summary.packets == 63
