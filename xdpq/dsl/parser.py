@@ -10,10 +10,17 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path as FsPath
 
-from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark import Lark, Token, Transformer_NonRecursive, Tree, v_args
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 
 from xdpq.dsl import ast
+from xdpq.dsl.limits import check_name, check_nesting
 from xdpq.errors import SourceError, Span
 
 _GRAMMAR = FsPath(__file__).with_name("grammar.lark")
@@ -103,12 +110,18 @@ def _span(filename: str, node: Tree | Token) -> Span:
     return Span(filename, m.line, m.column, m.end_line, m.end_column)
 
 
-class _ToAst(Transformer):
-    """Lark tree to dataclasses; spans come from each rule's meta."""
+class _ToAst(Transformer_NonRecursive):
+    """Lark tree to dataclasses; spans come from each rule's meta. Without
+    recursion: how deep a program nests is checked on the result."""
 
-    def __init__(self, filename: str) -> None:
+    def __init__(self, filename: str, text: str) -> None:
         super().__init__()
         self.f = filename
+        self.text = text
+
+    def NAME(self, tok: Token) -> Token:
+        check_name(str(tok), _span(self.f, tok), self.text)
+        return tok
 
     def _s(self, meta: object) -> Span:
         m = meta
@@ -291,4 +304,11 @@ def parse(text: str, filename: str = "<program>") -> ast.Program:
     except RecursionError:
         raise SourceError("the program nests too deeply", Span(filename, 1, 1, 1, 2), text,
                           hint="split deep expressions with let") from None
-    return _ToAst(filename).transform(tree)
+    try:
+        program = _ToAst(filename, text).transform(tree)
+    except VisitError as err:
+        if isinstance(err.orig_exc, SourceError):
+            raise err.orig_exc from None
+        raise
+    check_nesting(program, text)
+    return program

@@ -1,0 +1,83 @@
+"""Programs aimed at the compiler (issue 8, point 2): each gets a positioned
+SourceError from check — never another exception — or passes, and then its C
+compiles, the verifier loads it and its simulator class runs packets.
+
+Hand-written cases pin the bugs hostile programs found; the generated corpus
+(``hostile_programs``, shared with ``bench/hostile.py``, which runs 10k) is
+scaled down here.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from xdpq.dsl import check, parse
+from xdpq.dsl.limits import MAX_EXPR_DEPTH, MAX_IF_DEPTH, MAX_NAME
+from xdpq.errors import SourceError
+
+HEAD = "scheduler x\nqueue q: fifo()\n"
+
+
+def error_of(source: str) -> str:
+    with pytest.raises(SourceError) as info:
+        check(parse(source, "h.xdpq"), source)
+    return str(info.value)
+
+
+def passes(source: str) -> None:
+    check(parse(source, "h.xdpq"), source)
+
+
+@pytest.mark.parametrize("depth", [MAX_IF_DEPTH + 1, 1000, 20000])
+def test_nested_ifs_are_bounded(depth: int) -> None:
+    # 100 used to reach the simulator as Python nested too deep to compile; 1000 was a
+    # RecursionError inside the parser's tree transformer.
+    source = HEAD + "on enqueue { " + "if true { " * depth + "pass" + " }" * depth + " pass }\n"
+    err = error_of(source)
+    assert err.startswith(f"h.xdpq:3:{14 + 10 * MAX_IF_DEPTH}: error: 'if' nested more than ")
+
+
+def test_nested_ifs_up_to_the_bound_pass() -> None:
+    depth = MAX_IF_DEPTH
+    passes(
+        HEAD
+        + "on enqueue { "
+        + "if ip.dscp > 3 { " * depth
+        + "pass"
+        + " }" * depth
+        + " enqueue q }\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        " + ".join(["1"] * 40),  # left-deep: was 200 nested parentheses in the simulator's Python
+        "not " * 40 + "true",
+        "-" * 5000 + "1",  # was a RecursionError in check
+        "max(" * 40 + "1" + ", 1)" * 40,
+        "t[" * 40 + "1" + "]" * 40,
+    ],
+)
+def test_nested_expressions_are_bounded(expr: str) -> None:
+    source = HEAD + f"param t[4] = 1\non enqueue {{ if {expr} == 1 {{ pass }} pass }}\n"
+    err = error_of(source)
+    assert f"error: an expression nested more than {MAX_EXPR_DEPTH} deep" in err
+    assert "hint: name parts of it with let" in err
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "scheduler {n}\nqueue q: fifo()\non enqueue {{ pass }}\n",
+        HEAD + "state global {{ {n}: count = 0 }}\non enqueue {{ pass }}\n",
+        HEAD + "on enqueue {{ drop {n} }}\n",
+        HEAD + "on enqueue {{ let {n} = 1 pass }}\n",
+    ],
+)
+def test_long_names_are_refused(where: str) -> None:
+    # 10k characters was an OSError (file name too long) in compile; 600 made
+    # BTF the kernel refuses, so the verifier could not see the spin lock.
+    err = error_of(where.format(n="n" * 10_000))
+    assert f"error: a name of 10000 characters: at most {MAX_NAME}" in err
+    passes(where.format(n="n" * MAX_NAME))
