@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import pytest
 
+from xdpq.codegen.build import compile_source
 from xdpq.dsl import check, parse
 from xdpq.dsl.limits import MAX_EXPR_DEPTH, MAX_IF_DEPTH, MAX_NAME
 from xdpq.errors import SourceError
+from xdpq.frames import FrameSpec, frame
+from xdpq.runtime.report import queue_occupancy
+from xdpq.runtime.stepper import Stepper
 
 HEAD = "scheduler x\nqueue q: fifo()\n"
 
@@ -81,3 +85,19 @@ def test_long_names_are_refused(where: str) -> None:
     err = error_of(where.format(n="n" * 10_000))
     assert f"error: a name of 10000 characters: at most {MAX_NAME}" in err
     passes(where.format(n="n" * MAX_NAME))
+
+
+@pytest.mark.kernel
+def test_a_queue_named_like_an_rbtree_root_compiles_and_is_reported() -> None:
+    # 'a_root' next to the rbtree 'a' was a C redefinition of xq_q_a_root.
+    source = (
+        "scheduler x\nqueue a: rbtree(capacity = 8)\nqueue a_root: fifo(capacity = 4)\n"
+        "on enqueue { if ip.dscp == 0 { enqueue a rank l4.sport } enqueue a_root }\n"
+    )
+    compiled = compile_source(source, "h.xdpq")
+    with Stepper(compiled.obj_path) as kernel:
+        for sport, dscp in [(7, 0), (5, 0), (9, 8)]:
+            kernel.ingress(frame(FrameSpec(100, sport=sport, dscp=dscp)))
+        held = queue_occupancy(kernel.obj, compiled.program)
+        assert (held["a"]["packets"], held["a_root"]["packets"]) == (2, 1)
+        assert kernel.step().rank == 5

@@ -9,7 +9,7 @@ queue's token in its parent. Every statement carries a ``#line`` directive
 into the ``.xdpq`` file, so clang and verifier errors point there.
 
 Identifiers are never pasted: every user name is mangled into a namespace
-prefix (``xq_g_`` globals, ``xq_p_`` parameters, ``xq_q_`` queues, ``l_``
+prefix (``xq_g_`` globals, ``xq_p_`` parameters, ``xq_q_`` queues, ``xq_t_`` trees, ``l_``
 locals, ``v_`` fields) that no header uses, so ``int`` or ``xdpq_lock`` as a
 name is harmless.
 """
@@ -42,6 +42,13 @@ ADDRESSES_C = {"ip.src": "pkt.saddr", "ip.dst": "pkt.daddr", "ip6.src": "pkt.sad
 DEQ_C = {"len": "(__u64)e->len", "rank": "e->rank", "enqueued": "xdpq_enqueued(e->slot)",
          "index": "index", "parent_rank": "parent_rank"}
 ENQ_OK = "(res == XDPQ_ENQ_OK || res == XDPQ_ENQ_CLAMPED)"
+
+
+def queue_var(q: ir.Queue) -> str:
+    """A queue's C variable. An rbtree's root is that name and ``_root``
+    (XDPQ_RBTREE_DEFINE): a prefix of its own and a trailing ``_`` keep it from
+    ever being another queue's name (``a_root`` next to ``a``)."""
+    return f"xq_t_{q.name}_" if q.kind == "rbtree" else f"xq_q_{q.name}"
 
 
 def key_words(fields: tuple[str, ...]) -> int:
@@ -77,9 +84,12 @@ class _Emitter:
         assert q.count is not None
         return q.count
 
+    def var(self, name: str) -> str:
+        return queue_var(self.p.queue(name))
+
     def queue_ref(self, name: str, index: str | None) -> str:
         """Pointer to a queue, index already bounded."""
-        return f"&xq_q_{name}[{index}]" if index is not None else f"&xq_q_{name}"
+        return f"&{self.var(name)}[{index}]" if index is not None else f"&{self.var(name)}"
 
     def bounded(self, index: ir.Expr, n: int) -> str:
         return f"xdpq_index({self.expr(index)}, {n})"
@@ -145,7 +155,7 @@ class _Emitter:
         ref = self.queue_ref(name, index)
         if attr == "head":
             if q.kind == "rbtree":
-                return f"xdpq_rbtree_head(&xq_q_{name}_root)"
+                return f"xdpq_rbtree_head(&{self.var(name)}_root)"
             return f"xdpq_{q.kind}_head({ref})"
         field = "len" if attr == "packets" else "bytes"
         return f"(__u64)({ref})->{field}"
@@ -277,7 +287,7 @@ class _Emitter:
     def declare_queues(self) -> None:
         for q in self.p.queues:
             if q.kind == "rbtree":
-                self.line(f"XDPQ_RBTREE_DEFINE(xq_q_{q.name}, {q.capacity});")
+                self.line(f"XDPQ_RBTREE_DEFINE({self.var(q.name)}, {q.capacity});")
             elif q.kind == "fifo" and q.count is None:
                 self.line(f"xdpq_locked struct xdpq_fifo xq_q_{q.name} = "
                           f"XDPQ_FIFO_INIT({q.capacity});")
@@ -401,8 +411,7 @@ class _Emitter:
             index = f"xdpq_index(m->index, {q.count})" if q.count else None
             ref = self.queue_ref(q.name, index)
             if q.kind == "rbtree":
-                self.line(f"res = xdpq_rbtree_enqueue({ref}, &xq_q_{q.name}_root, slot, m->rank, "
-                          "len);", 2)
+                self.line(f"res = xdpq_rbtree_enqueue({ref}, {ref}_root, slot, m->rank, len);", 2)
             else:
                 self.line(f"res = xdpq_{q.kind}_enqueue({ref}, slot, m->rank, len);", 2)
             if q.parent is not None:
@@ -427,12 +436,12 @@ class _Emitter:
         self.line()
         on_deq = "xq_on_dequeue(now, e, {}, {})" if p.dequeue is not None else "XDPQ_DEQ_OK"
         for q in p.top:
-            ref = f"&xq_q_{q.name}"
-            root = f", &xq_q_{q.name}_root" if q.kind == "rbtree" else ""
+            ref = self.queue_ref(q.name, None)
+            root = f", {ref}_root" if q.kind == "rbtree" else ""
             if q.children is None:
                 deq = f"!xdpq_{q.kind}_dequeue({ref}{root}, e)"
                 if p.uses_at:
-                    peek_root = f"&xq_q_{q.name}_root" if q.kind == "rbtree" else ref
+                    peek_root = f"{ref}_root" if q.kind == "rbtree" else ref
                     self.line(f"if (!xdpq_{q.kind}_peek({peek_root}, e) && "
                               f"xdpq_eligible(e, now, &later) &&\n\t    {deq})", 1)
                 else:

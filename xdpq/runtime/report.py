@@ -17,6 +17,7 @@ from typing import Any
 from xdpq import ir
 from xdpq.bpf import BpfObject
 from xdpq.bpf.maps import u32
+from xdpq.codegen.c import queue_var
 from xdpq.runtime.bql import BqlMode
 from xdpq.runtime.counters import read_counters
 from xdpq.runtime.params import format_values, read_params
@@ -51,7 +52,7 @@ def queue_occupancy(obj: BpfObject, prog: ir.Program) -> dict[str, dict[str, int
     snapshots: dict[str, bytes] = {}
     out = {}
     for q in prog.queues:
-        var = f"xq_q_{q.name}"
+        var = queue_var(q)
         for section in (".data.xq", ".bss", ".data"):
             try:
                 sec = obj.section(section)
