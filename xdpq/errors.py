@@ -24,12 +24,18 @@ class Span:
         return f"{self.file}:{self.line}:{self.column}"
 
 
+def source_lines(source: str) -> list[str]:
+    """Lines as the parser counts them: split at line feeds only (not at form feeds
+    or the other breaks of ``str.splitlines``); a final line feed ends the last line."""
+    return source.removesuffix("\n").split("\n")
+
+
 def render_caret(source: str, span: Span) -> str:
     """The source line of ``span`` with a caret line under the offending text."""
-    lines = source.splitlines()
+    lines = source_lines(source)
     if not 1 <= span.line <= len(lines):
         return ""
-    text = lines[span.line - 1].expandtabs(1)
+    text = lines[span.line - 1].removesuffix("\r").expandtabs(1)
     width = max(1, (span.end_column - span.column) if span.end_line == span.line else 1)
     width = min(width, max(1, len(text) - span.column + 1))
     return f"{text}\n{' ' * (span.column - 1)}{'^' * width}"

@@ -101,3 +101,13 @@ def test_a_queue_named_like_an_rbtree_root_compiles_and_is_reported() -> None:
         held = queue_occupancy(kernel.obj, compiled.program)
         assert (held["a"]["packets"], held["a_root"]["packets"]) == (2, 1)
         assert kernel.step().rank == 5
+
+
+@pytest.mark.parametrize("brk", ["\x0c", "\x0b", "\u2028", "\x1c", "\r", "\x85"])
+def test_line_breaks_only_at_line_feeds(brk: str) -> None:
+    # A form feed in a comment counted as a line break for an error at the end
+    # of the program: it pointed at line 5 of a program of 3.
+    source = f"scheduler x\n# a{brk}b{brk}c\nqueue q: pifo(range = "
+    err = error_of(source)
+    assert err.startswith("h.xdpq:3:23: error: found the end of the program, expected an")
+    assert err.split("\n")[1:3] == ["queue q: pifo(range = ", " " * 22 + "^"]

@@ -21,7 +21,7 @@ from lark.exceptions import (
 
 from xdpq.dsl import ast
 from xdpq.dsl.limits import check_name, check_nesting
-from xdpq.errors import SourceError, Span
+from xdpq.errors import SourceError, Span, source_lines
 
 _GRAMMAR = FsPath(__file__).with_name("grammar.lark")
 
@@ -80,7 +80,7 @@ def _syntax_error(err: UnexpectedInput, text: str, filename: str) -> SourceError
     match err:
         case UnexpectedToken(token=tok):
             if tok.type == "$END":
-                lines = text.splitlines() or [""]
+                lines = source_lines(text)
                 line, col = len(lines), len(lines[-1]) + 1
             width = max(1, len(str(tok.value))) if tok.type != "$END" else 1
             msg = f"found {_found(tok)}, expected {_expected(err.accepts or err.expected)}"
@@ -91,7 +91,7 @@ def _syntax_error(err: UnexpectedInput, text: str, filename: str) -> SourceError
             if err.allowed:
                 msg += f", expected {_expected(set(err.allowed))}"
         case UnexpectedEOF():
-            lines = text.splitlines() or [""]
+            lines = source_lines(text)
             line, col, width = len(lines), len(lines[-1]) + 1, 1
             msg = f"the program ends early, expected {_expected(set(err.expected))}"
         case _:
