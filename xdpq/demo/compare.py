@@ -17,6 +17,7 @@ from xdpq.library import compile_library
 class Report:
     scheduler: str
     what: str
+    bed: str  # the test bed's name prefix (its namespaces are PREFIX-snd/-dut/-rcv)
     packets_per_flow: int
     frame_bytes: int
     classes: list[int]  # each flow's DSCP class (ip.dscp / 8), which the weights are per
@@ -49,6 +50,7 @@ def run_demo(w: Workload, say: Callable[[str], None]) -> Report:
     return Report(
         w.scheduler,
         w.what,
+        k.bed,
         w.packets,
         w.size,
         [f.dscp // 8 for f in w.flows],
