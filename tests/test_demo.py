@@ -187,3 +187,27 @@ def test_help_lists_every_verb_and_each_has_an_example(
     for verb in VERBS:
         out = helptext(verb)
         assert "example" in out and f"xdpq {verb}" in out, verb
+
+
+@pytest.mark.kernel
+def test_demo_with_stack_traffic_on_the_egress_still_agrees(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """The DUT's stack sends out of the same egress, unscheduled: the scheduler still
+    orders its own packets as the simulator does, and the stack's frames get through."""
+    r = subprocess.run(
+        demo_argv("--stack-load", "--out", str(tmp_path)),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert r.returncode == 0, r.stderr + r.stdout
+    report = json.loads((tmp_path / "demo.json").read_text())
+    extra = report["kernel"]["extra"]
+    assert extra["stack_datagrams_sent"] > 0
+    assert 0 < extra["stack_frames_received"] <= extra["stack_datagrams_sent"]
+    assert all(abs(d) <= 5.0 for d in report["diff_pp"])
+    assert report["kernel"]["delivered"] == 3 * report["packets_per_flow"]
+    assert left_behind(report["bed"], env) == []

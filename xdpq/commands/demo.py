@@ -58,6 +58,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="DIR",
         help="where demo.json and demo.png go (default: a new temporary directory)",
     )
+    p.add_argument(
+        "--stack-load",
+        action="store_true",
+        help="meanwhile, let the DUT's own stack send UDP out of the same egress "
+        "(which XDP cannot schedule; see docs/findings.md)",
+    )
     p.set_defaults(func=run)
 
 
@@ -67,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix="xdpq-demo-"))
     out.mkdir(parents=True, exist_ok=True)
     print(f"xdpq demo: {w.what}; {w.packets} packets of {w.size} B per flow", flush=True)
-    report = run_demo(w, lambda msg: print(f"  {msg}", flush=True))
+    report = run_demo(w, lambda msg: print(f"  {msg}", flush=True), args.stack_load)
     print()
     print(table(report))
     print()

@@ -30,9 +30,9 @@ class Report:
     agree: bool
 
 
-def run_demo(w: Workload, say: Callable[[str], None]) -> Report:
+def run_demo(w: Workload, say: Callable[[str], None], stack_load: bool = False) -> Report:
     compiled = compile_library(w.scheduler)
-    k = run_kernel(w, compiled, say)
+    k = run_kernel(w, compiled, say, stack_load)
     if not k.departures:
         raise XdpqError("the kernel delivered nothing; see `xdpq doctor`")
     drain_ns = max(d.sojourn_ns for d in k.departures) or 1
@@ -45,7 +45,14 @@ def run_demo(w: Workload, say: Callable[[str], None]) -> Report:
     window = min(contended(sim_deps, len(w.flows)), contended(k.departures, len(w.flows)))
     sim = side("sim", w, sim_deps, window, dict(sim_drops), [w.packets] * len(w.flows))
     kern = side("kernel", w, k.departures, window, k.drops, k.sent)
-    kern.extra = {"send_ms": k.send_ns / 1e6}
+    kern.extra = {
+        "send_ms": k.send_ns / 1e6,
+        "timer_fires": k.timer_fires,
+        "packets_per_timer_fire": len(k.departures) / max(k.timer_fires, 1),
+        "transmitter_calls": k.tx_calls,
+        "stack_datagrams_sent": k.stack_sent,
+        "stack_frames_received": k.stack_received,
+    }
     diff = [round((b.share - a.share) * 100, 2) for a, b in zip(sim.flows, kern.flows, strict=True)]
     return Report(
         w.scheduler,

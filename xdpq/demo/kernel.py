@@ -14,6 +14,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 from xdpq.codegen.build import Compiled
+from xdpq.demo.stackload import StackLoad
 from xdpq.demo.workload import Departure, Workload
 from xdpq.errors import XdpqError
 from xdpq.net.receiver import Receiver
@@ -33,9 +34,15 @@ class KernelRun:
     sent: list[int]
     send_ns: int  # how long queueing the backlog took
     bed: str  # the test bed's name prefix
+    stack_sent: int  # datagrams the DUT's stack sent out of the egress meanwhile (--stack-load)
+    stack_received: int  # of those, what reached the receiver
+    timer_fires: int  # scheduler timer callbacks
+    tx_calls: int  # the transmitter's BPF_PROG_RUN calls
 
 
-def run_kernel(w: Workload, compiled: Compiled, say: Callable[[str], None]) -> KernelRun:
+def run_kernel(
+    w: Workload, compiled: Compiled, say: Callable[[str], None], stack_load: bool = False
+) -> KernelRun:
     reap_stale_beds()
     n = len(w.flows)
     flows = [Flow(size=w.size, dscp=f.dscp, sport=20000 + i) for i, f in enumerate(w.flows)]
@@ -55,6 +62,7 @@ def run_kernel(w: Workload, compiled: Compiled, say: Callable[[str], None]) -> K
                     program=compiled.program,
                 )
             )
+        load = stack.enter_context(StackLoad(bed)) if stack_load else None
         pool = dep.obj.map("xdpq_slots").max_entries
         total = w.packets * n
         if total > pool:
@@ -85,6 +93,10 @@ def run_kernel(w: Workload, compiled: Compiled, say: Callable[[str], None]) -> K
         arrivals = rcv.arrivals()
         sent = list(gen.sent())
         refused = gen.refused
+        if load is not None:
+            load.stop()
+        stack_received = rcv.other  # frames that were not probes: the stack's
+        tx_calls = dep.stats().tx_calls  # (gone once closed)
     final = dep.final
     assert final is not None  # closed by the ExitStack
     drops = {
@@ -100,7 +112,17 @@ def run_kernel(w: Workload, compiled: Compiled, say: Callable[[str], None]) -> K
         )
         for a in arrivals
     ]
-    return KernelRun(departures, drops, sent, send_ns, bed.prefix)
+    return KernelRun(
+        departures,
+        drops,
+        sent,
+        send_ns,
+        bed.prefix,
+        load.sent if load is not None else 0,
+        stack_received,
+        final.timer_fires,
+        tx_calls,
+    )
 
 
 def _lost(dep: Deployment, gen: TrafficGen) -> int:

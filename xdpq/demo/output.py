@@ -38,6 +38,18 @@ def table(r: Report) -> str:
         f"{'contended window':22}{r.sim.window:>8}{r.kernel.window:>10}   (departures)",
         f"{'drain, ms':22}{_ms(r.sim.drain_ns):>8}{_ms(r.kernel.drain_ns):>10}",
     ]
+    x = r.kernel.extra
+    lines.append(
+        f"{'kernel timer fires':22}{'':>8}{x['timer_fires']:>10.0f}   "
+        f"({x['packets_per_timer_fire']:.1f} packets each; "
+        f"{x['transmitter_calls']:.0f} transmitter calls)"
+    )
+    if x["stack_datagrams_sent"]:
+        lines.append(
+            f"{'stack traffic':22}{'':>8}{x['stack_frames_received']:>10.0f}   (of "
+            f"{x['stack_datagrams_sent']:.0f} datagrams the DUT's stack sent out of out0 "
+            "meanwhile, unscheduled)"
+        )
     reasons = sorted(set(r.sim.drops) | set(r.kernel.drops))
     if not reasons:
         lines.append(f"{'drops':22}{0:>8}{0:>10}")
