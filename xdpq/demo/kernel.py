@@ -83,13 +83,11 @@ def run_kernel(
         deadline = time.monotonic() + SETTLE_S
         while dep.stats().backlog + _lost(dep, gen) < total and time.monotonic() < deadline:
             time.sleep(0.001)
-        say(
-            f"kernel: {dep.stats().backlog} packets queued in {send_ns / 1e6:.1f} ms, "
-            "held; releasing"
-        )
+        queued = dep.stats().backlog
+        say(f"kernel: {queued} packets queued in {send_ns / 1e6:.1f} ms, held; releasing")
         released = time.monotonic_ns()
         dep.set_bql(Bql())
-        rcv.wait(dep.stats().backlog, timeout_s=SETTLE_S)
+        rcv.wait(queued, timeout_s=SETTLE_S)
         arrivals = rcv.arrivals()
         sent = list(gen.sent())
         refused = gen.refused
