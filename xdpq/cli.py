@@ -11,8 +11,8 @@ from xdpq.errors import XdpqError
 
 # Verb name -> module in xdpq.commands. Each module has ``register(subparsers)``
 # that adds its parser and sets ``func(args) -> int``.
-VERBS = ("doctor", "check", "fmt", "compile", "sim", "deploy", "stats", "set", "down", "list",
-         "demo")
+VERBS = ("doctor", "check", "fmt", "compile", "sim", "sweep", "deploy", "stats", "set", "down",
+         "list", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
