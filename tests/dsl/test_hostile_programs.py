@@ -111,3 +111,14 @@ def test_line_breaks_only_at_line_feeds(brk: str) -> None:
     err = error_of(source)
     assert err.startswith("h.xdpq:3:23: error: found the end of the program, expected an")
     assert err.split("\n")[1:3] == ["queue q: pifo(range = ", " " * 22 + "^"]
+
+
+def test_pifo_storage_is_bounded_for_the_whole_program() -> None:
+    # Each declaration was bounded alone: three of the largest made a 35 MB object,
+    # and nothing bounded how many.
+    pairs = "".join(
+        f"queue b{i}[16]: pifo(range = 32768)\nqueue t{i}: fifo() of b{i}\n" for i in range(3)
+    )
+    err = error_of("scheduler x\n" + pairs + "on enqueue { enqueue b0[1] }\n")
+    assert err.startswith("h.xdpq:6:1: error: the pifos up to 'b2' need 3145728 buckets")
+    passes("scheduler x\n" + pairs.split("queue b2")[0] + "on enqueue { enqueue b0[1] }\n")

@@ -67,6 +67,8 @@ DEQUEUED_CHILD = {"index": C, "parent_rank": C}
 QUEUE_ATTRS = {"head": B, "packets": C, "bytes": B}
 # Bucket storage of all PIFOs of a program (8 bytes each): 8 MiB.
 MAX_PIFO_BUCKETS = 1 << 20
+# ... and of all PIFOs of a program together (16 MiB): one global section holds them.
+MAX_PIFO_STORAGE = 1 << 21
 S_PER_BYTE_BIT = 8_000_000_000  # bytes * 8e9 / (bit/s) = ns
 
 
@@ -483,6 +485,7 @@ class _Checker:
             declare(q.name, q.span)
             sc.queues[q.name] = q
         shapes = {q.name: self.queue(q, sc.queues) for q in p.queues}
+        self.pifo_storage(p.queues, shapes)
         sc.hierarchical = any(q.of for q in p.queues)
         globals_: list[ir.Var] = []
         flow_vars: list[ir.Var] = []
@@ -661,6 +664,17 @@ class _Checker:
                                  f"{2 * rng * (count or 1)} buckets", q.span,
                                  f"at most {MAX_PIFO_BUCKETS}: use a smaller range")
         return count, cap, rng
+
+    def pifo_storage(self, queues: tuple[ast.Queue, ...],
+                     shapes: dict[str, tuple[int | None, int, int]]) -> None:
+        total = 0
+        for q in queues:
+            count, _, rng = shapes[q.name]
+            total += 2 * rng * (count or 1)
+            if total > MAX_PIFO_STORAGE:
+                raise self.error(f"the pifos up to '{q.name}' need {total} buckets", q.span,
+                                 f"a program's pifos have at most {MAX_PIFO_STORAGE}: use "
+                                 "smaller ranges")
 
     def parent_of(self, q: ast.Queue, queues: dict[str, ast.Queue]) -> int:
         """Check ``queue root: … of children``; the number of children."""
