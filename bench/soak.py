@@ -211,7 +211,7 @@ def main() -> int:
         "scheduler": args.sched, "bql": args.bql, "seconds": round(elapsed, 1),
         "packets": {"sent": sent, "received": received, "refused_by_s0": refused,
                     "enqueued": c["enqueued"], "transmitted": c["transmitted"],
-                    "mpps": round(sent / elapsed / 1e6, 3) if elapsed else 0.0},
+                    "mpps": round(sum(phases.values()) / elapsed / 1e6, 3) if elapsed else 0.0},
         "sent_by_phase": phases, "drops": drops, "passed": passed,
         # xdpq_slots_in_use is counted after the free-list pop and lowered after the push,
         # so under contention it (and its peak) can read one above the pool size.

@@ -33,6 +33,18 @@ interface is missing or down, the ingress already has an XDP program (see --repl
 egress driver cannot take redirected frames, a parameter is unknown, out of range or has the
 wrong unit, the process lacks CAP_NET_ADMIN/CAP_BPF/CAP_PERFMON, or the name or an interface
 is taken by another deployment.
+
+Faults. If the process dies (SIGKILL, a crash), nothing stays attached (the ingress program
+and the tracepoints hang on bpf_links of the process), but the maps stay pinned with what
+was queued, and `xdpq list` shows the deployment dead. Run the same deploy again (same
+program, interfaces and --name; e.g. systemd's Restart=) and it resumes: it takes over the
+pinned maps, so every queued packet is still sent, and counters, parameters changed with
+`xdpq set` and the BQL state carry on. `xdpq down NAME` drops them instead. If the egress
+is deleted or set down (or the ingress deleted) while it runs, the deployment stops, says
+why, and exits with status 1; `xdpq stats NAME` then shows its last statistics until
+`xdpq down NAME` (or a new deploy of that name) removes them. A state directory on a full or
+read-only file system (XDPQ_RUN_DIR) or a read-only BPF file system (XDPQ_PIN_DIR) is
+refused with what to fix, and nothing is left attached.
 """
 
 READY = "ready"
@@ -97,7 +109,8 @@ def _foreground(spec: service.Spec) -> int:
     def ready(st: registry.State) -> None:
         params = " ".join(f"{k}={v}" for k, v in st.params.items())
         print(f"xdpq: '{st.name}' runs {st.program} on {st.ingress} → {st.egress} "
-              f"(bql {st.bql}{', ' + params if params else ''}); Ctrl-C stops it", flush=True)
+              f"(bql {st.bql}{', ' + params if params else ''}){resumed(st)}; Ctrl-C stops it",
+              flush=True)
 
     with service.stop_signals(stop):
         result = service.serve(spec, stop, ready, log=lambda m: print(m, file=sys.stderr))
@@ -109,7 +122,21 @@ def _foreground(spec: service.Spec) -> int:
               f"({c['drop_shutdown'].packets} still queued at the end), "
               f"{sum(v.packets for k, v in c.items() if k.startswith('pass_'))} passed",
               flush=True)
+    if result["fault"]:
+        print(f"xdpq deploy: '{result['name']}' stopped: {result['fault']}; its last "
+              f"statistics: xdpq stats {result['name']}; remove it: xdpq down {result['name']}",
+              file=sys.stderr)
+        return 1
     return 0
+
+
+def resumed(st: registry.State) -> str:
+    """What a deployment resumed from a dead process's maps took over, for its banner."""
+    if "resumed_from" not in st.extra:
+        return ""
+    return (f", resumed from process {st.extra['resumed_from']} with "
+            f"{st.extra['resumed_queued']} packets queued and {st.extra['resumed_staged']} "
+            "staged")
 
 
 def _detach(args: argparse.Namespace, spec: service.Spec) -> int:
@@ -128,7 +155,8 @@ def _detach(args: argparse.Namespace, spec: service.Spec) -> int:
     if said.strip() == READY:
         st = registry.load(str(spec.name))
         print(f"xdpq: '{st.name}' runs {st.program} on {st.ingress} → {st.egress} in the "
-              f"background (pid {st.pid}); xdpq stats {st.name} / xdpq down {st.name}")
+              f"background (pid {st.pid}){resumed(st)}; xdpq stats {st.name} / "
+              f"xdpq down {st.name}")
         return 0
     rc = proc.wait()
     print(said.rstrip() or f"xdpq deploy: the background process failed (status {rc})",
@@ -186,4 +214,4 @@ def _child(spec: service.Spec) -> int:
     if final is not None:
         log(f"stopped; transmitted {final.counters['transmitted'].packets}, "
             f"drop_shutdown {final.counters['drop_shutdown'].packets}")
-    return 0
+    return 1 if result["fault"] else 0

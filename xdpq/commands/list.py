@@ -31,7 +31,9 @@ def run(args: argparse.Namespace) -> int:
     states = registry.all_states()
     broken = sorted(set(registry.names()) - {s.name for s in states})
     if args.json:
-        print(json.dumps([{**asdict(s), "running": s.alive()} for s in states]
+        print(json.dumps([{**asdict(s), "running": s.alive(),
+                           "stopped": (registry.read_final(s.name) or {}).get("stopped")}
+                          for s in states]
                          + [{"name": n, "running": False, "broken": True} for n in broken],
                          indent=2))
         return 0
@@ -46,8 +48,11 @@ def run(args: argparse.Namespace) -> int:
         t.add_column(col)
     for s in states:
         ns = f" (netns {s.netns})" if s.netns else ""
+        final = None if s.alive() else registry.read_final(s.name)
         status = (f"running, pid {s.pid}" + ("" if s.detached else ", foreground")
-                  if s.alive() else "dead: xdpq down " + s.name)
+                  if s.alive() else
+                  f"stopped: {final['stopped']['fault']}; xdpq down {s.name}" if final else
+                  f"dead, queue kept: deploy again to resume, or xdpq down {s.name}")
         t.add_row(s.name, s.program, f"{s.ingress} → {s.egress}{ns}", s.started, status,
                   " ".join(f"{k}={v}" for k, v in s.params.items()) or "-")
     for n in broken:

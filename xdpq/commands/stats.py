@@ -21,6 +21,9 @@ examples:
   sudo xdpq stats edge --listen 9464       serve it at http://127.0.0.1:9464/metrics
   sudo xdpq stats edge --listen 0.0.0.0:9464
 
+A deployment that stopped on a fault (its egress deleted or down) shows its last
+statistics, marked stopped, until `xdpq down NAME`.
+
 Packets and bytes in (every frame the ingress program saw) and out (handed to the egress
 driver), drops by reason (the datapath's, and the scheduler program's own), passes to the
 stack, queue occupancy per queue, BQL limit and bytes in flight, transmitter batches.
@@ -56,13 +59,33 @@ def snapshot(view: service.View) -> dict[str, Any]:
     return s
 
 
+def stopped(name: str) -> dict[str, Any] | None:
+    """The last statistics of a deployment that stopped on a fault, if it is one."""
+    st = registry.load(name)
+    final = None if st.alive() else registry.read_final(name)
+    if final is not None:
+        final.update(name=st.name, ingress=st.ingress, egress=st.egress, netns=st.netns,
+                     started=st.started, pid=st.pid, file=st.file)
+    return final
+
+
 def run(args: argparse.Namespace) -> int:
+    s = stopped(args.name)
+    if s is not None:
+        if args.listen or args.watch:
+            raise XdpqError(f"deployment '{args.name}' stopped ({s['stopped']['fault']}); "
+                            f"its last statistics: xdpq stats {args.name} [--json]")
+        return _show(args, s)
     with service.open_view(args.name) as view:
         if args.listen:
             return _serve(view, args.listen)
         if args.watch:
             return _watch(view, args.interval)
         s = snapshot(view)
+    return _show(args, s)
+
+
+def _show(args: argparse.Namespace, s: dict[str, Any]) -> int:
     if args.json:
         print(json.dumps(s, indent=2))
     elif args.prometheus:
@@ -128,6 +151,8 @@ def table(s: dict[str, Any], before: dict[str, Any] | None) -> Any:
               f"{x['per_batch']} per batch")
     if x.get("error"):
         t.add_row("transmitter error", str(x["error"]), "", "")
+    if "stopped" in s:
+        t.add_row("STOPPED", f"{s['stopped']['fault']} at {s['stopped']['at']}", "", "")
     for k, v in s["params"].items():
         t.add_row(f"param {k}", v, "", "")
     return t

@@ -14,6 +14,11 @@ once loaded, so that other processes can read and change the running
 scheduler (see :meth:`xdpq.bpf.BpfObject.reuse_pinned_maps`); the pins go in
 ``close()``.
 
+With ``resume`` (and ``pin_dir``), the maps are not made but taken from the
+pins a deployment left behind when its process died (SIGKILL, a crash): what
+it had queued and staged, its counters, parameters and BQL state carry on,
+and the fresh programs are attached in its place (see :meth:`_resume_bql`).
+
 Order matters both ways. Up: load, fill the slot pool, arm the timer's
 callback, attach the completion tracepoints, start the transmitter, and only
 then attach the ingress program (through a bpf_link, so that a dying process
@@ -24,6 +29,7 @@ transmitter drain what is queued, stop it, flush what is left (counted as
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Mapping
@@ -72,6 +78,7 @@ class Deployment:
         params: Mapping[str, int | list[int]] | None = None,
         program: ir.Program | None = None,
         pin_dir: str | os.PathLike[str] | None = None,
+        resume: bool = False,
     ) -> None:
         self.bql = bql or Bql()
         self.program = program
@@ -90,43 +97,86 @@ class Deployment:
                 f"{self.egress.kind or 'a physical NIC'}): use --bql off"
             )
         self.obj = BpfObject(obj_path)
-        self.final: Stats | None = None  # the last statistics, taken by close()
+        self.resumed = resume
+        self.taken_over = (0, 0)  # resumed: packets queued and staged that it took over
+        self.final: Stats | None = None  # the last statistics, taken by stop()
         self._links: list[Link] = []
         self._tx: Transmitter | None = None
+        self._keep_maps = resume  # a failed resume leaves what it found as it was
         try:
+            if resume:
+                if self.pin_dir is None:
+                    raise XdpqError("resume needs the pin directory of the deployment")
+                self.obj.reuse_pinned_maps(self.pin_dir)
             self._start(params or {})
+            self._keep_maps = False
         except BaseException:
             self.close()
             raise
 
     def _start(self, params: Mapping[str, int | list[int]]) -> None:
         ro = self.obj.section(".rodata")
-        ro["xdpq_egress_ifindex"] = self.egress.ifindex
-        ro["xdpq_egress_peer_ifindex"] = self.egress.peer_ifindex
+        if self.resumed:
+            if (ro["xdpq_egress_ifindex"], ro["xdpq_egress_peer_ifindex"]) != (
+                    self.egress.ifindex, self.egress.peer_ifindex):
+                raise XdpqError(
+                    f"cannot resume: the scheduler left behind sends to interface index "
+                    f"{ro['xdpq_egress_ifindex']}, and {self.egress.name} is now "
+                    f"{self.egress.ifindex} (it was recreated)")
+        else:
+            ro["xdpq_egress_ifindex"] = self.egress.ifindex
+            ro["xdpq_egress_peer_ifindex"] = self.egress.peer_ifindex
         self.obj.load()
         bss = self.obj.section(".bss")
         data = self.obj.section(".data")
+        if self.resumed:
+            self._resume_bql()
         bss["xdpq_bql_mode"] = int(self.bql.mode)
         data["xdpq_bql_limit"] = self.bql.limit
         self.set_params(params)
         if self.pin_dir is not None:
             for m in self.obj.maps.values():  # one by one: close() removes what was made
                 path = self.pin_dir / self.obj.pin_name(m.name)
-                m.pin(str(path))
+                if not self.resumed:
+                    m.pin(str(path))
                 self._pins.append(path)
             for prog in self.obj.programs.values():  # so that others can run xdpq_release
                 path = self.pin_dir / f"prog_{prog.name}"
+                path.unlink(missing_ok=True)  # resumed: the dead process's copy
                 prog.pin(str(path))
                 self._pins.append(path)
         pool = self.obj.map("xdpq_slots").max_entries
         frame = bytes(64)
-        self.obj.prog("xdpq_pool_fill").run(frame, ctx=xdp_ctx(64), repeat=pool, data_out=False)
+        if not self.resumed:  # resumed: the free list holds what is not queued or staged
+            self.obj.prog("xdpq_pool_fill").run(frame, ctx=xdp_ctx(64), repeat=pool,
+                                                data_out=False)
+        # Resumed, the timer is set up already: its callback becomes this object's.
         if self.obj.prog("xdpq_init").run(frame, ctx=xdp_ctx(64)).retval != _PASS:
             raise XdpqError("the scheduler timer could not be set up")
         self._links.append(self.obj.prog("xdpq_complete").attach())
         self._links.append(self.obj.prog("xdpq_xmit_err").attach())
         self._tx = Transmitter(self.obj, self.egress.ifindex)
         self._links.append(self.obj.prog("xdpq_ingress").attach_xdp(self.ingress.ifindex))
+        if self.resumed:  # a scheduler the dead one left stopped on the BQL limit
+            self.obj.prog("xdpq_release").run(frame, ctx=xdp_ctx(64))
+
+    def _resume_bql(self) -> None:
+        """BQL counts bytes staged or handed to the device and not yet completed. While
+        the process was dead nothing counted completions, yet the device finished what
+        it had long ago: only the staged frames are still in flight. Hold the scheduler
+        (limit 0: its timer, still running, stages nothing more), then keep the sizes of
+        the newest ``staged`` frames in flight and retire the rest."""
+        bss = self.obj.section(".bss")
+        self.obj.section(".data")["xdpq_bql_limit"] = 0
+        bss["xdpq_bql_mode"] = int(BqlMode.FIXED)
+        time.sleep(0.01)  # a timer callback that read the old limit finishes its burst
+        self.taken_over = (bss["xdpq_backlog"], bss["xdpq_staged"])
+        sizes = self.obj.map("xdpq_inflight_sizes")
+        held = list(iter(sizes.pop, None))
+        keep = held[len(held) - min(bss["xdpq_staged"], len(held)):]
+        for size in keep:
+            sizes.push(size)
+        bss["xdpq_inflight"] = sum(int.from_bytes(v, "little") for v in keep)
 
     # -- observe and change ----------------------------------------------------
 
@@ -180,11 +230,13 @@ class Deployment:
 
     # -- take down -------------------------------------------------------------
 
-    def close(self) -> None:
-        """Detach, drain, stop, flush; safe to call more than once."""
+    def stop(self) -> Stats | None:
+        """Detach the ingress, drain, stop the transmitter, flush: the final statistics
+        (also in ``final``); the maps stay readable until ``close()``. Safe to repeat."""
         ingress = self._links[-1:] if self._tx is not None else []
         for link in ingress:
             link.destroy()
+            self._links.remove(link)
         if self._tx is not None and self.obj.loaded:
             deadline = time.monotonic() + DRAIN_TIMEOUT_S
             bss = self.obj.section(".bss")
@@ -192,18 +244,25 @@ class Deployment:
                 if self._tx.error:
                     break
                 time.sleep(0.001)
-            self._tx.stop()
-            self._tx = None
-        if self.obj.loaded:
+            tx, self._tx = self._tx, None
+            with contextlib.suppress(XdpqError):  # known (``stats()`` raised it): stop anyway
+                tx.stop()
+        if self.obj.loaded and self.final is None and not self._keep_maps:
             flush = self.obj.prog("xdpq_flush")
             while flush.run(bytes(64), ctx=xdp_ctx(64)).retval == _PASS:
                 pass
             self.final = self.stats()
+        return self.final
+
+    def close(self) -> None:
+        """Stop (see ``stop``), detach everything, remove the pins; safe to repeat."""
+        self.stop()
         for link in self._links:
             link.destroy()
         self._links.clear()
         for pin in self._pins:
-            pin.unlink(missing_ok=True)
+            if not (self._keep_maps and not pin.name.startswith("prog_")):
+                pin.unlink(missing_ok=True)
         self._pins.clear()
         self.obj.close()
 

@@ -15,7 +15,12 @@ The deploying process creates both and removes both when it stops. Creating
 the state directory (``mkdir``, atomic) is what claims a name. Links are not
 pinned: the ingress program and the tracepoints stay attached only as long
 as the deploying process lives, and a process killed with SIGKILL leaves
-nothing attached, only these records, which ``xdpq down NAME`` removes.
+nothing attached, only these records and its maps (with what was queued),
+which a deploy of the same program on the same interfaces resumes
+(``take_over``) and ``xdpq down NAME`` removes. A deployment stopped by a
+fault (its egress went down or away) removes its pins but keeps its records
+and ``final.json``, its last statistics, until ``xdpq down NAME`` or a new
+deploy of that name.
 
 ``XDPQ_RUN_DIR`` and ``XDPQ_PIN_DIR`` move the two roots (tests use that to
 keep out of the way of real deployments).
@@ -23,6 +28,7 @@ keep out of the way of real deployments).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -30,6 +36,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from xdpq.errors import XdpqError
 
@@ -40,6 +47,7 @@ RUNTIME = "runtime.json"
 SOURCE = "scheduler.xdpq"
 OBJECT = "scheduler.o"
 LOG = "log"
+FINAL = "final.json"
 
 
 def run_root() -> Path:
@@ -114,10 +122,25 @@ def process_start(pid: int) -> int | None:
 def _write_private(path: Path, text: str) -> None:
     """Write ``path`` (mode 0600) atomically: readers see the old or the new text."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise cannot_write(path, exc) from None
+
+
+def cannot_write(path: Path, exc: OSError) -> XdpqError:
+    """A clear error for a record or pin xdpq could not write (full disk, read-only)."""
+    hint = {errno.ENOSPC: f"the file system of {path.parent} is full: free some space",
+            errno.EDQUOT: f"the disk quota of {path.parent} is used up",
+            errno.EROFS: f"{path.parent} is on a read-only file system: remount it "
+                         "read-write"}.get(exc.errno or 0, "check the file system")
+    root = "XDPQ_PIN_DIR" if str(path).startswith(str(pin_root())) else "XDPQ_RUN_DIR"
+    return XdpqError(f"cannot write {path}: {exc.strerror}; {hint} (or move xdpq's records "
+                     f"with {root}=DIR)")
 
 
 def _root_access(path: Path, exc: OSError) -> XdpqError:
@@ -136,7 +159,53 @@ def claim(name: str) -> Path:
         raise name_taken(name) from None
     except PermissionError as exc:
         raise _root_access(root, exc) from None
+    except OSError as exc:
+        raise cannot_write(state_dir(name), exc) from None
     return state_dir(name)
+
+
+def take_over(st: State) -> Path:
+    """Claim the records of ``st``, whose process is gone, to resume it: one process
+    wins (an exclusive create of a marker that ``remove`` takes away)."""
+    marker = st.dir / f".taken-from-{st.pid}"
+    try:
+        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    except FileExistsError:
+        raise XdpqError(f"deployment '{st.name}' is being resumed by another process") from None
+    except OSError as exc:
+        raise cannot_write(marker, exc) from None
+    return st.dir
+
+
+def give_back(st: State) -> None:
+    """A resume failed: leave the records as they were found."""
+    (st.dir / f".taken-from-{st.pid}").unlink(missing_ok=True)
+
+
+def pinned(name: str) -> bool:
+    """Whether NAME's maps are pinned (a deployment whose process died keeps them)."""
+    d = pin_dir(name)
+    return d.is_dir() and any(p for p in d.iterdir() if not p.name.startswith("prog_"))
+
+
+def remove_pins(name: str) -> None:
+    d = pin_dir(name)
+    if d.is_dir():
+        for f in d.iterdir():
+            f.unlink(missing_ok=True)
+        d.rmdir()
+
+
+def save_final(name: str, data: dict[str, object]) -> None:
+    """The last statistics of a deployment that stopped on a fault, for ``xdpq stats``."""
+    _write_private(state_dir(name) / FINAL, json.dumps(data, indent=2) + "\n")
+
+
+def read_final(name: str) -> dict[str, Any] | None:
+    try:
+        return json.loads((state_dir(name) / FINAL).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def name_taken(name: str) -> XdpqError:
@@ -150,8 +219,10 @@ def name_taken(name: str) -> XdpqError:
             f"a deployment named '{name}' is running ({st.program} on {st.ingress} → "
             f"{st.egress} since {st.started}): pick another --name, or take it down first: "
             f"xdpq down {name}")
-    return XdpqError(f"a deployment named '{name}' was left behind by process {st.pid}, "
-                     f"which is gone: remove what is left with: xdpq down {name}")
+    return XdpqError(f"a deployment named '{name}' ({st.program} on {st.ingress} → "
+                     f"{st.egress}) was left behind by process {st.pid}, which is gone, with "
+                     "what it had queued: deploy the same program on the same interfaces to "
+                     f"resume it, or drop it: xdpq down {name}")
 
 
 def save(st: State) -> None:

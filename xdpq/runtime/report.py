@@ -137,7 +137,7 @@ def prometheus(stats: dict[str, dict[str, Any]]) -> str:
 
     for name, s in stats.items():
         d = {"deployment": name}
-        add("xdpq_up", "gauge", "1 while the deployment runs", d, 1)
+        add("xdpq_up", "gauge", "1 while the deployment runs", d, 0 if "stopped" in s else 1)
         for way in ("in", "out"):
             add(f"xdpq_{way}_packets_total", "counter",
                 f"packets {'seen by the ingress program' if way == 'in' else 'sent out'}",

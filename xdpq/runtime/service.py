@@ -31,7 +31,7 @@ from xdpq.dsl import check, parse
 from xdpq.errors import XdpqError
 from xdpq.net.links import LinkInfo, link_info
 from xdpq.net.netdev import xdp_features
-from xdpq.runtime import registry
+from xdpq.runtime import registry, report
 from xdpq.runtime.bql import Bql, BqlMode
 from xdpq.runtime.deploy import Deployment
 from xdpq.runtime.params import format_values, parse_assignments, read_params
@@ -237,8 +237,8 @@ def preflight(spec: Spec, own_claim: bool = False) -> Plan:
     check_bpffs()
     compiled = compile_program(spec.file)
     name = registry.check_name(spec.name or compiled.program.name)
-    if not own_claim and registry.state_dir(name).exists():
-        raise registry.name_taken(name)
+    if not own_claim:
+        left_behind(name, spec)
     values = parse_assignments(compiled.program, spec.params)
     bql = Bql.parse(spec.bql)
     ingress, egress, ns = check_interfaces(spec, bql, name if own_claim else "")
@@ -291,29 +291,97 @@ def stop_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(s, h)
 
 
+def left_behind(name: str, spec: Spec) -> registry.State | None:
+    """The records of a deployment NAME whose process is gone and whose maps are still
+    pinned, when this deploy resumes it (same program text, interfaces and namespace);
+    None when there is nothing to resume: no record of NAME, or records without maps
+    (a deployment stopped by a fault keeps only its final statistics, which a new
+    deploy replaces). Refuses a running NAME, damaged records, and a left-behind
+    deployment of another program or other interfaces."""
+    if not registry.state_dir(name).exists():
+        return None
+    try:
+        st = registry.load(name)
+    except XdpqError:
+        raise registry.name_taken(name) from None
+    if st.alive() or not registry.pinned(name):
+        if st.alive():
+            raise registry.name_taken(name)
+        return None
+    try:
+        same_text = (st.dir / registry.SOURCE).read_text() == spec.file.read_text()
+    except OSError:
+        same_text = False
+    if not same_text or (st.ingress, st.egress, st.netns_inode) != (
+            spec.ingress, spec.egress, netns_inode()):
+        raise registry.name_taken(name)
+    return st
+
+
+def _make(path: Path, write: Callable[[], object]) -> None:
+    try:
+        write()
+    except OSError as exc:
+        raise registry.cannot_write(path, exc) from None
+
+
+def link_fault(link: LinkInfo, role: str) -> str | None:
+    """Why ``link`` can no longer carry the deployment (deleted, or set down), or None."""
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    with IPRoute() as ip:
+        try:
+            msg = ip.get_links(link.ifindex)[0]
+        except NetlinkError:
+            return f"interface {link.name} ({role}) was deleted"
+    if not msg["flags"] & IFF_UP:
+        return f"interface {link.name} ({role}) went down"
+    return None
+
+
 def serve(spec: Spec, stop: threading.Event,
           ready: Callable[[registry.State], None] = lambda st: None,
           log: Callable[[str], None] = print) -> dict[str, object]:
-    """Claim the name, check, bring up, record; run until ``stop`` is set; take it all
-    down. Returns the final statistics. Everything it made is gone when it returns."""
+    """Claim the name (or take over a left-behind deployment of it, to resume it),
+    check, bring up, record; run until ``stop`` is set or a fault (the egress deleted or
+    down, the transmitter failed); take it all down. Returns the final statistics and
+    the fault, if any. When it returns, everything it made is gone, except that after a
+    fault the records stay with ``final.json`` (for ``xdpq stats``) until ``xdpq down``."""
     name = registry.check_name(spec.name or compile_program(spec.file).program.name)
-    sdir = registry.claim(name)  # refuses a taken name
+    previous = left_behind(name, spec)
+    if previous is None:
+        registry.remove(name)  # a stopped deployment's final statistics, if any
+        sdir = registry.claim(name)  # refuses a taken name
+    else:
+        sdir = registry.take_over(previous)
     deployment: Deployment | None = None
+    up, fault = False, None
     try:
         plan = preflight(spec, own_claim=True)
-        shutil.copyfile(plan.compiled.obj_path, sdir / registry.OBJECT)
-        (sdir / registry.SOURCE).write_text(spec.file.read_text())
-        for f in (registry.OBJECT, registry.SOURCE):
-            os.chmod(sdir / f, 0o600)
         pins = registry.pin_dir(name)
-        pins.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.mkdir(pins, 0o700)
+        if previous is None:
+            _make(sdir / registry.OBJECT,
+                  lambda: shutil.copyfile(plan.compiled.obj_path, sdir / registry.OBJECT))
+            _make(sdir / registry.SOURCE,
+                  lambda: (sdir / registry.SOURCE).write_text(spec.file.read_text()))
+            for f in (registry.OBJECT, registry.SOURCE):
+                os.chmod(sdir / f, 0o600)
+            _make(pins, lambda: pins.parent.mkdir(mode=0o700, parents=True, exist_ok=True))
+            _make(pins, lambda: os.mkdir(pins, 0o700))
         if spec.replace:
             _detach_existing(spec.ingress)
-        deployment = Deployment(sdir / registry.OBJECT, spec.ingress, spec.egress, bql=plan.bql,
-                                params=plan.values, program=plan.compiled.program,
-                                pin_dir=pins)
         prog = plan.compiled.program
+        deployment = Deployment(sdir / registry.OBJECT, spec.ingress, spec.egress, bql=plan.bql,
+                                params={} if previous else plan.values, program=prog,
+                                pin_dir=pins, resume=previous is not None)
+        if previous is not None:  # what `xdpq set` changed stays, unless given again
+            deployment.set_params(parse_assignments(prog, spec.params,
+                                                    read_params(deployment.obj, prog)))
+        extra: dict[str, object] = {"egress_kind": plan.egress.kind}
+        if previous is not None:
+            queued, staged = deployment.taken_over
+            extra.update(resumed_from=previous.pid, resumed_queued=queued, resumed_staged=staged)
         st = registry.State(
             name=name, file=str(spec.file.resolve()), program=prog.name,
             ingress=spec.ingress, egress=spec.egress, netns=spec.netns,
@@ -321,30 +389,54 @@ def serve(spec: Spec, stop: threading.Event,
             params=format_values(prog, read_params(deployment.obj, prog)),
             bql=spec.bql, pid=os.getpid(), pid_start=registry.process_start(os.getpid()) or 0,
             started=datetime.now(UTC).isoformat(timespec="seconds"),
-            detached=spec.detached, extra={"egress_kind": plan.egress.kind})
+            detached=spec.detached, extra=extra)
         registry.save(st)
-        _runtime(name, deployment)
+        up = True
+        said = _runtime(name, deployment)
         ready(st)
         _sd_notify("READY=1")
         while not stop.wait(1.0):
-            _runtime(name, deployment)
-            if deployment._tx is not None and deployment._tx.error:
-                log(f"xdpq: {name}: {deployment._tx.error}; taking the deployment down")
+            if (err := _runtime(name, deployment)) and not said:
+                said = err
+                log(f"xdpq: {name}: {err}; xdpq stats shows stale transmitter batches")
+            tx_error = deployment._tx.error if deployment._tx else None
+            fault = (link_fault(plan.egress, "--out") or link_fault(plan.ingress, "--in")
+                     or (f"the transmitter stopped: {tx_error}" if tx_error else None))
+            if fault:
+                log(f"xdpq: {name}: {fault}; the deployment stopped (its last statistics: "
+                    f"xdpq stats {name}; remove it: xdpq down {name})")
                 break
         _sd_notify("STOPPING=1")
         d, deployment = deployment, None
+        final = d.stop()
+        if fault:
+            snap = report.collect(d.obj, prog, registry.read_runtime(name))
+            snap["stopped"] = {"fault": fault, "at": datetime.now(UTC).isoformat(
+                timespec="seconds")}
+            registry.save_final(name, snap)
         d.close()
-        return {"name": name, "final": d.final}
+        return {"name": name, "final": final, "fault": fault}
     finally:
         if deployment is not None:
             deployment.close()
-        registry.remove(name)
+        if previous is not None and not up:
+            registry.give_back(previous)  # a failed resume leaves what it found
+        elif fault:
+            registry.remove_pins(name)
+        else:
+            registry.remove(name)
 
 
-def _runtime(name: str, d: Deployment) -> None:
+def _runtime(name: str, d: Deployment) -> str | None:
+    """Refresh runtime.json; returns why it could not (a full disk costs stale
+    transmitter figures, not the deployment)."""
     tx = d._tx
-    registry.write_runtime(name, {"tx_calls": tx.calls if tx else 0,
-                                  "tx_error": tx.error if tx else None})
+    try:
+        registry.write_runtime(name, {"tx_calls": tx.calls if tx else 0,
+                                      "tx_error": tx.error if tx else None})
+    except XdpqError as exc:
+        return str(exc)
+    return None
 
 
 # -- other processes' view of a running deployment ---------------------------------------
