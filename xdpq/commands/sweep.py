@@ -27,7 +27,7 @@ results do not depend on --jobs or on where a point runs.
 
 Writes DIR/<point>/ (what xdpq sim writes), DIR/sweep.json and DIR/sweep.csv (one row
 per point: the values, throughput, Jain's index, shares, latency p50/p99, drops, mean
-FCT) and DIR/sweep.png (--metric against the first --param).
+FCT) and DIR/sweep.png (--metric against the first axis of several values).
 --dask runs the points on a Dask cluster (pip install 'dask[distributed]'); its
 workers need xdpq and the scenario's files, and write to DIR: use paths that are the
 same on every worker, e.g. a shared file system.

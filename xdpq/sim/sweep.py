@@ -11,7 +11,7 @@ points differ only by the swept values; sweep ``seed`` for replications), in
 a process pool or on a Dask cluster, and gives the same results however many
 run at once. Out come one directory per point (what ``xdpq sim`` writes) and
 ``sweep.json``, ``sweep.csv`` (a row per point) and ``sweep.png`` (one metric
-against the first axis).
+against the first axis that has more than one value).
 """
 
 from __future__ import annotations
@@ -476,11 +476,12 @@ _SCALE = {
 def plot(
     axes: Sequence[Axis], rows: list[dict[str, Any]], metric: str, path: Path, *, title: str
 ) -> Path:
-    """``metric`` against the first axis: one line for each combination of the others."""
+    """``metric`` against the first axis with more than one value: one line for each
+    combination of the other such axes."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    first, rest = axes[0], axes[1:]
+    first, *rest = [a for a in axes if len(a.values) > 1] or axes[:1]
     numbers = [_number(v) for v in first.values]
     numeric = all(n is not None for n in numbers)
     position = {
@@ -500,13 +501,20 @@ def plot(
     for key, pts in lines.items():
         pts.sort()
         name = ", ".join(a.describe(v) for a, v in zip(rest, key, strict=True)) or None
-        ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o", label=name)
+        ax.plot(
+            [x for x, _ in pts],
+            [y for _, y in pts],
+            marker="o",
+            label=name,
+            linestyle="-" if numeric else "none",
+        )
     if numeric and max(numbers) > 20 * max(min(numbers), 1e-12):  # type: ignore[type-var]
         ax.set_xscale("log")
         ax.minorticks_off()
     ax.set_xticks(list(position.values()), [str(v) for v in first.values])
     ax.set_xlabel(first.name)
-    ax.set_ylabel(f"{metric} ({unit})" if unit else metric)
+    name = metric.removesuffix("_ns").removesuffix("_bps")
+    ax.set_ylabel(f"{name} ({unit})" if unit else name)
     if rest:
         ax.legend(fontsize="small")
     fig.savefig(path, format="png", dpi=100)
