@@ -138,7 +138,10 @@ def parse_axis(text: str) -> Axis:
         )
     if len(set(values)) != len(values):
         raise SweepError(f"--param {text!r}: a value is given twice")
-    if name.startswith(("link.", "scheduler.", "workload")) and _scenario_key(name) is None:
+    if (
+        name.startswith(("link.", "scheduler.", "workload[", "workload."))
+        and _scenario_key(name) is None
+    ):
         raise SweepError(
             f"--param {text!r}: '{name}' is not a scenario key that can be "
             f"swept; those are {', '.join(SCENARIO_KEYS)}"
