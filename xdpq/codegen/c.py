@@ -467,7 +467,10 @@ class _Emitter:
 
 
 def _c_string(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+    """``text`` inside a C string literal: quotes and backslashes escaped, control
+    characters (a line break would end the directive) as octal escapes."""
+    return "".join(f"\\{ord(c):03o}" if ord(c) < 32 or ord(c) == 127 else
+                   "\\" + c if c in '"\\' else c for c in text)
 
 
 def _comment(text: str) -> str:
