@@ -16,6 +16,7 @@ from xdpq import ir
 from xdpq.bpf.build import cache_dir, compile_bpf
 from xdpq.codegen.c import generate
 from xdpq.dsl import check, parse, read_source
+from xdpq.errors import BuildError
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +33,11 @@ def compile_source(text: str, filename: str,
     prog = check(parse(text, filename), text)
     if out is not None:
         c_path = Path(out).with_suffix(".bpf.c")
-        c_path.parent.mkdir(parents=True, exist_ok=True)
-        c_path.write_text(generate(prog, c_path.name))
+        try:
+            c_path.parent.mkdir(parents=True, exist_ok=True)
+            c_path.write_text(generate(prog, c_path.name))
+        except OSError as exc:
+            raise BuildError(f"cannot write {c_path}: {exc.strerror}") from None
         return Compiled(prog, c_path, compile_bpf(c_path, out=out))
     c_text = generate(prog, f"{prog.name}.bpf.c")
     digest = hashlib.sha256(c_text.encode()).hexdigest()[:16]
