@@ -13,9 +13,11 @@
  *   - a rank below base is stored in the primary's first bucket (served as
  *     if its rank were base, after what is already there): XDPQ_ENQ_CLAMPED;
  *   - a rank at or beyond base + 2*range is refused: XDPQ_ENQ_OUT_OF_WINDOW;
- *   - when a dequeue empties the primary while the secondary holds packets,
- *     the secondary becomes primary and base advances by range.
- * So a non-empty PIFO always has a non-empty primary window.
+ *   - when the primary is empty while the secondary holds packets, the next
+ *     dequeue or peek makes the secondary primary and advances base by range.
+ * Promotion waits for the next dequeue, not the one that emptied the
+ * primary, so that a rank put back at once at the rank just served (DRR
+ * re-ranks its flow at the current round) still lands in its own window.
  *
  * Bitmap of one window (range <= 65536 = 64^3 / 4): one top word whose bit t
  * says mid word t is non-zero, 16 mid words whose bit m says leaf word
@@ -188,12 +190,22 @@ out:
 	return ret;
 }
 
+/* Called with the lock held. */
+static __always_inline void xdpq_pifo_promote(struct xdpq_pifo *q)
+{
+	if (q->len && xdpq_pifo_first(q, q->primary & 1) < 0) {
+		q->primary ^= 1;
+		q->base += q->range;
+	}
+}
+
 static __always_inline int xdpq_pifo_peek(struct xdpq_pifo *q, struct xdpq_entry *e)
 {
 	struct xdpq_bucket *bk;
 	int ret = -1, b;
 
 	bpf_spin_lock(&xdpq_lock);
+	xdpq_pifo_promote(q);
 	b = q->len ? xdpq_pifo_first(q, q->primary & 1) : -1;
 	if (b >= 0) {
 		bk = xdpq_pifo_bucket(q, q->primary & 1, b);
@@ -211,6 +223,7 @@ static __always_inline int xdpq_pifo_dequeue(struct xdpq_pifo *q, struct xdpq_en
 	int ret = -1, b;
 
 	bpf_spin_lock(&xdpq_lock);
+	xdpq_pifo_promote(q);
 	w = q->primary & 1;
 	b = q->len ? xdpq_pifo_first(q, w) : -1;
 	if (b < 0)
@@ -225,11 +238,6 @@ static __always_inline int xdpq_pifo_dequeue(struct xdpq_pifo *q, struct xdpq_en
 	q->len--;
 	q->bytes -= e->len;
 	ret = 0;
-	/* Keep the primary non-empty: promote the secondary window. */
-	if (q->len && xdpq_pifo_first(q, w) < 0) {
-		q->primary = w ^ 1;
-		q->base += q->range;
-	}
 out:
 	bpf_spin_unlock(&xdpq_lock);
 	return ret;

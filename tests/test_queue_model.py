@@ -51,8 +51,9 @@ def test_pifo_window_rules() -> None:
     assert q.enqueue(RANK_MAX, 4, 1) is Enq.OUT_OF_WINDOW
     assert q.dequeue().slot == 0
     assert q.dequeue().slot == 1
-    assert q.base == 164  # the primary emptied: the secondary was promoted
+    assert q.base == 100  # the primary emptied: promoted at the next dequeue
     assert q.dequeue().slot == 2
+    assert q.base == 164
     assert len(q) == 0
     assert q.enqueue(5, 5, 1) is Enq.OK  # empty again: base resets to the new rank
     assert q.base == 5
@@ -63,8 +64,20 @@ def test_pifo_promotes_secondary_and_advances_base() -> None:
     q.enqueue(0, 0, 1)
     q.enqueue(64, 1, 1)
     q.dequeue()
+    assert q.peek().slot == 1  # a peek promotes too
     assert q.base == 64
     assert q.enqueue(64 + 127, 2, 1) is Enq.OK  # the new secondary window
+
+
+def test_pifo_a_rank_put_back_after_emptying_the_primary_keeps_its_window() -> None:
+    """DRR's pattern: the last packet of the primary leaves, and its flow is put back
+    at the rank just served; it is served before the secondary, not clamped behind it."""
+    q = Pifo(16, 64)
+    q.enqueue(63, 0, 1)
+    q.enqueue(64, 1, 1)
+    assert q.dequeue().slot == 0
+    assert q.enqueue(63, 2, 1) is Enq.OK
+    assert [q.dequeue().slot, q.dequeue().slot] == [2, 1]
 
 
 @pytest.mark.parametrize("cls", [Fifo, RBTree])

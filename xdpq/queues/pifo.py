@@ -9,9 +9,10 @@ the same text):
 - A rank below ``base`` is served as if it were ``base``: it joins the back of
   the lowest rank's bucket (outcome ``CLAMPED``; the entry keeps its rank).
 - A rank at or beyond ``base + 2*range`` is refused (``OUT_OF_WINDOW``).
-- Within a bucket, arrival order. When a dequeue empties the primary window
-  while the secondary holds packets, the secondary becomes the primary and
-  ``base`` advances by ``range``.
+- Within a bucket, arrival order. When the primary window is empty while the
+  secondary holds packets, the next dequeue or peek makes the secondary the
+  primary and advances ``base`` by ``range`` (not the dequeue that emptied
+  it: a rank put back at once at the rank just served stays in its window).
 """
 
 from __future__ import annotations
@@ -88,19 +89,23 @@ class Pifo:
         self._bytes += size
         return outcome
 
+    def _promote(self) -> None:
+        if self._len and not self._primary.buckets:
+            self._primary, self._secondary = self._secondary, _Window()
+            self.base += self.range
+
     def peek(self) -> Entry | None:
+        self._promote()
         bucket = self._primary.head()
         return bucket[0] if bucket else None
 
     def dequeue(self) -> Entry | None:
         if not self._len:
             return None
+        self._promote()
         e = self._primary.pop()
         self._len -= 1
         self._bytes -= e.size
-        if self._len and not self._primary.buckets:
-            self._primary, self._secondary = self._secondary, _Window()
-            self.base += self.range
         return e
 
     def __len__(self) -> int:
