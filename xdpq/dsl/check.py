@@ -64,7 +64,7 @@ def _fits(kind: Kindish, want: Kind) -> bool:
 # What a dequeue hook can read of a packet that left a queue of an array.
 DEQUEUED_CHILD = {"index": C, "parent_rank": C}
 # What a program can read of a queue: q.packets, flows[i].head, ...
-QUEUE_ATTRS = {"head": B, "packets": C, "bytes": B}
+QUEUE_ATTRS = {"head": B, "packets": C, "bytes": B, "capacity": C}
 # Bucket storage of all PIFOs of a program (8 bytes each): 8 MiB.
 MAX_PIFO_BUCKETS = 1 << 20
 # ... and of all PIFOs of a program together (16 MiB): one global section holds them.
@@ -82,6 +82,7 @@ class _Scope:
     param_kinds: dict[str, Kind] = field(default_factory=dict)
     tables: dict[str, int] = field(default_factory=dict)  # parameter tables and their sizes
     queues: dict[str, ast.Queue] = field(default_factory=dict)
+    capacities: dict[str, int] = field(default_factory=dict)  # known once queues are checked
     hook: str = "enqueue"
     packet: str | None = None  # the dequeue hook's packet name
     ready: str | None = None  # the ready hook's array
@@ -93,8 +94,8 @@ class _Scope:
 
     def hook_scope(self, hook: str, packet: str | None, ready: str | None) -> _Scope:
         return _Scope(self.params, self.globals_, self.flow, self.qstate, {}, self.param_kinds,
-                      self.tables, self.queues, hook, packet, ready, "", self.hierarchical,
-                      [], self.reasons)
+                      self.tables, self.queues, self.capacities, hook, packet, ready, "",
+                      self.hierarchical, [], self.reasons)
 
 
 Lowered = tuple[ir.Expr, Kindish]
@@ -178,7 +179,7 @@ class _Checker:
             if q.count is not None:
                 raise self.error(f"'{head}' is an array of queues: say which one", p.span,
                                  f"{head}[i].{rest[0]}")
-            return ir.Attr(head, None, rest[0]), QUEUE_ATTRS[rest[0]]
+            return self.attr(head, None, rest[0], sc)
         if dotted in KEY_ONLY:
             raise self.error(f"'{dotted}' is an address: it can key per-flow state, not be "
                              "computed with", p.span)
@@ -212,9 +213,15 @@ class _Checker:
         if e.attr in fields:
             return ir.QState(e.name, idx, e.attr), fields[e.attr]
         if e.attr in QUEUE_ATTRS:
-            return ir.Attr(e.name, idx, e.attr), QUEUE_ATTRS[e.attr]
+            return self.attr(e.name, idx, e.attr, sc)
         raise self.unknown(f"{e.name}[…].{e.attr}", e.span,
                            [f"{e.name}[…].{n}" for n in (*fields, *QUEUE_ATTRS)])
+
+    @staticmethod
+    def attr(queue: str, idx: ir.Expr | None, name: str, sc: _Scope) -> Lowered:
+        if name == "capacity":  # fixed when the queue is declared
+            return ir.Const(sc.capacities[queue]), C
+        return ir.Attr(queue, idx, name), QUEUE_ATTRS[name]
 
     def index_expr(self, e: ast.Expr, sc: _Scope) -> ir.Expr:
         value, kind = self.expr(e, sc)
@@ -485,6 +492,7 @@ class _Checker:
             declare(q.name, q.span)
             sc.queues[q.name] = q
         shapes = {q.name: self.queue(q, sc.queues) for q in p.queues}
+        sc.capacities.update((name, cap) for name, (_, cap, _) in shapes.items())
         self.pifo_storage(p.queues, shapes)
         sc.hierarchical = any(q.of for q in p.queues)
         globals_: list[ir.Var] = []
