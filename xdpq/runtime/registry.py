@@ -303,4 +303,13 @@ def remove(name: str) -> list[str]:
 
 def leftovers(name: str) -> list[str]:
     """What exists of NAME (empty when nothing does)."""
-    return [str(p) for p in (pin_dir(name), state_dir(name)) if p.exists()]
+    found = []
+    for path in (pin_dir(name), state_dir(name)):
+        try:
+            path.stat()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise _root_access(path, exc) from None
+        found.append(str(path))
+    return found
