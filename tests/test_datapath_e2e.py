@@ -7,15 +7,11 @@ BQL limit of zero: it queues and sends nothing), sends, and then releases it.
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from conftest import REPO
 from xdpq.library import compile_library
 from xdpq.net.receiver import Receiver
 from xdpq.net.testbed import DUT, TestBed
@@ -117,38 +113,6 @@ def test_idle_scheduler_makes_no_runs_and_no_timer_fires(bed: TestBed) -> None:
     assert after.tx_calls == before.tx_calls
     assert after.tx_runs == before.tx_runs
 
-
-DEPLOYER = """
-import sys, time
-from pyroute2 import netns
-from xdpq.runtime.bql import Bql
-from xdpq.runtime.deploy import Deployment
-netns.pushns(sys.argv[1])
-d = Deployment(sys.argv[2], "in0", "out0", bql=Bql.parse("adaptive"))
-print("ready", flush=True)
-time.sleep(60)
-"""
-
-
-def test_sigkill_of_the_deployer_leaves_no_xdp_program_attached(bed: TestBed) -> None:
-    obj = str(compile_library("fifo").obj_path)
-    proc = subprocess.Popen([sys.executable, "-c", DEPLOYER, bed.ns[DUT], obj],
-                            stdout=subprocess.PIPE, text=True, cwd=REPO)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        links = subprocess.run(["ip", "-n", bed.ns[DUT], "-d", "link", "show", "in0"],
-                               capture_output=True, text=True).stdout
-        assert "prog/xdp" in links  # attached while the deployer lives
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-
-    def attached() -> bool:
-        out = subprocess.run(["ip", "-n", bed.ns[DUT], "-d", "link", "show"],
-                             capture_output=True, text=True).stdout
-        return "prog/xdp" in out
-
-    wait_for(lambda: not attached(), timeout_s=5)
 
 
 def test_fixed_bql_limit_bounds_the_bytes_in_flight(bed: TestBed) -> None:

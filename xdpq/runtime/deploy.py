@@ -6,10 +6,9 @@
         d.set_params({"weight": [1, 3, 1, 1, 1, 1, 1, 1]})
         print(d.stats())
 
-With ``program`` (the IR the object was compiled from), parameters are named
-as in the program and checked (names, ranges, table sizes) before anything
-is loaded; without it (hand-written objects in kern/sched/), ``params`` names
-global variables of the object. With ``pin_dir``, every map is pinned there
+``program`` is the IR the object was compiled from: parameters are named as
+in the program and checked (names, ranges, table sizes) before anything is
+loaded. With ``pin_dir``, every map is pinned there
 once loaded, so that other processes can read and change the running
 scheduler (see :meth:`xdpq.bpf.BpfObject.reuse_pinned_maps`); the pins go in
 ``close()``.
@@ -74,9 +73,9 @@ class Deployment:
         obj_path: str | Path,
         ingress: str,
         egress: str,
+        program: ir.Program,
         bql: Bql | None = None,
         params: Mapping[str, int | list[int]] | None = None,
-        program: ir.Program | None = None,
         pin_dir: str | os.PathLike[str] | None = None,
         resume: bool = False,
     ) -> None:
@@ -84,8 +83,7 @@ class Deployment:
         self.program = program
         self.pin_dir = Path(pin_dir) if pin_dir is not None else None
         self._pins: list[Path] = []
-        if program is not None:
-            resolve_params(program, params or {})  # refuse before anything is loaded
+        resolve_params(program, params or {})  # refuse before anything is loaded
         self.ingress = link_info(ingress)
         self.egress = link_info(egress)
         if self.ingress.ifindex == self.egress.ifindex:
@@ -181,23 +179,9 @@ class Deployment:
     # -- observe and change ----------------------------------------------------
 
     def set_params(self, values: Mapping[str, int | list[int]]) -> dict[str, int | list[int]]:
-        """Change parameters live: named as in the program when there is one (checked),
-        else global variables of the object. Returns what was written."""
-        if self.program is not None:
-            return write_params(self.obj, self.program, values)
-        for name, value in values.items():
-            if isinstance(value, list):
-                raise XdpqError(f"'{name}': tables need the program (pass program=...)")
-            self.set_param(name, value)
-        return dict(values)
-
-    def set_param(self, name: str, value: int) -> None:
-        for section in (".data", ".bss"):
-            sec = self.obj.section(section)
-            if name in sec.vars:
-                sec[name] = value
-                return
-        raise XdpqError(f"the scheduler has no parameter '{name}'")
+        """Change parameters live, named as in the program and checked. Returns what
+        was written."""
+        return write_params(self.obj, self.program, values)
 
     def set_bql(self, bql: Bql) -> None:
         """Change the BQL mode and limit live (a fixed limit of 0 holds the scheduler)."""
