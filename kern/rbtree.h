@@ -21,7 +21,13 @@ struct xdpq_rbnode {
 
 /* The tree's root is a separate global: the kernel accepts the "contains"
  * tag on a global variable but not on a member of one. XDPQ_RBTREE_DEFINE
- * declares both; operations take the root as well. */
+ * declares both; operations take the root as well.
+ *
+ * The kernel resolves the tag's "xdpq_rbnode" by name in the program's BTF
+ * when it creates the map, and without it quietly gives the map no special
+ * fields, so that the verifier later finds "no valid bpf_spin_lock". clang
+ * emits the type only for code that allocates nodes, which is dead code in a
+ * program that never enqueues into the tree; the pointer keeps the type. */
 struct xdpq_rbtree {
 	__u64 seq;
 	__u64 bytes;
@@ -30,6 +36,7 @@ struct xdpq_rbtree {
 };
 
 #define XDPQ_RBTREE_DEFINE(name, capacity)					\
+	struct xdpq_rbnode *name##_node_type __attribute__((used));		\
 	xdpq_locked struct bpf_rb_root name##_root xdpq_contains(xdpq_rbnode, rb);	\
 	xdpq_locked struct xdpq_rbtree name = { .cap = (capacity) }
 
