@@ -4,20 +4,32 @@ The scheduler runs as the kernel's timer does: on an arrival to an idle
 scheduler, at a pacing eligibility time, and after a completion that lifts
 the BQL limit; each run moves packets into the device while the limit
 allows. Outcomes are counted under the kernel's counter names.
+
+The event loop is written for speed, so it keeps no heap. Time is integer
+nanoseconds. Besides the (time-ordered) arrivals, at most two events are
+ever pending: the completion of the frame on the wire (the device sends one
+at a time) and the scheduler's next run (it is either idle, waiting for an
+arrival; stopped on the BQL limit, waiting for a completion; or waiting for
+one eligibility time). Arrivals at a time run before events at that time;
+two events at one time run in the order they were scheduled; a delivery
+(a completion plus the propagation delay) changes nothing but its record,
+so it is written at once and counts only if it falls within ``until``. A run
+is a pure function of its inputs.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from xdpq.runtime.bql import Bql
-from xdpq.sim.engine import Engine
-from xdpq.sim.link import BqlState, Link
+from xdpq.queues import Enq
+from xdpq.runtime.bql import Bql, BqlMode
+from xdpq.sim.link import BQL_HOLD_NS, BQL_MAX, BQL_MIN, NS_BITS
 from xdpq.sim.scheduler import Claim, Deq, Scheduler, enqueue_counters
 
 DROPPED = -1
+_NEVER = 1 << 80  # later than any time (times are 64-bit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,62 +78,129 @@ class Simulation:
     bql: Bql = field(default_factory=Bql)
 
     def run(self, arrivals: Iterable[Arrival], until: int | None = None) -> Result:
-        engine = Engine()
+        classify, enqueue, dequeue = (
+            self.scheduler.classify,
+            self.scheduler.enqueue,
+            self.scheduler.dequeue,
+        )
+        claimed, enq_ok = Claim.CLAIM, Enq.OK
+        deq_ok, deq_empty, deq_drop = Deq.OK, Deq.EMPTY, Deq.DROP
+        rate, prop = self.rate_bps, self.propagation_ns
+        end = _NEVER - 1 if until is None else until
         records: list[Record] = []
         counters: Counter[str] = Counter()
-        bql = BqlState(self.bql)
+        enqueued = dequeued = drop_aqm = 0
+        # BQL (xdpq.sim.link): unlimited when off; the limit moves only when adaptive.
+        unlimited = self.bql.mode is BqlMode.OFF
+        adaptive = self.bql.mode is BqlMode.ADAPTIVE
+        limit, inflight, peak, period_start = self.bql.limit, 0, 0, 0
+        blocked = hit = False
+        # The device: the frame on the wire (done at t_link) and those waiting behind it.
+        device: deque[tuple[int, int]] = deque()
+        t_link, wire_item, wire_size = _NEVER, 0, 0
+        # The scheduler: busy from an arrival to an idle one until it finds nothing.
         busy = False
+        t_wake = _NEVER
+        seq = seq_link = seq_wake = 0
+        now = last = 0
 
-        def deliver(item: int) -> None:
-            rec = records[item]
-            rec.departed, rec.outcome = engine.now, "delivered"
-
-        def complete(item: int) -> None:
-            if bql.blocked and bql.allows():
-                bql.blocked = False
-                schedule()
-
-        link = Link(engine, self.rate_bps, self.propagation_ns, bql, complete, deliver)
-
-        def schedule() -> None:
-            nonlocal busy
+        stream = iter(arrivals)
+        nxt = next(stream, None)
+        t_arr = _NEVER if nxt is None else nxt.time
+        while True:
+            if t_arr <= t_link and t_arr <= t_wake:
+                if t_arr > end:
+                    break
+                now = t_arr
+                pkt = nxt.packet  # type: ignore[union-attr]
+                item = len(records)
+                rec = Record(pkt.flow, pkt.len, now)
+                records.append(rec)
+                nxt = next(stream, None)
+                t_arr = _NEVER if nxt is None else nxt.time
+                claim = classify(pkt, now)
+                if claim is not claimed:
+                    counters[claim.value] += 1
+                    rec.outcome = claim.value
+                    continue
+                res = enqueue(pkt, item, now)
+                if res is enq_ok:
+                    enqueued += 1
+                else:
+                    names = enqueue_counters(res)
+                    counters.update(names)
+                    if names[-1] != "enqueued":
+                        rec.outcome = names[-1]
+                        continue
+                if not busy:
+                    busy = True
+                    t_wake, seq_wake, seq = now, seq, seq + 1
+                continue
+            if t_link < t_wake or (t_link == t_wake and seq_link < seq_wake):
+                if t_link > end:
+                    break
+                # The frame on the wire is done: retire its bytes, deliver it, start the next.
+                now = t_link
+                size = wire_size
+                inflight -= size
+                if adaptive:
+                    lim = limit
+                    if inflight <= 0 and blocked:
+                        lim += size
+                    if now - period_start > BQL_HOLD_NS:
+                        if not hit and peak and peak < lim:
+                            lim = peak
+                        hit, peak, period_start = False, 0, now
+                    limit = BQL_MIN if lim < BQL_MIN else BQL_MAX if lim > BQL_MAX else lim
+                t = now + prop
+                if t <= end:
+                    rec = records[wire_item]
+                    rec.departed, rec.outcome = t, "delivered"
+                    last = t
+                if device:
+                    wire_item, wire_size = device.popleft()
+                    t_link = now - (-wire_size * NS_BITS // rate)
+                    seq_link, seq = seq, seq + 1
+                else:
+                    t_link = _NEVER
+                if not (blocked and (unlimited or inflight < limit)):
+                    continue
+                blocked = False
+            else:
+                if t_wake > end:
+                    break
+                now, t_wake = t_wake, _NEVER
+            # The scheduler runs: into the device while the limit allows.
             while True:
-                if not bql.allows():
-                    bql.blocked = bql.hit = True
-                    return
-                d = self.scheduler.dequeue(engine.now)
-                match d.outcome:
-                    case Deq.EMPTY:
-                        busy = False
-                        return
-                    case Deq.LATER:
-                        engine.at(d.when, schedule)
-                        return
-                    case Deq.DROP:
-                        counters["drop_aqm"] += 1
-                        records[d.item].outcome = "drop_aqm"
-                    case Deq.OK:
-                        counters["dequeued"] += 1
-                        link.send(d.item, d.size)
-
-        def arrive(pkt: SimPacket) -> None:
-            nonlocal busy
-            item = len(records)
-            rec = Record(pkt.flow, pkt.len, engine.now)
-            records.append(rec)
-            claim = self.scheduler.classify(pkt, engine.now)
-            if claim is not Claim.CLAIM:
-                counters[claim.value] += 1
-                rec.outcome = claim.value
-                return
-            names = enqueue_counters(self.scheduler.enqueue(pkt, item, engine.now))
-            counters.update(names)
-            if names[-1] != "enqueued":
-                rec.outcome = names[-1]
-                return
-            if not busy:
-                busy = True
-                engine.at(engine.now, schedule)
-
-        engine.run(((a.time, a.packet) for a in arrivals), arrive, until)
-        return Result(records, counters, engine.now, bql.limit)
+                if not unlimited and inflight >= limit:
+                    blocked = hit = True
+                    break
+                d = dequeue(now)
+                outcome = d.outcome
+                if outcome is deq_ok:
+                    dequeued += 1
+                    size = d.size
+                    inflight += size
+                    if inflight > peak:
+                        peak = inflight
+                    if t_link == _NEVER:
+                        wire_item, wire_size = d.item, size
+                        t_link = now - (-size * NS_BITS // rate)
+                        seq_link, seq = seq, seq + 1
+                    else:
+                        device.append((d.item, size))
+                elif outcome is deq_drop:
+                    drop_aqm += 1
+                    records[d.item].outcome = "drop_aqm"
+                elif outcome is deq_empty:
+                    busy = False
+                    break
+                else:  # LATER: run again at the eligibility time
+                    t_wake = d.when if d.when > now else now
+                    seq_wake, seq = seq, seq + 1
+                    break
+        for name, n in (("enqueued", enqueued), ("dequeued", dequeued), ("drop_aqm", drop_aqm)):
+            if n:
+                counters[name] += n
+        duration = max(now, last) if until is None else max(now, last, until)
+        return Result(records, counters, duration, limit)
