@@ -17,8 +17,8 @@ the same text):
 
 from __future__ import annotations
 
-import heapq
 from collections import deque
+from heapq import heappop, heappush
 
 from xdpq.queues.base import Enq, Entry, check_rank
 
@@ -26,84 +26,74 @@ MIN_RANGE = 64
 MAX_RANGE = 65536
 
 
-class _Window:
-    """The buckets of one window, with a heap of the occupied ones' offsets
-    (the model's stand-in for the kernel's find-first-set bitmap)."""
-
-    __slots__ = ("buckets", "occupied")
-
-    def __init__(self) -> None:
-        self.buckets: dict[int, deque[Entry]] = {}
-        self.occupied: list[int] = []
-
-    def append(self, offset: int, entry: Entry) -> None:
-        bucket = self.buckets.get(offset)
-        if bucket is None:
-            bucket = self.buckets[offset] = deque()
-            heapq.heappush(self.occupied, offset)
-        bucket.append(entry)
-
-    def head(self) -> deque[Entry] | None:
-        return self.buckets[self.occupied[0]] if self.occupied else None
-
-    def pop(self) -> Entry:
-        offset = self.occupied[0]
-        bucket = self.buckets[offset]
-        entry = bucket.popleft()
-        if not bucket:
-            del self.buckets[offset]
-            heapq.heappop(self.occupied)
-        return entry
-
-
 class Pifo:
+    """Each window is a dict of buckets (offset -> entries in arrival order) and a
+    heap of the occupied offsets (the model's stand-in for the kernel's
+    find-first-set bitmap); the primary's are ``_pb``/``_po``, the secondary's
+    ``_sb``/``_so``."""
+
     def __init__(self, capacity: int, range_: int) -> None:
         if range_ & (range_ - 1) or not MIN_RANGE <= range_ <= MAX_RANGE:
             raise ValueError(f"PIFO range {range_}: a power of two from 64 to 65536")
         self.capacity = capacity
         self.range = range_
         self.base = 0
-        self._primary = _Window()
-        self._secondary = _Window()
+        self._pb: dict[int, deque[Entry]] = {}
+        self._po: list[int] = []
+        self._sb: dict[int, deque[Entry]] = {}
+        self._so: list[int] = []
         self._len = 0
         self._bytes = 0
 
     def enqueue(self, rank: int, slot: int, size: int) -> Enq:
         check_rank(rank)
-        if self._len >= self.capacity:
+        n = self._len
+        if n >= self.capacity:
             return Enq.FULL
-        if self._len == 0:
+        if n == 0:
             self.base = rank
-        outcome = Enq.OK
-        if rank < self.base:
+        base, window = self.base, self.range
+        if rank < base:
             offset, outcome = 0, Enq.CLAMPED
         else:
-            offset = rank - self.base
-        if offset < self.range:
-            self._primary.append(offset, Entry(rank, slot, size))
-        elif offset < 2 * self.range:
-            self._secondary.append(offset - self.range, Entry(rank, slot, size))
+            offset, outcome = rank - base, Enq.OK
+        if offset < window:
+            buckets, occupied = self._pb, self._po
+        elif offset < 2 * window:
+            offset -= window
+            buckets, occupied = self._sb, self._so
         else:
             return Enq.OUT_OF_WINDOW
-        self._len += 1
+        bucket = buckets.get(offset)
+        if bucket is None:
+            bucket = buckets[offset] = deque()
+            heappush(occupied, offset)
+        bucket.append(Entry(rank, slot, size))
+        self._len = n + 1
         self._bytes += size
         return outcome
 
     def _promote(self) -> None:
-        if self._len and not self._primary.buckets:
-            self._primary, self._secondary = self._secondary, _Window()
+        if self._len and not self._pb:
+            self._pb, self._po, self._sb, self._so = self._sb, self._so, {}, []
             self.base += self.range
 
     def peek(self) -> Entry | None:
         self._promote()
-        bucket = self._primary.head()
-        return bucket[0] if bucket else None
+        return self._pb[self._po[0]][0] if self._po else None
 
     def dequeue(self) -> Entry | None:
         if not self._len:
             return None
-        self._promote()
-        e = self._primary.pop()
+        if not self._pb:
+            self._promote()
+        occupied = self._po
+        offset = occupied[0]
+        bucket = self._pb[offset]
+        e = bucket.popleft()
+        if not bucket:
+            del self._pb[offset]
+            heappop(occupied)
         self._len -= 1
         self._bytes -= e.size
         return e

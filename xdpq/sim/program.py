@@ -47,7 +47,7 @@ FIELDS_PY = {
 }
 ADDRESSES_PY = {"ip.src": "pkt.saddr", "ip.dst": "pkt.daddr", "ip6.src": "pkt.saddr",
                 "ip6.dst": "pkt.daddr"}
-DEQ_PY = {"len": "e.size", "rank": "e.rank", "enqueued": "self.enq_time[e.slot]",
+DEQ_PY = {"len": "e.size", "rank": "e.rank", "enqueued": "enqueued",
           "index": "index", "parent_rank": "parent_rank"}
 
 
@@ -59,11 +59,23 @@ def _mod(a: int, b: int) -> int:
     return a % b if b else a
 
 
-def _hash(words: tuple[int, ...]) -> int:
-    h = 0
-    for w in words:
-        h = hash_word(h, w & 0xFFFFFFFF)
-    return hash_final(h, 4 * len(words))
+_HASHES: dict[tuple[int | bytes, ...], int] = {}
+
+
+def _hash(values: tuple[int | bytes, ...]) -> int:
+    """The hash of fields' values: an address (16 bytes) is its four words, any other
+    value its low 32 bits. Remembered, as a flow's packets hash alike."""
+    h = _HASHES.get(values)
+    if h is None:
+        words = [w for v in values for w in (_ADDR.unpack(v) if isinstance(v, bytes) else (v,))]
+        h = 0
+        for w in words:
+            h = hash_word(h, w & 0xFFFFFFFF)
+        h = hash_final(h, 4 * len(words))
+        if len(_HASHES) >= 1 << 16:
+            _HASHES.clear()
+        _HASHES[values] = h
+    return h
 
 
 def _head(q: Fifo | Pifo | RBTree) -> int:
@@ -86,7 +98,22 @@ def _schedule_fifo(q: Fifo, child: int, rank: int) -> None:
     q.enqueue(rank, _token(child), 0)
 
 
+def _mentions(node: object, name: str) -> bool:
+    """Whether an IR tree reads the dequeued packet's field ``name``."""
+    match node:
+        case ir.DeqField(name=n):
+            return n == name
+        case tuple():
+            return any(_mentions(n, name) for n in node)
+        case _ if hasattr(node, "__dataclass_fields__"):
+            return any(_mentions(getattr(node, f), name) for f in node.__dataclass_fields__)
+    return False
+
+
+# Hot constants as plain names (one global lookup, not a global and an attribute).
 _RUNTIME = {
+    "_CLAIM": Claim.CLAIM, "_OK": Enq.OK, "_CLAMPED": Enq.CLAMPED, "_DEQ_OK": Deq.OK,
+    "_EMPTY": Dequeued(Deq.EMPTY),
     "_div": _div, "_mod": _mod, "_hash": _hash, "_head": _head, "_token": _token,
     "_schedule_pifo": _schedule_pifo, "_schedule_fifo": _schedule_fifo, "isqrt": isqrt,
     "_ADDR": _ADDR, "Claim": Claim, "Deq": Deq, "Dequeued": Dequeued, "Enq": Enq,
@@ -103,12 +130,23 @@ class _Emitter:
         self.qstate_index = {q.name: {v.name: i for i, v in enumerate(q.state)}
                              for q in prog.queues}
         self.leaf_ids = layout(prog).leaf_ids
+        # The enqueue time is kept only for a dequeue hook that reads it.
+        self.timed = prog.dequeue is not None and _mentions(prog.dequeue.body, "enqueued")
 
     def line(self, text: str, depth: int) -> None:
         self.out.append("    " * depth + text)
 
     def size(self, name: str) -> int:
         return self.p.queue(name).count or 1
+
+    def nonzero(self, e: ir.Expr) -> bool:
+        """A divisor that is never 0: a constant, or a parameter whose range excludes 0."""
+        match e:
+            case ir.Const(value=v):
+                return v != 0
+            case ir.ParamRef(name=n):
+                return next(p.low for p in self.p.params if p.name == n) > 0
+        return False
 
     def at_index(self, idx: ir.Expr, n: int) -> str:
         return f"({self.expr(idx)}) % {n}"
@@ -144,11 +182,10 @@ class _Emitter:
             case ir.Local(name=n):
                 return f"l_{n}"
             case ir.Hash(fields=fields):
-                words = ", ".join(f"*_ADDR.unpack({ADDRESSES_PY[f]})" if f in ADDRESSES_PY
-                                  else FIELDS_PY[f] for f in fields)
+                words = ", ".join(ADDRESSES_PY.get(f) or FIELDS_PY[f] for f in fields)
                 return f"_hash(({words},))"
-            case ir.Arith(op="/" | "%" as op, left=a, right=ir.Const(value=v)) if v:
-                return f"({self.expr(a)} {'//' if op == '/' else '%'} {v})"
+            case ir.Arith(op="/" | "%" as op, left=a, right=b) if self.nonzero(b):
+                return f"({self.expr(a)} {'//' if op == '/' else '%'} {self.expr(b)})"
             case ir.Arith(op="/", left=a, right=b):
                 return f"_div({self.expr(a)}, {self.expr(b)})"
             case ir.Arith(op="%", left=a, right=b):
@@ -202,7 +239,7 @@ class _Emitter:
                 at_py = self.expr(at) if at is not None else "0"
                 self.line(f"self.pending = ({self.leaf_ids[q]}, {index}, {self.expr(rank)}, "
                           f"{at_py})", d)
-                self.line("return Claim.CLAIM", d)
+                self.line("return _CLAIM", d)
             case ir.Drop(reason=r):
                 size = "pkt.len" if self.hook == "enqueue" else "e.size"
                 self.line(f"c = self.reasons[{r!r}]", d)
@@ -260,7 +297,8 @@ class _Emitter:
         self.line("if not pkt.ip_ver:", 2)
         self.line("return Claim.UNCLAIMED", 3)
         if p.flow_vars:
-            words = ", ".join(f"*_ADDR.unpack({ADDRESSES_PY[f]})" if f in ADDRESSES_PY
+            # Addresses as their 16 bytes: as exact a key as their four words, and cheaper.
+            words = ", ".join(ADDRESSES_PY[f] if f in ADDRESSES_PY
                               else f"{FIELDS_PY[f]} & 0xFFFFFFFF" for f in p.flow_key)
             self.line(f"key = ({words},)", 2)
             self.line("f = self.flows.get(key)", 2)
@@ -273,21 +311,22 @@ class _Emitter:
         p = self.p
         self.line("def enqueue(self, pkt, item, now):", 1)
         self.line("queue, index, rank, at = self.pending", 2)
-        self.line("self.enq_time[item] = now", 2)
-        if p.uses_at:
-            self.line("self.at[item] = at", 2)
         for q in p.queues:
             if q.name not in self.leaf_ids:
                 continue
             self.line(f"if queue == {self.leaf_ids[q.name]}:", 2)
             ref = f"self.q_{q.name}" + ("[index]" if q.count is not None else "")
             self.line(f"res = {ref}.enqueue(rank, item, pkt.len)", 3)
-            if q.parent is not None:
-                self.line(f"if res.stored and not self.tok_{q.name}[index]:", 3)
-                self.line(f"self.tok_{q.name}[index] = True", 4)
-                self.line(f"self.ready_{q.name}(index, now)", 4)
-            self.line("if not res.stored:", 3)
-            self.line("self.enq_time.pop(item, None)", 4)
+            stored = [*(["self.enq_time[item] = now"] if self.timed else []),
+                      *(["self.at[item] = at"] if p.uses_at else [])]
+            if stored or q.parent is not None:
+                self.line("if res is _OK or res is _CLAMPED:", 3)
+                for text in stored:
+                    self.line(text, 4)
+                if q.parent is not None:
+                    self.line(f"if not self.tok_{q.name}[index]:", 4)
+                    self.line(f"self.tok_{q.name}[index] = True", 5)
+                    self.line(f"self.ready_{q.name}(index, now)", 5)
             self.line("return res", 3)
         self.line("return Enq.BAD_SLOT", 2)
 
@@ -304,10 +343,14 @@ class _Emitter:
 
     def on_dequeue(self) -> None:
         self.line("def on_dequeue(self, now, e, index, parent_rank):", 1)
+        if self.timed:
+            self.line("enqueued = self.enq_time.pop(e.slot)", 2)
+        if self.p.uses_at:
+            self.line("del self.at[e.slot]", 2)
         if self.p.dequeue is not None:
             self.hook = "dequeue"
             self.block(self.p.dequeue.body, 2)
-        self.line("return Dequeued(Deq.OK, e.slot, e.rank, e.size)", 2)
+        self.line("return Dequeued(_DEQ_OK, e.slot, e.rank, e.size)", 2)
 
     def dequeue(self) -> None:
         """Top-level queues in declaration order, as xdpq_sched_dequeue."""
@@ -323,12 +366,12 @@ class _Emitter:
                     self.line("if e is not None:", 2)
                     self.line("at = self.at[e.slot]", 3)
                     self.line("if at <= now:", 3)
-                    self.line(f"return self.leave({ref}.dequeue(), now, 0, 0)", 4)
+                    self.line(f"return self.on_dequeue(now, {ref}.dequeue(), 0, 0)", 4)
                     self.line("later = min(later, at)", 3)
                 else:
                     self.line(f"e = {ref}.dequeue()", 2)
                     self.line("if e is not None:", 2)
-                    self.line("return self.leave(e, now, 0, 0)", 3)
+                    self.line("return self.on_dequeue(now, e, 0, 0)", 3)
                 continue
             child = p.queue(q.children)
             self.line(f"t = {ref}.dequeue()", 2)
@@ -336,19 +379,14 @@ class _Emitter:
             self.line(f"i = (-1 - t.slot) % {child.count}", 3)
             self.line(f"e = self.q_{child.name}[i].dequeue()", 3)
             self.line("if e is not None:", 3)
-            self.line("res = self.leave(e, now, i, t.rank)", 4)
+            self.line("res = self.on_dequeue(now, e, i, t.rank)", 4)
             self.line(f"self.requeue_{child.name}(i, now)", 4)
             self.line("return res", 4)
             self.line(f"self.requeue_{child.name}(i, now)", 3)
         if p.uses_at:
             self.line("if later != M64:", 2)
             self.line("return Dequeued(Deq.LATER, when=later)", 3)
-        self.line("return Dequeued(Deq.EMPTY)", 2)
-        self.line("def leave(self, e, now, index, parent_rank):", 1)
-        self.line("res = self.on_dequeue(now, e, index, parent_rank)", 2)
-        self.line("self.enq_time.pop(e.slot, None)", 2)
-        self.line("self.at.pop(e.slot, None)", 2)
-        self.line("return res", 2)
+        self.line("return _EMPTY", 2)
 
 
 def python_source(prog: ir.Program) -> str:
