@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Simulator speed: simulated packets per second, and against ns.py.
+
+One seeded workload (four flows of Poisson arrivals offering 40/30/20/10 %
+of 95 % of a 100 Mbit/s link, frames of 64, 576 or 1500 bytes) runs through
+the library's FIFO, STFQ, fq_codel and DRR in xdpq's simulator, and through
+ns.py's DRR server (a SimPy simulator, installed into this virtualenv by the
+benchmark when missing; it is no dependency of xdpq) fed the very same
+packets at the very same times, with DRR's quantum 1500 bytes on both sides.
+Packets are built before the clock starts on both sides; a figure is the
+best of ``--trials`` runs, as the machine is shared. Every run must deliver
+every packet, or the benchmark fails.
+
+Progress on stderr, one JSON object as the last line on stdout.
+Run: .venv/bin/python bench/sim.py [--packets N] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from xdpq.sim.program import load_scheduler  # noqa: E402
+from xdpq.sim.run import Arrival, Simulation  # noqa: E402
+from xdpq.sim.workload import flow_packet  # noqa: E402
+
+RATE_BPS = 100_000_000
+LOAD = 0.95
+FLOW_SHARES = (0.4, 0.3, 0.2, 0.1)
+SIZES = ((64, 0.4), (576, 0.2), (1500, 0.4))
+QUANTUM = 1500
+SCHEDULERS: dict[str, dict[str, Any]] = {
+    "fifo": {},
+    "stfq": {},
+    "fq_codel": {"quantum": QUANTUM},
+    "drr": {"quantum": QUANTUM},
+}
+TARGETS = {"stfq_pkt_per_s": 300_000, "drr_vs_nspy": 10.0}
+
+Trace = list[tuple[int, int, int]]  # (arrival ns, flow, bytes), in time order
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def trace(packets: int, seed: int) -> Trace:
+    rng = random.Random(seed)
+    sizes, weights = zip(*SIZES, strict=True)
+    mean = sum(s * w for s, w in SIZES)
+    pps = LOAD * RATE_BPS / (8 * mean)
+    t, out = 0.0, []
+    for _ in range(packets):
+        t += rng.expovariate(pps) * 1e9
+        flow = rng.choices(range(len(FLOW_SHARES)), FLOW_SHARES)[0]
+        out.append((int(t), flow, rng.choices(sizes, weights)[0]))
+    return out
+
+
+def best(run: Callable[[], tuple[float, int]], trials: int) -> dict[str, float | int]:
+    """The fastest of ``trials`` runs: (seconds, packets delivered) each."""
+    runs = [run() for _ in range(trials)]
+    seconds = min(s for s, _ in runs)
+    delivered = {d for _, d in runs}
+    if len(delivered) != 1:
+        raise SystemExit(f"runs of one simulation delivered {sorted(delivered)} packets")
+    return {"seconds": round(seconds, 4), "delivered": delivered.pop()}
+
+
+def xdpq_run(name: str, tr: Trace) -> Callable[[], tuple[float, int]]:
+    path = REPO / "schedulers" / f"{name}.xdpq"
+
+    def run() -> tuple[float, int]:
+        arrivals = [Arrival(t, flow_packet(flow, size)) for t, flow, size in tr]
+        sim = Simulation(load_scheduler(path, SCHEDULERS[name]), RATE_BPS)
+        start = time.perf_counter()
+        result = sim.run(arrivals)
+        seconds = time.perf_counter() - start
+        return seconds, result.counters["dequeued"]
+
+    return run
+
+
+def nspy_import() -> str | None:
+    """None when ns.py can be used (installing it if need be), else why not."""
+    try:
+        importlib.import_module("ns.scheduler.drr")
+        return None
+    except ImportError:
+        pass
+    log("ns.py is not installed: pip install ns.py (for this benchmark only)")
+    cmd = [sys.executable, "-m", "pip", "install", "-q", "ns.py"]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"pip install ns.py: {exc}"
+    if done.returncode:
+        return f"pip install ns.py failed: {(done.stderr or done.stdout).strip()[-400:]}"
+    importlib.invalidate_caches()
+    try:
+        importlib.import_module("ns.scheduler.drr")
+    except Exception as exc:  # whatever breaks, the JSON says so
+        return f"ns.py does not import: {exc!r}"
+    return None
+
+
+def nspy_run(tr: Trace) -> Callable[[], tuple[float, int]]:
+    import simpy
+    from ns.packet.packet import Packet
+    from ns.packet.sink import PacketSink
+    from ns.scheduler.drr import DRRServer
+
+    def run() -> tuple[float, int]:
+        packets = [(t / 1e9, Packet(t / 1e9, s, i, flow_id=f)) for i, (t, f, s) in enumerate(tr)]
+        env = simpy.Environment()
+        # ns.py's quantum is 1500 B times weight / smallest weight: 1500 B for all.
+        server = DRRServer(env, RATE_BPS, [1] * len(FLOW_SHARES))
+        sink = PacketSink(env, rec_arrivals=False)
+        server.out = sink
+
+        def feed() -> Any:
+            for at, pkt in packets:
+                yield env.timeout(at - env.now)
+                server.put(pkt)
+
+        env.process(feed())
+        start = time.perf_counter()
+        env.run()
+        seconds = time.perf_counter() - start
+        return seconds, sum(sink.packets_received.values())
+
+    return run
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--packets", type=int, default=60_000, help="packets in the workload")
+    ap.add_argument("--trials", type=int, default=3, help="runs of each; the best counts")
+    ap.add_argument("--quick", action="store_true", help="10k packets, one trial")
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    packets, trials = (10_000, 1) if args.quick else (args.packets, args.trials)
+    tr = trace(packets, args.seed)
+    out: dict[str, Any] = {
+        "packets": packets,
+        "trials": trials,
+        "workload": {
+            "rate_bps": RATE_BPS,
+            "load": LOAD,
+            "flow_shares": FLOW_SHARES,
+            "sizes": dict(SIZES),
+            "simulated_ns": tr[-1][0],
+            "seed": args.seed,
+        },
+        "xdpq": {},
+    }
+    for name in SCHEDULERS:
+        log(f"xdpq {name}: {packets} packets x {trials}")
+        r = best(xdpq_run(name, tr), trials)
+        r["pkt_per_s"] = round(packets / r["seconds"])
+        out["xdpq"][name] = r
+        log(f"  {r['pkt_per_s']:,} pkt/s")
+    error = nspy_import()
+    if error is None:
+        log(f"ns.py drr: {packets} packets x {trials}")
+        r = best(nspy_run(tr), trials)
+        r["pkt_per_s"] = round(packets / r["seconds"])
+        out["nspy"] = {"version": metadata.version("ns.py"), "drr": r}
+        log(f"  {r['pkt_per_s']:,} pkt/s")
+        out["drr_vs_nspy"] = round(out["xdpq"]["drr"]["pkt_per_s"] / r["pkt_per_s"], 2)
+    else:
+        log(error)
+        out["nspy"] = {"error": error}
+    for side in (*out["xdpq"].values(), out["nspy"].get("drr")):
+        if side is not None and side["delivered"] != packets:
+            raise SystemExit(f"a simulation delivered {side['delivered']} of {packets} packets")
+    out["targets"] = TARGETS
+    out["met"] = {
+        "stfq_pkt_per_s": out["xdpq"]["stfq"]["pkt_per_s"] >= TARGETS["stfq_pkt_per_s"],
+        "drr_vs_nspy": out.get("drr_vs_nspy", 0) >= TARGETS["drr_vs_nspy"],
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
