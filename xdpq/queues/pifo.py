@@ -17,7 +17,6 @@ the same text):
 
 from __future__ import annotations
 
-from collections import deque
 from heapq import heappop, heappush
 
 from xdpq.queues.base import Enq, Entry, check_rank
@@ -27,10 +26,10 @@ MAX_RANGE = 65536
 
 
 class Pifo:
-    """Each window is a dict of buckets (offset -> entries in arrival order) and a
-    heap of the occupied offsets (the model's stand-in for the kernel's
-    find-first-set bitmap); the primary's are ``_pb``/``_po``, the secondary's
-    ``_sb``/``_so``."""
+    """Each window is a heap of ``(offset, arrival number, entry)``: the lowest
+    bucket first and, within a bucket, arrival order (the model's stand-in for
+    the kernel's buckets and find-first-set bitmap). The primary window's heap
+    is ``_p``, the secondary's ``_s``; offsets count from the window's start."""
 
     def __init__(self, capacity: int, range_: int) -> None:
         if range_ & (range_ - 1) or not MIN_RANGE <= range_ <= MAX_RANGE:
@@ -38,16 +37,14 @@ class Pifo:
         self.capacity = capacity
         self.range = range_
         self.base = 0
-        self._pb: dict[int, deque[Entry]] = {}
-        self._po: list[int] = []
-        self._sb: dict[int, deque[Entry]] = {}
-        self._so: list[int] = []
-        self._len = 0
+        self._p: list[tuple[int, int, Entry]] = []
+        self._s: list[tuple[int, int, Entry]] = []
+        self._arrivals = 0
         self._bytes = 0
 
     def enqueue(self, rank: int, slot: int, size: int) -> Enq:
         check_rank(rank)
-        n = self._len
+        n = len(self._p) + len(self._s)
         if n >= self.capacity:
             return Enq.FULL
         if n == 0:
@@ -58,48 +55,37 @@ class Pifo:
         else:
             offset, outcome = rank - base, Enq.OK
         if offset < window:
-            buckets, occupied = self._pb, self._po
+            heap = self._p
         elif offset < 2 * window:
             offset -= window
-            buckets, occupied = self._sb, self._so
+            heap = self._s
         else:
             return Enq.OUT_OF_WINDOW
-        bucket = buckets.get(offset)
-        if bucket is None:
-            bucket = buckets[offset] = deque()
-            heappush(occupied, offset)
-        bucket.append(Entry(rank, slot, size))
-        self._len = n + 1
+        self._arrivals += 1
+        heappush(heap, (offset, self._arrivals, Entry(rank, slot, size)))
         self._bytes += size
         return outcome
 
     def _promote(self) -> None:
-        if self._len and not self._pb:
-            self._pb, self._po, self._sb, self._so = self._sb, self._so, {}, []
+        if not self._p and self._s:
+            self._p, self._s = self._s, []
             self.base += self.range
 
     def peek(self) -> Entry | None:
         self._promote()
-        return self._pb[self._po[0]][0] if self._po else None
+        return self._p[0][2] if self._p else None
 
     def dequeue(self) -> Entry | None:
-        if not self._len:
-            return None
-        if not self._pb:
+        if not self._p:
+            if not self._s:
+                return None
             self._promote()
-        occupied = self._po
-        offset = occupied[0]
-        bucket = self._pb[offset]
-        e = bucket.popleft()
-        if not bucket:
-            del self._pb[offset]
-            heappop(occupied)
-        self._len -= 1
+        e = heappop(self._p)[2]
         self._bytes -= e.size
         return e
 
     def __len__(self) -> int:
-        return self._len
+        return len(self._p) + len(self._s)
 
     @property
     def bytes(self) -> int:
