@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 
 from xdpq.queues import Enq
 from xdpq.runtime.bql import Bql, BqlMode
@@ -68,6 +69,9 @@ class Result:
     bql_limit: int = 0
 
 
+_LAST = Arrival(_NEVER, SimPacket(0, -1, 0))  # ends the stream of arrivals
+
+
 @dataclass
 class Simulation:
     scheduler: Scheduler
@@ -104,101 +108,97 @@ class Simulation:
         seq = seq_link = seq_wake = 0
         now = last = 0
 
-        stream = iter(arrivals)
-        nxt = next(stream, None)
-        t_arr = _NEVER if nxt is None else nxt.time
-        while True:
-            if t_arr <= t_link and t_arr <= t_wake:
-                if t_arr > end:
-                    break
-                now = t_arr
-                pkt = nxt.packet  # type: ignore[union-attr]
-                item = len(records)
-                rec = Record(pkt.flow, pkt.len, now)
-                records.append(rec)
-                nxt = next(stream, None)
-                t_arr = _NEVER if nxt is None else nxt.time
-                claim = classify(pkt, now)
-                if claim is not claimed:
-                    counters[claim.value] += 1
-                    rec.outcome = claim.value
-                    continue
-                res = enqueue(pkt, item, now)
-                if res is enq_ok:
-                    enqueued += 1
-                else:
-                    names = enqueue_counters(res)
-                    counters.update(names)
-                    if names[-1] != "enqueued":
-                        rec.outcome = names[-1]
-                        continue
-                if not busy:
-                    busy = True
-                    t_wake, seq_wake, seq = now, seq, seq + 1
-                continue
-            if t_link < t_wake or (t_link == t_wake and seq_link < seq_wake):
-                if t_link > end:
-                    break
-                # The frame on the wire is done: retire its bytes, deliver it, start the next.
-                now = t_link
-                size = wire_size
-                inflight -= size
-                if adaptive:
-                    lim = limit
-                    if inflight <= 0 and blocked:
-                        lim += size
-                    if now - period_start > BQL_HOLD_NS:
-                        if not hit and peak and peak < lim:
-                            lim = peak
-                        hit, peak, period_start = False, 0, now
-                    limit = BQL_MIN if lim < BQL_MIN else BQL_MAX if lim > BQL_MAX else lim
-                t = now + prop
-                if t <= end:
-                    rec = records[wire_item]
-                    rec.departed, rec.outcome = t, "delivered"
-                    last = t
-                if device:
-                    wire_item, wire_size = device.popleft()
-                    t_link = now - (-wire_size * NS_BITS // rate)
-                    seq_link, seq = seq, seq + 1
-                else:
-                    t_link = _NEVER
-                if not (blocked and (unlimited or inflight < limit)):
-                    continue
-                blocked = False
-            else:
-                if t_wake > end:
-                    break
-                now, t_wake = t_wake, _NEVER
-            # The scheduler runs: into the device while the limit allows.
-            while True:
-                if not unlimited and inflight >= limit:
-                    blocked = hit = True
-                    break
-                d = dequeue(now)
-                outcome = d.outcome
-                if outcome is deq_ok:
-                    dequeued += 1
-                    size = d.size
-                    inflight += size
-                    if inflight > peak:
-                        peak = inflight
-                    if t_link == _NEVER:
-                        wire_item, wire_size = d.item, size
-                        t_link = now - (-size * NS_BITS // rate)
+        for arrival in chain(arrivals, (_LAST,)):
+            t_arr = arrival.time
+            # The events before it (an arrival goes first at equal times).
+            while t_link < t_arr or t_wake < t_arr:
+                if t_link < t_wake or (t_link == t_wake and seq_link < seq_wake):
+                    if t_link > end:
+                        break
+                    # The frame on the wire is done: retire its bytes, deliver it, start the next.
+                    now = t_link
+                    size = wire_size
+                    inflight -= size
+                    if adaptive:
+                        lim = limit
+                        if inflight <= 0 and blocked:
+                            lim += size
+                        if now - period_start > BQL_HOLD_NS:
+                            if not hit and peak and peak < lim:
+                                lim = peak
+                            hit, peak, period_start = False, 0, now
+                        limit = BQL_MIN if lim < BQL_MIN else BQL_MAX if lim > BQL_MAX else lim
+                    t = now + prop
+                    if t <= end:
+                        rec = records[wire_item]
+                        rec.departed, rec.outcome = t, "delivered"
+                        last = t
+                    if device:
+                        wire_item, wire_size = device.popleft()
+                        t_link = now - (-wire_size * NS_BITS // rate)
                         seq_link, seq = seq, seq + 1
                     else:
-                        device.append((d.item, size))
-                elif outcome is deq_drop:
-                    drop_aqm += 1
-                    records[d.item].outcome = "drop_aqm"
-                elif outcome is deq_empty:
-                    busy = False
-                    break
-                else:  # LATER: run again at the eligibility time
-                    t_wake = d.when if d.when > now else now
-                    seq_wake, seq = seq, seq + 1
-                    break
+                        t_link = _NEVER
+                    if not (blocked and (unlimited or inflight < limit)):
+                        continue
+                    blocked = False
+                else:
+                    if t_wake > end:
+                        break
+                    now, t_wake = t_wake, _NEVER
+                # The scheduler runs: into the device while the limit allows.
+                while True:
+                    if not unlimited and inflight >= limit:
+                        blocked = hit = True
+                        break
+                    d = dequeue(now)
+                    outcome = d.outcome
+                    if outcome is deq_ok:
+                        dequeued += 1
+                        size = d.size
+                        inflight += size
+                        if inflight > peak:
+                            peak = inflight
+                        if t_link == _NEVER:
+                            wire_item, wire_size = d.item, size
+                            t_link = now - (-size * NS_BITS // rate)
+                            seq_link, seq = seq, seq + 1
+                        else:
+                            device.append((d.item, size))
+                    elif outcome is deq_drop:
+                        drop_aqm += 1
+                        records[d.item].outcome = "drop_aqm"
+                    elif outcome is deq_empty:
+                        busy = False
+                        break
+                    else:  # LATER: run again at the eligibility time
+                        t_wake = d.when if d.when > now else now
+                        seq_wake, seq = seq, seq + 1
+                        break
+            if t_arr > end:
+                break
+            now = t_arr
+            pkt = arrival.packet
+            item = len(records)
+            rec = Record(pkt.flow, pkt.len, now)
+            records.append(rec)
+            claim = classify(pkt, now)
+            if claim is not claimed:
+                counters[claim.value] += 1
+                rec.outcome = claim.value
+                continue
+            res = enqueue(pkt, item, now)
+            if res is enq_ok:
+                enqueued += 1
+            else:
+                names = enqueue_counters(res)
+                counters.update(names)
+                if names[-1] != "enqueued":
+                    rec.outcome = names[-1]
+                    continue
+            if not busy:
+                busy = True
+                t_wake, seq_wake, seq = now, seq, seq + 1
         for name, n in (("enqueued", enqueued), ("dequeued", dequeued), ("drop_aqm", drop_aqm)):
             if n:
                 counters[name] += n
