@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from xdpq.queues.base import Enq, Entry, check_rank
+from xdpq.queues.base import RANK_MAX, Enq, Entry, bad_rank
 
 
 class Fifo:
@@ -14,7 +14,8 @@ class Fifo:
         self._bytes = 0
 
     def enqueue(self, rank: int, slot: int, size: int) -> Enq:
-        check_rank(rank)
+        if not 0 <= rank <= RANK_MAX:
+            raise bad_rank(rank)
         if len(self._q) >= self.capacity:
             return Enq.FULL
         self._q.append(Entry(rank, slot, size))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from heapq import heappop, heappush
 
-from xdpq.queues.base import Enq, Entry, check_rank
+from xdpq.queues.base import RANK_MAX, Enq, Entry, bad_rank
 
 MIN_RANGE = 64
 MAX_RANGE = 65536
@@ -43,7 +43,8 @@ class Pifo:
         self._bytes = 0
 
     def enqueue(self, rank: int, slot: int, size: int) -> Enq:
-        check_rank(rank)
+        if not 0 <= rank <= RANK_MAX:
+            raise bad_rank(rank)
         n = len(self._p) + len(self._s)
         if n >= self.capacity:
             return Enq.FULL

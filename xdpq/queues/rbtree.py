@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import itertools
 
-from xdpq.queues.base import Enq, Entry, check_rank
+from xdpq.queues.base import RANK_MAX, Enq, Entry, bad_rank
 
 
 class RBTree:
@@ -16,7 +16,8 @@ class RBTree:
         self._bytes = 0
 
     def enqueue(self, rank: int, slot: int, size: int) -> Enq:
-        check_rank(rank)
+        if not 0 <= rank <= RANK_MAX:
+            raise bad_rank(rank)
         if len(self._heap) >= self.capacity:
             return Enq.FULL
         heapq.heappush(self._heap, (rank, next(self._seq), Entry(rank, slot, size)))

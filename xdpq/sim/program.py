@@ -342,15 +342,25 @@ class _Emitter:
         self.line(f"self.tok_{array}[i] = False", 3)
 
     def on_dequeue(self) -> None:
-        self.line("def on_dequeue(self, now, e, index, parent_rank):", 1)
+        """A method for the queues under a parent, which requeue after it."""
+        if any(q.children is not None for q in self.p.top):
+            self.line("def on_dequeue(self, now, e, index, parent_rank):", 1)
+            self.leave(2, "index", "parent_rank")
+
+    def leave(self, d: int, index: str, parent_rank: str) -> None:
+        """The dequeue hook on entry ``e``; it returns the outcome."""
         if self.timed:
-            self.line("enqueued = self.enq_time.pop(e.slot)", 2)
+            self.line("enqueued = self.enq_time.pop(e.slot)", d)
         if self.p.uses_at:
-            self.line("del self.at[e.slot]", 2)
-        if self.p.dequeue is not None:
+            self.line("del self.at[e.slot]", d)
+        hook = self.p.dequeue
+        if hook is not None:
+            for name, value in (("index", index), ("parent_rank", parent_rank)):
+                if value != name and _mentions(hook.body, name):
+                    self.line(f"{name} = {value}", d)
             self.hook = "dequeue"
-            self.block(self.p.dequeue.body, 2)
-        self.line("return Dequeued(_DEQ_OK, e.slot, e.rank, e.size)", 2)
+            self.block(hook.body, d)
+        self.line("return Dequeued(_DEQ_OK, e.slot, e.rank, e.size)", d)
 
     def dequeue(self) -> None:
         """Top-level queues in declaration order, as xdpq_sched_dequeue."""
@@ -366,12 +376,13 @@ class _Emitter:
                     self.line("if e is not None:", 2)
                     self.line("at = self.at[e.slot]", 3)
                     self.line("if at <= now:", 3)
-                    self.line(f"return self.on_dequeue(now, {ref}.dequeue(), 0, 0)", 4)
+                    self.line(f"e = {ref}.dequeue()", 4)
+                    self.leave(4, "0", "0")
                     self.line("later = min(later, at)", 3)
                 else:
                     self.line(f"e = {ref}.dequeue()", 2)
                     self.line("if e is not None:", 2)
-                    self.line("return self.on_dequeue(now, e, 0, 0)", 3)
+                    self.leave(3, "0", "0")
                 continue
             child = p.queue(q.children)
             self.line(f"t = {ref}.dequeue()", 2)

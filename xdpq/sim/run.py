@@ -107,6 +107,7 @@ class Simulation:
         t_wake = _NEVER
         seq = seq_link = seq_wake = 0
         now = last = 0
+        item = -1  # the last arrival's number: its record's index
 
         for arrival in chain(arrivals, (_LAST,)):
             t_arr = arrival.time
@@ -179,7 +180,7 @@ class Simulation:
                 break
             now = t_arr
             pkt = arrival.packet
-            item = len(records)
+            item += 1
             rec = Record(pkt.flow, pkt.len, now)
             records.append(rec)
             claim = classify(pkt, now)
