@@ -113,7 +113,7 @@ def _mentions(node: object, name: str) -> bool:
 # Hot constants as plain names (one global lookup, not a global and an attribute).
 _RUNTIME = {
     "_CLAIM": Claim.CLAIM, "_OK": Enq.OK, "_CLAMPED": Enq.CLAMPED, "_DEQ_OK": Deq.OK,
-    "_EMPTY": Dequeued(Deq.EMPTY),
+    "_EMPTY": (Deq.EMPTY, -1, 0, 0, 0),
     "_div": _div, "_mod": _mod, "_hash": _hash, "_head": _head, "_token": _token,
     "_schedule_pifo": _schedule_pifo, "_schedule_fifo": _schedule_fifo, "isqrt": isqrt,
     "_ADDR": _ADDR, "Claim": Claim, "Deq": Deq, "Dequeued": Dequeued, "Enq": Enq,
@@ -245,7 +245,7 @@ class _Emitter:
                 self.line(f"c = self.reasons[{r!r}]", d)
                 self.line(f"c[0] += 1; c[1] += {size}", d)
                 self.line("return Claim.ADMISSION" if self.hook == "enqueue"
-                          else "return Dequeued(Deq.DROP, e.slot, e.rank, e.size)", d)
+                          else "return (Deq.DROP, e.slot, e.rank, e.size, 0)", d)
             case ir.Pass():
                 self.line("return Claim.UNCLAIMED", d)
 
@@ -360,12 +360,12 @@ class _Emitter:
                     self.line(f"{name} = {value}", d)
             self.hook = "dequeue"
             self.block(hook.body, d)
-        self.line("return Dequeued(_DEQ_OK, e.slot, e.rank, e.size)", d)
+        self.line("return (_DEQ_OK, e.slot, e.rank, e.size, 0)", d)
 
     def dequeue(self) -> None:
         """Top-level queues in declaration order, as xdpq_sched_dequeue."""
         p = self.p
-        self.line("def dequeue(self, now):", 1)
+        self.line("def step(self, now):", 1)
         if p.uses_at:
             self.line("later = M64", 2)
         for q in p.top:
@@ -396,8 +396,10 @@ class _Emitter:
             self.line(f"self.requeue_{child.name}(i, now)", 3)
         if p.uses_at:
             self.line("if later != M64:", 2)
-            self.line("return Dequeued(Deq.LATER, when=later)", 3)
+            self.line("return (Deq.LATER, -1, 0, 0, later)", 3)
         self.line("return _EMPTY", 2)
+        self.line("def dequeue(self, now):", 1)
+        self.line("return Dequeued(*self.step(now))", 2)
 
 
 def python_source(prog: ir.Program) -> str:

@@ -82,10 +82,10 @@ class Simulation:
     bql: Bql = field(default_factory=Bql)
 
     def run(self, arrivals: Iterable[Arrival], until: int | None = None) -> Result:
-        classify, enqueue, dequeue = (
+        classify, enqueue, step = (
             self.scheduler.classify,
             self.scheduler.enqueue,
-            self.scheduler.dequeue,
+            self.scheduler.step,
         )
         claimed, enq_ok = Claim.CLAIM, Enq.OK
         deq_ok, deq_empty, deq_drop = Deq.OK, Deq.EMPTY, Deq.DROP
@@ -152,28 +152,26 @@ class Simulation:
                     if not unlimited and inflight >= limit:
                         blocked = hit = True
                         break
-                    d = dequeue(now)
-                    outcome = d.outcome
+                    outcome, slot, _, size, when = step(now)
                     if outcome is deq_ok:
                         dequeued += 1
-                        size = d.size
                         inflight += size
                         if inflight > peak:
                             peak = inflight
                         if t_link == _NEVER:
-                            wire_item, wire_size = d.item, size
+                            wire_item, wire_size = slot, size
                             t_link = now - (-size * NS_BITS // rate)
                             seq_link, seq = seq, seq + 1
                         else:
-                            device.append((d.item, size))
+                            device.append((slot, size))
                     elif outcome is deq_drop:
                         drop_aqm += 1
-                        records[d.item].outcome = "drop_aqm"
+                        records[slot].outcome = "drop_aqm"
                     elif outcome is deq_empty:
                         busy = False
                         break
                     else:  # LATER: run again at the eligibility time
-                        t_wake = d.when if d.when > now else now
+                        t_wake = when if when > now else now
                         seq_wake, seq = seq, seq + 1
                         break
             if t_arr > end:
