@@ -88,9 +88,12 @@ def _token(child: int) -> int:
     return -1 - child
 
 
+_OUT_OF_WINDOW = Enq.OUT_OF_WINDOW
+
+
 def _schedule_pifo(q: Pifo, child: int, rank: int) -> None:
     """kern/lang.h xdpq_pifo_schedule: a token is never refused."""
-    if q.enqueue(rank, _token(child), 0) is Enq.OUT_OF_WINDOW:
+    if q.enqueue(rank, _token(child), 0) is _OUT_OF_WINDOW:
         q.enqueue((q.base + 2 * q.range - 1) & M64, _token(child), 0)
 
 
@@ -110,9 +113,10 @@ def _mentions(node: object, name: str) -> bool:
     return False
 
 
-# Hot constants as plain names (one global lookup, not a global and an attribute).
+# Hot constants as plain names: looking up an Enum member costs ten times more.
 _RUNTIME = {
     "_CLAIM": Claim.CLAIM, "_OK": Enq.OK, "_CLAMPED": Enq.CLAMPED, "_DEQ_OK": Deq.OK,
+    "_LATER": Deq.LATER,
     "_EMPTY": (Deq.EMPTY, -1, 0, 0, 0),
     "_div": _div, "_mod": _mod, "_hash": _hash, "_head": _head, "_token": _token,
     "_schedule_pifo": _schedule_pifo, "_schedule_fifo": _schedule_fifo, "isqrt": isqrt,
@@ -396,7 +400,7 @@ class _Emitter:
             self.line(f"self.requeue_{child.name}(i, now)", 3)
         if p.uses_at:
             self.line("if later != M64:", 2)
-            self.line("return (Deq.LATER, -1, 0, 0, later)", 3)
+            self.line("return (_LATER, -1, 0, 0, later)", 3)
         self.line("return _EMPTY", 2)
         self.line("def dequeue(self, now):", 1)
         self.line("return Dequeued(*self.step(now))", 2)
