@@ -1,18 +1,37 @@
-"""``xdpq sim``: a scenario file in, JSON, CSV and PNGs out."""
+"""``xdpq sim``: every scenario file in sim/ in, JSON, CSV and PNGs out."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO
 from xdpq.cli import main
 
+SCENARIOS = sorted((REPO / "sim").glob("*.toml"))
+PNG = b"\x89PNG\r\n\x1a\n"
 
-def test_xdpq_sim_writes_summary_records_and_plots(tmp_path: Path) -> None:
-    assert main(["sim", str(REPO / "sim" / "stfq.toml"), "--out", str(tmp_path)]) == 0
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary
-    assert (tmp_path / "records.csv").read_text().count("\n") > 100
-    pngs = list(tmp_path.glob("*.png"))
-    assert pngs and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+def assert_run(out: Path) -> None:
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["delivered"] > 0
+    assert (out / "records.csv").read_text().count("\n") > 100
+    pngs = list(out.glob("*.png"))
+    assert len(pngs) >= 3 and all(p.read_bytes()[:8] == PNG for p in pngs)
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_xdpq_sim_writes_summary_records_and_plots(path: Path, tmp_path: Path) -> None:
+    assert main(["sim", str(path), "--out", str(tmp_path)]) == 0
+    if not (tmp_path / "sweep.json").exists():
+        assert_run(tmp_path)
+        return
+    # A [sweep]: one run per value in its own directory, and the comparison.
+    runs = json.loads((tmp_path / "sweep.json").read_text())["runs"]
+    dirs = sorted(d for d in tmp_path.iterdir() if d.is_dir())
+    assert len(runs) == len(dirs) >= 2
+    for d in dirs:
+        assert_run(d)
+    assert (tmp_path / "sweep.png").read_bytes()[:8] == PNG
