@@ -130,6 +130,7 @@ class _Emitter:
         self.p = prog
         self.out: list[str] = []
         self.hook = "enqueue"
+        self.admitting = False  # in admit(), an enqueue statement enqueues at once
         self.flow_index = {v.name: i for i, v in enumerate(prog.flow_vars)}
         self.qstate_index = {q.name: {v.name: i for i, v in enumerate(q.state)}
                              for q in prog.queues}
@@ -241,9 +242,13 @@ class _Emitter:
             case ir.Enqueue(queue=q, index=idx, rank=rank, at=at):
                 index = self.at_index(idx, self.size(q)) if idx is not None else "0"
                 at_py = self.expr(at) if at is not None else "0"
-                self.line(f"self.pending = ({self.leaf_ids[q]}, {index}, {self.expr(rank)}, "
-                          f"{at_py})", d)
-                self.line("return _CLAIM", d)
+                if self.admitting:
+                    self.line(f"index, rank, at = {index}, {self.expr(rank)}, {at_py}", d)
+                    self.insertion(self.p.queue(q), d)
+                else:
+                    self.line(f"self.pending = ({self.leaf_ids[q]}, {index}, {self.expr(rank)}, "
+                              f"{at_py})", d)
+                    self.line("return _CLAIM", d)
             case ir.Drop(reason=r):
                 size = "pkt.len" if self.hook == "enqueue" else "e.size"
                 self.line(f"c = self.reasons[{r!r}]", d)
@@ -258,8 +263,9 @@ class _Emitter:
     def program(self) -> str:
         self.line("class Scheduler:", 0)
         self.init()
-        self.classify()
+        self.classify(admitting=False)
         self.enqueue()
+        self.classify(admitting=True)
         for array, hook in self.p.ready.items():
             self.ready(array, hook)
         self.on_dequeue()
@@ -293,9 +299,14 @@ class _Emitter:
         self.line("self.pending = (0, 0, 0, 0)", 2)
         self.line(f"self.reasons = {{r: [0, 0] for r in {list(p.reasons)!r}}}", 2)
 
-    def classify(self) -> None:
+    def classify(self, admitting: bool) -> None:
+        """``classify``, which leaves the queue and rank for ``enqueue``; or, admitting,
+        ``admit``, which enqueues at once (classify and enqueue in one call, for the
+        simulator's loop)."""
         p = self.p
-        self.line("def classify(self, pkt, now):", 1)
+        self.admitting = admitting
+        self.line("def admit(self, pkt, item, now):" if admitting
+                  else "def classify(self, pkt, now):", 1)
         self.line("if pkt.status != PARSE_OK:", 2)
         self.line("return Claim.MALFORMED", 3)
         self.line("if not pkt.ip_ver:", 2)
@@ -319,20 +330,24 @@ class _Emitter:
             if q.name not in self.leaf_ids:
                 continue
             self.line(f"if queue == {self.leaf_ids[q.name]}:", 2)
-            ref = f"self.q_{q.name}" + ("[index]" if q.count is not None else "")
-            self.line(f"res = {ref}.enqueue(rank, item, pkt.len)", 3)
-            stored = [*(["self.enq_time[item] = now"] if self.timed else []),
-                      *(["self.at[item] = at"] if p.uses_at else [])]
-            if stored or q.parent is not None:
-                self.line("if res is _OK or res is _CLAMPED:", 3)
-                for text in stored:
-                    self.line(text, 4)
-                if q.parent is not None:
-                    self.line(f"if not self.tok_{q.name}[index]:", 4)
-                    self.line(f"self.tok_{q.name}[index] = True", 5)
-                    self.line(f"self.ready_{q.name}(index, now)", 5)
-            self.line("return res", 3)
+            self.insertion(q, 3)
         self.line("return Enq.BAD_SLOT", 2)
+
+    def insertion(self, q: ir.Queue, d: int) -> None:
+        """Item into leaf queue ``q`` at ``index``, ``rank`` and ``at``; returns the outcome."""
+        ref = f"self.q_{q.name}" + ("[index]" if q.count is not None else "")
+        self.line(f"res = {ref}.enqueue(rank, item, pkt.len)", d)
+        stored = [*(["self.enq_time[item] = now"] if self.timed else []),
+                  *(["self.at[item] = at"] if self.p.uses_at else [])]
+        if stored or q.parent is not None:
+            self.line("if res is _OK or res is _CLAMPED:", d)
+            for text in stored:
+                self.line(text, d + 1)
+            if q.parent is not None:
+                self.line(f"if not self.tok_{q.name}[index]:", d + 1)
+                self.line(f"self.tok_{q.name}[index] = True", d + 2)
+                self.line(f"self.ready_{q.name}(index, now)", d + 2)
+        self.line("return res", d)
 
     def ready(self, array: str, hook: ir.Hook) -> None:
         self.line(f"def ready_{array}(self, i, now):", 1)

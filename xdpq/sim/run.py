@@ -82,12 +82,8 @@ class Simulation:
     bql: Bql = field(default_factory=Bql)
 
     def run(self, arrivals: Iterable[Arrival], until: int | None = None) -> Result:
-        classify, enqueue, step = (
-            self.scheduler.classify,
-            self.scheduler.enqueue,
-            self.scheduler.step,
-        )
-        claimed, enq_ok = Claim.CLAIM, Enq.OK
+        admit, step = self.scheduler.admit, self.scheduler.step
+        enq_ok = Enq.OK
         deq_ok, deq_empty, deq_drop = Deq.OK, Deq.EMPTY, Deq.DROP
         rate, prop = self.rate_bps, self.propagation_ns
         end = _NEVER - 1 if until is None else until
@@ -181,14 +177,13 @@ class Simulation:
             item += 1
             rec = Record(pkt.flow, pkt.len, now)
             records.append(rec)
-            claim = classify(pkt, now)
-            if claim is not claimed:
-                counters[claim.value] += 1
-                rec.outcome = claim.value
-                continue
-            res = enqueue(pkt, item, now)
+            res = admit(pkt, item, now)
             if res is enq_ok:
                 enqueued += 1
+            elif isinstance(res, Claim):  # not for the scheduler, or dropped by it
+                counters[res.value] += 1
+                rec.outcome = res.value
+                continue
             else:
                 names = enqueue_counters(res)
                 counters.update(names)
