@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from heapq import heappop, heappush
 
-from xdpq.queues.base import RANK_MAX, Enq, Entry, bad_rank
+from xdpq.queues.base import RANK_MAX, Enq, Entries, Raw, bad_rank
 
 # Outcomes as plain names: looking up an Enum member costs ten times more.
 _OK, _FULL, _CLAMPED, _OUT_OF_WINDOW = Enq.OK, Enq.FULL, Enq.CLAMPED, Enq.OUT_OF_WINDOW
@@ -28,7 +28,7 @@ MIN_RANGE = 64
 MAX_RANGE = 65536
 
 
-class Pifo:
+class Pifo(Entries):
     """Each window is a heap of ``(offset, arrival number, entry)``: the lowest
     bucket first and, within a bucket, arrival order (the model's stand-in for
     the kernel's buckets and find-first-set bitmap). The primary window's heap
@@ -40,8 +40,8 @@ class Pifo:
         self.capacity = capacity
         self.range = range_
         self.base = 0
-        self._p: list[tuple[int, int, Entry]] = []
-        self._s: list[tuple[int, int, Entry]] = []
+        self._p: list[tuple[int, int, Raw]] = []
+        self._s: list[tuple[int, int, Raw]] = []
         self._arrivals = 0
         self._bytes = 0
 
@@ -66,7 +66,7 @@ class Pifo:
         else:
             return _OUT_OF_WINDOW
         self._arrivals += 1
-        heappush(heap, (offset, self._arrivals, Entry(rank, slot, size)))
+        heappush(heap, (offset, self._arrivals, (rank, slot, size)))
         self._bytes += size
         return outcome
 
@@ -75,17 +75,17 @@ class Pifo:
             self._p, self._s = self._s, []
             self.base += self.range
 
-    def peek(self) -> Entry | None:
+    def first(self) -> Raw | None:
         self._promote()
         return self._p[0][2] if self._p else None
 
-    def dequeue(self) -> Entry | None:
+    def pop(self) -> Raw | None:
         if not self._p:
             if not self._s:
                 return None
             self._promote()
         e = heappop(self._p)[2]
-        self._bytes -= e.size
+        self._bytes -= e[2]
         return e
 
     def __len__(self) -> int:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import heapq
 import itertools
 
-from xdpq.queues.base import RANK_MAX, Enq, Entry, bad_rank
+from xdpq.queues.base import RANK_MAX, Enq, Entries, Raw, bad_rank
 
 # Outcomes as plain names: looking up an Enum member costs ten times more.
 _OK, _FULL = Enq.OK, Enq.FULL
 
 
-class RBTree:
+class RBTree(Entries):
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._heap: list[tuple[int, int, Entry]] = []
+        self._heap: list[tuple[int, int, Raw]] = []
         self._seq = itertools.count()
         self._bytes = 0
 
@@ -23,18 +23,18 @@ class RBTree:
             raise bad_rank(rank)
         if len(self._heap) >= self.capacity:
             return _FULL
-        heapq.heappush(self._heap, (rank, next(self._seq), Entry(rank, slot, size)))
+        heapq.heappush(self._heap, (rank, next(self._seq), (rank, slot, size)))
         self._bytes += size
         return _OK
 
-    def peek(self) -> Entry | None:
+    def first(self) -> Raw | None:
         return self._heap[0][2] if self._heap else None
 
-    def dequeue(self) -> Entry | None:
+    def pop(self) -> Raw | None:
         if not self._heap:
             return None
         e = heapq.heappop(self._heap)[2]
-        self._bytes -= e.size
+        self._bytes -= e[2]
         return e
 
     def __len__(self) -> int:

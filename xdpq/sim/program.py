@@ -47,7 +47,7 @@ FIELDS_PY = {
 }
 ADDRESSES_PY = {"ip.src": "pkt.saddr", "ip.dst": "pkt.daddr", "ip6.src": "pkt.saddr",
                 "ip6.dst": "pkt.daddr"}
-DEQ_PY = {"len": "e.size", "rank": "e.rank", "enqueued": "enqueued",
+DEQ_PY = {"len": "e[2]", "rank": "e[0]", "enqueued": "enqueued",
           "index": "index", "parent_rank": "parent_rank"}
 
 
@@ -79,8 +79,8 @@ def _hash(values: tuple[int | bytes, ...]) -> int:
 
 
 def _head(q: Fifo | Pifo | RBTree) -> int:
-    e = q.peek()
-    return e.size if e is not None else 0
+    e = q.first()
+    return e[2] if e is not None else 0
 
 
 def _token(child: int) -> int:
@@ -250,11 +250,11 @@ class _Emitter:
                               f"{at_py})", d)
                     self.line("return _CLAIM", d)
             case ir.Drop(reason=r):
-                size = "pkt.len" if self.hook == "enqueue" else "e.size"
+                size = "pkt.len" if self.hook == "enqueue" else "e[2]"
                 self.line(f"c = self.reasons[{r!r}]", d)
                 self.line(f"c[0] += 1; c[1] += {size}", d)
                 self.line("return Claim.ADMISSION" if self.hook == "enqueue"
-                          else "return (Deq.DROP, e.slot, e.rank, e.size, 0)", d)
+                          else "return (Deq.DROP, e[1], e[0], e[2], 0)", d)
             case ir.Pass():
                 self.line("return Claim.UNCLAIMED", d)
 
@@ -369,9 +369,9 @@ class _Emitter:
     def leave(self, d: int, index: str, parent_rank: str) -> None:
         """The dequeue hook on entry ``e``; it returns the outcome."""
         if self.timed:
-            self.line("enqueued = self.enq_time.pop(e.slot)", d)
+            self.line("enqueued = self.enq_time.pop(e[1])", d)
         if self.p.uses_at:
-            self.line("del self.at[e.slot]", d)
+            self.line("del self.at[e[1]]", d)
         hook = self.p.dequeue
         if hook is not None:
             for name, value in (("index", index), ("parent_rank", parent_rank)):
@@ -379,7 +379,7 @@ class _Emitter:
                     self.line(f"{name} = {value}", d)
             self.hook = "dequeue"
             self.block(hook.body, d)
-        self.line("return (_DEQ_OK, e.slot, e.rank, e.size, 0)", d)
+        self.line("return (_DEQ_OK, e[1], e[0], e[2], 0)", d)
 
     def dequeue(self) -> None:
         """Top-level queues in declaration order, as xdpq_sched_dequeue."""
@@ -391,25 +391,25 @@ class _Emitter:
             ref = f"self.q_{q.name}"
             if q.children is None:
                 if p.uses_at:
-                    self.line(f"e = {ref}.peek()", 2)
+                    self.line(f"e = {ref}.first()", 2)
                     self.line("if e is not None:", 2)
-                    self.line("at = self.at[e.slot]", 3)
+                    self.line("at = self.at[e[1]]", 3)
                     self.line("if at <= now:", 3)
-                    self.line(f"e = {ref}.dequeue()", 4)
+                    self.line(f"e = {ref}.pop()", 4)
                     self.leave(4, "0", "0")
                     self.line("later = min(later, at)", 3)
                 else:
-                    self.line(f"e = {ref}.dequeue()", 2)
+                    self.line(f"e = {ref}.pop()", 2)
                     self.line("if e is not None:", 2)
                     self.leave(3, "0", "0")
                 continue
             child = p.queue(q.children)
-            self.line(f"t = {ref}.dequeue()", 2)
+            self.line(f"t = {ref}.pop()", 2)
             self.line("if t is not None:", 2)
-            self.line(f"i = (-1 - t.slot) % {child.count}", 3)
-            self.line(f"e = self.q_{child.name}[i].dequeue()", 3)
+            self.line(f"i = (-1 - t[1]) % {child.count}", 3)
+            self.line(f"e = self.q_{child.name}[i].pop()", 3)
             self.line("if e is not None:", 3)
-            self.line("res = self.on_dequeue(now, e, i, t.rank)", 4)
+            self.line("res = self.on_dequeue(now, e, i, t[0])", 4)
             self.line(f"self.requeue_{child.name}(i, now)", 4)
             self.line("return res", 4)
             self.line(f"self.requeue_{child.name}(i, now)", 3)
