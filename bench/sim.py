@@ -7,8 +7,9 @@ the library's FIFO, STFQ, fq_codel and DRR in xdpq's simulator, and through
 ns.py's DRR server (a SimPy simulator, installed into this virtualenv by the
 benchmark when missing; it is no dependency of xdpq) fed the very same
 packets at the very same times, with DRR's quantum 1500 bytes on both sides.
-Packets are built before the clock starts on both sides; a figure is the
-best of ``--trials`` runs, as the machine is shared. Both DRRs must deliver
+Packets are built before the clock starts on both sides. Figures are CPU
+time of the simulating process (one core; other processes on a shared
+machine do not count), the best of ``--trials`` runs taken in rounds. Both DRRs must deliver
 every packet, or the benchmark fails.
 
 Progress on stderr, one JSON object as the last line on stdout.
@@ -50,6 +51,7 @@ SCHEDULERS: dict[str, dict[str, Any]] = {
 TARGETS = {"stfq_pkt_per_s": 300_000, "drr_vs_nspy": 10.0}
 
 Trace = list[tuple[int, int, int]]  # (arrival ns, flow, bytes), in time order
+Run = Callable[[], tuple[float, int]]  # one run: (CPU seconds, packets delivered)
 
 
 def log(text: str) -> None:
@@ -69,25 +71,37 @@ def trace(packets: int, seed: int) -> Trace:
     return out
 
 
-def best(run: Callable[[], tuple[float, int]], trials: int) -> dict[str, float | int]:
-    """The fastest of ``trials`` runs: (seconds, packets delivered) each."""
-    runs = [run() for _ in range(trials)]
-    seconds = min(s for s, _ in runs)
-    delivered = {d for _, d in runs}
-    if len(delivered) != 1:
-        raise SystemExit(f"runs of one simulation delivered {sorted(delivered)} packets")
-    return {"seconds": round(seconds, 4), "delivered": delivered.pop()}
+def measure(runs: dict[str, Run], trials: int, packets: int) -> dict[str, dict[str, Any]]:
+    """Each simulation ``trials`` times, in rounds (so that a busy spell of the machine
+    hits them all alike); the fastest run of each counts."""
+    got: dict[str, list[tuple[float, int]]] = {name: [] for name in runs}
+    for n in range(trials):
+        for name, run in runs.items():
+            got[name].append(run())
+            log(f"round {n + 1}/{trials} {name}: {packets / got[name][-1][0]:,.0f} pkt/s")
+    out = {}
+    for name, results in got.items():
+        delivered = {d for _, d in results}
+        if len(delivered) != 1:
+            raise SystemExit(f"runs of {name} delivered {sorted(delivered)} packets")
+        seconds = min(s for s, _ in results)
+        out[name] = {
+            "cpu_seconds": round(seconds, 4),
+            "delivered": delivered.pop(),
+            "pkt_per_s": round(packets / seconds),
+        }
+    return out
 
 
-def xdpq_run(name: str, tr: Trace) -> Callable[[], tuple[float, int]]:
+def xdpq_run(name: str, tr: Trace) -> Run:
     path = REPO / "schedulers" / f"{name}.xdpq"
 
     def run() -> tuple[float, int]:
         arrivals = [Arrival(t, flow_packet(flow, size)) for t, flow, size in tr]
         sim = Simulation(load_scheduler(path, SCHEDULERS[name]), RATE_BPS)
-        start = time.perf_counter()
+        start = time.process_time()
         result = sim.run(arrivals)
-        seconds = time.perf_counter() - start
+        seconds = time.process_time() - start
         return seconds, result.counters["dequeued"]
 
     return run
@@ -116,7 +130,7 @@ def nspy_import() -> str | None:
     return None
 
 
-def nspy_run(tr: Trace) -> Callable[[], tuple[float, int]]:
+def nspy_run(tr: Trace) -> Run:
     import simpy
     from ns.packet.packet import Packet
     from ns.packet.sink import PacketSink
@@ -136,9 +150,9 @@ def nspy_run(tr: Trace) -> Callable[[], tuple[float, int]]:
                 server.put(pkt)
 
         env.process(feed())
-        start = time.perf_counter()
+        start = time.process_time()
         env.run()
-        seconds = time.perf_counter() - start
+        seconds = time.process_time() - start
         return seconds, sum(sink.packets_received.values())
 
     return run
@@ -147,7 +161,7 @@ def nspy_run(tr: Trace) -> Callable[[], tuple[float, int]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--packets", type=int, default=60_000, help="packets in the workload")
-    ap.add_argument("--trials", type=int, default=3, help="runs of each; the best counts")
+    ap.add_argument("--trials", type=int, default=5, help="runs of each; the best counts")
     ap.add_argument("--quick", action="store_true", help="10k packets, one trial")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
@@ -164,24 +178,19 @@ def main() -> None:
             "simulated_ns": tr[-1][0],
             "seed": args.seed,
         },
-        "xdpq": {},
     }
-    for name in SCHEDULERS:
-        log(f"xdpq {name}: {packets} packets x {trials}")
-        r = best(xdpq_run(name, tr), trials)
-        r["pkt_per_s"] = round(packets / r["seconds"])
-        out["xdpq"][name] = r
-        log(f"  {r['pkt_per_s']:,} pkt/s")
+    runs = {name: xdpq_run(name, tr) for name in SCHEDULERS}
     error = nspy_import()
     if error is None:
-        log(f"ns.py drr: {packets} packets x {trials}")
-        r = best(nspy_run(tr), trials)
-        r["pkt_per_s"] = round(packets / r["seconds"])
-        out["nspy"] = {"version": metadata.version("ns.py"), "drr": r}
-        log(f"  {r['pkt_per_s']:,} pkt/s")
-        out["drr_vs_nspy"] = round(out["xdpq"]["drr"]["pkt_per_s"] / r["pkt_per_s"], 2)
+        runs["nspy_drr"] = nspy_run(tr)
     else:
         log(error)
+    got = measure(runs, trials, packets)
+    out["xdpq"] = {name: got[name] for name in SCHEDULERS}
+    if error is None:
+        out["nspy"] = {"version": metadata.version("ns.py"), "drr": got["nspy_drr"]}
+        out["drr_vs_nspy"] = round(got["drr"]["pkt_per_s"] / got["nspy_drr"]["pkt_per_s"], 2)
+    else:
         out["nspy"] = {"error": error}
     # The comparison is fair only if both DRRs did all the work (fq_codel may drop).
     for side in (out["xdpq"]["drr"], out["nspy"].get("drr")):
