@@ -101,6 +101,12 @@ def _schedule_fifo(q: Fifo, child: int, rank: int) -> None:
     q.enqueue(rank, _token(child), 0)
 
 
+def _cheap(e: ir.Expr) -> bool:
+    """An expression that costs less to read twice than a call costs."""
+    return isinstance(e, ir.Const | ir.Global | ir.FlowVar | ir.Local | ir.Now | ir.DeqField) or (
+        isinstance(e, ir.ParamRef) and e.index is None)
+
+
 def _mentions(node: object, name: str) -> bool:
     """Whether an IR tree reads the dequeued packet's field ``name``."""
     match node:
@@ -201,6 +207,9 @@ class _Emitter:
                 return f"(1 if {self.cond(e)} else 0)"
             case ir.Sqrt(operand=a):
                 return f"isqrt({self.expr(a)})"
+            case ir.MinMax(op=op, args=(x, y)) if _cheap(x) and _cheap(y):
+                a, b = self.expr(x), self.expr(y)  # no call to the builtin
+                return f"({a} if {a} {'>=' if op == 'max' else '<='} {b} else {b})"
             case ir.MinMax(op=op, args=args):
                 return f"{op}({', '.join(self.expr(a) for a in args)})"
         raise AssertionError(f"no Python for {e!r}")
