@@ -78,27 +78,20 @@ def _hash(values: tuple[int | bytes, ...]) -> int:
     return h
 
 
-def _head(q: Fifo | Pifo | RBTree) -> int:
-    e = q.first()
-    return e[2] if e is not None else 0
-
-
-def _token(child: int) -> int:
-    """A child queue's entry in its parent: never a packet's item (those are >= 0)."""
-    return -1 - child
-
-
 _OUT_OF_WINDOW = Enq.OUT_OF_WINDOW
+
+# A child queue's entry in its parent is its token -1 - child: never a packet's
+# item (those are >= 0).
 
 
 def _schedule_pifo(q: Pifo, child: int, rank: int) -> None:
     """kern/lang.h xdpq_pifo_schedule: a token is never refused."""
-    if q.enqueue(rank, _token(child), 0) is _OUT_OF_WINDOW:
-        q.enqueue((q.base + 2 * q.range - 1) & M64, _token(child), 0)
+    if q.enqueue(rank, -1 - child, 0) is _OUT_OF_WINDOW:
+        q.enqueue((q.base + 2 * q.range - 1) & M64, -1 - child, 0)
 
 
 def _schedule_fifo(q: Fifo, child: int, rank: int) -> None:
-    q.enqueue(rank, _token(child), 0)
+    q.enqueue(rank, -1 - child, 0)
 
 
 def _cheap(e: ir.Expr) -> bool:
@@ -124,7 +117,7 @@ _RUNTIME = {
     "_CLAIM": Claim.CLAIM, "_OK": Enq.OK, "_CLAMPED": Enq.CLAMPED, "_DEQ_OK": Deq.OK,
     "_LATER": Deq.LATER,
     "_EMPTY": (Deq.EMPTY, -1, 0, 0, 0),
-    "_div": _div, "_mod": _mod, "_hash": _hash, "_head": _head, "_token": _token,
+    "_div": _div, "_mod": _mod, "_hash": _hash,
     "_schedule_pifo": _schedule_pifo, "_schedule_fifo": _schedule_fifo, "isqrt": isqrt,
     "_ADDR": _ADDR, "Claim": Claim, "Deq": Deq, "Dequeued": Dequeued, "Enq": Enq,
     "Fifo": Fifo, "Pifo": Pifo, "RBTree": RBTree, "M64": M64, "PARSE_OK": ParseStatus.OK,
@@ -182,7 +175,9 @@ class _Emitter:
             case ir.Attr(queue=q, index=idx, name=attr):
                 ref = f"self.q_{q}" if idx is None else \
                     f"self.q_{q}[{self.at_index(idx, self.size(q))}]"
-                return {"head": f"_head({ref})", "packets": f"len({ref})",
+                # head: the first entry's size (a temporary name no program can use)
+                head = f"(_h[2] if (_h := {ref}.first()) is not None else 0)"
+                return {"head": head, "packets": f"len({ref})",
                         "bytes": f"{ref}.bytes"}[attr]
             case ir.Field(name=n):
                 return FIELDS_PY[n]
