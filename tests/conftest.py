@@ -8,9 +8,16 @@ CI must never go green by not running the datapath.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from verbs import Cli
+
+    from xdpq.net.testbed import TestBed
 
 KERNEL_CAPABLE = os.geteuid() == 0 and Path("/sys/kernel/btf/vmlinux").exists()
 REPO = Path(__file__).resolve().parents[1]
@@ -44,3 +51,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("kernel"):
             item.add_marker(skip)
+
+
+@pytest.fixture
+def bed() -> Iterator[TestBed]:
+    """A veth test bed (sender, DUT, receiver), removed also when the test fails."""
+    from xdpq.net.testbed import TestBed
+
+    with TestBed() as b:
+        yield b
+
+
+@pytest.fixture
+def cli() -> Iterator[Cli]:
+    """The xdpq command line with a private registry (see tests/verbs.py)."""
+    from verbs import Cli
+
+    c = Cli()
+    try:
+        yield c
+    finally:
+        c.close()

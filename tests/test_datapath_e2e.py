@@ -8,9 +8,9 @@ BQL limit of zero: it queues and sends nothing), sends, and then releases it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 
 import pytest
+from verbs import wait_for
 
 from xdpq.library import compile_library
 from xdpq.net.receiver import Receiver
@@ -22,25 +22,12 @@ from xdpq.runtime.deploy import Deployment
 pytestmark = pytest.mark.kernel
 
 
-@pytest.fixture
-def bed() -> Iterator[TestBed]:
-    with TestBed() as b:
-        yield b
-
-
 def deploy(bed: TestBed, sched: str, bql: Bql, params: dict[str, list[int]] | None = None
            ) -> Deployment:  # fmt: skip
     compiled = compile_library(sched)
     with bed.enter(DUT):
         return Deployment(compiled.obj_path, "in0", "out0", bql=bql, params=params,
                           program=compiled.program)  # fmt: skip
-
-
-def wait_for(cond: Callable[[], bool], timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.005)
 
 
 def backlog_then_release(d: Deployment, gen: TrafficGen, rcv: Receiver, n: int) -> None:

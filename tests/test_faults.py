@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 from pyroute2 import NetNS
-from test_product import Cli, deploy_args, refused, wait_for, xdp_attached
+from verbs import Cli, deploy_args, refused, wait_for, xdp_attached
 
 from xdpq.bpf import BpfObject, xdp_ctx
 from xdpq.bpf.program import PinnedProgram
@@ -40,21 +40,6 @@ from xdpq.runtime.bql import BqlMode
 from xdpq.runtime.registry import process_start
 
 pytestmark = pytest.mark.kernel
-
-
-@pytest.fixture
-def cli() -> Iterator[Cli]:
-    c = Cli()
-    try:
-        yield c
-    finally:
-        c.close()
-
-
-@pytest.fixture
-def bed() -> Iterator[TestBed]:
-    with TestBed() as b:
-        yield b
 
 
 @pytest.fixture

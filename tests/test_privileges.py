@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_product import Cli, deploy_args
+from verbs import Cli, deploy_args
 
 from conftest import REPO
 from xdpq.commands.stats import parse_listen

@@ -81,12 +81,6 @@ def forwarder(bed: TestBed) -> Iterator[None]:
             yield
 
 
-@pytest.fixture
-def bed() -> Iterator[TestBed]:
-    with TestBed() as b:
-        yield b
-
-
 def test_bed_is_built_as_described_and_fully_removed() -> None:
     before = netns_list()
     with TestBed() as bed:
