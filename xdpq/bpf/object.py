@@ -71,16 +71,20 @@ class BpfObject:
             out[so.btf__name_by_offset(btf, var_t.name_off).decode()] = Var(si.offset, si.size)
         return out
 
+    def _btf_type(self, kind: int, what: str, name: str
+                  ) -> tuple[int, libbpf.BtfType, int]:  # fmt: skip
+        """The object's BTF, the named type, and the address of its first member."""
+        btf = libbpf.lib().bpf_object__btf(self._h)
+        tid = libbpf.lib().btf__find_by_name_kind(btf, name.encode(), kind)
+        if tid < 0:
+            raise XdpqError(f"{self.path.name} has no {what} '{name}' in its BTF")
+        addr = libbpf.lib().btf__type_by_id(btf, tid)
+        return btf, libbpf.BtfType.from_address(addr), addr + ctypes.sizeof(libbpf.BtfType)
+
     def enum(self, name: str) -> dict[str, int]:
         """The members of a C ``enum NAME`` as recorded in the object's BTF."""
         so = libbpf.lib()
-        btf = so.bpf_object__btf(self._h)
-        tid = so.btf__find_by_name_kind(btf, name.encode(), libbpf.BTF_KIND_ENUM)
-        if tid < 0:
-            raise XdpqError(f"{self.path.name} has no enum '{name}' in its BTF")
-        addr = so.btf__type_by_id(btf, tid)
-        t = libbpf.BtfType.from_address(addr)
-        base = addr + ctypes.sizeof(libbpf.BtfType)
+        btf, t, base = self._btf_type(libbpf.BTF_KIND_ENUM, "enum", name)
         members = {}
         for i in range(t.info & 0xFFFF):
             e = libbpf.BtfEnum.from_address(base + i * ctypes.sizeof(libbpf.BtfEnum))
@@ -90,13 +94,7 @@ class BpfObject:
     def struct(self, name: str) -> dict[str, Var]:
         """The members of a C ``struct NAME`` (byte offset and size), from the object's BTF."""
         so = libbpf.lib()
-        btf = so.bpf_object__btf(self._h)
-        tid = so.btf__find_by_name_kind(btf, name.encode(), libbpf.BTF_KIND_STRUCT)
-        if tid < 0:
-            raise XdpqError(f"{self.path.name} has no struct '{name}' in its BTF")
-        addr = so.btf__type_by_id(btf, tid)
-        t = libbpf.BtfType.from_address(addr)
-        base = addr + ctypes.sizeof(libbpf.BtfType)
+        btf, t, base = self._btf_type(libbpf.BTF_KIND_STRUCT, "struct", name)
         out = {}
         for i in range(t.info & 0xFFFF):
             m = libbpf.BtfMember.from_address(base + i * ctypes.sizeof(libbpf.BtfMember))
