@@ -33,6 +33,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from xdpq.library import library_path  # noqa: E402
 from xdpq.sim.program import load_scheduler  # noqa: E402
 from xdpq.sim.run import Arrival, Simulation  # noqa: E402
 from xdpq.sim.workload import flow_packet  # noqa: E402
@@ -94,7 +95,7 @@ def measure(runs: dict[str, Run], trials: int, packets: int) -> dict[str, dict[s
 
 
 def xdpq_run(name: str, tr: Trace) -> Run:
-    path = REPO / "schedulers" / f"{name}.xdpq"
+    path = library_path(name)
 
     def run() -> tuple[float, int]:
         arrivals = [Arrival(t, flow_packet(flow, size)) for t, flow, size in tr]

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import REPO
+from xdpq.library import library_path
 from xdpq.sim import workload as wl
 from xdpq.sim.metrics import completions
 from xdpq.sim.program import load_scheduler
@@ -29,7 +29,7 @@ def run(
     until: int | None = None,
     **params: int | list[int],
 ) -> Result:
-    sched = load_scheduler(REPO / "schedulers" / f"{name}.xdpq", params)
+    sched = load_scheduler(library_path(name), params)
     return Simulation(sched, rate_bps=rate_bps).run(arrivals, until=until)
 
 

@@ -200,9 +200,15 @@ def test_shipped_scenarios_run_with_the_compiled_schedulers(path: Path, tmp_path
     assert all(r.summary.delivered > 0 for r in runs)
 
 
+@pytest.mark.parametrize("progress", [True, False])
 def test_progress_bar_on_a_long_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(scenario_module, "PROGRESS_AFTER_S", 0.0)
-    (run,) = run_scenario(write(tmp_path, BASE), tmp_path / "o", load_scheduler, progress=True,
-                          plots=False)
+                                    progress: bool) -> None:
+    import rich.progress
+
+    started: list[rich.progress.Progress] = []
+    monkeypatch.setattr(rich.progress.Progress, "start", lambda bar: started.append(bar))
+    monkeypatch.setattr(scenario_module, "PROGRESS_AFTER_S", 0.0)  # every run is long
+    (run,) = run_scenario(write(tmp_path, BASE), tmp_path / "o", load_scheduler,
+                          progress=progress, plots=False)
     assert run.summary.packets == 63
+    assert len(started) == progress  # a bar when asked for, and only then

@@ -9,8 +9,8 @@ ran dry while the scheduler was stopped on the limit; over a hold period in
 which the limit never stopped the scheduler, shrink to the peak in flight.
 The limit stays within ``BQL_MIN``..``BQL_MAX``.
 
-The rule runs inline in ``xdpq.sim.engine``'s loop (it is on every packet's
-path); this module holds its constants and the link's arithmetic.
+The rule runs inline in the loop of ``xdpq.sim.run`` (it is on every
+packet's path); this module holds its constants.
 """
 
 from __future__ import annotations
@@ -18,7 +18,3 @@ from __future__ import annotations
 BQL_MIN, BQL_MAX, BQL_HOLD_NS = 1514, 4 * 1024 * 1024, 1_000_000
 NS_BITS = 8 * 1_000_000_000  # a byte's bits, times nanoseconds per second
 
-
-def serialization_ns(size: int, rate_bps: int) -> int:
-    """Nanoseconds a ``size``-byte frame takes on the wire, rounded up."""
-    return -(-size * NS_BITS // rate_bps)

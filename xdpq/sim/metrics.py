@@ -8,11 +8,14 @@ import json
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from xdpq.sim.run import DROPPED, Record, Result
 
+N = TypeVar("N", int, float)
 
-def percentile(sorted_values: list[int], q: float) -> int:
+
+def percentile(sorted_values: list[N], q: float) -> N | int:
     """Nearest-rank percentile of an ascending list (0 for an empty one)."""
     if not sorted_values:
         return 0
@@ -169,6 +172,6 @@ def fct_summary(done: list[Completion]) -> list[dict[str, object]]:
             "fct_mean_ns": round(sum(fcts) / len(fcts)) if fcts else 0,
             "fct_p99_ns": percentile(fcts, 99),
             "slowdown_mean": sum(slow) / len(slow) if slow else 0.0,
-            "slowdown_p99": slow[max(0, -(-99 * len(slow) // 100) - 1)] if slow else 0.0,
+            "slowdown_p99": percentile(slow, 99),
         })
     return rows
