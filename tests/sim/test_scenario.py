@@ -79,6 +79,9 @@ def test_units_and_defaults(tmp_path: Path) -> None:
     assert w.options["rate_pps"] == pytest.approx(1250) and w.first_flow == 0
 
 
+FIFO, STFQ = 'file = "schedulers/fifo.xdpq"', 'file = "schedulers/stfq.xdpq"'
+
+
 @pytest.mark.parametrize(("change", "key", "words"), [
     (('rate = "100Mbit"', 'rate = "100Mbti"'), "link.rate", "unknown unit"),
     (('rate = "100Mbit"', 'rate = "100ms"'), "link.rate", "expected a rate"),
@@ -91,6 +94,12 @@ def test_units_and_defaults(tmp_path: Path) -> None:
     (('rate = "10Mbit"', ""), "workload[0].rate", "either rate"),
     (('seed = 3', 'seed = -1'), "seed", "below"),
     (('seed = 3', 'seed = "x"'), "seed", "whole number"),
+    # Scheduler parameters are checked as xdpq set checks them: units, ranges, names.
+    ((FIFO, STFQ + '\nparams = { weight = "2us" }'), "scheduler.params.weight",
+     "a time"),
+    ((FIFO, STFQ + '\nparams = { weight = [1, 2, 0, 1, 1, 1, 1, 1] }'),
+     "scheduler.params.weight", "outside the range"),
+    ((FIFO, STFQ + '\nparams = { weigth = 2 }'), "scheduler.params.weigth", "weight"),
 ])
 def test_errors_name_the_file_and_key(tmp_path: Path, change: tuple[str, str], key: str,
                                       words: str) -> None:

@@ -47,8 +47,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from xdpq import ir
+from xdpq.dsl import load
 from xdpq.errors import SourceError, XdpqError
 from xdpq.runtime.bql import Bql
+from xdpq.runtime.params import parse_assignments
 from xdpq.sim import workload as wl
 from xdpq.sim.metrics import Summary, completions, fct_summary, summarize, write_csv
 from xdpq.sim.run import DROPPED, Arrival, Result, Simulation
@@ -260,7 +263,7 @@ def parse_scenario(data: dict[str, Any], path: str | os.PathLike[str]) -> Scenar
     st = top.table("scheduler")
     sched_file = _find(st, "file", path)
     pt = st.table("params", {})
-    params = {k: _param(pt, k) for k in list(pt.data)}
+    params = _params(pt, load(sched_file))
     pt.done()
     st.done()
 
@@ -304,24 +307,22 @@ def _bql(t: _Table, name: str) -> Bql:
                             "(e.g. fixed:30000)") from None
 
 
-def _param(t: _Table, name: str) -> int | list[int]:
-    v = t.get(name)
-    if isinstance(v, list):
-        return [_param_value(t, f"{name}[{i}]", x) for i, x in enumerate(v)]
-    return _param_value(t, name, v)
-
-
-def _param_value(t: _Table, name: str, v: Any) -> int:
-    if isinstance(v, bool):
-        return int(v)
-    if isinstance(v, int) and v >= 0:
-        return v
-    if isinstance(v, str):
+def _params(t: _Table, prog: ir.Program) -> dict[str, int | list[int]]:
+    """The scheduler's parameters, checked as ``xdpq set`` checks them: names, units
+    against each parameter's kind, ranges, table sizes."""
+    out: dict[str, int | list[int]] = {}
+    for name in list(t.data):
+        v = t.get(name)
+        items = v if isinstance(v, list) else [v]
+        if not items or not all(isinstance(x, int | str) for x in items):
+            raise t.error(name, "expected a whole number, a quantity with a unit "
+                                f"(\"10Mbit\") or a list of them, got {v!r}")
+        text = ",".join(str(x).lower() if isinstance(x, bool) else str(x) for x in items)
         try:
-            return quantity(v.replace(" ", "")).value
-        except UnitError as exc:
+            out.update(parse_assignments(prog, [f"{name}={text}"]))
+        except XdpqError as exc:
             raise t.error(name, str(exc)) from None
-    raise t.error(name, f"expected a whole number, a quantity with a unit or a list, got {v!r}")
+    return out
 
 
 def _find(t: _Table, name: str, scenario: Path) -> Path:
