@@ -190,13 +190,20 @@ out:
 	return ret;
 }
 
-/* Called with the lock held. */
-static __always_inline void xdpq_pifo_promote(struct xdpq_pifo *q)
+/* With the lock held: promote the secondary if the primary is empty, and
+ * return the primary's first bucket (-1 when the PIFO is empty). */
+static __always_inline int xdpq_pifo_first_promoted(struct xdpq_pifo *q)
 {
-	if (q->len && xdpq_pifo_first(q, q->primary & 1) < 0) {
-		q->primary ^= 1;
-		q->base += q->range;
-	}
+	int b;
+
+	if (!q->len)
+		return -1;
+	b = xdpq_pifo_first(q, q->primary & 1);
+	if (b >= 0)
+		return b;
+	q->primary ^= 1;
+	q->base += q->range;
+	return xdpq_pifo_first(q, q->primary & 1);
 }
 
 static __always_inline int xdpq_pifo_peek(struct xdpq_pifo *q, struct xdpq_entry *e)
@@ -205,8 +212,7 @@ static __always_inline int xdpq_pifo_peek(struct xdpq_pifo *q, struct xdpq_entry
 	int ret = -1, b;
 
 	bpf_spin_lock(&xdpq_lock);
-	xdpq_pifo_promote(q);
-	b = q->len ? xdpq_pifo_first(q, q->primary & 1) : -1;
+	b = xdpq_pifo_first_promoted(q);
 	if (b >= 0) {
 		bk = xdpq_pifo_bucket(q, q->primary & 1, b);
 		xdpq_entry_of(e, bk->head);
@@ -223,9 +229,8 @@ static __always_inline int xdpq_pifo_dequeue(struct xdpq_pifo *q, struct xdpq_en
 	int ret = -1, b;
 
 	bpf_spin_lock(&xdpq_lock);
-	xdpq_pifo_promote(q);
+	b = xdpq_pifo_first_promoted(q);
 	w = q->primary & 1;
-	b = q->len ? xdpq_pifo_first(q, w) : -1;
 	if (b < 0)
 		goto out;
 	bk = xdpq_pifo_bucket(q, w, b);
