@@ -41,3 +41,14 @@ def test_unreadable_and_binary_files(tmp_path: Path) -> None:
     res = xdpq("check", str(binary))
     assert res.returncode == 1 and "not UTF-8" in res.stderr
     assert "Traceback" not in missing.stderr + res.stderr
+
+
+def test_check_compile_and_fmt_read_a_file_alike(tmp_path: Path) -> None:
+    """A carriage return is not a line end: every verb reads the file through
+    read_source and reports the same position (compile once counted CRs as lines)."""
+    f = tmp_path / "cr.xdpq"
+    f.write_bytes(b"scheduler x\n# a\rb\rc\nqueue q: pifo(range = ")
+    where = "cr.xdpq:3:23: error: found the end of the program"
+    for verb in (["check"], ["compile", "--emit-c"], ["fmt", "--check"]):
+        res = xdpq(*verb, str(f))
+        assert res.returncode == 1 and where in res.stderr, (verb, res.stderr)

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from xdpq.dsl import check, parse
-from xdpq.errors import SourceError
+from xdpq.dsl import check, parse, read_source
+from xdpq.errors import SourceError, XdpqError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,12 +23,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        source = args.file.read_bytes().decode("utf-8")
-    except OSError as exc:
-        print(f"xdpq check: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-        return 1
-    except UnicodeDecodeError as exc:
-        print(f"xdpq check: {args.file} is not UTF-8 text (byte {exc.start})", file=sys.stderr)
+        source = read_source(args.file)
+    except XdpqError as exc:
+        print(f"xdpq check: {exc}", file=sys.stderr)
         return 1
     try:
         check(parse(source, str(args.file)), source)

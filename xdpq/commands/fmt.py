@@ -9,8 +9,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from xdpq.dsl import read_source
 from xdpq.dsl.fmt import format as format_program
-from xdpq.errors import SourceError
+from xdpq.errors import SourceError, XdpqError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,13 +41,9 @@ def run(args: argparse.Namespace) -> int:
     status = 0
     for path in args.files:
         try:
-            source = path.read_bytes().decode("utf-8")
-        except OSError as exc:
-            print(f"xdpq fmt: cannot read {path}: {exc.strerror}", file=sys.stderr)
-            status = 1
-            continue
-        except UnicodeDecodeError as exc:
-            print(f"xdpq fmt: {path} is not UTF-8 text (byte {exc.start})", file=sys.stderr)
+            source = read_source(path)
+        except XdpqError as exc:
+            print(f"xdpq fmt: {exc}", file=sys.stderr)
             status = 1
             continue
         try:

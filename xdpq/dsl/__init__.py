@@ -17,10 +17,14 @@ __all__ = ["check", "load", "parse", "read_source"]
 
 
 def read_source(path: str | os.PathLike[str]) -> str:
+    """A program's text, UTF-8, with its line ends as written: only a line feed ends
+    a line, for the parser and for every position an error reports."""
     try:
-        return Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise XdpqError(f"cannot read {path}: {exc}") from None
+        return Path(path).read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise XdpqError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise XdpqError(f"{path} is not UTF-8 text (byte {exc.start})") from None
 
 
 def load(path: str | os.PathLike[str]) -> ir.Program:
