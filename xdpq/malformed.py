@@ -378,24 +378,14 @@ class IngressCheck:
     _base: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from xdpq.bpf.maps import u32
-        from xdpq.runtime.counters import counter_names
-
-        obj = self.stepper.obj  # type: ignore[attr-defined]
-        self._map = obj.map("xdpq_counters")
-        self._keys = {name: u32(i) for name, i in counter_names(obj).items()}
         self._last = self._base = self.counters()
 
     def counters(self) -> dict[str, tuple[int, int]]:
         """Every counter, (packets, bytes) summed over CPUs."""
-        out = {}
-        for name, key in self._keys.items():
-            p = b = 0
-            for raw in self._map.lookup_percpu(key):
-                dp, db = struct.unpack_from("=QQ", raw)
-                p, b = p + dp, b + db
-            out[name] = (p, b)
-        return out
+        from xdpq.runtime.counters import read_counters
+
+        counts = read_counters(self.stepper.obj)  # type: ignore[attr-defined]
+        return {name: (c.packets, c.bytes) for name, c in counts.items()}
 
     def send(self, frame: bytes, label: str = "") -> bool:
         """One frame; False (and a recorded mismatch) if its outcome is not the expected one."""
