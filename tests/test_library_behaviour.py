@@ -12,9 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import REPO
-from xdpq.codegen.build import compile_file
 from xdpq.frames import FrameSpec, frame
+from xdpq.library import compile_library
 from xdpq.runtime.params import write_params
 from xdpq.runtime.stepper import Stepper
 from xdpq.sim.scheduler import Deq
@@ -23,7 +22,7 @@ pytestmark = pytest.mark.kernel
 
 
 def stepper(name: str, **params: int | list[int]) -> Stepper:
-    compiled = compile_file(REPO / "schedulers" / f"{name}.xdpq")
+    compiled = compile_library(name)
     s = Stepper(compiled.obj_path)
     write_params(s.obj, compiled.program, params)
     return s

@@ -10,7 +10,7 @@ that a good share passes check and goes further.
 
 ``outcome`` is the rule: ``check`` raises a SourceError positioned inside
 the program (anything else is a failure), or it passes and the simulator's
-class builds and runs packets; ``build_and_load`` then compiles the C and
+class builds and runs packets; ``build`` then compiles the C and ``load``
 has the verifier load it.
 
 Test-only code shared by ``tests/dsl/test_hostile_programs.py`` (a scaled

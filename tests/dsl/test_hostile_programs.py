@@ -131,10 +131,10 @@ def test_pifo_storage_is_bounded_for_the_whole_program() -> None:
 
 @pytest.mark.kernel
 def test_an_rbtree_next_to_a_single_fifo_loads() -> None:
-    # Found by the hostile corpus and not fixed yet: libbpf creates '.data.xq'
-    # without BTF (map creation with it fails with EINVAL), so the verifier
-    # finds no spin lock. An rbtree alone, two rbtrees, or an rbtree next to an
-    # array of fifos load.
+    # Found by the hostile corpus: with nothing enqueued into the tree, clang
+    # dropped struct xdpq_rbnode from the BTF, the kernel could not resolve the
+    # root's contains tag and gave '.data.xq' no lock record, and the verifier
+    # found no spin lock (kern/rbtree.h keeps the type).
     source = "scheduler x\nqueue t: rbtree()\nqueue q: fifo()\non enqueue { enqueue q }\n"
     obj = BpfObject(compile_source(source, "h.xdpq").obj_path)
     try:

@@ -448,9 +448,6 @@ def format(text: str, filename: str = "<program>") -> str:
         out = printer.render()
         again = parse(out, filename)
         same = shape(again) == shape(tree)
-    except RecursionError:
-        raise SourceError("the program nests too deeply to format", Span(filename, 1, 1, 1, 2),
-                          text, hint="split deep expressions with let") from None
     except SourceError as err:
         raise FormatError(f"internal error: the formatted {filename} does not parse: "
                           f"{err.message} (please report this)") from None
