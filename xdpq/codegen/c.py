@@ -191,7 +191,7 @@ class _Emitter:
                 self.line("}", d)
             case ir.Enqueue() if self.hook == "ready":
                 parent = self.p.queue(s.queue)
-                self.line(f"xdpq_{parent.kind}_schedule(&xq_q_{s.queue}, i, "
+                self.line(f"xdpq_{parent.kind}_schedule({self.queue_ref(s.queue, None)}, i, "
                           f"{self.expr(s.rank)});", d)
                 self.line("return;", d)
             case ir.Enqueue(queue=q, index=idx, rank=rank, at=at):
@@ -286,21 +286,21 @@ class _Emitter:
 
     def declare_queues(self) -> None:
         for q in self.p.queues:
+            var = self.var(q.name)
             if q.kind == "rbtree":
-                self.line(f"XDPQ_RBTREE_DEFINE({self.var(q.name)}, {q.capacity});")
+                self.line(f"XDPQ_RBTREE_DEFINE({var}, {q.capacity});")
             elif q.kind == "fifo" and q.count is None:
-                self.line(f"xdpq_locked struct xdpq_fifo xq_q_{q.name} = "
-                          f"XDPQ_FIFO_INIT({q.capacity});")
+                self.line(f"xdpq_locked struct xdpq_fifo {var} = XDPQ_FIFO_INIT({q.capacity});")
             elif q.kind == "fifo":
-                self.line(f"xdpq_locked struct xdpq_fifo xq_q_{q.name}[{q.count}] = "
+                self.line(f"xdpq_locked struct xdpq_fifo {var}[{q.count}] = "
                           f"{{ [0 ... {q.count - 1}] = XDPQ_FIFO_INIT({q.capacity}) }};")
             else:
                 inits = [f"XDPQ_PIFO_INIT({q.capacity}, {q.range}, {b}, {w})"
                          for b, w in self.lay.pifo_offsets[q.name]]
                 if q.count is None:
-                    self.line(f"xdpq_locked struct xdpq_pifo xq_q_{q.name} = {inits[0]};")
+                    self.line(f"xdpq_locked struct xdpq_pifo {var} = {inits[0]};")
                 else:
-                    self.line(f"xdpq_locked struct xdpq_pifo xq_q_{q.name}[{q.count}] = {{")
+                    self.line(f"xdpq_locked struct xdpq_pifo {var}[{q.count}] = {{")
                     for init in inits:
                         self.line(f"{init},", 1)
                     self.line("};")
@@ -346,8 +346,9 @@ class _Emitter:
         self.line("/* After a dequeue from queue i: its next place, if it still has packets. */")
         self.line(f"static __always_inline void xq_requeue_{array}(__u32 i, __u64 now)\n{{")
         self.line(f"i = xdpq_index(i, {n});", 1)
-        self.line(f"if (*(volatile __u32 *)&xq_q_{array}[i].len ||", 1)
-        self.line(f"    xdpq_release_token(&xq_token_{array}[i], &xq_q_{array}[i].len))", 1)
+        var = self.var(array)
+        self.line(f"if (*(volatile __u32 *)&{var}[i].len ||", 1)
+        self.line(f"    xdpq_release_token(&xq_token_{array}[i], &{var}[i].len))", 1)
         self.line(f"xq_ready_{array}(i, now);", 2)
         self.line("}\n")
 
@@ -451,7 +452,8 @@ class _Emitter:
             child = p.queue(q.children)
             self.line(f"if (!xdpq_{q.kind}_dequeue({ref}, &t)) {{", 1)
             self.line(f"i = xdpq_index(t.slot - XDPQ_POOL_SLOTS, {child.count});", 2)
-            self.line(f"if (!xdpq_{child.kind}_dequeue(&xq_q_{child.name}[i], e)) {{", 2)
+            self.line(f"if (!xdpq_{child.kind}_dequeue({self.queue_ref(child.name, 'i')}, e)) {{",
+                      2)
             self.line(f"res = {on_deq.format('i', 't.rank')};", 3)
             self.line(f"xq_requeue_{child.name}(i, now);", 3)
             self.line("return res;", 3)
