@@ -65,7 +65,7 @@ def _fits(kind: Kindish, want: Kind) -> bool:
 DEQUEUED_CHILD = {"index": C, "parent_rank": C}
 # What a program can read of a queue: q.packets, flows[i].head, ...
 QUEUE_ATTRS = {"head": B, "packets": C, "bytes": B, "capacity": C}
-# Bucket storage of all PIFOs of a program (8 bytes each): 8 MiB.
+# Bucket storage of one PIFO declaration, an array counted whole (8 bytes each): 8 MiB,
 MAX_PIFO_BUCKETS = 1 << 20
 # ... and of all PIFOs of a program together (16 MiB): one global section holds them.
 MAX_PIFO_STORAGE = 1 << 21
