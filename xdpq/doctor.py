@@ -21,12 +21,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass, field, replace
-from enum import IntFlag
 from pathlib import Path
 from typing import TypeVar
 
 from xdpq.bpf import BpfObject, Link, RingBuffer, build, compile_bpf, xdp_ctx
 from xdpq.errors import BuildError, LoadError, XdpqError
+from xdpq.net.netdev import XdpFeature, feature_names, xdp_features
 
 MIN_KERNEL = (6, 3)
 MIN_CLANG = 14
@@ -48,23 +48,7 @@ WAIT_S = 1.0  # how long a probe waits for the kernel to act (timer, ring buffer
 T = TypeVar("T")
 
 
-class XdpFeature(IntFlag):
-    """``enum netdev_xdp_act``: what a driver advertises in ``xdp-features``."""
-
-    BASIC = 1
-    REDIRECT = 2
-    NDO_XMIT = 4
-    XSK_ZEROCOPY = 8
-    HW_OFFLOAD = 16
-    RX_SG = 32
-    NDO_XMIT_SG = 64
-
-
 REQUIRED_FEATURES = XdpFeature.BASIC | XdpFeature.REDIRECT | XdpFeature.NDO_XMIT
-
-
-def feature_names(flags: XdpFeature) -> str:
-    return ", ".join(f.name.lower() for f in XdpFeature if f in flags and f.name) or "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,43 +347,6 @@ def veth_pair(pid: int | None = None) -> Iterator[Veth]:
         finally:
             for idx in ip.link_lookup(ifname=a) or ip.link_lookup(ifname=b):
                 ip.link("del", index=idx)  # deleting one end deletes the pair
-
-
-def xdp_features(ifindex: int) -> XdpFeature:
-    """The ``xdp-features`` the driver of ``ifindex`` advertises (netdev genetlink family)."""
-    from pyroute2.netlink import NLM_F_REQUEST, genlmsg
-    from pyroute2.netlink.exceptions import NetlinkError
-    from pyroute2.netlink.generic import GenericNetlinkSocket
-
-    class NetdevDevMsg(genlmsg):  # type: ignore[misc]
-        """``NETDEV_CMD_DEV_GET`` request and reply (include/uapi/linux/netdev.h)."""
-
-        nla_map = (
-            ("NETDEV_A_DEV_UNSPEC", "none"),
-            ("NETDEV_A_DEV_IFINDEX", "uint32"),
-            ("NETDEV_A_DEV_PAD", "none"),
-            ("NETDEV_A_DEV_XDP_FEATURES", "uint64"),
-        )
-
-    sock = GenericNetlinkSocket()
-    try:
-        try:
-            sock.bind("netdev", NetdevDevMsg)
-        except NetlinkError as exc:
-            raise XdpqError(f"no netdev generic-netlink family ({exc}); needs Linux 6.3+") from None
-        msg = NetdevDevMsg()
-        msg["cmd"] = 1  # NETDEV_CMD_DEV_GET
-        msg["version"] = 1
-        msg["attrs"] = [("NETDEV_A_DEV_IFINDEX", ifindex)]
-        replies = list(sock.nlm_request(msg, msg_type=sock.prid, msg_flags=NLM_F_REQUEST))
-    except NetlinkError as exc:
-        raise XdpqError(f"netdev dev-get of ifindex {ifindex}: {exc}") from None
-    finally:
-        sock.close()
-    raw = replies[0].get_attr("NETDEV_A_DEV_XDP_FEATURES") if replies else None
-    if raw is None:
-        raise XdpqError(f"ifindex {ifindex}: no xdp-features in the kernel's answer")
-    return XdpFeature(raw)
 
 
 @dataclass(slots=True)

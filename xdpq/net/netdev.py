@@ -17,6 +17,8 @@ write here. Queries run in the calling thread's network namespace.
 
 from __future__ import annotations
 
+from enum import IntFlag
+
 from pyroute2.netlink import NLM_F_REQUEST, genlmsg
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.generic import GenericNetlinkSocket
@@ -24,19 +26,25 @@ from pyroute2.netlink.generic import GenericNetlinkSocket
 from xdpq.errors import XdpqError
 
 NETDEV_CMD_DEV_GET = 1
-# enum netdev_xdp_act (include/uapi/linux/netdev.h)
-XDP_FEATURES = {
-    "basic": 1 << 0,
-    "redirect": 1 << 1,
-    "ndo-xmit": 1 << 2,
-    "xsk-zerocopy": 1 << 3,
-    "hw-offload": 1 << 4,
-    "rx-sg": 1 << 5,
-    "ndo-xmit-sg": 1 << 6,
-}
 
 
-class _DevMsg(genlmsg):
+class XdpFeature(IntFlag):
+    """``enum netdev_xdp_act`` (include/uapi/linux/netdev.h)."""
+
+    BASIC = 1
+    REDIRECT = 2
+    NDO_XMIT = 4
+    XSK_ZEROCOPY = 8
+    HW_OFFLOAD = 16
+    RX_SG = 32
+    NDO_XMIT_SG = 64
+
+
+def feature_names(flags: XdpFeature) -> str:
+    return ", ".join(f.name.lower() for f in XdpFeature if f in flags and f.name) or "none"
+
+
+class _DevMsg(genlmsg):  # type: ignore[misc]
     prefix = "NETDEV_A_DEV_"
     nla_map = (
         ("NETDEV_A_DEV_UNSPEC", "none"),
@@ -49,7 +57,7 @@ class _DevMsg(genlmsg):
     )
 
 
-def xdp_features(ifindex: int) -> set[str]:
+def xdp_features(ifindex: int) -> XdpFeature:
     """The XDP features the driver of ``ifindex`` advertises now."""
     sock = GenericNetlinkSocket()
     try:
@@ -63,8 +71,12 @@ def xdp_features(ifindex: int) -> set[str]:
         msg["cmd"] = NETDEV_CMD_DEV_GET
         msg["version"] = 1
         msg["attrs"] = [("NETDEV_A_DEV_IFINDEX", ifindex)]
-        reply = sock.nlm_request(msg, msg_type=sock.prid, msg_flags=NLM_F_REQUEST)
+        replies = list(sock.nlm_request(msg, msg_type=sock.prid, msg_flags=NLM_F_REQUEST))
+    except NetlinkError as exc:
+        raise XdpqError(f"netdev dev-get of ifindex {ifindex}: {exc}") from None
     finally:
         sock.close()
-    bits = reply[0].get_attr("NETDEV_A_DEV_XDP_FEATURES") or 0
-    return {name for name, bit in XDP_FEATURES.items() if bits & bit}
+    raw = replies[0].get_attr("NETDEV_A_DEV_XDP_FEATURES") if replies else None
+    if raw is None:
+        raise XdpqError(f"ifindex {ifindex}: no xdp-features in the kernel's answer")
+    return XdpFeature(raw)

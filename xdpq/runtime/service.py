@@ -30,7 +30,7 @@ from xdpq.codegen.build import Compiled, compile_file
 from xdpq.dsl import check, parse
 from xdpq.errors import XdpqError
 from xdpq.net.links import LinkInfo, link_info
-from xdpq.net.netdev import xdp_features
+from xdpq.net.netdev import XdpFeature, feature_names, xdp_features
 from xdpq.runtime import registry, report
 from xdpq.runtime.bql import Bql, BqlMode
 from xdpq.runtime.deploy import Deployment
@@ -203,7 +203,7 @@ def check_interfaces(spec: Spec, bql: Bql, own: str) -> tuple[LinkInfo, LinkInfo
             f"detach it first (ip link set dev {spec.ingress} {mode} off)")
     egress = facts[spec.egress][0]
     features = xdp_features(egress.ifindex)
-    if "ndo-xmit" not in features:
+    if XdpFeature.NDO_XMIT not in features:
         if egress.kind == "veth":
             fix = (f"{spec.egress} is a veth, which accepts them only while its peer (ifindex "
                    f"{egress.peer_ifindex}, in the peer's namespace) has an XDP program "
@@ -214,7 +214,7 @@ def check_interfaces(spec: Spec, bql: Bql, own: str) -> tuple[LinkInfo, LinkInfo
         raise XdpqError(
             f"interface {spec.egress} (--out) cannot take redirected frames: its driver does "
             f"not advertise ndo-xmit in netdev xdp-features (it has: "
-            f"{', '.join(sorted(features)) or 'none'}): {fix}")
+            f"{feature_names(features)}): {fix}")
     if bql.mode != BqlMode.OFF and egress.kind != "veth":
         raise XdpqError(
             f"--bql {bql.mode.name.lower()} needs a completion source, and xdpq has one only "
