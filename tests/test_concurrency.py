@@ -64,6 +64,8 @@ def test_concurrent_enqueue_and_dequeue_conserve_every_packet(sched: str, transm
     if transmit_ratio < 1:
         # The pool ran dry. (Not ==: the in-use count is raised after the free-list pop
         # and lowered after the push, so under contention its peak can read pool + 1.)
-        assert r.staged > 0 and r.slots_peak >= pool
+        # What is still staged at the end depends on how the threads were scheduled
+        # last: once the enqueuers fall behind, the transmit runs drain it.
+        assert r.slots_peak >= pool
     assert r.flushed == r.backlog + r.staged
     assert r.free_ok
