@@ -28,11 +28,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from xdpq.bpf import BpfObject, compile_bpf, xdp_ctx  # noqa: E402
+from xdpq.ir.link import Bql  # noqa: E402
 from xdpq.library import compile_library  # noqa: E402
 from xdpq.net.receiver import Receiver  # noqa: E402
 from xdpq.net.testbed import DUT, TestBed  # noqa: E402
 from xdpq.net.trafficgen import Flow, TrafficGen  # noqa: E402
-from xdpq.runtime.bql import Bql  # noqa: E402
 from xdpq.runtime.deploy import Deployment  # noqa: E402
 
 

@@ -33,8 +33,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from xdpq.codegen.python import load_scheduler  # noqa: E402
 from xdpq.library import library_path  # noqa: E402
-from xdpq.sim.program import load_scheduler  # noqa: E402
 from xdpq.sim.run import Arrival, Simulation  # noqa: E402
 from xdpq.sim.workload import flow_packet  # noqa: E402
 

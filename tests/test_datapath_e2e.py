@@ -12,11 +12,11 @@ import time
 import pytest
 from verbs import wait_for
 
+from xdpq.ir.link import Bql
 from xdpq.library import compile_library
 from xdpq.net.receiver import Receiver
 from xdpq.net.testbed import DUT, TestBed
 from xdpq.net.trafficgen import Flow, TrafficGen
-from xdpq.runtime.bql import Bql
 from xdpq.runtime.deploy import Deployment
 
 pytestmark = pytest.mark.kernel

@@ -33,10 +33,10 @@ from verbs import Cli, deploy_args, refused, wait_for, xdp_attached
 
 from xdpq.bpf import BpfObject, xdp_ctx
 from xdpq.bpf.program import PinnedProgram
+from xdpq.ir.link import BqlMode
 from xdpq.net.receiver import Receiver
 from xdpq.net.testbed import DUT, TestBed
 from xdpq.net.trafficgen import Flow, TrafficGen
-from xdpq.runtime.bql import BqlMode
 from xdpq.runtime.registry import process_start
 
 pytestmark = pytest.mark.kernel

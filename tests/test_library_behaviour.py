@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import pytest
 
 from xdpq.frames import FrameSpec, frame
+from xdpq.ir.outcomes import Deq
 from xdpq.library import compile_library
 from xdpq.runtime.params import write_params
 from xdpq.runtime.stepper import Stepper
-from xdpq.sim.scheduler import Deq
 
 pytestmark = pytest.mark.kernel
 

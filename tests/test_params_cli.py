@@ -8,7 +8,7 @@ import pytest
 from conftest import REPO
 from xdpq.dsl import load
 from xdpq.errors import XdpqError
-from xdpq.runtime.params import format_values, parse_assignments
+from xdpq.ir.params import format_values, parse_assignments
 
 DRR = load(REPO / "schedulers/drr.xdpq")
 STFQ = load(REPO / "schedulers/stfq.xdpq")

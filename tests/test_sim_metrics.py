@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from xdpq.codegen.python import load_scheduler, scheduler_factory
+from xdpq.ir.link import Bql
 from xdpq.library import fifo_program, library_path
-from xdpq.runtime.bql import Bql
 from xdpq.sim.metrics import jain, percentile, summarize, write_csv, write_json
-from xdpq.sim.program import load_scheduler, scheduler_factory
 from xdpq.sim.run import Result, Simulation
 from xdpq.sim.workload import constant, poisson
 

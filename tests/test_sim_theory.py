@@ -13,10 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from xdpq.codegen.python import load_scheduler
 from xdpq.library import library_path
 from xdpq.sim import workload as wl
 from xdpq.sim.metrics import completions
-from xdpq.sim.program import load_scheduler
 from xdpq.sim.run import DROPPED, Arrival, Record, Result, Simulation
 
 MS = 1_000_000

@@ -24,12 +24,12 @@ from hypothesis import strategies as st
 from conftest import REPO
 from xdpq import ir
 from xdpq.codegen.build import compile_file
+from xdpq.codegen.python import scheduler_factory
 from xdpq.frames import FrameSpec, frame
+from xdpq.ir.outcomes import Claim, Deq, enqueue_counters
 from xdpq.packet import parse
 from xdpq.runtime.params import write_params
 from xdpq.runtime.stepper import Stepper
-from xdpq.sim.program import scheduler_factory
-from xdpq.sim.scheduler import Claim, Deq, enqueue_counters
 
 pytestmark = pytest.mark.kernel
 
@@ -181,4 +181,35 @@ def test_codel_drops_agree() -> None:
     model_out, model_counts = run_model(scheduler_factory(compiled.program)(params), trace)
     assert kernel_counts["drop_aqm"] >= 5
     assert kernel_counts["reason:codel"] == kernel_counts["drop_aqm"]
+    assert (kernel_out, kernel_counts) == (model_out, model_counts)
+
+
+TWO_HIERARCHIES = """scheduler two
+queue a[4]: fifo(capacity = 100)
+queue pa: fifo(capacity = 100) of a
+queue b[4]: pifo(range = 64, capacity = 100)
+queue pb: pifo(range = 64) of b
+state global { n: count = 0 }
+on enqueue {
+  n = n + 1
+  if ip.dscp >= 16 { enqueue a[l4.sport] } else { enqueue b[l4.sport] rank n }
+}
+on ready b(i) { enqueue pb rank i }
+"""
+
+
+def test_two_hierarchies_keep_their_tokens_apart(tmp_path: Any) -> None:
+    """Two parents, each of its own array: queue i of one and queue i of the other
+    are in their parents at once. Their tokens once shared one link (the number
+    XDPQ_POOL_SLOTS + i), so one parent's list ran into the other's."""
+    src = tmp_path / "two.xdpq"
+    src.write_text(TWO_HIERARCHIES)
+    compiled = compile_file(src)
+    # sport 1000 and 1001 pick queues 0 and 1 of each array; dscp 26 goes to a, 0 to b.
+    trace: list[Arrive | Step] = [Arrive(0, 100, 3), Arrive(2, 200, 3), Arrive(1, 300, 3),
+                                  Arrive(4, 400, 2), Step(1000, 14)]
+    with Stepper(compiled.obj_path) as kernel:
+        kernel_out, kernel_counts = run_kernel(kernel, trace)
+    model_out, model_counts = run_model(scheduler_factory(compiled.program)(), trace)
+    assert kernel_counts["dequeued"] == 11
     assert (kernel_out, kernel_counts) == (model_out, model_counts)

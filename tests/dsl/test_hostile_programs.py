@@ -129,6 +129,16 @@ def test_pifo_storage_is_bounded_for_the_whole_program() -> None:
     passes("scheduler x\n" + pairs.split("queue b2")[0] + "on enqueue { enqueue b0[1] }\n")
 
 
+def test_queues_under_parents_are_bounded_for_the_whole_program() -> None:
+    # Their tokens share one numbering of XDPQ_POOL_SLOTS links.
+    source = ("scheduler x\nqueue a[4096]: fifo(capacity = 10)\nqueue pa: fifo() of a\n"
+              "queue b[1]: fifo(capacity = 10)\nqueue pb: fifo() of b\n"
+              "on enqueue { enqueue a[1] }\n")
+    err = error_of(source)
+    assert err.startswith("h.xdpq:5:1: error: 'pb' brings the queues under parents to 4097")
+    passes(source.replace("a[4096]", "a[4095]"))
+
+
 @pytest.mark.kernel
 def test_an_rbtree_next_to_a_single_fifo_loads() -> None:
     # Found by the hostile corpus: with nothing enqueued into the tree, clang

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
+from xdpq.codegen.python import load_scheduler
+from xdpq.ir.link import Bql
+from xdpq.ir.outcomes import Claim, Deq
 from xdpq.library import library_path, names
 from xdpq.queues import Enq
-from xdpq.runtime.bql import Bql
 from xdpq.sim import workload as wl
-from xdpq.sim.program import load_scheduler
 from xdpq.sim.run import Arrival, Result, Simulation
-from xdpq.sim.scheduler import Claim, Deq
 
 RATE = 100_000_000
 

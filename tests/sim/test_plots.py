@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xdpq.codegen.python import load_scheduler
+from xdpq.ir.link import Bql
 from xdpq.library import library_path
-from xdpq.runtime.bql import Bql
 from xdpq.sim.metrics import completions
 from xdpq.sim.plots import SweepPoint, fct_by_size, latency_cdf, plot_run, sweep
-from xdpq.sim.program import load_scheduler
 from xdpq.sim.run import Record, Simulation
 from xdpq.sim.workload import SizeCdf, flow_sizes, merge, poisson
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from xdpq.codegen.python import load_scheduler
+from xdpq.ir.link import BqlMode
 from xdpq.library import library_path
-from xdpq.runtime.bql import BqlMode
 from xdpq.sim import scenario as scenario_module
-from xdpq.sim.program import load_scheduler
 from xdpq.sim.scenario import ScenarioError, load_scenario, parse_scenario, run_scenario, variants
 
 REPO = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ name is harmless.
 from __future__ import annotations
 
 from xdpq import ir
-from xdpq.ir.layout import Layout, layout
+from xdpq.ir.layout import Layout, layout, queue_var
 
 # Packet fields as C expressions over the local ``struct xdpq_pkt pkt``.
 FIELDS_C = {
@@ -44,13 +44,6 @@ DEQ_C = {"len": "(__u64)e->len", "rank": "e->rank", "enqueued": "xdpq_enqueued(e
 ENQ_OK = "(res == XDPQ_ENQ_OK || res == XDPQ_ENQ_CLAMPED)"
 
 
-def queue_var(q: ir.Queue) -> str:
-    """A queue's C variable. An rbtree's root is that name and ``_root``
-    (XDPQ_RBTREE_DEFINE): a prefix of its own and a trailing ``_`` keep it from
-    ever being another queue's name (``a_root`` next to ``a``)."""
-    return f"xq_t_{q.name}_" if q.kind == "rbtree" else f"xq_q_{q.name}"
-
-
 def key_words(fields: tuple[str, ...]) -> int:
     """32-bit words of a hash or flow key: four per address, one per number."""
     return sum(4 if f in ADDRESSES_C else 1 for f in fields)
@@ -63,6 +56,7 @@ class _Emitter:
         self.lay: Layout = layout(prog)
         self.out: list[str] = []
         self.hook = "enqueue"
+        self.ready_array = ""  # in on ready: the array whose queue it places
         self.reasons = {r: i for i, r in enumerate(prog.reasons)}
 
     # -- output --------------------------------------------------------------------
@@ -90,6 +84,12 @@ class _Emitter:
     def queue_ref(self, name: str, index: str | None) -> str:
         """Pointer to a queue, index already bounded."""
         return f"&{self.var(name)}[{index}]" if index is not None else f"&{self.var(name)}"
+
+    def token(self, i: str) -> str:
+        """In on ready: the token of the ready queue ``i`` (its number in the parent,
+        less XDPQ_POOL_SLOTS: see kern/queue_common.h XDPQ_TOKEN)."""
+        base = self.lay.token_base[self.ready_array]
+        return f"{i} + {base}" if base else i
 
     def bounded(self, index: ir.Expr, n: int) -> str:
         return f"xdpq_index({self.expr(index)}, {n})"
@@ -191,8 +191,8 @@ class _Emitter:
                 self.line("}", d)
             case ir.Enqueue() if self.hook == "ready":
                 parent = self.p.queue(s.queue)
-                self.line(f"xdpq_{parent.kind}_schedule({self.queue_ref(s.queue, None)}, i, "
-                          f"{self.expr(s.rank)});", d)
+                self.line(f"xdpq_{parent.kind}_schedule({self.queue_ref(s.queue, None)}, "
+                          f"{self.token('i')}, {self.expr(s.rank)});", d)
                 self.line("return;", d)
             case ir.Enqueue(queue=q, index=idx, rank=rank, at=at):
                 n = self.p.queue(q).count
@@ -331,6 +331,7 @@ class _Emitter:
     def ready(self, array: str, hook: ir.Hook) -> None:
         """on ready: place queue i of the array into its parent."""
         n = self.size(array)
+        self.ready_array = array
         self.line(f"static __always_inline void xq_ready_{array}(__u32 i, __u64 now)\n{{")
         self.line(f"__u64 l_{hook.name} = xdpq_index(i, {n});", 1)
         self.locals_(hook)
@@ -428,7 +429,7 @@ class _Emitter:
         p = self.p
         self.line("static __always_inline int xdpq_sched_dequeue(__u64 now, struct xdpq_entry *e, "
                   "__u64 *when)\n{")
-        if any(q.children for q in p.top):
+        if any(q.children for q in self.lay.serve):
             self.line("struct xdpq_entry t;", 1)
             self.line("__u32 i;", 1)
             self.line("int res;", 1)
@@ -436,7 +437,7 @@ class _Emitter:
             self.line("__u64 later = ~0ULL;", 1)
         self.line()
         on_deq = "xq_on_dequeue(now, e, {}, {})" if p.dequeue is not None else "XDPQ_DEQ_OK"
-        for q in p.top:
+        for q in self.lay.serve:
             ref = self.queue_ref(q.name, None)
             root = f", {ref}_root" if q.kind == "rbtree" else ""
             if q.children is None:
@@ -451,7 +452,9 @@ class _Emitter:
                 continue
             child = p.queue(q.children)
             self.line(f"if (!xdpq_{q.kind}_dequeue({ref}, &t)) {{", 1)
-            self.line(f"i = xdpq_index(t.slot - XDPQ_POOL_SLOTS, {child.count});", 2)
+            base = self.lay.token_base[child.name]
+            first = f"(XDPQ_POOL_SLOTS + {base})" if base else "XDPQ_POOL_SLOTS"
+            self.line(f"i = xdpq_index(t.slot - {first}, {child.count});", 2)
             self.line(f"if (!xdpq_{child.kind}_dequeue({self.queue_ref(child.name, 'i')}, e)) {{",
                       2)
             self.line(f"res = {on_deq.format('i', 't.rank')};", 3)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 
 from xdpq.errors import XdpqError
+from xdpq.ir.link import Bql
+from xdpq.ir.params import format_values, parse_assignments
 from xdpq.runtime import registry, service
-from xdpq.runtime.bql import Bql
-from xdpq.runtime.params import format_values, parse_assignments, read_params, write_params
+from xdpq.runtime.params import read_params, write_params
 
 EPILOG = """\
 examples:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from xdpq.sim.program import load_scheduler
+from xdpq.codegen.python import load_scheduler
 from xdpq.sim.scenario import run_scenario
 
 

@@ -17,10 +17,10 @@ from xdpq.codegen.build import Compiled
 from xdpq.demo.stackload import StackLoad
 from xdpq.demo.workload import Departure, Workload
 from xdpq.errors import XdpqError
+from xdpq.ir.link import Bql
 from xdpq.net.receiver import Receiver
 from xdpq.net.testbed import DUT, TestBed, reap_stale_beds
 from xdpq.net.trafficgen import Flow, TrafficGen
-from xdpq.runtime.bql import Bql
 from xdpq.runtime.deploy import Deployment
 
 CHUNK_ROUNDS = 64  # rounds of the round robin per send call

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import Counter
 
 from xdpq.codegen.build import Compiled
+from xdpq.codegen.python import scheduler_factory
 from xdpq.demo.workload import Departure, Workload
-from xdpq.sim.program import scheduler_factory
 from xdpq.sim.run import DROPPED, Arrival, Simulation
 from xdpq.sim.workload import flow_packet
 

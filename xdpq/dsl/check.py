@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from xdpq import ir
 from xdpq.dsl import ast
 from xdpq.errors import SourceError, Span
+from xdpq.ir.layout import MAX_TOKENS
 from xdpq.units import U64_MAX, Kind, UnitError, quantity
 
 T, B, R, C, BOOL = Kind.TIME, Kind.BYTES, Kind.RATE, Kind.COUNT, Kind.BOOL
@@ -494,6 +495,7 @@ class _Checker:
         shapes = {q.name: self.queue(q, sc.queues) for q in p.queues}
         sc.capacities.update((name, cap) for name, (_, cap, _) in shapes.items())
         self.pifo_storage(p.queues, shapes)
+        self.tokens(p.queues, shapes)
         sc.hierarchical = any(q.of for q in p.queues)
         globals_: list[ir.Var] = []
         flow_vars: list[ir.Var] = []
@@ -683,6 +685,19 @@ class _Checker:
                 raise self.error(f"the pifos up to '{q.name}' need {total} buckets", q.span,
                                  f"a program's pifos have at most {MAX_PIFO_STORAGE}: use "
                                  "smaller ranges")
+
+    def tokens(self, queues: tuple[ast.Queue, ...],
+               shapes: dict[str, tuple[int | None, int, int]]) -> None:
+        """Every queue under a parent has a token, numbered across the program."""
+        total = 0
+        for q in queues:
+            if q.of is None:
+                continue
+            total += shapes[q.of][0] or 1
+            if total > MAX_TOKENS:
+                raise self.error(f"'{q.name}' brings the queues under parents to {total}",
+                                 q.span, f"a program has at most {MAX_TOKENS} queues under "
+                                 "parents: use smaller arrays")
 
     def parent_of(self, q: ast.Queue, queues: dict[str, ast.Queue]) -> int:
         """Check ``queue root: … of children``; the number of children."""

@@ -230,8 +230,3 @@ class Program:
 
     def queue(self, name: str) -> Queue:
         return next(q for q in self.queues if q.name == name)
-
-    @property
-    def top(self) -> tuple[Queue, ...]:
-        """Queues without a parent, in the order they are served (strict priority)."""
-        return tuple(q for q in self.queues if q.parent is None)

@@ -38,12 +38,12 @@ from pathlib import Path
 from xdpq import ir
 from xdpq.bpf import BpfObject, Link, xdp_ctx
 from xdpq.errors import XdpqError
+from xdpq.ir.link import Bql, BqlMode
+from xdpq.ir.params import resolve_params
 from xdpq.net.links import link_info
-from xdpq.runtime.bql import Bql, BqlMode
 from xdpq.runtime.counters import Count, read_counters
 from xdpq.runtime.params import write_params
 from xdpq.runtime.transmitter import Transmitter
-from xdpq.sim.program import resolve_params
 
 DRAIN_TIMEOUT_S = 5.0
 _PASS = 2

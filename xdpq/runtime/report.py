@@ -17,10 +17,11 @@ from typing import Any
 from xdpq import ir
 from xdpq.bpf import BpfObject
 from xdpq.bpf.maps import u32
-from xdpq.codegen.c import queue_var
-from xdpq.runtime.bql import BqlMode
+from xdpq.ir.layout import queue_var
+from xdpq.ir.link import BqlMode
+from xdpq.ir.params import format_values
 from xdpq.runtime.counters import read_counters
-from xdpq.runtime.params import format_values, read_params
+from xdpq.runtime.params import read_params
 
 # outcomes of the ingress program: each frame it sees gets exactly one
 _ARRIVAL_DROPS = ("drop_queue_full", "drop_no_slot", "drop_rank_window", "drop_no_memory",

@@ -29,12 +29,13 @@ from xdpq.bpf.program import PinnedProgram
 from xdpq.codegen.build import Compiled, compile_file
 from xdpq.dsl import check, parse
 from xdpq.errors import XdpqError
+from xdpq.ir.link import Bql, BqlMode
+from xdpq.ir.params import format_values, parse_assignments
 from xdpq.net.links import LinkInfo, link_info
 from xdpq.net.netdev import XdpFeature, feature_names, xdp_features
 from xdpq.runtime import registry, report
-from xdpq.runtime.bql import Bql, BqlMode
 from xdpq.runtime.deploy import Deployment
-from xdpq.runtime.params import format_values, parse_assignments, read_params
+from xdpq.runtime.params import read_params
 
 NETNS_DIR = Path("/run/netns")
 CLONE_NEWNET = 0x40000000

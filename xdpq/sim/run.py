@@ -24,10 +24,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import chain
 
+from xdpq.codegen.python import Scheduler
+from xdpq.ir.link import BQL_HOLD_NS, BQL_MAX, BQL_MIN, NS_BITS, Bql, BqlMode
+from xdpq.ir.outcomes import Claim, Deq, enqueue_counters
 from xdpq.queues import Enq
-from xdpq.runtime.bql import Bql, BqlMode
-from xdpq.sim.link import BQL_HOLD_NS, BQL_MAX, BQL_MIN, NS_BITS
-from xdpq.sim.scheduler import Claim, Deq, Scheduler, enqueue_counters
 
 DROPPED = -1
 _NEVER = 1 << 80  # later than any time (times are 64-bit)

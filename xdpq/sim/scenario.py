@@ -50,8 +50,8 @@ from typing import Any
 from xdpq import ir
 from xdpq.dsl import load
 from xdpq.errors import SourceError, XdpqError
-from xdpq.runtime.bql import Bql
-from xdpq.runtime.params import parse_assignments
+from xdpq.ir.link import Bql
+from xdpq.ir.params import parse_assignments
 from xdpq.sim import workload as wl
 from xdpq.sim.metrics import Summary, completions, fct_summary, summarize, write_csv
 from xdpq.sim.run import DROPPED, Arrival, Result, Simulation

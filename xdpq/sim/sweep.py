@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from xdpq import ir
+from xdpq.codegen.python import load_scheduler
 from xdpq.dsl import load
 from xdpq.errors import XdpqError
-from xdpq.runtime.params import parse_assignments
-from xdpq.sim.program import load_scheduler, resolve_params
+from xdpq.ir.params import parse_assignments, resolve_params
 from xdpq.sim.scenario import Scenario, ScenarioError, parse_scenario, run_one
 from xdpq.units import UnitError, quantity
 

@@ -1,9 +1,9 @@
-"""IR → a Python scheduler class: the simulator's back end.
+"""IR → a Python scheduler class: the simulator's back end, beside ``c.py``.
 
 The IR is compiled once into Python source (one method per hook, locals as
 Python locals, the IR's arithmetic rules spelled out inline) and ``exec``-ed;
-no tree is walked per packet. The class follows ``xdpq.sim.scheduler``'s
-protocol and keeps its packets in the reference queues of ``xdpq.queues``,
+no tree is walked per packet. The class follows the
+``Scheduler`` protocol below and keeps its packets in the reference queues of ``xdpq.queues``,
 whose rules are the kernel's. Every step mirrors the C that
 ``xdpq.codegen.c`` generates from the same IR: the same order of queues,
 the same token rules for hierarchies, the same drops.
@@ -15,15 +15,15 @@ import os
 import struct
 from collections.abc import Callable, Mapping
 from math import isqrt
-from typing import Any
+from typing import Any, Protocol
 
 from xdpq import ir
 from xdpq.dsl import load
-from xdpq.errors import XdpqError
 from xdpq.ir.layout import layout
+from xdpq.ir.outcomes import Claim, Deq, Dequeued
+from xdpq.ir.params import resolve_params
 from xdpq.packet import ParseStatus, hash_final, hash_word
 from xdpq.queues import Enq, Fifo, Pifo, RBTree
-from xdpq.sim.scheduler import Claim, Deq, Dequeued
 
 M64 = (1 << 64) - 1
 _ADDR = struct.Struct("!4I")
@@ -80,18 +80,18 @@ def _hash(values: tuple[int | bytes, ...]) -> int:
 
 _OUT_OF_WINDOW = Enq.OUT_OF_WINDOW
 
-# A child queue's entry in its parent is its token -1 - child: never a packet's
-# item (those are >= 0).
+# A child queue's entry in its parent is the item -1 - its token (``ir.layout``):
+# never a packet's item (those are >= 0).
 
 
-def _schedule_pifo(q: Pifo, child: int, rank: int) -> None:
+def _schedule_pifo(q: Pifo, token: int, rank: int) -> None:
     """kern/lang.h xdpq_pifo_schedule: a token is never refused."""
-    if q.enqueue(rank, -1 - child, 0) is _OUT_OF_WINDOW:
-        q.enqueue((q.base + 2 * q.range - 1) & M64, -1 - child, 0)
+    if q.enqueue(rank, -1 - token, 0) is _OUT_OF_WINDOW:
+        q.enqueue((q.base + 2 * q.range - 1) & M64, -1 - token, 0)
 
 
-def _schedule_fifo(q: Fifo, child: int, rank: int) -> None:
-    q.enqueue(rank, -1 - child, 0)
+def _schedule_fifo(q: Fifo, token: int, rank: int) -> None:
+    q.enqueue(rank, -1 - token, 0)
 
 
 def _cheap(e: ir.Expr) -> bool:
@@ -124,6 +124,29 @@ _RUNTIME = {
 }
 
 
+class PacketFields(Protocol):
+    len: int
+    dscp: int
+    flow_hash: int
+    ip_ver: int
+
+
+class Scheduler(Protocol):
+    def classify(self, pkt: PacketFields, now: int) -> Claim: ...
+    def enqueue(self, pkt: PacketFields, item: int, now: int) -> Enq: ...
+
+    def admit(self, pkt: PacketFields, item: int, now: int) -> Claim | Enq:
+        """``classify`` and, when it claims, ``enqueue``, in one call (what the
+        simulator's loop calls): the claim when it does not, else the outcome."""
+        ...
+    def dequeue(self, now: int) -> Dequeued: ...
+
+    def step(self, now: int) -> tuple[Deq, int, int, int, int]:
+        """``dequeue`` as a plain tuple of Dequeued's fields (what the simulator's
+        loop calls: it makes no object per packet); ``dequeue`` wraps it."""
+        ...
+
+
 class _Emitter:
     def __init__(self, prog: ir.Program) -> None:
         self.p = prog
@@ -133,7 +156,9 @@ class _Emitter:
         self.flow_index = {v.name: i for i, v in enumerate(prog.flow_vars)}
         self.qstate_index = {q.name: {v.name: i for i, v in enumerate(q.state)}
                              for q in prog.queues}
-        self.leaf_ids = layout(prog).leaf_ids
+        self.lay = layout(prog)
+        self.leaf_ids = self.lay.leaf_ids
+        self.ready_array = ""  # in on ready: the array whose queue it places
         # The enqueue time is kept only for a dequeue hook that reads it.
         self.timed = prog.dequeue is not None and _mentions(prog.dequeue.body, "enqueued")
 
@@ -241,7 +266,9 @@ class _Emitter:
                     self.block(orelse, d + 1)
             case ir.Enqueue() if self.hook == "ready":
                 kind = self.p.queue(s.queue).kind
-                self.line(f"_schedule_{kind}(self.q_{s.queue}, i, {self.expr(s.rank)})", d)
+                base = self.lay.token_base[self.ready_array]
+                token = f"i + {base}" if base else "i"
+                self.line(f"_schedule_{kind}(self.q_{s.queue}, {token}, {self.expr(s.rank)})", d)
                 self.line("return", d)
             case ir.Enqueue(queue=q, index=idx, rank=rank, at=at):
                 index = self.at_index(idx, self.size(q)) if idx is not None else "0"
@@ -354,6 +381,7 @@ class _Emitter:
         self.line("return res", d)
 
     def ready(self, array: str, hook: ir.Hook) -> None:
+        self.ready_array = array
         self.line(f"def ready_{array}(self, i, now):", 1)
         self.line(f"l_{hook.name} = i", 2)
         self.hook = "ready"
@@ -366,7 +394,7 @@ class _Emitter:
 
     def on_dequeue(self) -> None:
         """A method for the queues under a parent, which requeue after it."""
-        if any(q.children is not None for q in self.p.top):
+        if any(q.children is not None for q in self.lay.serve):
             self.line("def on_dequeue(self, now, e, index, parent_rank):", 1)
             self.leave(2, "index", "parent_rank")
 
@@ -391,7 +419,7 @@ class _Emitter:
         self.line("def step(self, now):", 1)
         if p.uses_at:
             self.line("later = M64", 2)
-        for q in p.top:
+        for q in self.lay.serve:
             ref = f"self.q_{q.name}"
             if q.children is None:
                 if p.uses_at:
@@ -410,7 +438,8 @@ class _Emitter:
             child = p.queue(q.children)
             self.line(f"t = {ref}.pop()", 2)
             self.line("if t is not None:", 2)
-            self.line(f"i = (-1 - t[1]) % {child.count}", 3)
+            base = self.lay.token_base[child.name]
+            self.line(f"i = (-1 - t[1]{f' - {base}' if base else ''}) % {child.count}", 3)
             self.line(f"e = self.q_{child.name}[i].pop()", 3)
             self.line("if e is not None:", 3)
             self.line("res = self.on_dequeue(now, e, i, t[0])", 4)
@@ -441,26 +470,6 @@ def scheduler_factory(prog: ir.Program) -> Callable[..., Any]:
         return cls(resolve_params(prog, params or {}))
 
     return make
-
-
-def resolve_params(prog: ir.Program, given: Mapping[str, int | list[int]]) -> dict[str, Any]:
-    """Defaults overridden by ``given``; unknown names and values out of range are errors."""
-    known = {p.name: p for p in prog.params}
-    for name in given:
-        if name not in known:
-            raise XdpqError(f"the scheduler '{prog.name}' has no parameter '{name}'"
-                            + (f" (it has {', '.join(known)})" if known else ""))
-    out: dict[str, Any] = {}
-    for p in prog.params:
-        value = given.get(p.name, p.default)
-        values = value if isinstance(value, list) else [value] * (p.count or 1)
-        if p.count is not None and len(values) != p.count:
-            raise XdpqError(f"'{p.name}' is a table of {p.count} values, got {len(values)}")
-        for v in values:
-            if not p.low <= v <= p.high:
-                raise XdpqError(f"'{p.name}' = {v} is outside {p.low}..{p.high}")
-        out[p.name] = list(values) if p.count is not None else values[0]
-    return out
 
 
 def load_scheduler(path: str | os.PathLike[str],
