@@ -17,28 +17,9 @@ name is harmless.
 from __future__ import annotations
 
 from xdpq import ir
+from xdpq.fields import FIELDS
 from xdpq.ir.layout import Layout, layout, queue_var
 
-# Packet fields as C expressions over the local ``struct xdpq_pkt pkt``.
-FIELDS_C = {
-    "pkt.len": "pkt.len",
-    "ip.dscp": "pkt.dscp",
-    "ip.ecn": "pkt.ecn",
-    "ip.proto": "pkt.l4_proto",
-    "ip.ttl": "pkt.ttl",
-    "ip.version": "pkt.ip_ver",
-    "ip6.flow": "pkt.flow_label",
-    "vlan.id": "(pkt.vlan_count ? pkt.vlan_tci[0] & 0xfff : 0)",
-    "l4.sport": "pkt.sport",
-    "l4.dport": "pkt.dport",
-    "tcp.sport": "(pkt.l4_proto == 6 ? pkt.sport : 0)",
-    "tcp.dport": "(pkt.l4_proto == 6 ? pkt.dport : 0)",
-    "tcp.flags": "pkt.tcp_flags",
-    "udp.sport": "(pkt.l4_proto == 17 ? pkt.sport : 0)",
-    "udp.dport": "(pkt.l4_proto == 17 ? pkt.dport : 0)",
-}
-ADDRESSES_C = {"ip.src": "pkt.saddr", "ip.dst": "pkt.daddr", "ip6.src": "pkt.saddr",
-               "ip6.dst": "pkt.daddr"}
 DEQ_C = {"len": "(__u64)e->len", "rank": "e->rank", "enqueued": "xdpq_enqueued(e->slot)",
          "index": "index", "parent_rank": "parent_rank"}
 ENQ_OK = "(res == XDPQ_ENQ_OK || res == XDPQ_ENQ_CLAMPED)"
@@ -46,7 +27,7 @@ ENQ_OK = "(res == XDPQ_ENQ_OK || res == XDPQ_ENQ_CLAMPED)"
 
 def key_words(fields: tuple[str, ...]) -> int:
     """32-bit words of a hash or flow key: four per address, one per number."""
-    return sum(4 if f in ADDRESSES_C else 1 for f in fields)
+    return sum(4 if FIELDS[f].address else 1 for f in fields)
 
 
 class _Emitter:
@@ -114,7 +95,7 @@ class _Emitter:
             case ir.Attr(queue=q, index=idx, name=attr):
                 return self.attr(q, idx, attr)
             case ir.Field(name=n):
-                return f"(__u64){FIELDS_C[n]}"
+                return f"(__u64){FIELDS[n].c}"
             case ir.Now():
                 return "now"
             case ir.DeqField(name=n):
@@ -163,10 +144,10 @@ class _Emitter:
     def hash(self, fields: tuple[str, ...]) -> str:
         acc = "0"
         for f in fields:
-            if f in ADDRESSES_C:
-                acc = f"xdpq_hash_addr({acc}, &{ADDRESSES_C[f]})"
+            if FIELDS[f].address:
+                acc = f"xdpq_hash_addr({acc}, &{FIELDS[f].c})"
             else:
-                acc = f"xdpq_hash_word({acc}, {FIELDS_C[f]})"
+                acc = f"xdpq_hash_word({acc}, {FIELDS[f].c})"
         return f"(__u64)xdpq_hash_final({acc}, {4 * key_words(fields)})"
 
     # -- statements ----------------------------------------------------------------
@@ -384,12 +365,12 @@ class _Emitter:
     def flow_lookup(self) -> None:
         w = 0
         for f in self.p.flow_key:
-            if f in ADDRESSES_C:
+            if FIELDS[f].address:
                 for i in range(4):
-                    self.line(f"k.w[{w}] = bpf_ntohl({ADDRESSES_C[f]}.in6_u.u6_addr32[{i}]);", 1)
+                    self.line(f"k.w[{w}] = bpf_ntohl({FIELDS[f].c}.in6_u.u6_addr32[{i}]);", 1)
                     w += 1
             else:
-                self.line(f"k.w[{w}] = {FIELDS_C[f]};", 1)
+                self.line(f"k.w[{w}] = {FIELDS[f].c};", 1)
                 w += 1
         self.line("f = bpf_map_lookup_elem(&xq_flows, &k);", 1)
         self.line("if (!f) {", 1)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from xdpq import ir
 from xdpq.dsl import load
+from xdpq.fields import FIELDS
 from xdpq.ir.layout import layout
 from xdpq.ir.outcomes import Claim, Deq, Dequeued
 from xdpq.ir.params import resolve_params
@@ -28,25 +29,6 @@ from xdpq.queues import Enq, Fifo, Pifo, RBTree
 M64 = (1 << 64) - 1
 _ADDR = struct.Struct("!4I")
 
-FIELDS_PY = {
-    "pkt.len": "pkt.len",
-    "ip.dscp": "pkt.dscp",
-    "ip.ecn": "pkt.ecn",
-    "ip.proto": "pkt.l4_proto",
-    "ip.ttl": "pkt.ttl",
-    "ip.version": "pkt.ip_ver",
-    "ip6.flow": "pkt.flow_label",
-    "vlan.id": "(pkt.vlan_tci[0] & 0xfff if pkt.vlan_count else 0)",
-    "l4.sport": "pkt.sport",
-    "l4.dport": "pkt.dport",
-    "tcp.sport": "(pkt.sport if pkt.l4_proto == 6 else 0)",
-    "tcp.dport": "(pkt.dport if pkt.l4_proto == 6 else 0)",
-    "tcp.flags": "pkt.tcp_flags",
-    "udp.sport": "(pkt.sport if pkt.l4_proto == 17 else 0)",
-    "udp.dport": "(pkt.dport if pkt.l4_proto == 17 else 0)",
-}
-ADDRESSES_PY = {"ip.src": "pkt.saddr", "ip.dst": "pkt.daddr", "ip6.src": "pkt.saddr",
-                "ip6.dst": "pkt.daddr"}
 DEQ_PY = {"len": "e[2]", "rank": "e[0]", "enqueued": "enqueued",
           "index": "index", "parent_rank": "parent_rank"}
 
@@ -205,7 +187,7 @@ class _Emitter:
                 return {"head": head, "packets": f"len({ref})",
                         "bytes": f"{ref}.bytes"}[attr]
             case ir.Field(name=n):
-                return FIELDS_PY[n]
+                return FIELDS[n].py
             case ir.Now():
                 return "now"
             case ir.DeqField(name=n):
@@ -213,7 +195,7 @@ class _Emitter:
             case ir.Local(name=n):
                 return f"l_{n}"
             case ir.Hash(fields=fields):
-                words = ", ".join(ADDRESSES_PY.get(f) or FIELDS_PY[f] for f in fields)
+                words = ", ".join(FIELDS[f].py for f in fields)
                 return f"_hash(({words},))"
             case ir.Arith(op="/" | "%" as op, left=a, right=b) if self.nonzero(b):
                 return f"({self.expr(a)} {'//' if op == '/' else '%'} {self.expr(b)})"
@@ -344,8 +326,8 @@ class _Emitter:
         self.line("return Claim.UNCLAIMED", 3)
         if p.flow_vars:
             # Addresses as their 16 bytes: as exact a key as their four words, and cheaper.
-            words = ", ".join(ADDRESSES_PY[f] if f in ADDRESSES_PY
-                              else f"{FIELDS_PY[f]} & 0xFFFFFFFF" for f in p.flow_key)
+            words = ", ".join(FIELDS[f].py if FIELDS[f].address
+                              else f"{FIELDS[f].py} & 0xFFFFFFFF" for f in p.flow_key)
             self.line(f"key = ({words},)", 2)
             self.line("f = self.flows.get(key)", 2)
             self.line("if f is None:", 2)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from xdpq import ir
 from xdpq.dsl import ast
 from xdpq.errors import SourceError, Span
+from xdpq.fields import FIELDS as PACKET_FIELDS
 from xdpq.ir.layout import MAX_TOKENS
 from xdpq.units import U64_MAX, Kind, UnitError, quantity
 
@@ -30,16 +31,11 @@ T, B, R, C, BOOL = Kind.TIME, Kind.BYTES, Kind.RATE, Kind.COUNT, Kind.BOOL
 ZERO = "zero"
 Kindish = Kind | str
 
-# Packet fields usable in expressions, by display-filter name.
-FIELDS: dict[str, Kind] = {
-    "pkt.len": B, "now": T,
-    "ip.dscp": C, "ip.ecn": C, "ip.proto": C, "ip.ttl": C, "ip.version": C,
-    "ip6.flow": C, "vlan.id": C,
-    "l4.sport": C, "l4.dport": C, "tcp.sport": C, "tcp.dport": C, "tcp.flags": C,
-    "udp.sport": C, "udp.dport": C,
-}
+# What a program reads by a dotted name: the packet's fields (xdpq.fields) and now.
+FIELDS: dict[str, Kind] = {**{n: f.kind for n, f in PACKET_FIELDS.items() if not f.address},
+                           "now": T}
 # Fields that can only key per-flow state (addresses are not numbers).
-KEY_ONLY = {"ip.src", "ip.dst", "ip6.src", "ip6.dst"}
+KEY_ONLY = {n for n, f in PACKET_FIELDS.items() if f.address}
 # What a dequeue hook can read of the packet it got.
 DEQUEUED = {"rank": C, "len": B, "enqueued": T}
 QUEUE_ARGS = {"fifo": {"capacity"}, "rbtree": {"capacity"}, "pifo": {"capacity", "range"}}

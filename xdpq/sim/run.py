@@ -27,6 +27,7 @@ from itertools import chain
 from xdpq.codegen.python import Scheduler
 from xdpq.ir.link import BQL_HOLD_NS, BQL_MAX, BQL_MIN, NS_BITS, Bql, BqlMode
 from xdpq.ir.outcomes import Claim, Deq, enqueue_counters
+from xdpq.packet import Packet
 from xdpq.queues import Enq
 
 DROPPED = -1
@@ -34,22 +35,18 @@ _NEVER = 1 << 80  # later than any time (times are 64-bit)
 
 
 @dataclass(frozen=True, slots=True)
-class SimPacket:
-    """The fields a scheduler classifies on (a subset of xdpq.packet.Packet)."""
+class FlowPacket(Packet):
+    """A packet of a workload: the fields ``xdpq.packet.parse`` would give for its frame
+    (so that a scheduler can classify on any of them), and the workload's tags."""
 
-    len: int
-    flow: int  # the workload's flow number, for metrics
-    flow_hash: int
-    dscp: int = 0
-    ip_ver: int = 4
-    sport: int = 0
-    dport: int = 0
+    flow: int = -1  # the workload's flow number, for metrics
+    flow_size: int = 0  # bytes of the whole flow; 0 when the flow has no end
 
 
 @dataclass(frozen=True, slots=True)
 class Arrival:
     time: int
-    packet: SimPacket
+    packet: FlowPacket
 
 
 @dataclass(slots=True)
@@ -69,7 +66,7 @@ class Result:
     bql_limit: int = 0
 
 
-_LAST = Arrival(_NEVER, SimPacket(0, -1, 0))  # ends the stream of arrivals
+_LAST = Arrival(_NEVER, FlowPacket())  # ends the stream of arrivals
 
 
 @dataclass

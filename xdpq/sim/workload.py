@@ -19,6 +19,7 @@ KiB in the flow label, which is how ``schedulers/srpt.xdpq`` reads it.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import heapq
 import ipaddress
 import math
@@ -30,40 +31,16 @@ from importlib import resources
 from pathlib import Path
 
 from xdpq.errors import XdpqError
-from xdpq.packet import ParseStatus, PktFlags, flow_hash, parse
-from xdpq.sim.run import Arrival, SimPacket
+from xdpq.packet import Packet, PktFlags, flow_hash, parse
+from xdpq.sim.run import Arrival, FlowPacket
 
+_PACKET_FIELDS = tuple(f.name for f in dataclasses.fields(Packet))
 NS = 1_000_000_000
 MTU_FRAME = 1514  # an Ethernet frame carrying a 1500-byte IP packet
 MIN_FRAME = 64
 IPPROTO_UDP = 17
 FLOW_LABEL_MAX = (1 << 20) - 1
 _V4_MAPPED = bytes(10) + b"\xff\xff"
-
-
-@dataclass(frozen=True, slots=True)
-class FlowPacket(SimPacket):
-    """A workload packet: ``xdpq.packet.Packet``'s fields plus the workload's tags."""
-
-    flow_size: int = 0  # bytes of the whole flow; 0 when the flow has no end
-    saddr: bytes = bytes(16)
-    daddr: bytes = bytes(16)
-    flow_label: int = 0
-    ip_len: int = 0
-    eth_proto: int = 0x0800
-    vlan_tci: tuple[int, int] = (0, 0)
-    l3_off: int = 14
-    l4_off: int = 34
-    status: ParseStatus = ParseStatus.OK
-    vlan_count: int = 0
-    l4_proto: int = IPPROTO_UDP
-    ecn: int = 0
-    ttl: int = 64
-    flags: PktFlags = PktFlags.PORTS
-    ext_count: int = 0
-    icmp_type: int = 0
-    icmp_code: int = 0
-    tcp_flags: int = 0
 
 
 def _address(conn: int, ip: int) -> tuple[bytes, bytes]:
@@ -85,7 +62,8 @@ def _headers(conn: int, ip: int) -> dict[str, object]:
         sport = 1024 + conn % 64512
         h = dict(saddr=saddr, daddr=daddr, sport=sport, dport=9, ip_ver=ip,
                  flow_hash=flow_hash(saddr, daddr, sport, 9, IPPROTO_UDP),
-                 eth_proto=0x86DD if ip == 6 else 0x0800, l4_off=54 if ip == 6 else 34)
+                 eth_proto=0x86DD if ip == 6 else 0x0800, l3_off=14, l4_off=54 if ip == 6 else 34,
+                 l4_proto=IPPROTO_UDP, ttl=64, flags=PktFlags.PORTS)
         if len(_HEADERS) < 1 << 16:
             _HEADERS[key] = h
     return h
@@ -410,11 +388,5 @@ def pcap(path: str | os.PathLike[str], *, start_ns: int = 0, first_flow: int = 0
             p = parse(frame)
             key = (p.saddr, p.daddr, p.sport, p.dport, p.l4_proto)
             flow = flows.setdefault(key, first_flow + len(flows))
-            yield Arrival(t, FlowPacket(
-                len=wirelen, flow=flow, flow_hash=p.flow_hash, dscp=p.dscp, ip_ver=p.ip_ver,
-                sport=p.sport, dport=p.dport, saddr=p.saddr, daddr=p.daddr,
-                flow_label=p.flow_label, ip_len=p.ip_len, eth_proto=p.eth_proto,
-                vlan_tci=p.vlan_tci, l3_off=p.l3_off, l4_off=p.l4_off, status=p.status,
-                vlan_count=p.vlan_count, l4_proto=p.l4_proto, ecn=p.ecn, ttl=p.ttl,
-                flags=p.flags, ext_count=p.ext_count, icmp_type=p.icmp_type,
-                icmp_code=p.icmp_code, tcp_flags=p.tcp_flags))
+            fields = {f: getattr(p, f) for f in _PACKET_FIELDS}
+            yield Arrival(t, FlowPacket(**{**fields, "len": wirelen}, flow=flow))
