@@ -23,6 +23,7 @@
  *   xdpq_init      run once after load: sets up the scheduler timer
  *   xdpq_pool_fill run XDPQ_POOL_SLOTS times after load: fills the free list
  *   xdpq_step      a test runs one dequeue at a virtual time (see below)
+ *   xdpq_complete_step  a test completes frames at a virtual time (BQL)
  *   xdpq_flush     run at shutdown until the queues are empty
  *   xdpq_release   run after the BQL setting changed: restarts a stopped scheduler
  *   xdpq_complete  tp_btf/napi_poll: completions of a veth egress (BQL)
@@ -35,15 +36,20 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 
-enum { XDPQ_BQL_OFF, XDPQ_BQL_FIXED, XDPQ_BQL_ADAPTIVE };
+/* xdpq/ir/link.py mirrors these (BqlMode); tests/test_twins.py reads them from BTF. */
+enum xdpq_bql_mode { XDPQ_BQL_OFF, XDPQ_BQL_FIXED, XDPQ_BQL_ADAPTIVE };
 
 /* Dequeues per timer callback before it yields the CPU and re-arms. */
 #define XDPQ_BURST 64
 /* Frames a NAPI poll may complete: veth's budget is 64. */
 #define XDPQ_MAX_COMPLETE 64
-/* How long BQL watches the peak in flight before it shrinks the limit
- * (DQL's slack hold time, shortened for microsecond-scale devices). */
-#define XDPQ_BQL_HOLD_NS 1000000ULL
+
+/* Enums user space mirrors, kept in the object's BTF (which records only the
+ * types of globals and functions) so that tests/test_twins.py can read them. */
+struct xdpq_btf_types {
+	enum xdpq_deq deq;
+	enum xdpq_enq enq;
+} xdpq_btf_types;
 
 /* Set before load. */
 const volatile __u32 xdpq_egress_ifindex;
@@ -62,12 +68,16 @@ __u64 xdpq_timer_fires;
 __u64 xdpq_tx_runs;
 __u64 xdpq_wakeups;
 
-/* BQL: bytes staged or handed to the device and not yet completed. */
-__u32 xdpq_bql_mode;
+/* BQL: bytes staged or handed to the device and not yet completed. The
+ * defaults are xdpq/ir/link.py's (tests/test_twins.py holds them equal). */
+enum xdpq_bql_mode xdpq_bql_mode;
 __u32 xdpq_bql_blocked;		/* the scheduler stopped on the limit */
 __u64 xdpq_bql_limit = 64 * 1024;
 __u64 xdpq_bql_min = 1514;
 __u64 xdpq_bql_max = 4 * 1024 * 1024;
+/* How long BQL watches the peak in flight before it shrinks the limit
+ * (DQL's slack hold time, shortened for microsecond-scale devices). */
+__u64 xdpq_bql_hold_ns = 1000000;
 __s64 xdpq_inflight;
 __u64 xdpq_completed_bytes;
 __u64 xdpq_completed_pkts;
@@ -272,6 +282,7 @@ static long xdpq_dequeue_one(__u64 index, struct xdpq_step *s)
 
 	if (!xdpq_bql_allows()) {
 		xdpq_bql_hit = 1;
+		xdpq_bql_blocked = 1;	/* a completion that lifts the limit restarts us */
 		s->stop = -1;
 		return 1;
 	}
@@ -331,8 +342,8 @@ static int xdpq_timer_fire(void *map, __u32 *key, struct xdpq_timer *t)
 		bpf_timer_start(&t->t, s.when > s.now ? s.when - s.now : 0, 0);
 		break;
 	case -1:
-		/* Blocked on the BQL limit: a completion re-arms us. */
-		xdpq_bql_blocked = 1;
+		/* Blocked on the BQL limit: a completion re-arms us, unless one came
+		 * between the look at the limit and now. */
 		if (xdpq_bql_allows() && __sync_val_compare_and_swap(&xdpq_bql_blocked, 1, 0))
 			bpf_timer_start(&t->t, 0, 0);
 		break;
@@ -470,7 +481,7 @@ static __always_inline void xdpq_bql_adapt(__u64 now, __u64 done)
 
 	if (xdpq_inflight <= 0 && xdpq_bql_blocked)
 		limit += done;
-	if (now - xdpq_bql_period_start > XDPQ_BQL_HOLD_NS) {
+	if (now - xdpq_bql_period_start > xdpq_bql_hold_ns) {
 		if (!xdpq_bql_hit && xdpq_bql_peak && xdpq_bql_peak < limit)
 			limit = xdpq_bql_peak;
 		xdpq_bql_hit = 0;
@@ -484,12 +495,34 @@ static __always_inline void xdpq_bql_adapt(__u64 now, __u64 done)
 	xdpq_bql_limit = limit;
 }
 
+/* N frames the device took are complete: retire the N oldest sizes in
+ * flight, adapt the limit, and restart a scheduler the limit had stopped. */
+static __always_inline void xdpq_bql_complete(__u64 now, __u32 n)
+{
+	struct xdpq_retire r = {};
+	struct xdpq_timer *t;
+
+	r.left = n < XDPQ_MAX_COMPLETE ? n : XDPQ_MAX_COMPLETE;
+	bpf_loop(XDPQ_MAX_COMPLETE, xdpq_retire_one, &r, 0);
+	if (!r.bytes)
+		return;
+	__sync_fetch_and_sub(&xdpq_inflight, r.bytes);
+	__sync_fetch_and_add(&xdpq_completed_bytes, r.bytes);
+	__sync_fetch_and_add(&xdpq_completed_pkts, n);
+	if (xdpq_bql_mode == XDPQ_BQL_ADAPTIVE)
+		xdpq_bql_adapt(now, r.bytes);
+	if (xdpq_bql_allows() && __sync_val_compare_and_swap(&xdpq_bql_blocked, 1, 0) == 1 &&
+	    !xdpq_clock_virtual) {
+		t = xdpq_timer();
+		if (t)
+			bpf_timer_start(&t->t, 0, 0);
+	}
+}
+
 /* The peer of a veth egress polled: the frames it took are complete. */
 SEC("tp_btf/napi_poll")
 int BPF_PROG(xdpq_complete, struct napi_struct *napi, int work, int budget)
 {
-	struct xdpq_retire r = {};
-	struct xdpq_timer *t;
 	struct net_device *dev = napi->dev;
 	struct net_device *peer;
 	void *priv;
@@ -501,21 +534,32 @@ int BPF_PROG(xdpq_complete, struct napi_struct *napi, int work, int budget)
 	peer = BPF_CORE_READ((struct veth_priv *)priv, peer);
 	if (!peer || BPF_CORE_READ(peer, ifindex) != xdpq_egress_ifindex)
 		return 0;
-	r.left = work < XDPQ_MAX_COMPLETE ? work : XDPQ_MAX_COMPLETE;
-	bpf_loop(XDPQ_MAX_COMPLETE, xdpq_retire_one, &r, 0);
-	if (!r.bytes)
-		return 0;
-	__sync_fetch_and_sub(&xdpq_inflight, r.bytes);
-	__sync_fetch_and_add(&xdpq_completed_bytes, r.bytes);
-	__sync_fetch_and_add(&xdpq_completed_pkts, work);
-	if (xdpq_bql_mode == XDPQ_BQL_ADAPTIVE)
-		xdpq_bql_adapt(bpf_ktime_get_ns(), r.bytes);
-	if (xdpq_bql_allows() && __sync_val_compare_and_swap(&xdpq_bql_blocked, 1, 0) == 1) {
-		t = xdpq_timer();
-		if (t)
-			bpf_timer_start(&t->t, 0, 0);
-	}
+	xdpq_bql_complete(xdpq_now(), work);
 	return 0;
+}
+
+/* A test's completion: the frame carries struct xdpq_complete_io; N frames
+ * complete at the virtual time, and the frame comes back with the BQL state. */
+struct xdpq_complete_io {
+	__u64 now;
+	__u32 n;
+	__u32 blocked;
+	__u64 limit;
+	__s64 inflight;
+};
+
+SEC("xdp")
+int xdpq_complete_step(struct xdp_md *ctx)
+{
+	struct xdpq_complete_io *io = (void *)(long)ctx->data;
+
+	if ((void *)(io + 1) > (void *)(long)ctx->data_end)
+		return XDP_ABORTED;
+	xdpq_bql_complete(io->now, io->n);
+	io->blocked = xdpq_bql_blocked;
+	io->limit = xdpq_bql_limit;
+	io->inflight = xdpq_inflight;
+	return XDP_PASS;
 }
 
 /* Frames the egress device refused (no XDP on its veth peer, ring full). */

@@ -9,9 +9,11 @@
 #include "queue.h"
 #include "parse.h"
 
-/* What a scheduler's hooks answer (see datapath.h). */
-enum { XDPQ_CLAIM, XDPQ_UNCLAIMED, XDPQ_MALFORMED, XDPQ_ADMISSION_DROP, XDPQ_NO_MEMORY };
-enum { XDPQ_DEQ_OK, XDPQ_DEQ_EMPTY, XDPQ_DEQ_LATER, XDPQ_DEQ_DROP };
+/* What a scheduler's hooks answer (see datapath.h). xdpq/ir/outcomes.py
+ * mirrors enum xdpq_deq (Deq), xdpq/queues/base.py enum xdpq_enq (Enq). */
+enum xdpq_claim { XDPQ_CLAIM, XDPQ_UNCLAIMED, XDPQ_MALFORMED, XDPQ_ADMISSION_DROP,
+		  XDPQ_NO_MEMORY };
+enum xdpq_deq { XDPQ_DEQ_OK, XDPQ_DEQ_EMPTY, XDPQ_DEQ_LATER, XDPQ_DEQ_DROP };
 
 /* The usual claim: IP traffic that parses cleanly; other L3 (ARP, LLDP)
  * and malformed frames go to the stack. */

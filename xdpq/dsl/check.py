@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from xdpq import ir
 from xdpq.dsl import ast
@@ -90,9 +90,9 @@ class _Scope:
     uses_at: bool = False
 
     def hook_scope(self, hook: str, packet: str | None, ready: str | None) -> _Scope:
-        return _Scope(self.params, self.globals_, self.flow, self.qstate, {}, self.param_kinds,
-                      self.tables, self.queues, self.capacities, hook, packet, ready, "",
-                      self.hierarchical, [], self.reasons)
+        """The scope of one hook: the program's names, and locals of its own."""
+        return replace(self, locals_={}, hook=hook, packet=packet, ready=ready, ready_index="",
+                       lets=[], uses_at=False)
 
 
 Lowered = tuple[ir.Expr, Kindish]
@@ -561,14 +561,16 @@ class _Checker:
                 hook = ir.Hook("i", body, (), q.span)
             ready[q.of] = hook
         queues = tuple(
-            ir.Queue(q.name, q.kind, shapes[q.name][0], shapes[q.name][1], shapes[q.name][2],
-                     next((o.name for o in p.queues if o.of == q.name), None), q.of,
-                     tuple(qstate.get(q.name, ())))
+            ir.Queue(name=q.name, kind=q.kind, count=shapes[q.name][0],
+                     capacity=shapes[q.name][1], range=shapes[q.name][2],
+                     parent=next((o.name for o in p.queues if o.of == q.name), None),
+                     children=q.of, state=tuple(qstate.get(q.name, ())))
             for q in p.queues)
-        return ir.Program(p.name, tuple(params), queues, tuple(globals_), flow_key,
-                          tuple(flow_vars), lowered[("enqueue", None)],
-                          lowered.get(("dequeue", None)), ready, tuple(sc.reasons),
-                          sc.uses_at, p.span.file)
+        return ir.Program(name=p.name, params=tuple(params), queues=queues,
+                          globals=tuple(globals_), flow_key=flow_key, flow_vars=tuple(flow_vars),
+                          enqueue=lowered[("enqueue", None)],
+                          dequeue=lowered.get(("dequeue", None)), ready=ready,
+                          reasons=tuple(sc.reasons), uses_at=sc.uses_at, source=p.span.file)
 
     def hook(self, h: ast.Hook, sc: _Scope) -> ir.Hook:
         if h.event == "ready":
@@ -627,7 +629,7 @@ class _Checker:
         count = None
         if p.count is not None:
             count = self.count(p.count, f"the size of table '{p.name}'", MAX_ARRAY)
-        return ir.Param(p.name, kind, count, value, low, high)
+        return ir.Param(name=p.name, kind=kind, count=count, default=value, low=low, high=high)
 
     def queue(self, q: ast.Queue, queues: dict[str, ast.Queue]) -> tuple[int | None, int, int]:
         """Check a queue declaration; its (count, capacity, range)."""

@@ -8,7 +8,7 @@ run again. The adaptive rule is Linux's dynamic queue limits': grow by what
 completed when the device ran dry while the scheduler was stopped on the
 limit; over a hold period in which the limit never stopped the scheduler,
 shrink to the peak in flight; stay within ``BQL_MIN``..``BQL_MAX``
-(docs/datapath.md states it; ``tests/test_bql_twins.py`` holds the constants
+(docs/datapath.md states it; ``tests/test_twins.py`` holds the constants
 and the rule to the kernel's).
 """
 

@@ -176,7 +176,7 @@ Stmt = Let | Store | If | Enqueue | Drop | Pass
 # -- declarations ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Param:
     name: str
     kind: Kind
@@ -193,7 +193,7 @@ class Var:
     init: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Queue:
     name: str
     kind: str  # fifo, pifo, rbtree
@@ -213,7 +213,7 @@ class Hook:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Program:
     name: str
     params: tuple[Param, ...]

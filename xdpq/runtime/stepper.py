@@ -14,11 +14,20 @@ from pathlib import Path
 
 from xdpq.bpf import BpfObject, xdp_ctx
 from xdpq.bpf.program import XDP_PASS, XDP_REDIRECT
+from xdpq.ir.link import Bql
 from xdpq.runtime.counters import read_counters
 
 LOOPBACK = 1  # a real device for the run's context, and never the egress
 NO_EGRESS = 0x7FFFFFFF
 _STEP = struct.Struct("=QiIQIIQ")  # struct xdpq_step_io in kern/datapath.h
+_COMPLETE = struct.Struct("=QIIQq")  # struct xdpq_complete_io
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    blocked: bool  # the scheduler is still stopped on the BQL limit
+    limit: int
+    inflight: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +71,19 @@ class Stepper:
             self.obj.prog("xdpq_step").run(io, ctx=xdp_ctx(len(io))).data[: _STEP.size])
         return Step(result, slot, rank, length, when)
 
+    def complete(self, now: int, frames: int = 1) -> Completed:
+        """The device finished ``frames`` of those staged (oldest first) at virtual time
+        ``now``: what the BQL completion source does, with the BQL state after it."""
+        io = _COMPLETE.pack(now, frames, 0, 0, 0)
+        _, _, blocked, limit, inflight = _COMPLETE.unpack(
+            self.obj.prog("xdpq_complete_step").run(io, ctx=xdp_ctx(len(io))).data[
+                : _COMPLETE.size])
+        return Completed(bool(blocked), limit, inflight)
+
+    def set_bql(self, bql: Bql) -> None:
+        self.obj.section(".bss")["xdpq_bql_mode"] = int(bql.mode)
+        self.obj.section(".data")["xdpq_bql_limit"] = bql.limit
+
     def transmit(self) -> bool:
         """One run of the transmit path (not live: nothing is sent): takes one staged
         slot, frees it, counts it ``transmitted``. False when nothing was staged."""
@@ -80,14 +102,19 @@ class Stepper:
         return n
 
     def _scheduler_state(self) -> dict[tuple[str, str], bytes]:
-        """The generated scheduler's globals (``xq_*``: parameters, state, tokens)."""
+        """The generated scheduler's globals (``xq_*``: parameters, state, tokens) and
+        the BQL state."""
         return {(sec, name): self.obj.section(sec).read(name)
                 for sec in (".data", ".bss") for name in self.obj.section(sec).vars
-                if name.startswith("xq_")}
+                if name.startswith(("xq_", "xdpq_bql_", "xdpq_inflight"))}
 
     def reset(self) -> None:
-        """A fresh run: empty queues, and the scheduler's state as it was after load."""
+        """A fresh run: empty queues, nothing in flight, and the scheduler's and BQL's
+        state as it was after load."""
         self.flush()
+        sizes = self.obj.map("xdpq_inflight_sizes")
+        while sizes.pop() is not None:
+            pass
         for (sec, name), data in self._fresh.items():
             self.obj.section(sec).write(name, data)
         if "xq_flows" in self.obj.maps:

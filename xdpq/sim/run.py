@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from itertools import chain
 
 from xdpq.codegen.python import Scheduler
@@ -34,6 +34,9 @@ DROPPED = -1
 _NEVER = 1 << 80  # later than any time (times are 64-bit)
 
 
+_PACKET_FIELDS = tuple(f.name for f in fields(Packet))
+
+
 @dataclass(frozen=True, slots=True)
 class FlowPacket(Packet):
     """A packet of a workload: the fields ``xdpq.packet.parse`` would give for its frame
@@ -41,6 +44,14 @@ class FlowPacket(Packet):
 
     flow: int = -1  # the workload's flow number, for metrics
     flow_size: int = 0  # bytes of the whole flow; 0 when the flow has no end
+
+    @classmethod
+    def of(cls, packet: Packet, flow: int, length: int | None = None) -> FlowPacket:
+        """A parsed packet as flow ``flow``'s (its length on the wire, if given)."""
+        fields = {f: getattr(packet, f) for f in _PACKET_FIELDS}
+        if length is not None:
+            fields["len"] = length
+        return cls(**fields, flow=flow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +88,15 @@ class Simulation:
     # The datapath's default. With BQL off every packet goes straight into the
     # device queue, and any scheduler becomes FIFO (a test shows it).
     bql: Bql = field(default_factory=Bql)
+    # An event log of the run, when given a list: ("arrive", t, item), ("step", t, outcome)
+    # for each dequeue, ("blocked", t) when the BQL limit stops the scheduler and
+    # ("complete", t, size, limit, inflight) when a frame's bytes leave the device. The
+    # differential tests replay it into the kernel.
+    trace: list[tuple[object, ...]] | None = None
 
     def run(self, arrivals: Iterable[Arrival], until: int | None = None) -> Result:
         admit, step = self.scheduler.admit, self.scheduler.step
+        trace = self.trace
         enq_ok = Enq.OK
         deq_ok, deq_empty, deq_drop = Deq.OK, Deq.EMPTY, Deq.DROP
         rate, prop = self.rate_bps, self.propagation_ns
@@ -122,6 +139,8 @@ class Simulation:
                                 lim = peak
                             hit, peak, period_start = False, 0, now
                         limit = BQL_MIN if lim < BQL_MIN else BQL_MAX if lim > BQL_MAX else lim
+                    if trace is not None:
+                        trace.append(("complete", now, size, limit, inflight))
                     t = now + prop
                     if t <= end:
                         rec = records[wire_item]
@@ -144,8 +163,12 @@ class Simulation:
                 while True:
                     if not unlimited and inflight >= limit:
                         blocked = hit = True
+                        if trace is not None:
+                            trace.append(("blocked", now))
                         break
                     outcome, slot, _, size, when = step(now)
+                    if trace is not None:
+                        trace.append(("step", now, outcome))
                     if outcome is deq_ok:
                         dequeued += 1
                         inflight += size
@@ -174,6 +197,8 @@ class Simulation:
             item += 1
             rec = Record(pkt.flow, pkt.len, now)
             records.append(rec)
+            if trace is not None:
+                trace.append(("arrive", now, item))
             res = admit(pkt, item, now)
             if res is enq_ok:
                 enqueued += 1

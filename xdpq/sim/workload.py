@@ -19,7 +19,6 @@ KiB in the flow label, which is how ``schedulers/srpt.xdpq`` reads it.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import heapq
 import ipaddress
 import math
@@ -31,10 +30,9 @@ from importlib import resources
 from pathlib import Path
 
 from xdpq.errors import XdpqError
-from xdpq.packet import Packet, PktFlags, flow_hash, parse
+from xdpq.packet import PktFlags, flow_hash, parse
 from xdpq.sim.run import Arrival, FlowPacket
 
-_PACKET_FIELDS = tuple(f.name for f in dataclasses.fields(Packet))
 NS = 1_000_000_000
 MTU_FRAME = 1514  # an Ethernet frame carrying a 1500-byte IP packet
 MIN_FRAME = 64
@@ -388,5 +386,4 @@ def pcap(path: str | os.PathLike[str], *, start_ns: int = 0, first_flow: int = 0
             p = parse(frame)
             key = (p.saddr, p.daddr, p.sport, p.dport, p.l4_proto)
             flow = flows.setdefault(key, first_flow + len(flows))
-            fields = {f: getattr(p, f) for f in _PACKET_FIELDS}
-            yield Arrival(t, FlowPacket(**{**fields, "len": wirelen}, flow=flow))
+            yield Arrival(t, FlowPacket.of(p, flow, wirelen))

@@ -1,0 +1,135 @@
+"""Python twins of the datapath's enums and BQL rule, held to the kernel's own.
+
+The enums and BQL defaults are read from the object's BTF and global data;
+the adaptive BQL rule is held to the kernel's by replaying a simulation's
+event log (arrivals, dequeues, stops on the limit, completions) into the
+kernel program on a virtual clock: after every completion both must have
+the same limit and bytes in flight, and every dequeue the same outcome.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from xdpq.codegen.python import scheduler_factory
+from xdpq.frames import FrameSpec, frame
+from xdpq.ir.link import BQL_HOLD_NS, BQL_MAX, BQL_MIN, Bql, BqlMode
+from xdpq.ir.outcomes import Deq
+from xdpq.library import compile_library
+from xdpq.packet import parse
+from xdpq.queues import Enq
+from xdpq.runtime.stepper import Stepper
+from xdpq.sim.run import Arrival, FlowPacket, Simulation
+
+pytestmark = pytest.mark.kernel
+
+
+@pytest.fixture(scope="module")
+def stfq() -> Stepper:
+    compiled = compile_library("stfq")
+    with Stepper(compiled.obj_path) as kernel:
+        kernel.program = compiled.program  # type: ignore[attr-defined]
+        yield kernel
+
+
+def _members(e: type[IntEnum], prefix: str) -> dict[str, int]:
+    return {prefix + m.name: m.value for m in e}
+
+
+@pytest.mark.parametrize(("c_name", "twin", "prefix"), [
+    ("xdpq_deq", Deq, "XDPQ_DEQ_"), ("xdpq_enq", Enq, "XDPQ_ENQ_"),
+    ("xdpq_bql_mode", BqlMode, "XDPQ_BQL_")])
+def test_enums_are_the_kernels(stfq: Stepper, c_name: str, twin: type, prefix: str) -> None:
+    if twin is Deq:  # a plain Enum: its values are the kernel's numbers
+        assert stfq.obj.enum(c_name) == {prefix + m.name: m.value for m in Deq}
+    else:
+        assert stfq.obj.enum(c_name) == _members(twin, prefix)
+
+
+def test_bql_defaults_are_the_kernels() -> None:
+    data = Stepper(compile_library("fifo").obj_path)
+    try:
+        d = data.obj.section(".data")
+        assert (d["xdpq_bql_min"], d["xdpq_bql_max"], d["xdpq_bql_hold_ns"]) == (
+            BQL_MIN, BQL_MAX, BQL_HOLD_NS)
+        assert d["xdpq_bql_limit"] == Bql().limit
+    finally:
+        data.close()
+
+
+FLOWS = [FrameSpec(0, sport=1000, dscp=0), FrameSpec(0, sport=1001, dscp=8),
+         FrameSpec(0, sport=1002, dscp=16)]
+
+bursts = st.lists(
+    st.tuples(st.integers(0, 600_000),  # gap before the burst, ns: some beyond the hold time
+              st.integers(1, 12),  # packets in the burst
+              st.integers(0, len(FLOWS) - 1), st.integers(64, 1514)),
+    min_size=1, max_size=25)
+
+
+def replay(kernel: Stepper, trace: list[tuple[int, int, int, int]], rate: int,
+           start: int) -> list[int]:
+    """Simulate bursts (gap before, packets, flow, size) under adaptive BQL, replay the
+    run's event log into the kernel, and check them against each other; the limits
+    after each completion."""
+    frames, arrivals, t = [], [], 0
+    for gap, count, flow, size in trace:
+        t += gap
+        raw = frame(FrameSpec(size, sport=FLOWS[flow].sport, dscp=FLOWS[flow].dscp))
+        for _ in range(count):
+            frames.append(raw)
+            arrivals.append(Arrival(t, FlowPacket.of(parse(raw), flow)))
+    log: list[tuple[object, ...]] = []
+    bql = Bql(BqlMode.ADAPTIVE, start)
+    Simulation(scheduler_factory(kernel.program)(), rate, bql=bql,  # type: ignore[attr-defined]
+               trace=log).run(arrivals)
+
+    kernel.reset()
+    kernel.set_bql(bql)
+    limits = []
+    try:
+        for event in log:
+            match event:
+                case ("arrive", now, item):
+                    kernel.ingress(frames[item], now)
+                case ("step", now, outcome):
+                    assert kernel.step(now).result == outcome.value, event
+                case ("blocked", now):
+                    assert kernel.step(now).result == -1, event
+                case ("complete", now, _, limit, inflight):
+                    done = kernel.complete(now)
+                    assert (done.limit, done.inflight) == (limit, inflight), event
+                    limits.append(limit)
+    finally:
+        kernel.set_bql(Bql(BqlMode.OFF))
+        kernel.flush()
+    assert len(limits) == len(frames)
+    return limits
+
+
+@pytest.mark.parametrize(("trace", "start", "limits"), [
+    # MTU frames back to back: the device runs dry while the scheduler waits on the
+    # limit, which grows by what completed.
+    ([(0, 10, 0, 1514), (2_000_000, 3, 1, 200)], BQL_MIN, {2 * BQL_MIN}),
+    # A light load: over a hold period in which the limit never stopped the scheduler,
+    # it shrinks to the peak in flight, and then to the minimum.
+    ([(0, 3, 0, 1000), (2_000_000, 3, 1, 200), (2_000_000, 2, 2, 300)], 65536,
+     {65536, 3000, BQL_MIN}),
+])
+def test_adaptive_bql_grows_and_shrinks_as_the_kernels(
+        stfq: Stepper, trace: list[tuple[int, int, int, int]], start: int,
+        limits: set[int]) -> None:
+    assert set(replay(stfq, trace, 10**9, start)) == limits
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(trace=bursts, rate=st.sampled_from([10**8, 10**9, 10**10]),
+       start=st.sampled_from([BQL_MIN, 3000, 20_000, 64 * 1024]))
+def test_adaptive_bql_is_the_kernels(stfq: Stepper, trace: list[tuple[int, int, int, int]],
+                                     rate: int, start: int) -> None:
+    replay(stfq, trace, rate, start)
