@@ -24,12 +24,12 @@ from hypothesis import strategies as st
 from conftest import REPO
 from xdpq import ir
 from xdpq.codegen.build import compile_file
-from xdpq.frames import FrameSpec, frame
 from xdpq.packet import parse
 from xdpq.runtime.params import write_params
-from xdpq.runtime.stepper import Stepper
 from xdpq.sim.program import scheduler_factory
 from xdpq.sim.scheduler import Claim, Deq, enqueue_counters
+from xdpq.testing.frames import FrameSpec, frame
+from xdpq.testing.stepper import Stepper
 
 pytestmark = pytest.mark.kernel
 

@@ -28,10 +28,10 @@ from xdpq.bpf import BpfObject
 from xdpq.codegen.build import compile_source
 from xdpq.dsl import check, parse
 from xdpq.errors import SourceError, source_lines
-from xdpq.frames import FrameSpec, frame
 from xdpq.packet import parse as parse_frame
 from xdpq.sim.program import scheduler_factory
 from xdpq.sim.scheduler import Claim, Deq
+from xdpq.testing.frames import FrameSpec, frame
 
 # fmt: off
 C_NAMES = ["int", "return", "struct", "void", "char", "unsigned", "goto", "static", "inline",
