@@ -5,7 +5,7 @@ One pinned enqueuer thread per CPU runs ``xdpq_ingress`` (BPF_PROG_RUN,
 one frame per run, thousands of distinct flows) into one scheduler on a
 virtual clock, while a dequeuer steps and transmits (not live) and a sampler
 reads the per-CPU counters; then everything is accounted for exactly and the
-queue flushed (``xdpq/stress.py``). Runs inside the DUT namespace of a veth
+queue flushed (``xdpq/testing/stress.py``). Runs inside the DUT namespace of a veth
 test bed, which it removes again.
 
 Prints a summary on stderr and JSON as the last line on stdout: frames,
@@ -26,8 +26,8 @@ sys.path.insert(0, str(REPO))
 
 from xdpq.library import compile_fifo, compile_library  # noqa: E402
 from xdpq.net.testbed import DUT, TestBed  # noqa: E402
-from xdpq.runtime.stepper import Stepper  # noqa: E402
-from xdpq.stress import run_concurrent  # noqa: E402
+from xdpq.testing.stepper import Stepper  # noqa: E402
+from xdpq.testing.stress import run_concurrent  # noqa: E402
 
 
 def main() -> int:

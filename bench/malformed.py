@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Malformed frames through a scheduler's ingress program, at scale (issue 8, point 1).
 
-Runs the enumerated corpus of ``xdpq.malformed`` and then ``--frames`` random
+Runs the enumerated corpus of ``xdpq.testing.malformed`` and then ``--frames`` random
 mutations (default 100k, seeded) through ``xdpq_ingress`` of a FIFO scheduler
 on a virtual clock, each checked against the Python twin: verdict, and
 exactly one counter moved by one packet and the frame's bytes. Every 256
@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from xdpq.library import compile_fifo, compile_library  # noqa: E402
-from xdpq.malformed import (  # noqa: E402
+from xdpq.testing.malformed import (  # noqa: E402
     IngressCheck,
     random_frame,
     sized,
@@ -36,7 +36,7 @@ from xdpq.malformed import (  # noqa: E402
     v4_frame,
     v6_frame,
 )
-from xdpq.runtime.stepper import Stepper  # noqa: E402
+from xdpq.testing.stepper import Stepper  # noqa: E402
 
 
 def main() -> int:

@@ -4,6 +4,7 @@ and the errors a person sees when clang or the verifier says no."""
 from __future__ import annotations
 
 import select
+import shutil
 import struct
 import subprocess
 import uuid
@@ -16,7 +17,7 @@ from conftest import REPO
 from xdpq.bpf import BpfObject, RingBuffer, compile_bpf, xdp_ctx
 from xdpq.bpf.maps import u32, u64
 from xdpq.bpf.program import XDP_PASS
-from xdpq.errors import BuildError, LoadError
+from xdpq.errors import BuildError, LoadError, XdpqError
 
 pytestmark = pytest.mark.kernel
 
@@ -114,6 +115,25 @@ def test_compile_error_shows_file_line_and_message(tmp_path: Path) -> None:
     with pytest.raises(BuildError) as err:
         compile_bpf(src)
     assert f"{src}:2:22: use of undeclared identifier 'undefined_name'" in str(err.value)
+
+
+def test_xdpq_kern_dir_names_the_runtime_to_compile_against(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kern = tmp_path / "kern"
+    shutil.copytree(REPO / "kern", kern)
+    defs = kern / "xdpq_defs.h"
+    defs.write_text(defs.read_text() + "\n#define XDPQ_THE_COPY 1\n")
+    src = tmp_path / "which.bpf.c"
+    src.write_text('#include "xdpq_defs.h"\n#ifndef XDPQ_THE_COPY\n#error not the copy\n#endif\n')
+    monkeypatch.delenv("XDPQ_KERN_DIR", raising=False)
+    with pytest.raises(BuildError, match="not the copy"):
+        compile_bpf(src)
+    monkeypatch.setenv("XDPQ_KERN_DIR", str(kern))
+    assert compile_bpf(src).is_file()
+    monkeypatch.setenv("XDPQ_KERN_DIR", str(tmp_path / "absent"))
+    with pytest.raises(XdpqError, match=r"XDPQ_KERN_DIR=.*absent is not a directory"):
+        compile_bpf(src)
 
 
 def test_missing_object_is_a_clear_error(tmp_path: Path) -> None:

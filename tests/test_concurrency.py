@@ -3,7 +3,7 @@
 One enqueuer thread per CPU, pinned to it, runs ``xdpq_ingress`` with
 ``BPF_PROG_RUN`` over thousands of distinct flows; a dequeuer runs
 ``xdpq_step`` and the transmit path at the same time; a sampler reads the
-per-CPU counters throughout (``xdpq/stress.py`` has the details). With
+per-CPU counters throughout (``xdpq/testing/stress.py`` has the details). With
 everything stopped the accounting must be exact: the ingress counters sum to
 the frames run and match the verdicts; enqueued == dequeued + AQM drops +
 still queued; dequeued == transmitted + still staged; slots in use == queued
@@ -24,8 +24,8 @@ import pytest
 
 from xdpq.library import compile_fifo, compile_library
 from xdpq.net.testbed import DUT, TestBed
-from xdpq.runtime.stepper import Stepper
-from xdpq.stress import run_concurrent
+from xdpq.testing.stepper import Stepper
+from xdpq.testing.stress import run_concurrent
 
 pytestmark = pytest.mark.kernel
 

@@ -17,7 +17,7 @@ from scapy.layers.l2 import ARP, Ether
 
 from xdpq.bpf.program import XDP_DROP, XDP_PASS
 from xdpq.library import compile_fifo
-from xdpq.runtime.stepper import Stepper
+from xdpq.testing.stepper import Stepper
 
 
 def eth() -> Ether:

@@ -16,13 +16,13 @@ from xdpq.bpf import BpfObject, compile_bpf
 from xdpq.codegen.build import compile_source
 from xdpq.codegen.python import scheduler_factory
 from xdpq.fields import FIELDS, doc_table
-from xdpq.frames import FrameSpec, frame
 from xdpq.ir.outcomes import Claim, Deq
 from xdpq.packet import Packet, parse
 from xdpq.runtime.params import write_params
-from xdpq.runtime.stepper import Stepper
 from xdpq.sim.run import FlowPacket
 from xdpq.sim.workload import flow_packet
+from xdpq.testing.frames import FrameSpec, frame
+from xdpq.testing.stepper import Stepper
 
 NUMBERS = [f for f in FIELDS.values() if not f.address]
 

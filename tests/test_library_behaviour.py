@@ -12,11 +12,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from xdpq.frames import FrameSpec, frame
 from xdpq.ir.outcomes import Deq
 from xdpq.library import compile_library
 from xdpq.runtime.params import write_params
-from xdpq.runtime.stepper import Stepper
+from xdpq.testing.frames import FrameSpec, frame
+from xdpq.testing.stepper import Stepper
 
 pytestmark = pytest.mark.kernel
 

@@ -2,13 +2,13 @@
 
 Every frame ``xdpq_ingress`` is handed gets one defined outcome: the XDP
 verdict and the one counter the Python twin of the parser predicts
-(:func:`xdpq.malformed.expected`), moved by exactly one packet and the frame's
+(:func:`xdpq.testing.malformed.expected`), moved by exactly one packet and the frame's
 bytes; no other counter moves. The ingress counters sum to the frames run;
 after a flush every enqueued packet is accounted for (dequeued and flushed
 from the transmit ring, or flushed from the queue) and every slot is back on
 the free list, each index exactly once.
 
-The corpus (:mod:`xdpq.malformed`): truncation at every length (so at every
+The corpus (:mod:`xdpq.testing.malformed`): truncation at every length (so at every
 header boundary) with the IP length claiming the whole datagram and agreeing
 with the cut, every IHL, IP lengths at each rule's edge, wrong versions,
 0 to 6 VLAN tags, IPv6 chains of 0 to 10 extension headers, frames around the
@@ -40,7 +40,8 @@ from xdpq.bpf import xdp_ctx
 from xdpq.bpf.program import XDP_PASS
 from xdpq.errors import BpfError
 from xdpq.library import compile_fifo, compile_library
-from xdpq.malformed import (
+from xdpq.packet import ParseStatus
+from xdpq.testing.malformed import (
     ETH_HLEN,
     LINEAR_MAX,
     SLOT_DATA,
@@ -51,8 +52,7 @@ from xdpq.malformed import (
     v4_frame,
     v6_frame,
 )
-from xdpq.packet import ParseStatus
-from xdpq.runtime.stepper import LOOPBACK, Stepper
+from xdpq.testing.stepper import LOOPBACK, Stepper
 
 pytestmark = pytest.mark.kernel
 

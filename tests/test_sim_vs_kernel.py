@@ -25,11 +25,11 @@ from conftest import REPO
 from xdpq import ir
 from xdpq.codegen.build import compile_file
 from xdpq.codegen.python import scheduler_factory
-from xdpq.frames import FrameSpec, frame
 from xdpq.ir.outcomes import Claim, Deq, enqueue_counters
 from xdpq.packet import parse
 from xdpq.runtime.params import write_params
-from xdpq.runtime.stepper import Stepper
+from xdpq.testing.frames import FrameSpec, frame
+from xdpq.testing.stepper import Stepper
 
 pytestmark = pytest.mark.kernel
 

@@ -16,14 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xdpq.codegen.python import scheduler_factory
-from xdpq.frames import FrameSpec, frame
 from xdpq.ir.link import BQL_HOLD_NS, BQL_MAX, BQL_MIN, Bql, BqlMode
 from xdpq.ir.outcomes import Deq
 from xdpq.library import compile_library
 from xdpq.packet import parse
 from xdpq.queues import Enq
-from xdpq.runtime.stepper import Stepper
 from xdpq.sim.run import Arrival, FlowPacket, Simulation
+from xdpq.testing.frames import FrameSpec, frame
+from xdpq.testing.stepper import Stepper
 
 pytestmark = pytest.mark.kernel
 

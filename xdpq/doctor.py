@@ -27,12 +27,12 @@ from typing import TypeVar
 from xdpq.bpf import BpfObject, Link, RingBuffer, build, compile_bpf, xdp_ctx
 from xdpq.errors import BuildError, LoadError, XdpqError
 from xdpq.net.netdev import XdpFeature, feature_names, xdp_features
+from xdpq.resources import kern_dir
 
 MIN_KERNEL = (6, 3)
 MIN_CLANG = 14
 MIN_LIBBPF = (1, 1)
 CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF = 12, 21, 39
-PROBES = build.KERN_DIR / "probes"
 BPF_JIT_ENABLE = Path("/proc/sys/net/core/bpf_jit_enable")
 BPFFS = "/sys/fs/bpf"
 # Veth pairs are named VETH_PREFIX + pid + "a"/"b": unique per run, and a pair
@@ -222,7 +222,7 @@ def check_bpffs(env: Env) -> CheckResult:
 
 def _probe(env: Env, name: str, rodata: dict[str, int] | None = None) -> BpfObject:
     """Compile and load ``kern/probes/<name>.bpf.c``; closed when the run ends."""
-    obj = env.enter(BpfObject(compile_bpf(PROBES / f"{name}.bpf.c")))
+    obj = env.enter(BpfObject(compile_bpf(kern_dir() / "probes" / f"{name}.bpf.c")))
     for var, value in (rodata or {}).items():
         obj.section(".rodata")[var] = value
     return obj.load()

@@ -1,7 +1,6 @@
 """The scheduler library in ``schedulers/``, by name, compiled on demand.
 
-Like ``kern/`` (see :mod:`xdpq.bpf.build`), the library is read from the
-source tree the package is installed from.
+Where ``schedulers/`` is, in a checkout and when installed: :mod:`xdpq.resources`.
 """
 
 from __future__ import annotations
@@ -11,16 +10,15 @@ from pathlib import Path
 from xdpq import ir
 from xdpq.codegen.build import Compiled, compile_file, compile_source
 from xdpq.dsl import check, parse
-
-LIBRARY_DIR = Path(__file__).resolve().parents[1] / "schedulers"
+from xdpq.resources import schedulers_dir
 
 
 def library_path(name: str) -> Path:
-    return LIBRARY_DIR / f"{name}.xdpq"
+    return schedulers_dir() / f"{name}.xdpq"
 
 
 def names() -> list[str]:
-    return sorted(p.stem for p in LIBRARY_DIR.glob("*.xdpq"))
+    return sorted(p.stem for p in schedulers_dir().glob("*.xdpq"))
 
 
 def compile_library(name: str) -> Compiled:

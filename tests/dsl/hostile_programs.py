@@ -29,9 +29,9 @@ from xdpq.codegen.build import compile_source
 from xdpq.codegen.python import scheduler_factory
 from xdpq.dsl import check, parse
 from xdpq.errors import SourceError, source_lines
-from xdpq.frames import FrameSpec, frame
 from xdpq.ir.outcomes import Claim, Deq
 from xdpq.packet import parse as parse_frame
+from xdpq.testing.frames import FrameSpec, frame
 
 # fmt: off
 C_NAMES = ["int", "return", "struct", "void", "char", "unsigned", "goto", "static", "inline",

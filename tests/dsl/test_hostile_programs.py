@@ -20,9 +20,9 @@ from xdpq.codegen.build import compile_source
 from xdpq.dsl import check, parse
 from xdpq.dsl.limits import MAX_EXPR_DEPTH, MAX_IF_DEPTH, MAX_NAME
 from xdpq.errors import LoadError, SourceError
-from xdpq.frames import FrameSpec, frame
 from xdpq.runtime.report import queue_occupancy
-from xdpq.runtime.stepper import Stepper
+from xdpq.testing.frames import FrameSpec, frame
+from xdpq.testing.stepper import Stepper
 
 HEAD = "scheduler x\nqueue q: fifo()\n"
 

@@ -3,7 +3,7 @@
 ``vmlinux.h`` is generated from ``/sys/kernel/btf/vmlinux`` with bpftool and
 cached per kernel build (keyed by a hash of the BTF blob); objects are cached
 by a hash of their sources, the ``kern/`` headers and the flags, so a test
-suite compiles each program once.
+suite compiles each program once. Where ``kern/`` is: :mod:`xdpq.resources`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from functools import cache
 from pathlib import Path
 
 from xdpq.errors import BuildError
+from xdpq.resources import kern_dir
 
 KERNEL_BTF = Path("/sys/kernel/btf/vmlinux")
-KERN_DIR = Path(os.environ.get("XDPQ_KERN_DIR", Path(__file__).resolve().parents[2] / "kern"))
 _CFLAGS = ("-target", "bpf", "-mcpu=v3", "-O2", "-g", "-Wall", "-Wno-unused-function")
 _DIAG = re.compile(
     r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): (?P<kind>error|fatal error): (?P<msg>.*)$"
@@ -88,10 +88,10 @@ def diagnostics(stderr: str) -> list[Diagnostic]:
     ]
 
 
-def _inputs_digest(source: Path, defines: dict[str, str | int]) -> str:
+def _inputs_digest(source: Path, kern: Path, defines: dict[str, str | int]) -> str:
     h = hashlib.sha256()
     h.update(source.read_bytes())
-    for hdr in sorted(KERN_DIR.rglob("*.h")):
+    for hdr in sorted(kern.rglob("*.h")):
         h.update(hdr.name.encode())
         h.update(hdr.read_bytes())
     h.update(repr(sorted(defines.items())).encode())
@@ -126,9 +126,10 @@ def compile_bpf(
 ) -> Path:
     """Compile one BPF C file; returns the object path (cached when ``out`` is None)."""
     src = Path(source)
+    kern = kern_dir()
     defines = defines or {}
     if out is None:
-        out = cache_dir() / "obj" / f"{src.stem}-{_inputs_digest(src, defines)}.o"
+        out = cache_dir() / "obj" / f"{src.stem}-{_inputs_digest(src, kern, defines)}.o"
         if Path(out).exists():
             return Path(out)
     out = Path(out)
@@ -139,7 +140,7 @@ def compile_bpf(
         *_CFLAGS,
         f"-D__TARGET_ARCH_{_arch_define()}",
         *(f"-D{k}={v}" for k, v in sorted(defines.items())),
-        "-I", str(KERN_DIR),
+        "-I", str(kern),
         "-I", str(vmlinux_h()),
         "-c", str(src),
         "-o", str(tmp),

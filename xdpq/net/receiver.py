@@ -16,15 +16,14 @@ from __future__ import annotations
 import struct
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 from xdpq.bpf import BpfObject, Link, compile_bpf
 from xdpq.bpf.maps import u32
 from xdpq.errors import XdpqError
 from xdpq.net.testbed import RECEIVER, TestBed
+from xdpq.resources import kern_dir
 
-_SOURCE = Path(__file__).resolve().parents[2] / "kern/receiver.bpf.c"
 _ARRIVAL = struct.Struct("=IIQQHHB3x")  # struct xdpq_rcv_arrival
 _COUNT = struct.Struct("=QQ")  # struct xdpq_rcv_count
 MAX_FLOWS = 64  # XDPQ_PROBE_MAX_FLOWS
@@ -55,7 +54,7 @@ class Receiver:
 
     def __init__(self, bed: TestBed) -> None:
         self._bed = bed
-        self.obj = BpfObject(compile_bpf(_SOURCE))
+        self.obj = BpfObject(compile_bpf(kern_dir() / "receiver.bpf.c"))
         self._link: Link | None = None
         self._closed = False
 

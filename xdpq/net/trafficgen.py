@@ -22,7 +22,6 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from pyroute2 import NetNS
 
@@ -30,8 +29,8 @@ from xdpq.bpf import BpfObject, Link, compile_bpf, xdp_ctx
 from xdpq.bpf.maps import u32
 from xdpq.errors import XdpqError
 from xdpq.net.testbed import SENDER, TestBed
+from xdpq.resources import kern_dir
 
-_SOURCE = Path(__file__).resolve().parents[2] / "kern/trafficgen.bpf.c"
 PROBE_OFF = 14 + 20 + 8  # kern/probe_hdr.h: XDPQ_PROBE_OFF
 PROBE_HDR = struct.Struct("=IHQQ")  # struct xdpq_probe_hdr (packed)
 PROBE_MAGIC = 0x7864710A
@@ -100,7 +99,7 @@ class TrafficGen:
     def __init__(self, bed: TestBed, flows: Sequence[Flow] = ()) -> None:
         self._bed = bed
         self.flows: tuple[Flow, ...] = ()
-        self.obj = BpfObject(compile_bpf(_SOURCE))
+        self.obj = BpfObject(compile_bpf(kern_dir() / "trafficgen.bpf.c"))
         self._links: list[Link] = []
         self._resident: str | None = None
         self._closed = False

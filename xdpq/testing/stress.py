@@ -1,14 +1,14 @@
 """Concurrent enqueue and dequeue on one scheduler, and the exact accounting after it.
 
-Issue 8, point 2. One enqueuer thread per CPU, each pinned to its CPU
-(``os.sched_setaffinity`` of the calling thread), runs ``xdpq_ingress`` with
-``BPF_PROG_RUN`` over varied flows (IPv4 and IPv6, UDP and TCP, many ports
-and addresses, sizes 78..1514 B, DSCP classes, a few ARP and garbled frames)
-into one scheduler object on a virtual clock, while a dequeuer thread runs
-``xdpq_step`` (the code the timer runs) and the transmit path (``xdpq_ingress``
-run on behalf of the egress, not live: the slot is taken, freed and counted
-``transmitted``, nothing is sent) and a sampler thread reads the per-CPU
-counters over and over. Then, everything stopped:
+One enqueuer thread per CPU, each pinned to its CPU (``os.sched_setaffinity``
+of the calling thread), runs ``xdpq_ingress`` with ``BPF_PROG_RUN`` over
+varied flows (IPv4 and IPv6, UDP and TCP, many ports and addresses, sizes
+78..1514 B, DSCP classes, a few ARP and garbled frames) into one scheduler
+object on a virtual clock, while a dequeuer thread runs ``xdpq_step`` (the
+code the timer runs) and the transmit path (``xdpq_ingress`` run on behalf of
+the egress, not live: the slot is taken, freed and counted ``transmitted``,
+nothing is sent) and a sampler thread reads the per-CPU counters over and
+over. Then, everything stopped:
 
 - the ingress counters sum to the frames the enqueuers ran, and the verdicts
   agree (``XDP_PASS`` = the ``pass_*`` counters, ``XDP_DROP`` = enqueued plus
@@ -48,10 +48,10 @@ from xdpq.bpf import libbpf, xdp_ctx
 from xdpq.bpf.maps import u32
 from xdpq.bpf.program import XDP_DROP, XDP_PASS, XDP_REDIRECT
 from xdpq.errors import BpfError
-from xdpq.frames import FrameSpec, frame
-from xdpq.malformed import INGRESS_COUNTERS, free_slots
 from xdpq.runtime.counters import counter_names
-from xdpq.runtime.stepper import LOOPBACK, Stepper
+from xdpq.testing.frames import FrameSpec, frame
+from xdpq.testing.malformed import INGRESS_COUNTERS, free_slots
+from xdpq.testing.stepper import LOOPBACK, Stepper
 
 _STEP_IO_SIZE = 40  # struct xdpq_step_io (kern/datapath.h): now comes first
 ENQUEUE_DROPS = tuple(c for c in INGRESS_COUNTERS if c.startswith("drop_"))

@@ -1,11 +1,11 @@
 """Malformed frames for the ingress program: a corpus, and a checker that runs it.
 
-Issue 8 ("Reliability"): every frame the ingress program can be handed gets
-one defined outcome, the one the Python twin of the parser
-(:mod:`xdpq.packet`) predicts, and exactly one counter moves, by one packet
-and the frame's bytes. This module makes the frames and checks the outcomes;
-``tests/test_malformed_frames.py`` (a few thousand frames, systematic and
-hypothesis-driven) and ``bench/malformed.py`` (100k random ones) both use it.
+Every frame the ingress program can be handed gets one defined outcome, the
+one the Python twin of the parser (:mod:`xdpq.packet`) predicts, and exactly
+one counter moves, by one packet and the frame's bytes. This module makes the
+frames and checks the outcomes; ``tests/test_malformed_frames.py`` (a few
+thousand frames, systematic and hypothesis-driven) and ``bench/malformed.py``
+(100k random ones) both use it.
 
 Frames are built with ``struct`` (scapy is a hundred times slower, and only a
 test dependency):
@@ -354,7 +354,7 @@ class Mismatch:
 
 @dataclass
 class IngressCheck:
-    """Runs frames through ``xdpq_ingress`` of a :class:`~xdpq.runtime.stepper.Stepper`
+    """Runs frames through ``xdpq_ingress`` of a :class:`~xdpq.testing.stepper.Stepper`
     and compares each outcome and counter move with :func:`expected`.
 
     Every ``drain_every`` enqueued frames (and at :meth:`drain`), half of the

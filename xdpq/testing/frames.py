@@ -1,6 +1,6 @@
 """Test frames without scapy: Ethernet + IPv4/IPv6 + UDP/TCP, built with struct.
 
-Fast enough to make a frame per packet in property tests and the demo (scapy
+Fast enough to make a frame per packet in property tests and benchmarks (scapy
 takes ~100 times longer). Checksums are left zero: nothing on the XDP path
 verifies them.
 """

@@ -1,0 +1,38 @@
+"""Build step: a wheel carries ``kern/`` and ``schedulers/`` inside the package.
+
+Both stay at the top of the repository, where the project's layout puts them;
+building a wheel copies what an installed xdpq compiles or reads into
+``xdpq/kern/`` and ``xdpq/schedulers/``, where :mod:`xdpq.resources` looks
+first. An editable install reads them in place and copies nothing. Everything
+else about the package is declared in pyproject.toml.
+"""
+
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+from setuptools.errors import FileError
+
+# The runtime's headers, the programs xdpq loads itself (the test bed's receiver
+# and traffic generator, the doctor's probes) and the library. kern/test and
+# kern/bench hold the tests' and the benchmarks' own programs, which stay behind.
+DATA = {"kern": ("*.h", "*.bpf.c", "probes/*.bpf.c"), "schedulers": ("*.xdpq",)}
+
+
+class BuildPy(build_py):
+    def run(self) -> None:
+        super().run()
+        if self.editable_mode:
+            return
+        for tree, patterns in DATA.items():
+            for pattern in patterns:
+                files = sorted(Path(tree).glob(pattern))
+                if not files:
+                    raise FileError(f"no {tree}/{pattern} in {Path.cwd()}")
+                for src in files:
+                    dst = Path(self.build_lib, "xdpq", src)
+                    self.mkpath(str(dst.parent))
+                    self.copy_file(str(src), str(dst))
+
+
+setup(cmdclass={"build_py": BuildPy})
