@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from xdpq.errors import XdpqError
+from xdpq.net import host
 from xdpq.runtime import registry, service
 
 EPILOG = """\
@@ -90,9 +91,9 @@ def _spec(args: argparse.Namespace) -> service.Spec:
 
 
 def run(args: argparse.Namespace) -> int:
-    service.check_privileges()
+    host.check_capabilities("deploy")
     if args.netns:
-        service.enter_netns(args.netns)
+        host.enter_netns(args.netns)
     spec = _spec(args)
     if args.daemon_child:
         return _child(spec)
