@@ -190,9 +190,19 @@ class Deployment:
         self.obj.section(".bss")["xdpq_bql_mode"] = int(bql.mode)
         self.obj.prog("xdpq_release").run(bytes(64), ctx=xdp_ctx(64))
 
+    @property
+    def tx_calls(self) -> int:
+        """The transmitter's BPF_PROG_RUN calls so far (0 once stopped)."""
+        return self._tx.calls if self._tx is not None else 0
+
+    @property
+    def tx_error(self) -> str | None:
+        """Why the transmitter stopped by itself, or None while it runs (or was stopped)."""
+        return self._tx.error if self._tx is not None else None
+
     def stats(self) -> Stats:
-        if self._tx is not None and self._tx.error:
-            raise XdpqError(f"the transmitter stopped: {self._tx.error}")
+        if self.tx_error:
+            raise XdpqError(f"the transmitter stopped: {self.tx_error}")
         bss = self.obj.section(".bss")
         data = self.obj.section(".data")
         inflight = bss["xdpq_inflight"]
@@ -208,7 +218,7 @@ class Deployment:
             completed_bytes=bss["xdpq_completed_bytes"],
             timer_fires=bss["xdpq_timer_fires"],
             tx_runs=bss["xdpq_tx_runs"],
-            tx_calls=self._tx.calls if self._tx else 0,
+            tx_calls=self.tx_calls,
             wakeups=bss["xdpq_wakeups"],
         )
 
@@ -225,7 +235,7 @@ class Deployment:
             deadline = time.monotonic() + DRAIN_TIMEOUT_S
             bss = self.obj.section(".bss")
             while (bss["xdpq_backlog"] or bss["xdpq_staged"]) and time.monotonic() < deadline:
-                if self._tx.error:
+                if self.tx_error:
                     break
                 time.sleep(0.001)
             tx, self._tx = self._tx, None

@@ -34,7 +34,7 @@ from xdpq.net import host
 from xdpq.net.links import LinkInfo, link_info
 from xdpq.net.netdev import feature_names, xdp_features
 from xdpq.runtime import registry, report
-from xdpq.runtime.deploy import Deployment
+from xdpq.runtime.deploy import Deployment, Stats
 from xdpq.runtime.params import read_params
 
 IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
@@ -57,6 +57,16 @@ class Spec:
     replace: bool = False
     netns: str = ""
     detached: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """How ``serve`` ended: the deployment's final statistics (see ``Deployment.stop``),
+    and the fault that stopped it (None: it was told to stop)."""
+
+    name: str
+    final: Stats | None
+    fault: str | None
 
 
 @dataclass
@@ -266,12 +276,12 @@ def link_fault(link: LinkInfo, role: str) -> str | None:
 
 def serve(spec: Spec, stop: threading.Event,
           ready: Callable[[registry.State], None] = lambda st: None,
-          log: Callable[[str], None] = print) -> dict[str, object]:
+          log: Callable[[str], None] = print) -> Served:
     """Claim the name (or take over a left-behind deployment of it, to resume it),
     check, bring up, record; run until ``stop`` is set or a fault (the egress deleted or
-    down, the transmitter failed); take it all down. Returns the final statistics and
-    the fault, if any. When it returns, everything it made is gone, except that after a
-    fault the records stay with ``final.json`` (for ``xdpq stats``) until ``xdpq down``."""
+    down, the transmitter failed); take it all down, and say how it ended. When it
+    returns, everything it made is gone, except that after a fault the records stay with
+    ``final.json`` (for ``xdpq stats``) until ``xdpq down``."""
     name = registry.check_name(spec.name or compile_program(spec.file).program.name)
     previous = left_behind(name, spec)
     if previous is None:
@@ -323,7 +333,7 @@ def serve(spec: Spec, stop: threading.Event,
             if (err := _runtime(name, deployment)) and not said:
                 said = err
                 log(f"xdpq: {name}: {err}; xdpq stats shows stale transmitter batches")
-            tx_error = deployment._tx.error if deployment._tx else None
+            tx_error = deployment.tx_error
             fault = (link_fault(plan.egress, "--out") or link_fault(plan.ingress, "--in")
                      or (f"the transmitter stopped: {tx_error}" if tx_error else None))
             if fault:
@@ -339,7 +349,7 @@ def serve(spec: Spec, stop: threading.Event,
                 timespec="seconds")}
             registry.save_final(name, snap)
         d.close()
-        return {"name": name, "final": final, "fault": fault}
+        return Served(name, final, fault)
     finally:
         if deployment is not None:
             deployment.close()
@@ -354,10 +364,8 @@ def serve(spec: Spec, stop: threading.Event,
 def _runtime(name: str, d: Deployment) -> str | None:
     """Refresh runtime.json; returns why it could not (a full disk costs stale
     transmitter figures, not the deployment)."""
-    tx = d._tx
     try:
-        registry.write_runtime(name, {"tx_calls": tx.calls if tx else 0,
-                                      "tx_error": tx.error if tx else None})
+        registry.write_runtime(name, {"tx_calls": d.tx_calls, "tx_error": d.tx_error})
     except XdpqError as exc:
         return str(exc)
     return None
