@@ -23,18 +23,18 @@ from pathlib import Path
 from types import FrameType
 
 from xdpq import ir
-from xdpq.bpf import BpfObject, xdp_ctx
+from xdpq.bpf import BpfObject
 from xdpq.bpf.program import PinnedProgram
 from xdpq.codegen.build import Compiled, compile_file
 from xdpq.dsl import check, parse
 from xdpq.errors import XdpqError
-from xdpq.ir.link import Bql, BqlMode
+from xdpq.ir.link import Bql
 from xdpq.ir.params import format_values, parse_assignments
 from xdpq.net import host
 from xdpq.net.links import LinkInfo, link_info
 from xdpq.net.netdev import feature_names, xdp_features
 from xdpq.runtime import registry, report
-from xdpq.runtime.deploy import Deployment, Stats
+from xdpq.runtime.deploy import Deployment, Stats, check_bql_egress, write_bql
 from xdpq.runtime.params import read_params
 
 IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
@@ -149,11 +149,7 @@ def check_interfaces(spec: Spec, bql: Bql, own: str) -> tuple[LinkInfo, LinkInfo
             f"interface {spec.egress} (--out) cannot take redirected frames: its driver does "
             f"not advertise {feature_names(missing).replace('_', '-')} in netdev xdp-features "
             f"(it has: {feature_names(features)}): {host.egress_remedy(egress.kind, peer)}")
-    if bql.mode != BqlMode.OFF and egress.kind != "veth":
-        raise XdpqError(
-            f"--bql {bql.mode.name.lower()} needs a completion source, and xdpq has one only "
-            f"for veth egress devices ({spec.egress} is {egress.kind or 'a physical NIC'}): "
-            "use --bql off")
+    check_bql_egress(bql, spec.egress, egress.kind)
     return ingress, egress, ns
 
 
@@ -386,15 +382,12 @@ class View:
         """Change the BQL mode and limit live (``fixed:0`` holds the scheduler: it queues
         and sends nothing; another setting releases it)."""
         self.check_bql(bql)
-        self.obj.section(".data")["xdpq_bql_limit"] = bql.limit
-        self.obj.section(".bss")["xdpq_bql_mode"] = int(bql.mode)
         with PinnedProgram(str(self.state.pins / "prog_xdpq_release")) as release:
-            release.run(bytes(64), ctx=xdp_ctx(64))
+            write_bql(self.obj, bql, release)
 
     def check_bql(self, bql: Bql) -> None:
-        if bql.mode != BqlMode.OFF and self.state.extra.get("egress_kind", "veth") != "veth":
-            raise XdpqError(f"--bql {bql.mode.name.lower()} needs a veth egress; "
-                            f"{self.state.egress} is not one: use --bql off")
+        check_bql_egress(bql, self.state.egress,
+                         str(self.state.extra.get("egress_kind", "veth")))
 
     def close(self) -> None:
         self.obj.close()
