@@ -8,7 +8,9 @@ import pytest
 from conftest import REPO
 from xdpq.dsl import load
 from xdpq.errors import XdpqError
+from xdpq.ir.link import Bql
 from xdpq.ir.params import format_values, parse_assignments
+from xdpq.runtime.deploy import check_bql_egress
 
 DRR = load(REPO / "schedulers/drr.xdpq")
 STFQ = load(REPO / "schedulers/stfq.xdpq")
@@ -58,3 +60,14 @@ def test_values_shown_as_written() -> None:
         "target": "5ms", "quantum": "1514B"}
     assert format_values(FQ_CODEL, {"target": 1500}) == {"target": "1500ns"}
     assert format_values(STFQ, {"weight": [1, 2]}) == {"weight": "1,2"}
+
+
+def test_a_bql_limit_needs_a_veth_egress() -> None:
+    """deploy, Deployment and ``xdpq set --bql`` refuse by this one rule: only a veth
+    egress reports completions."""
+    for text in ("adaptive", "fixed:3000"):
+        with pytest.raises(XdpqError, match=rf"--bql {text[:5]}.* needs a completion source.*"
+                                            r"\(eth1 is a physical NIC\): use --bql off"):
+            check_bql_egress(Bql.parse(text), "eth1", "")
+        check_bql_egress(Bql.parse(text), "out0", "veth")
+    check_bql_egress(Bql.parse("off"), "eth1", "")

@@ -26,15 +26,15 @@ from typing import TypeVar
 
 from xdpq.bpf import BpfObject, Link, RingBuffer, build, compile_bpf, xdp_ctx
 from xdpq.errors import BuildError, LoadError, XdpqError
+from xdpq.net import host
 from xdpq.net.netdev import XdpFeature, feature_names, xdp_features
 from xdpq.resources import kern_dir
+from xdpq.runtime import registry
 
 MIN_KERNEL = (6, 3)
 MIN_CLANG = 14
 MIN_LIBBPF = (1, 1)
-CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF = 12, 21, 39
 BPF_JIT_ENABLE = Path("/proc/sys/net/core/bpf_jit_enable")
-BPFFS = "/sys/fs/bpf"
 # Veth pairs are named VETH_PREFIX + pid + "a"/"b": unique per run, and a pair
 # left by a doctor that was killed outright is recognisable and removed.
 VETH_PREFIX = "xqdoc"
@@ -46,9 +46,6 @@ PROBE_MAGIC = b"xdpq"
 WAIT_S = 1.0  # how long a probe waits for the kernel to act (timer, ring buffer)
 
 T = TypeVar("T")
-
-
-REQUIRED_FEATURES = XdpFeature.BASIC | XdpFeature.REDIRECT | XdpFeature.NDO_XMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,38 +94,18 @@ def check_btf(env: Env) -> CheckResult:
     return passed("BTF", f"{btf} ({btf.stat().st_size // 1024} KiB)")
 
 
-def effective_capabilities(status: str) -> int:
-    """The CapEff mask from the text of ``/proc/<pid>/status``."""
-    m = re.search(r"^CapEff:\s*([0-9a-fA-F]+)\s*$", status, re.M)
-    if m is None:
-        raise XdpqError("no CapEff line in /proc/self/status")
-    return int(m.group(1), 16)
-
-
-def missing_capabilities(cap_eff: int) -> list[str]:
-    """Which of CAP_BPF and CAP_NET_ADMIN a process with ``cap_eff`` lacks."""
-    def has(bit: int) -> bool:
-        return bool(cap_eff >> bit & 1)
-
-    missing = []
-    if not (has(CAP_BPF) or has(CAP_SYS_ADMIN)):  # CAP_SYS_ADMIN also grants BPF
-        missing.append("CAP_BPF")
-    if not has(CAP_NET_ADMIN):
-        missing.append("CAP_NET_ADMIN")
-    return missing
-
-
 def check_privileges(env: Env) -> CheckResult:
-    eff = effective_capabilities(Path("/proc/self/status").read_text())
-    missing = missing_capabilities(eff)
+    eff = host.effective_capabilities()
+    missing = host.missing_capabilities(eff)
     if missing:
         return failed(
             "privileges", f"missing {', '.join(missing)} (CapEff {eff:016x})",
-            "run as root (sudo xdpq doctor), or grant CAP_BPF and CAP_NET_ADMIN "
-            "(containers: --cap-add BPF --cap-add NET_ADMIN)",
+            f"run as root (sudo xdpq doctor), or grant {host.NEEDED} "
+            "(containers: --cap-add NET_ADMIN --cap-add BPF --cap-add PERFMON)",
         )
-    bpf = "CAP_BPF" if eff >> CAP_BPF & 1 else "CAP_SYS_ADMIN (grants CAP_BPF)"
-    return passed("privileges", f"{bpf} and CAP_NET_ADMIN")
+    return passed("privileges", ", ".join(
+        name if eff >> cap & 1 else f"{name} (by CAP_SYS_ADMIN)"
+        for name, cap, _ in host.CAPABILITIES))
 
 
 def _libbpf() -> ctypes.CDLL:
@@ -209,12 +186,11 @@ def check_bpftool(env: Env) -> CheckResult:
 
 
 def check_bpffs(env: Env) -> CheckResult:
-    for line in Path("/proc/mounts").read_text().splitlines():
-        fields = line.split()
-        if len(fields) >= 3 and fields[1] == BPFFS and fields[2] == "bpf":
-            return passed("bpffs", f"mounted at {BPFFS}")
-    return failed("bpffs", f"no bpf filesystem at {BPFFS} (needed only to pin objects)",
-                  f"mount -t bpf bpf {BPFFS}")
+    root = registry.pin_root()
+    problem = host.bpffs_problem(root)
+    if problem:
+        return failed("bpffs", problem, host.BPFFS_REMEDY)
+    return passed("bpffs", f"{root} is on the BPF file system mounted at {host.mount_of(root)[0]}")
 
 
 # -- kernel features, by loading and running probes -----------------------------------------
@@ -384,11 +360,10 @@ def check_xdp_features(env: Env) -> CheckResult:
     gained = feats & ~path.features_before if path.features_before is not None else 0
     if gained:
         detail += f" ({feature_names(XdpFeature(gained))} once the peer has an XDP program)"
-    missing = REQUIRED_FEATURES & ~feats
+    missing = host.missing_egress_features(feats)
     if missing:
-        return failed("xdp-features", f"{detail}; missing {feature_names(XdpFeature(missing))}",
-                      "the egress driver must advertise basic, redirect and ndo_xmit; for a "
-                      "veth, attach an XDP program to its peer (or enable GRO on the peer)")
+        return failed("xdp-features", f"{detail}; missing {feature_names(missing)}",
+                      host.egress_remedy("veth", path.veth.peer))
     return passed("xdp-features", detail)
 
 
@@ -476,7 +451,7 @@ CHECKS: tuple[CheckSpec, ...] = (
     CheckSpec("BPF JIT", check_jit),
     CheckSpec("clang", check_clang),
     CheckSpec("bpftool", check_bpftool),
-    CheckSpec("bpffs", check_bpffs, required=False),
+    CheckSpec("bpffs", check_bpffs),
     CheckSpec("bpf_timer in XDP", check_timer, TOOLCHAIN,
               remedy="needs Linux 6.3+ (bpf_timer callbacks in XDP programs)"),
     CheckSpec("bpf_rbtree", check_rbtree, (*TOOLCHAIN, "BPF JIT"),

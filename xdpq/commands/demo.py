@@ -10,7 +10,7 @@ from xdpq.demo.compare import run_demo
 from xdpq.demo.output import table, write_json, write_png
 from xdpq.demo.workload import SCHEDULERS, TOLERANCE_PP, workload
 from xdpq.errors import XdpqError
-from xdpq.runtime import service
+from xdpq.net import host
 
 EPILOG = """\
 examples:
@@ -68,7 +68,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    service.check_privileges("demo")
+    host.check_capabilities("demo")
     w = workload(args.scheduler, args.packets)
     out = args.out or Path(tempfile.mkdtemp(prefix="xdpq-demo-"))
     out.mkdir(parents=True, exist_ok=True)

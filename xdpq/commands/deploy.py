@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from xdpq.errors import XdpqError
+from xdpq.net import host
 from xdpq.runtime import registry, service
 
 EPILOG = """\
@@ -90,9 +91,9 @@ def _spec(args: argparse.Namespace) -> service.Spec:
 
 
 def run(args: argparse.Namespace) -> int:
-    service.check_privileges()
+    host.check_capabilities("deploy")
     if args.netns:
-        service.enter_netns(args.netns)
+        host.enter_netns(args.netns)
     spec = _spec(args)
     if args.daemon_child:
         return _child(spec)
@@ -113,18 +114,17 @@ def _foreground(spec: service.Spec) -> int:
               flush=True)
 
     with service.stop_signals(stop):
-        result = service.serve(spec, stop, ready, log=lambda m: print(m, file=sys.stderr))
-    final = result["final"]
-    if final is not None:
-        c = final.counters
-        print(f"xdpq: '{result['name']}' stopped: {c['transmitted'].packets} packets sent, "
+        served = service.serve(spec, stop, ready, log=lambda m: print(m, file=sys.stderr))
+    if served.final is not None:
+        c = served.final.counters
+        print(f"xdpq: '{served.name}' stopped: {c['transmitted'].packets} packets sent, "
               f"{sum(v.packets for k, v in c.items() if k.startswith('drop_'))} dropped "
               f"({c['drop_shutdown'].packets} still queued at the end), "
               f"{sum(v.packets for k, v in c.items() if k.startswith('pass_'))} passed",
               flush=True)
-    if result["fault"]:
-        print(f"xdpq deploy: '{result['name']}' stopped: {result['fault']}; its last "
-              f"statistics: xdpq stats {result['name']}; remove it: xdpq down {result['name']}",
+    if served.fault:
+        print(f"xdpq deploy: '{served.name}' stopped: {served.fault}; its last "
+              f"statistics: xdpq stats {served.name}; remove it: xdpq down {served.name}",
               file=sys.stderr)
         return 1
     return 0
@@ -203,15 +203,15 @@ def _child(spec: service.Spec) -> int:
 
     try:
         with service.stop_signals(stop):
-            result = service.serve(spec, stop, ready, log)
+            served = service.serve(spec, stop, ready, log)
     except XdpqError as exc:
         if logf:
             log(f"xdpq deploy: {exc}")
         else:
             print(f"xdpq deploy: {exc}", flush=True)
         return 1
-    final = result["final"]
-    if final is not None:
-        log(f"stopped; transmitted {final.counters['transmitted'].packets}, "
-            f"drop_shutdown {final.counters['drop_shutdown'].packets}")
-    return 1 if result["fault"] else 0
+    if served.final is not None:
+        c = served.final.counters
+        log(f"stopped; transmitted {c['transmitted'].packets}, "
+            f"drop_shutdown {c['drop_shutdown'].packets}")
+    return 1 if served.fault else 0

@@ -22,14 +22,12 @@ SIGKILL; ``reap_stale_beds()`` removes the beds of processes that are gone
 
 from __future__ import annotations
 
-import ctypes
 import os
 import random
 import signal
 import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -38,13 +36,12 @@ from typing import Any
 from pyroute2 import NetNS, netns
 
 from xdpq.errors import XdpqError
+from xdpq.net.host import NETNS_DIR, in_netns
 
 SENDER, DUT, RECEIVER = "snd", "dut", "rcv"
 ROLES = (SENDER, DUT, RECEIVER)
-NETNS_DIR = Path("/run/netns")
 OWNERS_DIR = Path("/run/xdpq-beds")  # <prefix>: the pid of the process that built the bed
 PREFIX = "xq"
-CLONE_NEWNET = 0x40000000
 NUD_PERMANENT = 0x80
 _SUBNETS = range(16, 255)  # X in 10.X.y.z
 
@@ -96,13 +93,6 @@ def reap_stale_beds() -> list[str]:
         (OWNERS_DIR / prefix).unlink(missing_ok=True)
         reaped.append(prefix)
     return reaped
-
-
-def _libc_setns(fd: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"setns: {os.strerror(err)}")
 
 
 class TestBed:
@@ -237,24 +227,11 @@ class TestBed:
 
     # -- use ---------------------------------------------------------------------
 
-    @contextmanager
-    def enter(self, role: str) -> Iterator[None]:
+    def enter(self, role: str) -> AbstractContextManager[None]:
         """Move the calling thread into a namespace of the bed, and back.
 
         BPF_PROG_RUN live frames and XDP attachment resolve ifindexes in the
-        caller's namespace; threads started inside inherit it. Per thread
-        (unlike pyroute2's pushns/popns, which keep one process-wide stack).
+        caller's namespace; threads started inside inherit it. Per thread:
+        see :func:`xdpq.net.host.in_netns`.
         """
-        back = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            target = os.open(self.ns_path(role), os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                _libc_setns(target)
-            finally:
-                os.close(target)
-            try:
-                yield
-            finally:
-                _libc_setns(back)
-        finally:
-            os.close(back)
+        return in_netns(self.ns_path(role))

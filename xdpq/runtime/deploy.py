@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xdpq import ir
-from xdpq.bpf import BpfObject, Link, xdp_ctx
+from xdpq.bpf import BpfObject, Link, Program, xdp_ctx
 from xdpq.errors import XdpqError
 from xdpq.ir.link import Bql, BqlMode
 from xdpq.ir.params import resolve_params
@@ -67,6 +67,27 @@ class Stats:
     extra: dict[str, int] = field(default_factory=dict)
 
 
+def check_bql_egress(bql: Bql, egress: str, kind: str) -> None:
+    """Refuse a limit that needs completions on an egress that reports none: the
+    datapath counts them (``xdpq_complete``, on ``napi_poll``) only for a veth (``kind``:
+    the egress's link kind, "" for a NIC)."""
+    if bql.mode != BqlMode.OFF and kind != "veth":
+        raise XdpqError(
+            f"--bql {bql.mode.name.lower()} needs a completion source, and xdpq has one "
+            f"only for veth egress devices ({egress} is {kind or 'a physical NIC'}): "
+            "use --bql off")
+
+
+def write_bql(obj: BpfObject, bql: Bql, release: Program | None = None) -> None:
+    """Write the BQL mode and limit into the scheduler's globals; with ``release`` (its
+    ``xdpq_release`` program, loaded or pinned), run it, so that a scheduler held on the
+    old limit (``fixed:0``) stages again at once."""
+    obj.section(".data")["xdpq_bql_limit"] = bql.limit
+    obj.section(".bss")["xdpq_bql_mode"] = int(bql.mode)
+    if release is not None:
+        release.run(bytes(64), ctx=xdp_ctx(64))
+
+
 class Deployment:
     def __init__(
         self,
@@ -88,12 +109,7 @@ class Deployment:
         self.egress = link_info(egress)
         if self.ingress.ifindex == self.egress.ifindex:
             raise XdpqError(f"ingress and egress are both {ingress}: they must differ")
-        if self.bql.mode != BqlMode.OFF and self.egress.kind != "veth":
-            raise XdpqError(
-                f"--bql {self.bql.mode.name.lower()} needs a completion source, and xdpq has one "
-                f"only for veth egress devices ({egress} is "
-                f"{self.egress.kind or 'a physical NIC'}): use --bql off"
-            )
+        check_bql_egress(self.bql, egress, self.egress.kind)
         self.obj = BpfObject(obj_path)
         self.resumed = resume
         self.taken_over = (0, 0)  # resumed: packets queued and staged that it took over
@@ -125,12 +141,9 @@ class Deployment:
             ro["xdpq_egress_ifindex"] = self.egress.ifindex
             ro["xdpq_egress_peer_ifindex"] = self.egress.peer_ifindex
         self.obj.load()
-        bss = self.obj.section(".bss")
-        data = self.obj.section(".data")
         if self.resumed:
             self._resume_bql()
-        bss["xdpq_bql_mode"] = int(self.bql.mode)
-        data["xdpq_bql_limit"] = self.bql.limit
+        write_bql(self.obj, self.bql)
         self.set_params(params)
         if self.pin_dir is not None:
             for m in self.obj.maps.values():  # one by one: close() removes what was made
@@ -165,8 +178,7 @@ class Deployment:
         (limit 0: its timer, still running, stages nothing more), then keep the sizes of
         the newest ``staged`` frames in flight and retire the rest."""
         bss = self.obj.section(".bss")
-        self.obj.section(".data")["xdpq_bql_limit"] = 0
-        bss["xdpq_bql_mode"] = int(BqlMode.FIXED)
+        write_bql(self.obj, Bql.hold())
         time.sleep(0.01)  # a timer callback that read the old limit finishes its burst
         self.taken_over = (bss["xdpq_backlog"], bss["xdpq_staged"])
         sizes = self.obj.map("xdpq_inflight_sizes")
@@ -186,13 +198,21 @@ class Deployment:
     def set_bql(self, bql: Bql) -> None:
         """Change the BQL mode and limit live (a fixed limit of 0 holds the scheduler)."""
         self.bql = bql
-        self.obj.section(".data")["xdpq_bql_limit"] = bql.limit
-        self.obj.section(".bss")["xdpq_bql_mode"] = int(bql.mode)
-        self.obj.prog("xdpq_release").run(bytes(64), ctx=xdp_ctx(64))
+        write_bql(self.obj, bql, self.obj.prog("xdpq_release"))
+
+    @property
+    def tx_calls(self) -> int:
+        """The transmitter's BPF_PROG_RUN calls so far (0 once stopped)."""
+        return self._tx.calls if self._tx is not None else 0
+
+    @property
+    def tx_error(self) -> str | None:
+        """Why the transmitter stopped by itself, or None while it runs (or was stopped)."""
+        return self._tx.error if self._tx is not None else None
 
     def stats(self) -> Stats:
-        if self._tx is not None and self._tx.error:
-            raise XdpqError(f"the transmitter stopped: {self._tx.error}")
+        if self.tx_error:
+            raise XdpqError(f"the transmitter stopped: {self.tx_error}")
         bss = self.obj.section(".bss")
         data = self.obj.section(".data")
         inflight = bss["xdpq_inflight"]
@@ -208,7 +228,7 @@ class Deployment:
             completed_bytes=bss["xdpq_completed_bytes"],
             timer_fires=bss["xdpq_timer_fires"],
             tx_runs=bss["xdpq_tx_runs"],
-            tx_calls=self._tx.calls if self._tx else 0,
+            tx_calls=self.tx_calls,
             wakeups=bss["xdpq_wakeups"],
         )
 
@@ -225,7 +245,7 @@ class Deployment:
             deadline = time.monotonic() + DRAIN_TIMEOUT_S
             bss = self.obj.section(".bss")
             while (bss["xdpq_backlog"] or bss["xdpq_staged"]) and time.monotonic() < deadline:
-                if self._tx.error:
+                if self.tx_error:
                     break
                 time.sleep(0.001)
             tx, self._tx = self._tx, None

@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from xdpq.errors import XdpqError
+from xdpq.net.host import BPFFS
 
-BPFFS = Path("/sys/fs/bpf")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 STATE = "state.json"
 RUNTIME = "runtime.json"

@@ -10,7 +10,6 @@ process the running scheduler's maps through their pins.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
@@ -24,23 +23,20 @@ from pathlib import Path
 from types import FrameType
 
 from xdpq import ir
-from xdpq.bpf import BpfObject, xdp_ctx
+from xdpq.bpf import BpfObject
 from xdpq.bpf.program import PinnedProgram
 from xdpq.codegen.build import Compiled, compile_file
 from xdpq.dsl import check, parse
 from xdpq.errors import XdpqError
-from xdpq.ir.link import Bql, BqlMode
+from xdpq.ir.link import Bql
 from xdpq.ir.params import format_values, parse_assignments
+from xdpq.net import host
 from xdpq.net.links import LinkInfo, link_info
-from xdpq.net.netdev import XdpFeature, feature_names, xdp_features
+from xdpq.net.netdev import feature_names, xdp_features
 from xdpq.runtime import registry, report
-from xdpq.runtime.deploy import Deployment
+from xdpq.runtime.deploy import Deployment, Stats, check_bql_egress, write_bql
 from xdpq.runtime.params import read_params
 
-NETNS_DIR = Path("/run/netns")
-CLONE_NEWNET = 0x40000000
-# capability numbers (linux/capability.h)
-CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 12, 21, 38, 39
 IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
 # IFLA_XDP_ATTACHED (as a number, or as pyroute2 names it) -> the ip-link keyword that
 # detaches it
@@ -63,6 +59,16 @@ class Spec:
     detached: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Served:
+    """How ``serve`` ended: the deployment's final statistics (see ``Deployment.stop``),
+    and the fault that stopped it (None: it was told to stop)."""
+
+    name: str
+    final: Stats | None
+    fault: str | None
+
+
 @dataclass
 class Plan:
     """A spec that passed every check: what ``serve`` brings up."""
@@ -80,77 +86,10 @@ class Plan:
 # -- checks ----------------------------------------------------------------------------
 
 
-def missing_capabilities() -> list[str]:
-    """The capabilities a deployment needs that this process does not have."""
-    eff = 0
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("CapEff:"):
-            eff = int(line.split()[1], 16)
-
-    def has(cap: int) -> bool:
-        return bool(eff >> cap & 1)
-
-    missing = []
-    if not has(CAP_NET_ADMIN):
-        missing.append("CAP_NET_ADMIN")
-    for cap, name in ((CAP_BPF, "CAP_BPF"), (CAP_PERFMON, "CAP_PERFMON")):
-        if not (has(cap) or has(CAP_SYS_ADMIN)):
-            missing.append(name)
-    return missing
-
-
-def check_privileges(verb: str = "deploy") -> None:
-    missing = missing_capabilities()
-    if missing:
-        who = "root" if os.geteuid() == 0 else f"uid {os.geteuid()}"
-        raise XdpqError(
-            f"not allowed: xdpq {verb} loads BPF programs and attaches them to interfaces, "
-            f"which needs CAP_NET_ADMIN, CAP_BPF and CAP_PERFMON; this process ({who}) lacks "
-            f"{', '.join(missing)}: run it as root (sudo xdpq {verb} ...)")
-
-
-def _mount_type(path: Path) -> str:
-    """The file system type of the mount that holds ``path``."""
-    best, fstype = "", ""
-    target = str(path)
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        left, _, right = line.partition(" - ")
-        mnt = left.split()[4].replace("\\040", " ")
-        if (target == mnt or target.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
-            best, fstype = mnt, right.split()[0]
-    return fstype
-
-
 def check_bpffs() -> None:
-    root = registry.pin_root()
-    if _mount_type(root) != "bpf":
-        raise XdpqError(
-            f"no BPF file system at {root.parent} in this mount namespace, so a deployment "
-            f"cannot pin its maps for the other verbs: mount it (mount -t bpf bpf "
-            f"{registry.BPFFS}); note that 'ip netns exec' hides it, use 'xdpq deploy "
-            "--netns NAME' (or nsenter --net=/run/netns/NAME) instead")
-
-
-def netns_inode() -> int:
-    return os.stat("/proc/thread-self/ns/net").st_ino
-
-
-def enter_netns(name: str) -> None:
-    """Move the calling thread (and the threads it starts later) into netns ``name``."""
-    path = NETNS_DIR / name
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise XdpqError(f"no network namespace '{name}' ({path} does not exist): "
-                        "see ip netns list") from None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise XdpqError(f"cannot enter network namespace '{name}': {os.strerror(err)}"
-                            + (" (it takes CAP_SYS_ADMIN: run as root)" if err == 1 else ""))
-    finally:
-        os.close(fd)
+    problem = host.bpffs_problem(registry.pin_root())
+    if problem:
+        raise XdpqError(f"{problem}: {host.BPFFS_REMEDY}")
 
 
 def _link_facts(name: str, where: str) -> tuple[LinkInfo, int, str, int]:
@@ -176,7 +115,7 @@ def check_interfaces(spec: Spec, bql: Bql, own: str) -> tuple[LinkInfo, LinkInfo
     if spec.ingress == spec.egress:
         raise XdpqError(f"--in and --out are both {spec.ingress}: the scheduler takes packets "
                         "from one interface and sends them out of another; name two")
-    ns = netns_inode()
+    ns = host.netns_inode()
     for st in registry.all_states():
         if st.name == own:
             continue
@@ -204,23 +143,13 @@ def check_interfaces(spec: Spec, bql: Bql, own: str) -> tuple[LinkInfo, LinkInfo
             f"detach it first (ip link set dev {spec.ingress} {mode} off)")
     egress = facts[spec.egress][0]
     features = xdp_features(egress.ifindex)
-    if XdpFeature.NDO_XMIT not in features:
-        if egress.kind == "veth":
-            fix = (f"{spec.egress} is a veth, which accepts them only while its peer (ifindex "
-                   f"{egress.peer_ifindex}, in the peer's namespace) has an XDP program "
-                   "attached or GRO on: e.g. ethtool -K PEER gro on, in the peer's namespace")
-        else:
-            fix = ("use an egress whose driver supports XDP_REDIRECT targets (e.g. mlx5, ice, "
-                   "i40e, ixgbe, veth)")
+    if missing := host.missing_egress_features(features):
+        peer = f"ifindex {egress.peer_ifindex}, in the peer's namespace"
         raise XdpqError(
             f"interface {spec.egress} (--out) cannot take redirected frames: its driver does "
-            f"not advertise ndo-xmit in netdev xdp-features (it has: "
-            f"{feature_names(features)}): {fix}")
-    if bql.mode != BqlMode.OFF and egress.kind != "veth":
-        raise XdpqError(
-            f"--bql {bql.mode.name.lower()} needs a completion source, and xdpq has one only "
-            f"for veth egress devices ({spec.egress} is {egress.kind or 'a physical NIC'}): "
-            "use --bql off")
+            f"not advertise {feature_names(missing).replace('_', '-')} in netdev xdp-features "
+            f"(it has: {feature_names(features)}): {host.egress_remedy(egress.kind, peer)}")
+    check_bql_egress(bql, spec.egress, egress.kind)
     return ingress, egress, ns
 
 
@@ -234,7 +163,7 @@ def compile_program(path: Path) -> Compiled:
 def preflight(spec: Spec, own_claim: bool = False) -> Plan:
     """Every refusal, before anything changes. ``own_claim``: the caller already holds
     the name (the deploying process itself)."""
-    check_privileges()
+    host.check_capabilities("deploy")
     check_bpffs()
     compiled = compile_program(spec.file)
     name = registry.check_name(spec.name or compiled.program.name)
@@ -314,7 +243,7 @@ def left_behind(name: str, spec: Spec) -> registry.State | None:
     except OSError:
         same_text = False
     if not same_text or (st.ingress, st.egress, st.netns_inode) != (
-            spec.ingress, spec.egress, netns_inode()):
+            spec.ingress, spec.egress, host.netns_inode()):
         raise registry.name_taken(name)
     return st
 
@@ -343,12 +272,12 @@ def link_fault(link: LinkInfo, role: str) -> str | None:
 
 def serve(spec: Spec, stop: threading.Event,
           ready: Callable[[registry.State], None] = lambda st: None,
-          log: Callable[[str], None] = print) -> dict[str, object]:
+          log: Callable[[str], None] = print) -> Served:
     """Claim the name (or take over a left-behind deployment of it, to resume it),
     check, bring up, record; run until ``stop`` is set or a fault (the egress deleted or
-    down, the transmitter failed); take it all down. Returns the final statistics and
-    the fault, if any. When it returns, everything it made is gone, except that after a
-    fault the records stay with ``final.json`` (for ``xdpq stats``) until ``xdpq down``."""
+    down, the transmitter failed); take it all down, and say how it ended. When it
+    returns, everything it made is gone, except that after a fault the records stay with
+    ``final.json`` (for ``xdpq stats``) until ``xdpq down``."""
     name = registry.check_name(spec.name or compile_program(spec.file).program.name)
     previous = left_behind(name, spec)
     if previous is None:
@@ -400,7 +329,7 @@ def serve(spec: Spec, stop: threading.Event,
             if (err := _runtime(name, deployment)) and not said:
                 said = err
                 log(f"xdpq: {name}: {err}; xdpq stats shows stale transmitter batches")
-            tx_error = deployment._tx.error if deployment._tx else None
+            tx_error = deployment.tx_error
             fault = (link_fault(plan.egress, "--out") or link_fault(plan.ingress, "--in")
                      or (f"the transmitter stopped: {tx_error}" if tx_error else None))
             if fault:
@@ -416,7 +345,7 @@ def serve(spec: Spec, stop: threading.Event,
                 timespec="seconds")}
             registry.save_final(name, snap)
         d.close()
-        return {"name": name, "final": final, "fault": fault}
+        return Served(name, final, fault)
     finally:
         if deployment is not None:
             deployment.close()
@@ -431,10 +360,8 @@ def serve(spec: Spec, stop: threading.Event,
 def _runtime(name: str, d: Deployment) -> str | None:
     """Refresh runtime.json; returns why it could not (a full disk costs stale
     transmitter figures, not the deployment)."""
-    tx = d._tx
     try:
-        registry.write_runtime(name, {"tx_calls": tx.calls if tx else 0,
-                                      "tx_error": tx.error if tx else None})
+        registry.write_runtime(name, {"tx_calls": d.tx_calls, "tx_error": d.tx_error})
     except XdpqError as exc:
         return str(exc)
     return None
@@ -455,15 +382,12 @@ class View:
         """Change the BQL mode and limit live (``fixed:0`` holds the scheduler: it queues
         and sends nothing; another setting releases it)."""
         self.check_bql(bql)
-        self.obj.section(".data")["xdpq_bql_limit"] = bql.limit
-        self.obj.section(".bss")["xdpq_bql_mode"] = int(bql.mode)
         with PinnedProgram(str(self.state.pins / "prog_xdpq_release")) as release:
-            release.run(bytes(64), ctx=xdp_ctx(64))
+            write_bql(self.obj, bql, release)
 
     def check_bql(self, bql: Bql) -> None:
-        if bql.mode != BqlMode.OFF and self.state.extra.get("egress_kind", "veth") != "veth":
-            raise XdpqError(f"--bql {bql.mode.name.lower()} needs a veth egress; "
-                            f"{self.state.egress} is not one: use --bql off")
+        check_bql_egress(bql, self.state.egress,
+                         str(self.state.extra.get("egress_kind", "veth")))
 
     def close(self) -> None:
         self.obj.close()

@@ -1,0 +1,176 @@
+"""What xdpq needs of the host, checked one way for ``xdpq doctor`` and ``xdpq deploy``.
+
+- **Capabilities** (:data:`CAPABILITIES`): CAP_NET_ADMIN to attach XDP programs
+  and read links, CAP_BPF to load programs and make maps, CAP_PERFMON for the
+  ``tp_btf`` completion programs (tracing programs need it). CAP_SYS_ADMIN
+  stands in for the last two, as it did before Linux 5.8 split them off.
+- **A BPF file system** holding the pin root, where a deployment pins its
+  maps for the other verbs. The caller names the pin root (the registry
+  knows it, ``XDPQ_PIN_DIR`` moves it); the check reads this mount
+  namespace's ``/proc/self/mountinfo``, so it sees what ``ip netns exec``
+  hides.
+- **Network namespaces**, entered by the calling thread only: ``setns(2)``
+  moves the thread that calls it, and pyroute2's ``setns`` given a file
+  descriptor is that system call. (Its ``pushns``/``popns`` are not used:
+  they save ``/proc/self/ns/net``, the main thread's namespace, on one
+  process-wide stack.)
+- **An egress that takes redirected frames**: its driver advertises
+  ``ndo-xmit`` in netdev xdp-features (see :mod:`xdpq.net.netdev`).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pyroute2 import netns
+
+from xdpq.errors import XdpqError
+from xdpq.net.netdev import XdpFeature
+
+# capability numbers (linux/capability.h)
+CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 12, 21, 38, 39
+# What the datapath needs, in the order messages name them, and whether
+# CAP_SYS_ADMIN grants it too.
+CAPABILITIES = (("CAP_NET_ADMIN", CAP_NET_ADMIN, False), ("CAP_BPF", CAP_BPF, True),
+                ("CAP_PERFMON", CAP_PERFMON, True))
+NEEDED = "CAP_NET_ADMIN, CAP_BPF and CAP_PERFMON"
+BPFFS = Path("/sys/fs/bpf")
+NETNS_DIR = Path("/run/netns")
+THREAD_NETNS = "/proc/thread-self/ns/net"
+# The transmitter redirects every frame into the egress driver's ndo_xdp_xmit.
+EGRESS_FEATURES = XdpFeature.NDO_XMIT
+
+
+# -- capabilities ------------------------------------------------------------------------
+
+
+def effective_capabilities(status: str | None = None) -> int:
+    """The CapEff mask from the text of ``/proc/<pid>/status`` (this process's when None)."""
+    if status is None:
+        status = Path("/proc/self/status").read_text()
+    m = re.search(r"^CapEff:\s*([0-9a-fA-F]+)\s*$", status, re.M)
+    if m is None:
+        raise XdpqError("no CapEff line in /proc/self/status")
+    return int(m.group(1), 16)
+
+
+def missing_capabilities(cap_eff: int) -> list[str]:
+    """Which of :data:`CAPABILITIES` a process with ``cap_eff`` lacks."""
+    def has(cap: int) -> bool:
+        return bool(cap_eff >> cap & 1)
+
+    return [name for name, cap, by_sys_admin in CAPABILITIES
+            if not (has(cap) or (by_sys_admin and has(CAP_SYS_ADMIN)))]
+
+
+def check_capabilities(verb: str) -> None:
+    """Refuse, naming what is missing, unless this process may run the datapath."""
+    missing = missing_capabilities(effective_capabilities())
+    if missing:
+        who = "root" if os.geteuid() == 0 else f"uid {os.geteuid()}"
+        raise XdpqError(
+            f"not allowed: xdpq {verb} loads BPF programs and attaches them to interfaces, "
+            f"which needs {NEEDED}; this process ({who}) lacks {', '.join(missing)}: "
+            f"run it as root (sudo xdpq {verb} ...)")
+
+
+# -- the BPF file system -------------------------------------------------------------------
+
+
+def mount_of(path: Path) -> tuple[str, str]:
+    """The mount point and file system type of the mount that holds ``path`` (which
+    need not exist yet), in this process's mount namespace."""
+    best, fstype = "", ""
+    target = str(path)
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        left, _, right = line.partition(" - ")
+        mnt = left.split()[4].replace("\\040", " ")
+        if (target == mnt or target.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+            best, fstype = mnt, right.split()[0]
+    return best, fstype
+
+
+def bpffs_problem(pin_root: Path) -> str | None:
+    """Why maps cannot be pinned under ``pin_root`` (see :data:`BPFFS_REMEDY`), or None
+    when a BPF file system holds it."""
+    mnt, fstype = mount_of(pin_root)
+    if fstype == "bpf":
+        return None
+    return (f"no BPF file system holds {pin_root} in this mount namespace ({mnt} is "
+            f"{fstype}), so a deployment cannot pin its maps for the other verbs")
+
+
+BPFFS_REMEDY = (f"mount -t bpf bpf {BPFFS} (or set XDPQ_PIN_DIR to a directory on it); note "
+                "that 'ip netns exec' hides it: use 'xdpq deploy --netns NAME' (or nsenter "
+                "--net=/run/netns/NAME) instead")
+
+
+# -- network namespaces --------------------------------------------------------------------
+
+
+def netns_inode() -> int:
+    """Identifies the calling thread's network namespace."""
+    return os.stat(THREAD_NETNS).st_ino
+
+
+def _setns(fd: int, what: str) -> None:
+    try:
+        netns.setns(fd, flags=0)  # an fd: neither opened, created nor closed by pyroute2
+    except OSError as exc:
+        raise XdpqError(f"cannot enter network namespace {what}: {os.strerror(exc.errno or 0)}"
+                        + (" (it takes CAP_SYS_ADMIN: run as root)"
+                           if exc.errno == errno.EPERM else "")) from None
+
+
+def enter_netns(ns: str | Path) -> None:
+    """Move the calling thread (and the threads it starts later) into network namespace
+    ``ns``: a name under /run/netns, or the path of a namespace file."""
+    path = Path(ns) if "/" in str(ns) else NETNS_DIR / ns
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise XdpqError(f"no network namespace '{ns}' ({path} does not exist): "
+                        "see ip netns list") from None
+    try:
+        _setns(fd, f"'{ns}'")
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def in_netns(ns: str | Path) -> Iterator[None]:
+    """The calling thread in network namespace ``ns`` (see :func:`enter_netns`) for the
+    body, then back in the one it was in."""
+    back = os.open(THREAD_NETNS, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        enter_netns(ns)
+        try:
+            yield
+        finally:
+            _setns(back, "the thread came from")
+    finally:
+        os.close(back)
+
+
+# -- the egress ----------------------------------------------------------------------------
+
+
+def egress_remedy(kind: str, peer: str) -> str:
+    """What makes an egress of ``kind`` (``peer``: its veth peer, described) take
+    redirected frames."""
+    if kind == "veth":
+        return (f"a veth accepts redirected frames only while its peer ({peer}) has an XDP "
+                "program attached or GRO on: e.g. ethtool -K PEER gro on, in the peer's "
+                "namespace")
+    return ("use an egress whose driver supports XDP_REDIRECT targets (e.g. mlx5, ice, "
+            "i40e, ixgbe, veth)")
+
+
+def missing_egress_features(features: XdpFeature) -> XdpFeature:
+    """What an egress with ``features`` lacks of :data:`EGRESS_FEATURES` (0: nothing)."""
+    return EGRESS_FEATURES & ~features
