@@ -7,70 +7,10 @@
  * malformed, gets a defined result: a status, plus every field that was
  * parsed before the walk stopped. All other fields are zero.
  *
- * xdpq/packet.py is the Python twin, written from the rules below; the test
- * tests/test_parse.py runs both on the same frames and compares every field.
- * Change a rule here and there, or the test fails.
- *
- * Representation
- *   - Multi-byte numbers are in host byte order, except the addresses.
- *   - saddr/daddr are 16 bytes in network order. IPv4 addresses are stored
- *     v4-mapped (::ffff:a.b.c.d), so flow keys are uniform across versions;
- *     ip_ver tells them apart from a real IPv6 packet carrying a v4-mapped
- *     address.
- *   - eth_proto is the last ethertype read: after the VLAN tags, the L3
- *     protocol.
- *   - vlan_tci[0] is the outer tag; vlan_count the tags fully read.
- *   - ip_ver is 4 or 6 when eth_proto names IPv4 or IPv6 (even if the IP
- *     header then turns out truncated or bad), 0 for anything else.
- *   - ip_len is the datagram length the IP header claims: IPv4 total length,
- *     IPv6 40 + payload length.
- *   - l3_off / l4_off: offsets of the L3 header and of what follows the IP
- *     header chain; 0 until that point of the walk is reached.
- *   - l4_proto: IPv4 protocol (recorded with the fixed header), or the IPv6
- *     next header at which the extension walk stopped (0 if it did not).
- *
- * Rules, in the order they are applied (the first that fails sets status)
- *   L2   14 bytes of Ethernet, else L2_TRUNC. While eth_proto is 0x8100 or
- *        0x88a8 and fewer than two tags are read: 4 more bytes, else
- *        L2_TRUNC. A third tag is VLAN_DEPTH. Any ethertype other than IPv4
- *        and IPv6 ends the walk with status OK ("other L3", ip_ver 0).
- *   IPv4 20 bytes, else L3_TRUNC; version 4, else BAD_VERSION. Then dscp,
- *        ecn, ttl, l4_proto, addresses, ip_len and the fragment flags are
- *        recorded. IHL < 5 is BAD_IHL; an IHL header (options included)
- *        longer than the frame is L3_TRUNC; a total length smaller than the
- *        header or larger than the frame is BAD_IP_LEN. Shorter is fine:
- *        the rest is Ethernet padding, and L4 is bounded by the datagram.
- *   IPv6 40 bytes, else L3_TRUNC; version 6, else BAD_VERSION. Then dscp,
- *        ecn, flow_label, ttl (hop limit), addresses and ip_len. A datagram
- *        longer than the frame is BAD_IP_LEN (no jumbograms). Then at most
- *        XDPQ_IPV6_MAX_EXT extension headers (hop-by-hop 0, routing 43,
- *        fragment 44, destination options 60, AH 51) are walked; each
- *        must lie within the datagram, else L3_TRUNC; one more is
- *        EXT_DEPTH. A non-first fragment header ends the walk: what follows
- *        is fragment payload.
- *   Fragments: IPv4 MF or offset != 0, IPv6 fragment header with M or
- *        offset != 0 (an atomic fragment is not one) set XDPQ_F_FRAG;
- *        offset != 0 also sets XDPQ_F_LATER_FRAG, and L4 is not parsed.
- *   L4   Within the datagram: TCP needs 20 bytes (ports, tcp_flags), UDP 8
- *        (ports), ICMP over IPv4 / ICMPv6 over IPv6 need 4 (type, code);
- *        fewer is L4_TRUNC. Other protocols: OK, nothing more parsed.
- *   Any header beyond offset XDPQ_MAX_OFF counts as truncated (no linear
- *   XDP buffer is that long with 4K pages); this keeps offsets bounded for
- *   the verifier.
- *
- * Flow hash (version 1): MurmurHash3_x86_32, seed 0, of the 40-byte key
- *   saddr[16] daddr[16] ports[4] proto[4], where ports is sport << 16 | dport
- *   and proto is l4_proto, and the key is hashed as ten 32-bit words: the
- *   address words read in network order (big-endian), then ports, then
- *   proto. Equivalently: MurmurHash3_x86_32 of the ten words serialised
- *   little-endian. Ports are taken as 0 for every fragment (first ones
- *   included), so all fragments of a datagram share one flow, as with the
- *   kernel's skb hash. The hash is computed for every frame from the fields
- *   as recorded (non-IP frames all share the hash of the all-zero key).
- *
- * Shortest frames: BPF_PROG_RUN refuses XDP input below ETH_HLEN (14 bytes,
- * EINVAL) and no driver delivers such frames, so L2_TRUNC is reachable in
- * the kernel only inside VLAN tags; the Python twin covers 0..13 bytes.
+ * The rules (representation, the order of the walk, statuses, the flow
+ * hash) are written in docs/parsing.md, the one spec this file and its
+ * Python twin, xdpq/packet.py, follow; tests/test_parse.py runs both on the
+ * same frames and compares every field.
  */
 #ifndef XDPQ_PARSE_H
 #define XDPQ_PARSE_H

@@ -6,18 +6,9 @@
  * hierarchical bitmap of non-empty buckets, find-first-set to dequeue.
  * Enqueue and dequeue cost the same however many packets are queued.
  *
- * Two windows of `range` ranks each: the primary covers [base, base+range),
- * the secondary the next `range` ranks. The rules (docs/queues.md, and the
- * same in xdpq/queues/pifo.py):
- *   - enqueue into an empty PIFO sets base to the rank;
- *   - a rank below base is stored in the primary's first bucket (served as
- *     if its rank were base, after what is already there): XDPQ_ENQ_CLAMPED;
- *   - a rank at or beyond base + 2*range is refused: XDPQ_ENQ_OUT_OF_WINDOW;
- *   - when the primary is empty while the secondary holds packets, the next
- *     dequeue or peek makes the secondary primary and advances base by range.
- * Promotion waits for the next dequeue, not the one that emptied the
- * primary, so that a rank put back at once at the rank just served (DRR
- * re-ranks its flow at the current round) still lands in its own window.
+ * Two windows of `range` ranks each, the primary from `base`; the rules
+ * (where base comes from, ranks below and beyond the windows, promotion)
+ * are docs/queues.md's, which xdpq/queues/pifo.py follows too.
  *
  * Bitmap of one window (range <= 65536 = 64^3 / 4): one top word whose bit t
  * says mid word t is non-zero, 16 mid words whose bit m says leaf word

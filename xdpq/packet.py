@@ -1,36 +1,10 @@
 """Packet parsing in Python: the twin of ``kern/parse.h``.
 
-:func:`parse` turns a frame's bytes into a :class:`Packet` by the rules
-written at the top of ``kern/parse.h`` (restated here), and :func:`decode`
-turns the kernel's ``struct xdpq_pkt`` bytes into the same dataclass, so the
-two can be compared field by field. Pure Python on ``bytes``: no scapy.
-
-Rules, in order; the first that fails sets ``status`` and the walk stops,
-keeping every field parsed so far (all others are zero):
-
-- L2: 14 bytes of Ethernet, else ``L2_TRUNC``. While the ethertype is 0x8100
-  or 0x88a8 and fewer than two tags are read, 4 more bytes, else
-  ``L2_TRUNC``; a third tag is ``VLAN_DEPTH``. Other ethertypes than IPv4 and
-  IPv6 end the walk with ``OK`` and ``ip_ver`` 0.
-- IPv4: 20 bytes, else ``L3_TRUNC``; version 4, else ``BAD_VERSION``; then
-  the fixed fields are recorded. IHL < 5 is ``BAD_IHL``; a header longer than
-  the frame is ``L3_TRUNC``; a total length below the header or beyond the
-  frame is ``BAD_IP_LEN``. L4 is bounded by the datagram, not the frame.
-- IPv6: 40 bytes, else ``L3_TRUNC``; version 6, else ``BAD_VERSION``; the
-  fixed fields are recorded; a datagram beyond the frame is ``BAD_IP_LEN``.
-  At most :data:`IPV6_MAX_EXT` extension headers are walked, each within the
-  datagram (else ``L3_TRUNC``); one more is ``EXT_DEPTH``. A non-first
-  fragment header ends the walk.
-- Fragments set ``FRAG``; a non-zero offset also sets ``LATER_FRAG`` and L4 is
-  not parsed. An IPv6 atomic fragment (offset 0, M 0) is not a fragment.
-- L4, within the datagram: TCP 20 bytes, UDP 8, ICMP (IPv4) / ICMPv6 (IPv6)
-  4; fewer is ``L4_TRUNC``.
-- A header starting beyond :data:`MAX_OFF` is treated as truncated.
-
-Addresses are 16 bytes in network order; IPv4 ones are v4-mapped
-(``::ffff:a.b.c.d``). The flow hash is MurmurHash3_x86_32 (seed 0) over ten
-32-bit words: the address words read big-endian, ``sport << 16 | dport`` (0
-for any fragment) and ``l4_proto``, finalised with length 40.
+:func:`parse` turns a frame's bytes into a :class:`Packet` by the rules of
+docs/parsing.md, the one spec both parsers follow, and :func:`decode` turns
+the kernel's ``struct xdpq_pkt`` bytes into the same dataclass, so the two
+can be compared field by field (``tests/test_parse.py``). Pure Python on
+``bytes``: no scapy.
 """
 
 from __future__ import annotations

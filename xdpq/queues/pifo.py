@@ -1,18 +1,8 @@
 """PIFO: a bucketed priority queue over a bounded window of ranks.
 
-The rules, as written in docs/queues.md (the kernel's kern/pifo.h follows
-the same text):
-
-- There are two windows of ``range`` ranks. The primary covers
-  ``[base, base + range)``, the secondary ``[base + range, base + 2*range)``.
-- An enqueue into an empty PIFO sets ``base`` to its rank.
-- A rank below ``base`` is served as if it were ``base``: it joins the back of
-  the lowest rank's bucket (outcome ``CLAMPED``; the entry keeps its rank).
-- A rank at or beyond ``base + 2*range`` is refused (``OUT_OF_WINDOW``).
-- Within a bucket, arrival order. When the primary window is empty while the
-  secondary holds packets, the next dequeue or peek makes the secondary the
-  primary and advances ``base`` by ``range`` (not the dequeue that emptied
-  it: a rank put back at once at the rank just served stays in its window).
+The rules (two windows of ``range`` ranks, where ``base`` comes from, what
+ranks below and beyond the windows do, when the secondary is promoted) are
+docs/queues.md's, the one spec this model and kern/pifo.h follow.
 """
 
 from __future__ import annotations
