@@ -29,9 +29,10 @@ def test_xdpq_sim_writes_summary_records_and_plots(path: Path, tmp_path: Path) -
         assert_run(tmp_path)
         return
     # A [sweep]: one run per value in its own directory, and the comparison.
-    runs = json.loads((tmp_path / "sweep.json").read_text())["runs"]
+    points = json.loads((tmp_path / "sweep.json").read_text())["points"]
     dirs = sorted(d for d in tmp_path.iterdir() if d.is_dir())
-    assert len(runs) == len(dirs) >= 2
+    assert [tmp_path / p["label"] for p in points] == dirs and len(dirs) >= 2
     for d in dirs:
         assert_run(d)
     assert (tmp_path / "sweep.png").read_bytes()[:8] == PNG
+    assert (tmp_path / "sweep.csv").read_text().count("\n") == len(points) + 1

@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from conftest import REPO
 from xdpq.cli import main
+from xdpq.sim.scenario import parse_scenario
+from xdpq.sim.sweep import SweepError, axes_of, sweep_key
 
 # STFQ, three flows in DSCP classes 0, 1, 2, each offering 60 % of the link.
 SCENARIO = f"""
@@ -63,7 +66,7 @@ def test_grid_runs_every_point_and_jobs_do_not_change_results(
     assert sweep(scenario, one, *grid, "--jobs", "1", "--metric", "jain_index") == 0
     assert sweep(scenario, two, *grid, "--jobs", "2", "--metric", "jain_index", "--no-plots") == 0
     got = rows(one)
-    assert [(r["weight[1]"], r["link.rate"]) for r in got] == [
+    assert [(r["scheduler.params.weight[1]"], r["link.rate"]) for r in got] == [
         ("1", "20Mbit"),
         ("1", "40Mbit"),
         ("2", "20Mbit"),
@@ -73,7 +76,8 @@ def test_grid_runs_every_point_and_jobs_do_not_change_results(
     # on the saturated link; the 40 Mbit/s link is not saturated, so all get what
     # they offer.
     shares = {
-        (r["weight[1]"], r["link.rate"]): float(r["share_flow1"]) / float(r["share_flow0"])
+        (r["scheduler.params.weight[1]"], r["link.rate"]):
+        float(r["share_flow1"]) / float(r["share_flow0"])
         for r in got
     }
     assert shares[("1", "20Mbit")] == pytest.approx(1, abs=0.1)
@@ -93,7 +97,8 @@ def test_grid_runs_every_point_and_jobs_do_not_change_results(
         for name in ("summary.json", "records.csv"):
             assert (one / r["label"] / name).read_bytes() == (two / r["label"] / name).read_bytes()
     doc = json.loads((one / "sweep.json").read_text())
-    assert [a["name"] for a in doc["axes"]] == ["weight[1]", "link.rate"]
+    assert [a["name"] for a in doc["axes"]] == ["scheduler.params.weight[1]", "link.rate"]
+    assert doc["points"][1]["values"] == {"scheduler.params.weight[1]": 1, "link.rate": "40Mbit"}
     assert doc["metric"] == "jain_index" and len(doc["points"]) == 4
 
 
@@ -118,6 +123,86 @@ def test_the_scenarios_own_sweep_is_one_more_axis(scenario: Path, tmp_path: Path
     # Flow 2 has weight 4 and gets through quickly, but without BQL the device
     # queue serves it in arrival order, behind everyone.
     assert int(got[0]["latency_p99_ns"]) > 3 * int(got[1]["latency_p99_ns"])
+
+
+def test_a_scenarios_sweep_and_xdpq_sweep_are_one_engine(scenario: Path, tmp_path: Path) -> None:
+    """xdpq sim runs a [sweep] as xdpq sweep runs the same axis: the same points,
+    files and numbers, whichever spelling names the key."""
+    with_sweep = tmp_path / "with.toml"
+    with_sweep.write_text(
+        SCENARIO + '[sweep]\nkey = "scheduler.params.weight[1]"\nvalues = [1, 3]\nflow = 1\n'
+    )
+    sim, sweep_ = tmp_path / "sim", tmp_path / "sweep"
+    assert main(["sim", str(with_sweep), "--out", str(sim)]) == 0
+    assert sweep(scenario, sweep_, "--param", "weight[1]=1,3", "--flow", "1", "--jobs", "2") == 0
+    a, b = (json.loads((d / "sweep.json").read_text()) for d in (sim, sweep_))
+    assert a.pop("file") == str(with_sweep) and b.pop("file") == str(scenario)
+    assert a == b
+    assert a["axes"] == [
+        {"name": "scheduler.params.weight[1]", "values": [1, 3], "kind": "parameter"}
+    ]
+    assert [p["label"] for p in a["points"]] == ["0-weight1=1", "1-weight1=3"]
+    assert [p["latency_of_flow"] for p in a["points"]] == [1, 1]
+    # weight 3 gives flow 1 three times flow 0's share of the saturated link
+    shares = a["points"][1]["shares"]
+    assert shares["1"] / shares["0"] == pytest.approx(3, rel=0.1)
+    assert (sim / "sweep.csv").read_bytes() == (sweep_ / "sweep.csv").read_bytes()
+    for p in a["points"]:
+        assert (sim / p["label"] / "records.csv").read_bytes() == (
+            sweep_ / p["label"] / "records.csv"
+        ).read_bytes()
+    for d in (sim, sweep_):
+        assert (d / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("given", "key"),
+    [
+        ("seed", "seed"),
+        ("link.rate", "link.rate"),
+        ("scheduler.file", "scheduler.file"),
+        ("workload[2].rate", "workload[2].rate"),
+        ("workload.2.rate", "workload[2].rate"),
+        ("quantum", "scheduler.params.quantum"),
+        ("weight[1]", "scheduler.params.weight[1]"),
+        ("scheduler.params.weight[1]", "scheduler.params.weight[1]"),
+        ("scheduler.params.weight.1", "scheduler.params.weight[1]"),
+        ("link.speed", None),
+        ("scheduler.quantum", None),
+        ("workload[0]", None),
+        ("weight[x]", None),
+    ],
+)
+def test_one_spelling_of_each_key(given: str, key: str | None) -> None:
+    assert sweep_key(given) == key
+
+
+def test_the_command_line_overrides_the_files_axis_under_any_spelling(tmp_path: Path) -> None:
+    text = SCENARIO + '[sweep]\nkey = "scheduler.params.weight.1"\nvalues = [1, 2]\n'
+    s = parse_scenario(tomllib.loads(text), tmp_path / "s.toml")
+    assert [(a.name, a.values) for a in axes_of(s, [])] == [
+        ("scheduler.params.weight[1]", (1, 2))
+    ]
+    assert [(a.name, a.values) for a in axes_of(s, ["weight[1]=4,8", "seed=1,2"])] == [
+        ("scheduler.params.weight[1]", (4, 8)),
+        ("seed", (1, 2)),
+    ]
+    bad = parse_scenario(
+        tomllib.loads(SCENARIO + '[sweep]\nkey = "link.speed"\nvalues = [1]\n'), tmp_path / "s.toml"
+    )
+    with pytest.raises(SweepError, match=r"s\.toml: sweep: 'link\.speed' is not a scenario key"):
+        axes_of(bad, [])
+
+
+def test_a_bad_sweep_table_stops_xdpq_sim_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(SCENARIO + '[sweep]\nkey = "duration"\nvalues = ["10ms", "0ms"]\n')
+    assert main(["sim", str(path), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("xdpq sim: ") and "(at the point duration=0ms)" in err, err
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize(

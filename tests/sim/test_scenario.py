@@ -14,7 +14,8 @@ from xdpq.codegen.python import load_scheduler
 from xdpq.ir.link import BqlMode
 from xdpq.library import library_path
 from xdpq.sim import scenario as scenario_module
-from xdpq.sim.scenario import ScenarioError, load_scenario, parse_scenario, run_scenario, variants
+from xdpq.sim.scenario import ScenarioError, load_scenario, parse_scenario, run_scenario
+from xdpq.sim.sweep import SweepError, axes_of, plan, run_sweep
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((REPO / "sim").glob("*.toml"))
@@ -53,20 +54,24 @@ def test_every_shipped_scenario_loads(path: Path) -> None:
     s = load_scenario(path)
     assert s.scheduler.is_file() and s.scheduler.parent.name == "schedulers"
     assert s.duration_ns > 0 and s.workloads
-    for _, v in variants(s):
-        assert v.sweep is None and v.scheduler.is_file()
+    if s.sweep is not None:  # every value of its [sweep] makes a scenario too
+        for point in plan(s, axes_of(s, [])):
+            assert "sweep" not in point.data and parse_scenario(point.data, path)
+
+
+def points(path: Path) -> list[Any]:
+    """The scenarios of a file's [sweep], one per value."""
+    s = load_scenario(path)
+    return [parse_scenario(p.data, path) for p in plan(s, axes_of(s, []))]
 
 
 def test_shipped_scenarios_cover_issue_6() -> None:
     names = {p.stem for p in SCENARIOS}
     assert {"prio", "stfq", "drr", "incast", "websearch", "tbf", "pacing", "hpfq",
             "bql_sweep"} <= names
-    incast = load_scenario(REPO / "sim" / "incast.toml")
-    assert [v.scheduler.stem for _, v in variants(incast)] == ["fifo", "fq_codel"]
-    web = load_scenario(REPO / "sim" / "websearch.toml")
-    assert [v.scheduler.stem for _, v in variants(web)] == ["srpt", "fifo"]
-    bql = load_scenario(REPO / "sim" / "bql_sweep.toml")
-    modes = [v.link.bql.mode for _, v in variants(bql)]
+    assert [v.scheduler.stem for v in points(REPO / "sim" / "incast.toml")] == ["fifo", "fq_codel"]
+    assert [v.scheduler.stem for v in points(REPO / "sim" / "websearch.toml")] == ["srpt", "fifo"]
+    modes = [v.link.bql.mode for v in points(REPO / "sim" / "bql_sweep.toml")]
     assert BqlMode.OFF in modes and BqlMode.FIXED in modes and BqlMode.ADAPTIVE in modes
 
 
@@ -117,11 +122,18 @@ def test_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
         load_scenario(path)
 
 
-def test_bad_sweep_value_names_the_value(tmp_path: Path) -> None:
+def test_bad_sweep_value_names_the_key_and_the_value(tmp_path: Path) -> None:
     path = write(tmp_path, BASE + '[sweep]\nkey = "link.bql"\nvalues = ["off", "fixed:x"]\n')
-    with pytest.raises(ScenarioError, match=r"link\.bql: .*sweep value 1") as err:
-        load_scenario(path)
-    assert err.value.key == "link.bql"
+    s = load_scenario(path)
+    with pytest.raises(SweepError, match=rf"^{path}: link\.bql: .*at the point link\.bql=fixed:x"):
+        plan(s, axes_of(s, []))
+
+
+def test_a_sweep_is_not_one_run(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE + '[sweep]\nkey = "link.bql"\nvalues = ["off", "adaptive"]\n')
+    with pytest.raises(ScenarioError, match=r"s\.toml: sweep: .*run_sweep"):
+        run_scenario(path, tmp_path / "o", load_scheduler, progress=False)
+    assert not (tmp_path / "o").exists()
 
 
 def test_run_writes_summary_records_and_plots(tmp_path: Path) -> None:
@@ -138,7 +150,7 @@ load = 0.3
 count = 30
 mtu = "1514B"
 """)
-    (run,) = run_scenario(path, tmp_path / "out", load_scheduler, progress=False)
+    run = run_scenario(path, tmp_path / "out", load_scheduler, progress=False)
     out = tmp_path / "out"
     doc = json.loads((out / "summary.json").read_text())
     assert doc["scenario"]["name"] == "t" and doc["scenario"]["seed"] == 3
@@ -156,8 +168,8 @@ mtu = "1514B"
 
 def test_runs_are_reproducible(tmp_path: Path) -> None:
     path = write(tmp_path, BASE + '[[workload]]\nkind = "poisson"\npps = 20000\nsize = "600B"\n')
-    a = run_scenario(path, tmp_path / "a", load_scheduler, progress=False, plots=False)[0]
-    b = run_scenario(path, tmp_path / "b", load_scheduler, progress=False, plots=False)[0]
+    a = run_scenario(path, tmp_path / "a", load_scheduler, progress=False, plots=False)
+    b = run_scenario(path, tmp_path / "b", load_scheduler, progress=False, plots=False)
     assert (tmp_path / "a" / "records.csv").read_bytes() == \
         (tmp_path / "b" / "records.csv").read_bytes()
     assert a.summary == b.summary
@@ -168,19 +180,22 @@ def test_sweep_runs_each_value(tmp_path: Path) -> None:
         .replace('rate = "10Mbit"', 'rate = "150Mbit"')
     text += ('[[workload]]\nkind = "poisson"\npps = 1000\nsize = "200B"\ndscp = 46\n'
              '[sweep]\nkey = "link.bql"\nvalues = ["off", "fixed:3000"]\nflow = 1\n')
-    runs = run_scenario(write(tmp_path, text), tmp_path / "out", load_scheduler, progress=False)
-    assert [r.label for r in runs] == ["0-off", "1-fixed-3000"]
+    s = load_scenario(write(tmp_path, text))
+    result = run_sweep(s, axes_of(s, []), tmp_path / "out")
+    assert [r["label"] for r in result.rows] == ["0-link.bql=off", "1-link.bql=fixed-3000"]
     doc = json.loads((tmp_path / "out" / "sweep.json").read_text())
-    off, fixed = doc["runs"]
+    off, fixed = doc["points"]
+    assert [off["values"], fixed["values"]] == [{"link.bql": "off"}, {"link.bql": "fixed:3000"}]
+    assert off["latency_of_flow"] == 1
     assert (tmp_path / "out" / "sweep.png").read_bytes().startswith(b"\x89PNG")
-    assert (tmp_path / "out" / "0-off" / "summary.json").is_file()
+    assert (tmp_path / "out" / "0-link.bql=off" / "summary.json").is_file()
     # Without BQL the device queue makes priority useless: the EF flow waits behind it.
     assert off["latency_p99_ns"] > 20 * fixed["latency_p99_ns"]
 
 
 def test_stfq_scenario_shares_follow_the_weights(tmp_path: Path) -> None:
-    (run,) = run_scenario(REPO / "sim" / "stfq.toml", tmp_path, load_scheduler, progress=False,
-                          plots=False)
+    run = run_scenario(REPO / "sim" / "stfq.toml", tmp_path, load_scheduler, progress=False,
+                       plots=False)
     shares = [f.throughput_bps / run.summary.throughput_bps for f in run.summary.flows]
     assert shares == pytest.approx([1 / 6, 2 / 6, 3 / 6], abs=0.01)
     assert run.summary.jain_index == pytest.approx(1.0, abs=0.001)  # over throughput / weight
@@ -205,8 +220,12 @@ def test_shipped_scenarios_run_with_the_compiled_schedulers(path: Path, tmp_path
     if "sweep" in data:
         data["sweep"]["values"] = data["sweep"]["values"][:2]
     s = parse_scenario(data, path)
-    runs = run_scenario(s, tmp_path, load_scheduler, progress=False, plots=False)
-    assert all(r.summary.delivered > 0 for r in runs)
+    if s.sweep is None:
+        run = run_scenario(s, tmp_path, load_scheduler, progress=False, plots=False)
+        assert run.summary.delivered > 0
+        return
+    rows = run_sweep(s, axes_of(s, []), tmp_path, plots=False).rows
+    assert len(rows) == 2 and all(r["outcomes"].get("delivered") for r in rows)
 
 
 @pytest.mark.parametrize("progress", [True, False])
@@ -217,7 +236,7 @@ def test_progress_bar_on_a_long_run(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     started: list[rich.progress.Progress] = []
     monkeypatch.setattr(rich.progress.Progress, "start", lambda bar: started.append(bar))
     monkeypatch.setattr(scenario_module, "PROGRESS_AFTER_S", 0.0)  # every run is long
-    (run,) = run_scenario(write(tmp_path, BASE), tmp_path / "o", load_scheduler,
-                          progress=progress, plots=False)
+    run = run_scenario(write(tmp_path, BASE), tmp_path / "o", load_scheduler,
+                       progress=progress, plots=False)
     assert run.summary.packets == 63
     assert len(started) == progress  # a bar when asked for, and only then

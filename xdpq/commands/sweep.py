@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import textwrap
 from pathlib import Path
 from typing import Any
 
 from xdpq.sim.scenario import load_scenario
-from xdpq.sim.sweep import METRICS, SCENARIO_KEYS, axes_of, run_sweep
+from xdpq.sim.sweep import METRICS, SCENARIO_KEYS, axes_of, describe, run_sweep
 
 EPILOG = f"""\
 examples:
@@ -18,16 +19,18 @@ examples:
   xdpq sweep sim/bql_sweep.toml --jobs 4 --out /tmp/bql      (the file's own [sweep])
   xdpq sweep sim/websearch.toml --param seed=1,2,3 --dask tcp://10.0.0.5:8786 --out /shared/ws
 
-NAME is a parameter of the scenario's scheduler (values with units, checked like
-xdpq set: quantum=1514B,3028B; a table entry as weight[1]=1,2,4, or weight=2,4 to set
-every entry) or a scenario key: {", ".join(SCENARIO_KEYS)}.
+NAME is a key of the scenario file, spelled as its path there:
+{textwrap.fill(", ".join(SCENARIO_KEYS) + ".", 84, initial_indent="  ", subsequent_indent="  ")}
+A scheduler parameter's bare name is short for scheduler.params.NAME; its values
+have units, checked like xdpq set: quantum=1514B,3028B; a table entry as
+weight[1]=1,2,4, or weight=2,4 to set every entry.
 Commas separate points; the points are every combination of the --param values (and
 of the scenario's own [sweep] values). Every point uses the scenario's seed, so
 results do not depend on --jobs or on where a point runs.
 
 Writes DIR/<point>/ (what xdpq sim writes), DIR/sweep.json and DIR/sweep.csv (one row
-per point: the values, throughput, Jain's index, shares, latency p50/p99, drops, mean
-FCT) and DIR/sweep.png (--metric against the first axis of several values).
+per point: the values, throughput, Jain's index, shares, latency p50/p99/p99.9, drops,
+mean FCT) and DIR/sweep.png (--metric against the first axis of several values).
 --dask runs the points on a Dask cluster (pip install 'dask[distributed]'); its
 workers need xdpq and the scenario's files, and write to DIR: use paths that are the
 same on every worker, e.g. a shared file system.
@@ -85,12 +88,7 @@ def run(args: argparse.Namespace) -> int:
     axes = axes_of(scenario, args.param)
 
     def done(row: dict[str, Any], finished: int, total: int) -> None:
-        print(
-            f"[{finished}/{total}] {row['label']}: p99 {row['latency_p99_ns'] / 1e3:.1f} us, "
-            f"{row['throughput_bps'] / 1e6:.2f} Mbit/s, Jain {row['jain_index']:.3f}, "
-            f"{row['drops']} drops",
-            flush=True,
-        )
+        print(f"[{finished}/{total}] {describe(row)}", flush=True)
 
     result = run_sweep(
         scenario,

@@ -67,20 +67,19 @@ def summarize(result: Result, rate_bps: int, propagation_ns: int = 0,
         by_flow[rec.flow].append(rec)
     seconds = max(result.duration_ns, 1) / 1e9
     total_bytes = sum(r.size for r in result.records if r.departed != DROPPED)
+    completed = {c.flow: c for c in completions(result.records, rate_bps, propagation_ns)}
     flows = []
     for flow, recs in sorted(by_flow.items()):
         done = [r for r in recs if r.departed != DROPPED]
         lat = sorted(r.departed - r.arrived for r in done)
         nbytes = sum(r.size for r in done)
-        fct = (max(r.departed for r in done) - min(r.arrived for r in recs)
-               if done and len(done) == len(recs) else 0)
-        ideal = sum(r.size for r in recs) * 8 * 1e9 / rate_bps + propagation_ns
+        c = completed.get(flow)
         flows.append(FlowStats(
             flow=flow, packets=len(recs), delivered=len(done), bytes_delivered=nbytes,
             throughput_bps=nbytes * 8 / seconds, share=nbytes / total_bytes if total_bytes else 0,
             latency_p50_ns=percentile(lat, 50), latency_p99_ns=percentile(lat, 99),
-            latency_p999_ns=percentile(lat, 99.9), fct_ns=fct,
-            slowdown=fct / ideal if fct and ideal else 0.0,
+            latency_p999_ns=percentile(lat, 99.9), fct_ns=c.fct_ns if c else 0,
+            slowdown=c.slowdown if c else 0.0,
         ))
     weights = weights or {}
     normalized = [f.throughput_bps / weights.get(f.flow, 1.0) for f in flows]

@@ -1,30 +1,37 @@
-"""Plots of a simulation's records, as PNG files.
+"""Plots of a simulation's records, as PNG files, and of a sweep's points.
 
 Figures are drawn with matplotlib's object API on the Agg canvas: no pyplot,
 no global state, no display needed, safe to call from any thread. Each
-function takes the records of a run and a path, and returns the path written
-(or ``None`` when the records hold nothing to plot, e.g. no flow completed).
+function for a run takes its records and a path, and returns the path written
+(or ``None`` when the records hold nothing to plot, e.g. no flow completed);
+:func:`sweep_figure` returns the figure of a metric against a swept value,
+which :mod:`xdpq.sim.sweep` saves.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 
 from xdpq.sim.metrics import Completion
 from xdpq.sim.run import DROPPED, Record
 
 TOP_FLOWS = 8
+WIDE = 20  # values whose largest is this many times their smallest get a log axis
+LABEL_ANGLE = 45  # degrees, for tick labels too close to sit side by side
 
 
-def _figure(title: str) -> tuple[Figure, object]:
+def _figure(title: str) -> tuple[Figure, Axes]:
     fig = Figure(figsize=(8, 4.5), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.subplots()
@@ -176,33 +183,72 @@ def occupancy_over_time(records: Sequence[Record], path: str | os.PathLike[str],
     return _save(fig, path)
 
 
-@dataclass(frozen=True)
-class SweepPoint:
-    label: str
-    throughput_bps: float
-    latency_p50_ns: int
-    latency_p99_ns: int
+def scale(values: Sequence[float]) -> str:
+    """``"log"`` for positive values spanning a wide range (the largest at least
+    WIDE times the smallest), where a linear axis would crowd all but the largest
+    into one corner; else ``"linear"``."""
+    finite = [v for v in values if math.isfinite(v)]
+    if finite and min(finite) > 0 and max(finite) >= WIDE * min(finite):
+        return "log"
+    return "linear"
 
 
-def sweep(points: Sequence[SweepPoint], path: str | os.PathLike[str], *,
-          title: str = "Latency against throughput") -> Path | None:
-    """One point per variant of a sweep: its p50 and p99 latency against its throughput."""
-    if not points:
-        return None
+def sweep_figure(labels: Sequence[str], positions: Sequence[float] | None,
+                 lines: Mapping[str | None, Sequence[float]], *, xlabel: str, ylabel: str,
+                 title: str) -> Figure:
+    """A metric against a swept value: for each entry of ``lines`` (its legend, or
+    None) one y per value. ``positions`` places numeric values, on a log axis when
+    they span a wide range (:func:`scale`); without them the values are categories,
+    evenly spaced in the order given. The y axis is chosen the same way. Each value
+    gets a tick with its label; labels that would overlap are turned, then thinned."""
+    categorical = positions is None
+    xs = [float(i) for i in range(len(labels))] if positions is None else list(positions)
     fig, ax = _figure(title)
-    x = [p.throughput_bps / 1e6 for p in points]
-    ax.scatter(x, [p.latency_p50_ns / 1e3 for p in points], marker="o", label="p50")
-    ax.scatter(x, [p.latency_p99_ns / 1e3 for p in points], marker="^", label="p99")
-    for p, xi in zip(points, x, strict=True):
-        ax.annotate(p.label, (xi, p.latency_p99_ns / 1e3), fontsize="x-small",
-                    textcoords="offset points", xytext=(3, 3))
-    ax.set_xlabel("throughput (Mbit/s)")
-    ax.set_ylabel("latency (µs)")
-    if max(p.latency_p99_ns for p in points) > 100 * max(1, min(p.latency_p50_ns
-                                                                 for p in points)):
-        ax.set_yscale("log")
-    ax.legend(fontsize="small")
-    return _save(fig, path)
+    for name, ys in lines.items():
+        pts = sorted(zip(xs, ys, strict=True))
+        ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o", label=name,
+                linestyle="none" if categorical else "-")
+    if categorical:
+        ax.set_xlim(-0.5, len(xs) - 0.5)
+    else:
+        ax.set_xscale(scale(xs))
+    ax.set_yscale(scale([y for ys in lines.values() for y in ys]))
+    ax.xaxis.set_minor_locator(NullLocator())  # the values' own ticks only
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if any(name is not None for name in lines):
+        ax.legend(fontsize="small")
+    _tick_labels(fig, ax, xs, labels)
+    return fig
+
+
+def _tick_labels(fig: Figure, ax: Axes, xs: list[float], labels: Sequence[str]) -> None:
+    """A tick at every x with its label: side by side when they fit, else turned
+    (LABEL_ANGLE degrees) and, where even turned neighbours would touch, only the
+    first of them (every tick stays)."""
+    ax.set_xticks(xs, labels)
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels()]
+    pad = 0.3 * max((b.height for b in boxes), default=0)
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    if all(boxes[b].x0 >= boxes[a].x1 + pad for a, b in itertools.pairwise(order)):
+        return
+    turn = {"rotation": LABEL_ANGLE, "ha": "right", "rotation_mode": "anchor"}
+    ax.set_xticks(xs, labels, **turn)
+    fig.draw_without_rendering()  # the layout moves to make room
+    at = ax.transData.transform([(x, 0) for x in xs])[:, 0]
+    # Turned labels are parallel strips: they clear each other when their anchors
+    # are a label's height (and a pad) apart across the strips.
+    across = math.sin(math.radians(LABEL_ANGLE))
+    shown = list(labels)
+    last = None
+    for i in order:
+        if last is not None and (at[i] - at[last]) * across < boxes[i].height + pad:
+            shown[i] = ""
+        else:
+            last = i
+    ax.set_xticks(xs, shown, **turn)
 
 
 def plot_run(records: Sequence[Record], out_dir: str | os.PathLike[str], *,

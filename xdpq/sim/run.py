@@ -66,7 +66,7 @@ class Record:
     size: int
     arrived: int
     departed: int = DROPPED  # when the last bit reached the far end
-    outcome: str = ""  # counter name: "delivered" or the drop/pass reason
+    outcome: str = ""  # "delivered", the drop/pass counter, or "unfinished" (the run ended)
 
 
 @dataclass
@@ -218,5 +218,8 @@ class Simulation:
         for name, n in (("enqueued", enqueued), ("dequeued", dequeued), ("drop_aqm", drop_aqm)):
             if n:
                 counters[name] += n
+        for rec in records:
+            if not rec.outcome:
+                rec.outcome = "unfinished"  # still queued, or not yet delivered, at the end
         duration = max(now, last) if until is None else max(now, last, until)
         return Result(records, counters, duration, limit)

@@ -23,9 +23,10 @@ pure function of the file (the seed included)::
     kind = "constant"            # constant, poisson, onoff, incast, flows, pcap
     ...
 
-    [sweep]                      # optional: one run per value of one key
-    key = "link.bql"
+    [sweep]                      # optional: one run per value of one key (a sweep of
+    key = "link.bql"             # one axis: keys and outputs as in xdpq.sim.sweep)
     values = ["fixed:1514", "fixed:30000", "adaptive", "off"]
+    flow = 1                     # optional: whose latency sweep.json shows
 
 Quantities are integers in canonical units (ns, bytes, bit/s) or strings with
 units as in the language (``"5ms"``, ``"64KiB"``, ``"10Mbit"``). The keys of
@@ -38,7 +39,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import re
 import sys
 import time
 import tomllib
@@ -280,7 +280,7 @@ def parse_scenario(data: dict[str, Any], path: str | os.PathLike[str]) -> Scenar
         workloads.append(spec)
         next_flow = spec.first_flow + n_flows
 
-    sweep = None
+    sweep = None  # its key and values are checked where it runs (xdpq.sim.sweep.plan)
     if top.has("sweep"):
         sw = top.table("sweep")
         key = sw.string("key")
@@ -291,11 +291,8 @@ def parse_scenario(data: dict[str, Any], path: str | os.PathLike[str]) -> Scenar
         sw.done()
         sweep = Sweep(key, tuple(values), flow)
     top.done()
-    scenario = Scenario(path, name, description, duration, drain, seed, link, sched_file,
-                        params, tuple(workloads), sweep, copy.deepcopy(data))
-    if sweep is not None:
-        variants(scenario)  # each value must make a valid scenario too
-    return scenario
+    return Scenario(path, name, description, duration, drain, seed, link, sched_file, params,
+                    tuple(workloads), sweep, copy.deepcopy(data))
 
 
 def _bql(t: _Table, name: str) -> Bql:
@@ -317,12 +314,18 @@ def _params(t: _Table, prog: ir.Program) -> dict[str, int | list[int]]:
         if not items or not all(isinstance(x, int | str) for x in items):
             raise t.error(name, "expected a whole number, a quantity with a unit "
                                 f"(\"10Mbit\") or a list of them, got {v!r}")
-        text = ",".join(str(x).lower() if isinstance(x, bool) else str(x) for x in items)
         try:
-            out.update(parse_assignments(prog, [f"{name}={text}"]))
+            out.update(parse_assignments(prog, [f"{name}={param_text(v)}"]))
         except XdpqError as exc:
             raise t.error(name, str(exc)) from None
     return out
+
+
+def param_text(value: Any) -> str:
+    """A parameter's TOML value (a number, a quantity, or a list of them) as
+    ``xdpq set`` takes it on the command line."""
+    items = value if isinstance(value, list) else [value]
+    return ",".join(str(x).lower() if isinstance(x, bool) else str(x) for x in items)
 
 
 def _find(t: _Table, name: str, scenario: Path) -> Path:
@@ -417,55 +420,6 @@ def _workload(t: _Table, index: int, seed: int, next_flow: int, duration: int,
     return WorkloadSpec(kind, index, first, wseed, weight, o), n_flows
 
 
-# --- sweeps ------------------------------------------------------------------------------------
-
-
-def _set(data: dict[str, Any], dotted: str, value: Any, path: Path) -> None:
-    node: Any = data
-    parts = dotted.split(".")
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise ScenarioError(path, "sweep.key", f"'{dotted}': no item {part} in "
-                                                       f"{'.'.join(parts[:i])}")
-            if last:
-                node[int(part)] = value
-            node = node[int(part)]
-        elif isinstance(node, dict):
-            if last:
-                node[part] = value
-            else:
-                node = node.setdefault(part, {})
-        else:
-            raise ScenarioError(path, "sweep.key", f"'{dotted}': {'.'.join(parts[:i])} is not "
-                                                   "a table")
-
-
-def _slug(value: Any) -> str:
-    text = Path(value).stem if isinstance(value, str) and value.endswith(".xdpq") else str(value)
-    return re.sub(r"[^A-Za-z0-9_.:-]+", "_", text).replace(":", "-")[:40]
-
-
-def variants(scenario: Scenario) -> list[tuple[str, Scenario]]:
-    """The scenarios a sweep stands for, each with a label; one, unlabelled, without."""
-    if scenario.sweep is None:
-        return [("", scenario)]
-    out = []
-    for i, value in enumerate(scenario.sweep.values):
-        data = copy.deepcopy(scenario.data)
-        data.pop("sweep", None)
-        _set(data, scenario.sweep.key, value, scenario.path)
-        try:
-            variant = parse_scenario(data, scenario.path)
-        except ScenarioError as exc:
-            raise ScenarioError(exc.file, exc.key,
-                                f"{exc.message} (with {scenario.sweep.key} = {value!r}, "
-                                f"sweep value {i})") from None
-        out.append((f"{i}-{_slug(value)}", variant))
-    return out
-
-
 # --- running -----------------------------------------------------------------------------------
 
 
@@ -545,7 +499,7 @@ def _with_progress(stream: Iterator[Arrival], end_ns: int, label: str,
 
 @dataclass
 class RunOutput:
-    label: str  # the sweep value's label; "" for a scenario without a sweep
+    label: str  # the sweep point's label; "" for a run of its own
     scenario: Scenario
     out_dir: Path
     summary: Summary
@@ -553,9 +507,19 @@ class RunOutput:
     files: list[Path]
 
 
-def run_one(scenario: Scenario, out_dir: str | os.PathLike[str], make_scheduler: MakeScheduler,
-            *, progress: bool | None = None, plots: bool = True, label: str = "") -> RunOutput:
-    """Run one scenario (no sweep) and write summary.json, records.csv and the plots."""
+def run_scenario(scenario: Scenario | str | os.PathLike[str], out_dir: str | os.PathLike[str],
+                 make_scheduler: MakeScheduler, *, progress: bool | None = None,
+                 plots: bool = True, label: str = "") -> RunOutput:
+    """Run one scenario (a file or a loaded one) into ``out_dir``: summary.json,
+    records.csv and the plots. ``make_scheduler(path, params)`` returns a fresh
+    scheduler for :class:`~xdpq.sim.run.Simulation`. The progress bar shows on
+    long runs when stderr is a terminal, unless ``progress`` says. A scenario with
+    a ``[sweep]`` is many runs: :func:`xdpq.sim.sweep.run_sweep` runs it."""
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    if scenario.sweep is not None:
+        raise ScenarioError(scenario.path, "sweep", "a scenario with a [sweep] is one run per "
+                                                    "value: run it with xdpq.sim.sweep.run_sweep")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     try:
@@ -572,14 +536,9 @@ def run_one(scenario: Scenario, out_dir: str | os.PathLike[str], make_scheduler:
     stream = _with_progress(arrivals(scenario, tags), scenario.duration_ns,
                             f"{scenario.name} {label}".strip(), show)
     result = sim.run(stream, until=scenario.duration_ns + scenario.drain_ns)
-    last = 0
-    for r in result.records:
-        if r.departed != DROPPED:
-            last = max(last, r.departed)
-        elif not r.outcome:
-            r.outcome = "unfinished"  # still queued when the run ended
     # Throughput is over the time it took to deliver what arrived, not over the drain
     # allowance the run was given.
+    last = max((r.departed for r in result.records), default=DROPPED)
     result = replace(result, duration_ns=max(scenario.duration_ns, last))
     weights = tags.weights if any(w != 1.0 for w in tags.weights.values()) else None
     summary = summarize(result, link.rate_bps, link.propagation_ns, weights)
@@ -605,45 +564,3 @@ def run_one(scenario: Scenario, out_dir: str | os.PathLike[str], make_scheduler:
 
         files += plot_run(result.records, out, done=done, propagation_ns=link.propagation_ns)
     return RunOutput(label, scenario, out, summary, result, files)
-
-
-def run_scenario(scenario: Scenario | str | os.PathLike[str], out_dir: str | os.PathLike[str],
-                 make_scheduler: MakeScheduler, *, progress: bool | None = None,
-                 plots: bool = True) -> list[RunOutput]:
-    """Run a scenario (a file or a loaded one) into ``out_dir``: summary.json,
-    records.csv and the plots; for a sweep, one subdirectory per value plus
-    sweep.json and sweep.png comparing them. ``make_scheduler(path, params)``
-    returns a fresh scheduler for :class:`~xdpq.sim.run.Simulation`. The progress
-    bar shows on long runs when stderr is a terminal, unless ``progress`` says."""
-    if not isinstance(scenario, Scenario):
-        scenario = load_scenario(scenario)
-    out = Path(out_dir)
-    if scenario.sweep is None:
-        return [run_one(scenario, out, make_scheduler, progress=progress, plots=plots)]
-    runs = [run_one(v, out / label, make_scheduler, progress=progress, plots=plots, label=label)
-            for label, v in variants(scenario)]
-    rows = []
-    for i, r in enumerate(runs):
-        lat: Any = r.summary
-        if scenario.sweep.flow is not None:
-            lat = next((f for f in r.summary.flows if f.flow == scenario.sweep.flow), None)
-            if lat is None:
-                raise ScenarioError(scenario.path, "sweep.flow",
-                                    f"no flow {scenario.sweep.flow} in run {r.label}")
-        rows.append({"label": r.label, "value": scenario.sweep.values[i],
-                     "throughput_bps": r.summary.throughput_bps,
-                     "jain_index": r.summary.jain_index, "latency_of_flow": scenario.sweep.flow,
-                     "latency_p50_ns": lat.latency_p50_ns, "latency_p99_ns": lat.latency_p99_ns,
-                     "latency_p999_ns": lat.latency_p999_ns,
-                     "outcomes": r.summary.outcomes, "dir": r.out_dir.name})
-    (out / "sweep.json").write_text(json.dumps(
-        {"scenario": scenario.name, "key": scenario.sweep.key, "runs": rows}, indent=2) + "\n")
-    if plots:
-        from xdpq.sim.plots import SweepPoint, sweep
-
-        whose = "" if scenario.sweep.flow is None else f" (latency of flow {scenario.sweep.flow})"
-        sweep([SweepPoint(row["label"], row["throughput_bps"], row["latency_p50_ns"],
-                          row["latency_p99_ns"]) for row in rows], out / "sweep.png",
-              title=f"{scenario.name}: {scenario.sweep.key}{whose}")
-    return runs
-

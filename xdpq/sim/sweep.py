@@ -1,17 +1,28 @@
 """Parameter sweeps: one scenario run at every point of a grid of values.
 
-An axis is ``NAME=V1,V2,...``. ``NAME`` is either a parameter of the
-scenario's scheduler (``quantum``, ``rate``, ``weight[1]``; values with units,
-checked as ``xdpq set`` checks them) or a scenario key (:data:`SCENARIO_KEYS`:
-``duration``, ``link.rate``, ``workload[0].load``, ...). The points are the
-cartesian product of the axes, plus the scenario's own ``[sweep]`` table as
-one more axis (unless an axis names its key). Every point is checked before
-any runs, and is a complete scenario: it runs with the scenario's seed (so
-points differ only by the swept values; sweep ``seed`` for replications), in
-a process pool or on a Dask cluster, and gives the same results however many
-run at once. Out come one directory per point (what ``xdpq sim`` writes) and
-``sweep.json``, ``sweep.csv`` (a row per point) and ``sweep.png`` (one metric
-against the first axis that has more than one value).
+This is the one sweep engine: ``xdpq sweep`` and a scenario's ``[sweep]``
+table (``xdpq sim``) both run here. A plan has one or more axes, each a key
+and its values; the points are the cartesian product of the axes. The
+command line gives an axis as ``KEY=V1,V2,...``; a scenario's ``[sweep]`` is
+one more axis (``key``, ``values``), unless the command line names its key.
+
+A key is spelled as the path of what it changes in the scenario file
+(:data:`SCENARIO_KEYS`): ``duration``, ``link.rate``, ``workload[0].load``,
+``scheduler.file``, ``scheduler.params.quantum``, ``scheduler.params.weight[1]``.
+A bare parameter name (``quantum``, ``weight[1]``) is short for
+``scheduler.params.NAME``, and ``workload.0.load`` for ``workload[0].load``;
+:func:`sweep_key` gives the one spelling, which is what the outputs show.
+Values are TOML values (the command line's texts are read as TOML would:
+``0.6`` a number, ``10Mbit`` a string); a parameter's are checked as
+``xdpq set`` checks them.
+
+Every point is checked before any runs, and is a complete scenario: it runs
+with the scenario's seed (so points differ only by the swept values; sweep
+``seed`` for replications), here, in a process pool or on a Dask cluster, and
+gives the same results however many run at once. Out come one directory per
+point (what ``xdpq sim`` writes) and ``sweep.json``, ``sweep.csv`` (a row per
+point) and ``sweep.png`` (one metric against the first axis that has more than
+one value).
 """
 
 from __future__ import annotations
@@ -27,15 +38,18 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xdpq import ir
 from xdpq.codegen.python import load_scheduler
 from xdpq.dsl import load
 from xdpq.errors import XdpqError
 from xdpq.ir.params import parse_assignments, resolve_params
-from xdpq.sim.scenario import Scenario, ScenarioError, parse_scenario, run_one
+from xdpq.sim.scenario import Scenario, ScenarioError, param_text, parse_scenario, run_scenario
 from xdpq.units import UnitError, quantity
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SCENARIO_KEYS = (
     "duration",
@@ -45,14 +59,20 @@ SCENARIO_KEYS = (
     "link.propagation",
     "link.bql",
     "scheduler.file",
+    "scheduler.params.NAME",
     "workload[I].KEY",
 )
+PARAMS = "scheduler.params."
 _TOP = ("duration", "drain", "seed")
 _TABLE_KEYS = {"link": ("rate", "propagation", "bql"), "scheduler": ("file",)}
-_WORKLOAD = re.compile(r"workload(?:\[(\d+)\]|\.(\d+))\.([A-Za-z_]+)")
+_INDEX = r"(?:\[(\d+)\]|\.(\d+))"  # [I], or .I as a dotted path has it
+_WORKLOAD = re.compile(rf"workload{_INDEX}\.([A-Za-z_]\w*)")
+_PARAM = re.compile(rf"scheduler\.params\.([A-Za-z_]\w*){_INDEX}?")
+_BARE_PARAM = re.compile(r"(?!workload\[)([A-Za-z_]\w*)(?:\[(\d+)\])?")  # not a workload
 METRICS = (
     "latency_p99_ns",
     "latency_p50_ns",
+    "latency_p999_ns",
     "throughput_bps",
     "jain_index",
     "drops",
@@ -68,9 +88,19 @@ class SweepError(XdpqError):
 
 @dataclass(frozen=True)
 class Axis:
-    name: str  # as given: "weight[1]", "link.rate", "workload[0].load"
-    values: tuple[Any, ...]  # the command line's texts, or a [sweep] table's TOML values
-    param: bool  # a scheduler parameter (else a scenario key)
+    name: str  # the one spelling: "scheduler.params.weight[1]", "link.rate", "workload[0].load"
+    values: tuple[Any, ...]  # TOML values
+    origin: str  # where it was given, for messages: "--param weight[1]", "s.toml: sweep"
+
+    @property
+    def param(self) -> bool:
+        """A parameter of the scheduler (else a key of the scenario)."""
+        return self.name.startswith(PARAMS)
+
+    @property
+    def short(self) -> str:
+        """The name without ``scheduler.params.``: what ``xdpq set`` calls a parameter."""
+        return self.name.removeprefix(PARAMS)
 
     def describe(self, value: Any) -> str:
         return f"{self.name}={value}"
@@ -80,7 +110,7 @@ class Axis:
 class Point:
     index: int
     label: str  # its directory
-    values: dict[str, Any]  # axis name -> value, as given
+    values: dict[str, Any]  # axis name -> value
     data: dict[str, Any] = field(repr=False)  # the scenario's TOML with the values in
 
 
@@ -94,20 +124,25 @@ class Task:
     out_dir: str
     plots: bool
     flow: int | None
+    progress: bool | None = False  # a progress bar on a long run (when it runs here)
 
 
 # --- axes ---------------------------------------------------------------------------------------
 
 
-def _scenario_key(name: str) -> tuple[str, ...] | None:
-    """The path of a scenario key in the TOML, or None for a scheduler parameter's name."""
-    if name in _TOP:
-        return (name,)
-    table, _, key = name.partition(".")
+def sweep_key(text: str) -> str | None:
+    """The one spelling of the key ``text`` names, or None when it names none that
+    can be swept (a parameter's name is checked against the scheduler later)."""
+    if text in _TOP:
+        return text
+    table, _, key = text.partition(".")
     if key in _TABLE_KEYS.get(table, ()):
-        return (table, key)
-    if m := _WORKLOAD.fullmatch(name):
-        return ("workload", m[1] or m[2], m[3])
+        return text
+    if m := _WORKLOAD.fullmatch(text):
+        return f"workload[{m[1] or m[2]}].{m[3]}"
+    if m := _PARAM.fullmatch(text) or _BARE_PARAM.fullmatch(text):
+        name, *index = filter(None, m.groups())
+        return PARAMS + name + "".join(f"[{i}]" for i in index)
     return None
 
 
@@ -122,11 +157,24 @@ def _toml_value(text: str) -> Any:
     return {"true": True, "false": False}.get(text, text)
 
 
+def _axis(given: str, values: Sequence[Any], origin: str, what: str) -> Axis:
+    """An axis of the key ``given`` with ``values``; ``what`` says where, for messages."""
+    name = sweep_key(given)
+    if name is None:
+        raise SweepError(
+            f"{what}: '{given}' is not a scenario key that can be swept; those are "
+            f"{', '.join(SCENARIO_KEYS)} (or a parameter's bare name: quantum, weight[1])"
+        )
+    if any(v in values[:i] for i, v in enumerate(values)):
+        raise SweepError(f"{what}: a value is given twice")
+    return Axis(name, tuple(values), origin)
+
+
 def parse_axis(text: str) -> Axis:
     """``NAME=V1,V2,...`` from the command line."""
-    name, eq, rhs = text.partition("=")
-    name = name.strip()
-    if not eq or not name:
+    given, eq, rhs = text.partition("=")
+    given = given.strip()
+    if not eq or not given:
         raise SweepError(
             f"--param {text!r}: write NAME=V1,V2,..., e.g. quantum=1514B,3028B "
             "or link.rate=10Mbit,100Mbit"
@@ -134,43 +182,28 @@ def parse_axis(text: str) -> Axis:
     values = tuple(v.strip() for v in rhs.split(","))
     if not rhs.strip() or "" in values:
         raise SweepError(
-            f"--param {text!r}: give one or more values separated by commas, e.g. {name}=1,2,4"
+            f"--param {text!r}: give one or more values separated by commas, e.g. {given}=1,2,4"
         )
-    if len(set(values)) != len(values):
-        raise SweepError(f"--param {text!r}: a value is given twice")
-    if (
-        name.startswith(("link.", "scheduler.", "workload[", "workload."))
-        and _scenario_key(name) is None
-    ):
-        raise SweepError(
-            f"--param {text!r}: '{name}' is not a scenario key that can be "
-            f"swept; those are {', '.join(SCENARIO_KEYS)}"
-        )
-    key = _scenario_key(name)
-    if key is None:
-        return Axis(name, values, param=True)
-    return Axis(name, tuple(_toml_value(v) for v in values), param=False)
+    return _axis(given, [_toml_value(v) for v in values], f"--param {given}", f"--param {text!r}")
 
 
 def axes_of(scenario: Scenario, given: Sequence[str]) -> list[Axis]:
-    """The command line's axes, then the scenario's own ``[sweep]`` (unless overridden)."""
+    """The command line's axes, then the scenario's own ``[sweep]`` (unless one of
+    them names its key)."""
     axes = [parse_axis(t) for t in given]
     names = [a.name for a in axes]
-    for name in names:
-        if names.count(name) > 1:
+    for axis in axes:
+        if names.count(axis.name) > 1:
             raise SweepError(
-                f"--param {name} is given twice: give all its values in one, {name}=V1,V2,..."
+                f"{axis.origin} is given twice: give all its values in one, "
+                f"{axis.origin.removeprefix('--param ')}=V1,V2,..."
             )
     sweep = scenario.sweep
     if sweep is not None:
-        name = re.sub(r"^workload\.(\d+)\.", r"workload[\1].", sweep.key)
-        if name not in names:
-            if _scenario_key(name) is None:
-                raise SweepError(
-                    f"{scenario.path}: sweep.key '{sweep.key}' cannot be combined "
-                    f"with --param; give it as --param instead"
-                )
-            axes.append(Axis(name, sweep.values, param=False))
+        where = f"{scenario.path}: sweep"
+        axis = _axis(sweep.key, sweep.values, where, where)
+        if axis.name not in names:
+            axes.append(axis)
     if not axes:
         raise SweepError(
             f"nothing to sweep: give --param NAME=V1,V2,... ({scenario.path} has no [sweep] table)"
@@ -187,20 +220,18 @@ def _program(path: Path) -> ir.Program:
 
 
 def _assign(data: dict[str, Any], axis: Axis, value: Any, n_workloads: int) -> None:
-    key = _scenario_key(axis.name)
-    assert key is not None
-    match key:
-        case (name,):
-            data[name] = value
-        case ("workload", index, name):
-            if int(index) >= n_workloads:
-                raise SweepError(
-                    f"--param {axis.name}: the scenario has workloads 0..{n_workloads - 1}"
-                )
-            workloads = data["workload"]
-            (workloads[int(index)] if isinstance(workloads, list) else workloads)[name] = value
-        case (table, name):
-            data.setdefault(table, {})[name] = value
+    """Write a scenario key's value into the TOML ``data``."""
+    if m := _WORKLOAD.fullmatch(axis.name):
+        index = int(m[1])
+        if index >= n_workloads:
+            raise SweepError(f"{axis.origin}: the scenario has workloads 0..{n_workloads - 1}")
+        workloads = data["workload"]
+        (workloads[index] if isinstance(workloads, list) else workloads)[m[3]] = value
+    elif axis.name in _TOP:
+        data[axis.name] = value
+    else:
+        table, _, key = axis.name.partition(".")
+        data.setdefault(table, {})[key] = value
 
 
 def _unknown_param(axis: Axis, prog: ir.Program) -> SweepError:
@@ -209,7 +240,7 @@ def _unknown_param(axis: Axis, prog: ir.Program) -> SweepError:
         or "none"
     )
     return SweepError(
-        f"--param {axis.name}: neither a parameter of the scheduler "
+        f"{axis.origin}: neither a parameter of the scheduler "
         f"'{prog.name}' (its parameters: {params}) nor a scenario key "
         f"({', '.join(SCENARIO_KEYS)})"
     )
@@ -222,11 +253,21 @@ def _check(data: dict[str, Any], base: Scenario, where: str) -> Scenario:
         raise SweepError(f"{exc} (at the point {where})") from None
 
 
-def _label(index: int, width: int, values: dict[str, Any]) -> str:
-    def short(v: Any) -> str:
-        return Path(v).stem if isinstance(v, str) and v.endswith(".xdpq") else str(v)
+def value_text(value: Any) -> str:
+    """A value as labels and plots show it (a scheduler file by its name)."""
+    if isinstance(value, str) and value.endswith(".xdpq"):
+        return Path(value).stem
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)
 
-    parts = (re.sub(r"[^A-Za-z0-9_.+=-]+", "", f"{k}={short(v)}") for k, v in values.items())
+
+def _label(index: int, width: int, axes: Sequence[Axis], combo: Sequence[Any]) -> str:
+    """A point's directory: its number, then each axis's short name and value."""
+    parts = (
+        re.sub(r"[^A-Za-z0-9_.,+=-]+", "", f"{a.short}={value_text(v)}".replace(":", "-"))
+        for a, v in zip(axes, combo, strict=True)
+    )
     return f"{index:0{width}d}-" + "-".join(parts)[:80]
 
 
@@ -237,25 +278,26 @@ def plan(scenario: Scenario, axes: Sequence[Axis]) -> list[Point]:
     width = len(str(len(combos) - 1))
     points = []
     for index, combo in enumerate(combos):
-        values = {a.name: v for a, v in zip(axes, combo, strict=True)}
-        where = ", ".join(a.describe(v) for a, v in zip(axes, combo, strict=True))
+        pairs = list(zip(axes, combo, strict=True))
+        where = ", ".join(a.describe(v) for a, v in pairs)
         data = copy.deepcopy(scenario.data)
         data.pop("sweep", None)
-        for axis, value in zip(axes, combo, strict=True):
+        for axis, value in pairs:
             if not axis.param:
                 _assign(data, axis, value, len(scenario.workloads))
         point = _check(data, scenario, where)
         prog = _program(point.scheduler)
         params: dict[str, int | list[int]] = dict(point.params)
-        for axis, value in zip(axes, combo, strict=True):
+        for axis, value in pairs:
             if axis.param:
-                base_name = axis.name.partition("[")[0]
-                if base_name not in {p.name for p in prog.params}:
+                if axis.short.partition("[")[0] not in {p.name for p in prog.params}:
                     raise _unknown_param(axis, prog)
                 try:
-                    params.update(parse_assignments(prog, [f"{axis.name}={value}"], params))
+                    params.update(
+                        parse_assignments(prog, [f"{axis.short}={param_text(value)}"], params)
+                    )
                 except XdpqError as exc:
-                    raise SweepError(f"--param {axis.name}: {exc}") from None
+                    raise SweepError(f"{axis.origin}: {exc}") from None
         if params != point.params:
             data.setdefault("scheduler", {})["params"] = params
             point = _check(data, scenario, where)
@@ -263,7 +305,8 @@ def plan(scenario: Scenario, axes: Sequence[Axis]) -> list[Point]:
             resolve_params(prog, point.params)
         except XdpqError as exc:
             raise SweepError(f"{exc} (at the point {where})") from None
-        points.append(Point(index, _label(index, width, values), values, data))
+        values = {a.name: v for a, v in pairs}
+        points.append(Point(index, _label(index, width, axes, combo), values, data))
     return points
 
 
@@ -275,11 +318,11 @@ def run_point(task: Task) -> dict[str, Any]:
     point = task.point
     try:
         scenario = parse_scenario(point.data, task.scenario_path)
-        out = run_one(
+        out = run_scenario(
             scenario,
             Path(task.out_dir) / point.label,
             load_scheduler,
-            progress=False,
+            progress=task.progress,
             plots=task.plots,
             label=point.label,
         )
@@ -310,6 +353,7 @@ def _row(point: Point, doc: dict[str, Any], flow: int | None) -> dict[str, Any]:
         "latency_of_flow": flow,
         "latency_p50_ns": lat["latency_p50_ns"],
         "latency_p99_ns": lat["latency_p99_ns"],
+        "latency_p999_ns": lat["latency_p999_ns"],
         "drops": sum(n for k, n in doc["outcomes"].items() if k.startswith("drop")),
         "outcomes": doc["outcomes"],
         "flows_completed": completed,
@@ -366,10 +410,13 @@ def run_sweep(
     plots: bool = True,
     metric: str = METRICS[0],
     flow: int | None = None,
+    progress: bool | None = False,
     done: Callable[[dict[str, Any], int, int], None] | None = None,
 ) -> SweepResult:
-    """Plan, run every point (``jobs`` at a time here, or on the Dask scheduler at
-    ``dask``), and write sweep.json, sweep.csv and (with ``plots``) sweep.png.
+    """Plan, run every point (one after the other in this process with ``jobs=1``,
+    ``jobs`` at a time in a process pool, or on the Dask scheduler at ``dask``), and
+    write sweep.json, sweep.csv and (with ``plots``) sweep.png. ``progress`` is as
+    :func:`~xdpq.sim.scenario.run_scenario` has it, for points run in this process.
     ``done(row, finished, total)`` hears of each point as it finishes."""
     if metric not in METRICS:
         raise SweepError(f"no metric '{metric}': choose one of {', '.join(METRICS)}")
@@ -380,9 +427,14 @@ def run_sweep(
     out.mkdir(parents=True, exist_ok=True)
     if flow is None and scenario.sweep is not None:
         flow = scenario.sweep.flow
-    tasks = [Task(p, str(scenario.path.resolve()), str(out.resolve()), plots, flow) for p in points]
+    here = jobs == 1 and not dask
+    tasks = [
+        Task(p, str(scenario.path.resolve()), str(out.resolve()), plots, flow, here and progress)
+        for p in points
+    ]
     rows: list[dict[str, Any]] = []
-    for row in _dask(tasks, dask) if dask else _pool(tasks, jobs):
+    finished = _dask(tasks, dask) if dask else map(run_point, tasks) if here else _pool(tasks, jobs)
+    for row in finished:
         rows.append(row)
         if done is not None:
             done(row, len(rows), len(tasks))
@@ -429,6 +481,7 @@ def write_csv(axes: Sequence[Axis], rows: list[dict[str, Any]], path: Path) -> P
         "jain_index",
         "latency_p50_ns",
         "latency_p99_ns",
+        "latency_p999_ns",
         "drops",
         "flows_completed",
         "fct_mean_ns",
@@ -458,6 +511,7 @@ def write_csv(axes: Sequence[Axis], rows: list[dict[str, Any]], path: Path) -> P
 
 
 def _number(value: Any) -> float | None:
+    """A value as a number (a quantity in its canonical unit), or None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
@@ -471,54 +525,51 @@ def _number(value: Any) -> float | None:
 _SCALE = {
     "latency_p99_ns": (1e3, "µs"),
     "latency_p50_ns": (1e3, "µs"),
+    "latency_p999_ns": (1e3, "µs"),
     "fct_mean_ns": (1e6, "ms"),
     "throughput_bps": (1e6, "Mbit/s"),
 }
 
 
+def figure(axes: Sequence[Axis], rows: list[dict[str, Any]], metric: str, *, title: str) -> Figure:
+    """``metric`` against the first axis with more than one value, one line for each
+    combination of the other such axes (:func:`xdpq.sim.plots.sweep_figure` chooses
+    the scales)."""
+    from xdpq.sim.plots import sweep_figure
+
+    first, *rest = [a for a in axes if len(a.values) > 1] or axes[:1]
+    scale, unit = _SCALE.get(metric, (1.0, ""))
+    lines: dict[str | None, list[float]] = {}
+    for r in rows:
+        name = ", ".join(a.describe(r["values"][a.name]) for a in rest) or None
+        ys = lines.setdefault(name, [float("nan")] * len(first.values))
+        ys[first.values.index(r["values"][first.name])] = r[metric] / scale
+    numbers = [_number(v) for v in first.values]
+    whose = rows[0]["latency_of_flow"] if rows and metric.startswith("latency") else None
+    name = metric.removesuffix("_ns").removesuffix("_bps")
+    name += "" if whose is None else f" of flow {whose}"
+    return sweep_figure(
+        [value_text(v) for v in first.values],
+        None if None in numbers else [n for n in numbers if n is not None],
+        lines,
+        xlabel=first.name,
+        ylabel=f"{name} ({unit})" if unit else name,
+        title=f"{title}: {metric} against {first.name}",
+    )
+
+
 def plot(
     axes: Sequence[Axis], rows: list[dict[str, Any]], metric: str, path: Path, *, title: str
 ) -> Path:
-    """``metric`` against the first axis with more than one value: one line for each
-    combination of the other such axes."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    first, *rest = [a for a in axes if len(a.values) > 1] or axes[:1]
-    numbers = [_number(v) for v in first.values]
-    numeric = all(n is not None for n in numbers)
-    position = {
-        v: (n if numeric else float(i))
-        for i, (v, n) in enumerate(zip(first.values, numbers, strict=True))
-    }
-    scale, unit = _SCALE.get(metric, (1.0, ""))
-    fig = Figure(figsize=(8, 4.5), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    ax.set_title(f"{title}: {metric} against {first.name}")
-    ax.grid(True, alpha=0.3)
-    lines: dict[tuple[Any, ...], list[tuple[float, float]]] = {}
-    for r in rows:
-        key = tuple(r["values"][a.name] for a in rest)
-        lines.setdefault(key, []).append((position[r["values"][first.name]], r[metric] / scale))
-    for key, pts in lines.items():
-        pts.sort()
-        name = ", ".join(a.describe(v) for a, v in zip(rest, key, strict=True)) or None
-        ax.plot(
-            [x for x, _ in pts],
-            [y for _, y in pts],
-            marker="o",
-            label=name,
-            linestyle="-" if numeric else "none",
-        )
-    if numeric and max(numbers) > 20 * max(min(numbers), 1e-12):  # type: ignore[type-var]
-        ax.set_xscale("log")
-        ax.minorticks_off()
-    ax.set_xticks(list(position.values()), [str(v) for v in first.values])
-    ax.set_xlabel(first.name)
-    name = metric.removesuffix("_ns").removesuffix("_bps")
-    ax.set_ylabel(f"{name} ({unit})" if unit else name)
-    if rest:
-        ax.legend(fontsize="small")
-    fig.savefig(path, format="png", dpi=100)
+    """:func:`figure`, as a PNG file."""
+    figure(axes, rows, metric, title=title).savefig(path, format="png", dpi=100)
     return path
+
+
+def describe(row: dict[str, Any]) -> str:
+    """One line on a finished point."""
+    return (
+        f"{row['label']}: p99 {row['latency_p99_ns'] / 1e3:.1f} us, "
+        f"{row['throughput_bps'] / 1e6:.2f} Mbit/s, Jain {row['jain_index']:.3f}, "
+        f"{row['drops']} drops"
+    )
