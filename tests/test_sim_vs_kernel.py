@@ -159,6 +159,12 @@ def run_model(sched: Any, trace: list[Arrive | Step]) -> tuple[Outcomes, Counter
 @given(data=st.data(), trace=events)
 def test_kernel_and_simulator_agree(pair: Pair, data: st.DataObject,
                                     trace: list[Arrive | Step]) -> None:
+    agree(pair, data, trace)
+
+
+def agree(pair: Pair, data: st.DataObject, trace: list[Arrive | Step]) -> None:
+    """Drawn parameter values, and the trace through both: the same dequeues, drops and
+    counters."""
     params = data.draw(param_values(pair.prog), label="params")
     pair.kernel.reset()
     write_params(pair.kernel.obj, pair.prog, params)

@@ -16,10 +16,9 @@ import pytest
 from hostile_programs import build, outcome, program
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_sim_vs_kernel import Arrive, Pair, Step, events, param_values, run_kernel, run_model
+from test_sim_vs_kernel import Arrive, Pair, Step, agree, events
 
 from xdpq.codegen.python import scheduler_factory
-from xdpq.runtime.params import write_params
 from xdpq.testing.stepper import Stepper
 
 pytestmark = pytest.mark.kernel
@@ -51,9 +50,4 @@ def hostile(request: pytest.FixtureRequest) -> Iterator[Pair]:
 @given(data=st.data(), trace=events)
 def test_hostile_programs_agree(hostile: Pair, data: st.DataObject,
                                 trace: list[Arrive | Step]) -> None:
-    params = data.draw(param_values(hostile.prog), label="params")
-    hostile.kernel.reset()
-    write_params(hostile.kernel.obj, hostile.prog, params)
-    kernel = run_kernel(hostile.kernel, trace)
-    model = run_model(hostile.make(params), trace)
-    assert kernel == model
+    agree(hostile, data, trace)
