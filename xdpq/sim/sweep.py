@@ -44,7 +44,7 @@ from xdpq import ir
 from xdpq.codegen.python import load_scheduler
 from xdpq.dsl import load
 from xdpq.errors import XdpqError
-from xdpq.ir.params import parse_assignments, resolve_params
+from xdpq.ir.params import format_values, parse_assignments, resolve_params
 from xdpq.sim.scenario import Scenario, ScenarioError, param_text, parse_scenario, run_scenario
 from xdpq.units import UnitError, quantity
 
@@ -298,8 +298,8 @@ def plan(scenario: Scenario, axes: Sequence[Axis]) -> list[Point]:
                     )
                 except XdpqError as exc:
                     raise SweepError(f"{axis.origin}: {exc}") from None
-        if params != point.params:
-            data.setdefault("scheduler", {})["params"] = params
+        if params != point.params:  # written back as a scenario file writes them: with units
+            data.setdefault("scheduler", {})["params"] = format_values(prog, params)
             point = _check(data, scenario, where)
         try:
             resolve_params(prog, point.params)
