@@ -68,13 +68,14 @@ def missing_capabilities(cap_eff: int) -> list[str]:
             if not (has(cap) or (by_sys_admin and has(CAP_SYS_ADMIN)))]
 
 
-def check_capabilities(verb: str) -> None:
+def check_capabilities(verb: str,
+                       does: str = "loads BPF programs and attaches them to interfaces") -> None:
     """Refuse, naming what is missing, unless this process may run the datapath."""
     missing = missing_capabilities(effective_capabilities())
     if missing:
         who = "root" if os.geteuid() == 0 else f"uid {os.geteuid()}"
         raise XdpqError(
-            f"not allowed: xdpq {verb} loads BPF programs and attaches them to interfaces, "
+            f"not allowed: xdpq {verb} {does}, "
             f"which needs {NEEDED}; this process ({who}) lacks {', '.join(missing)}: "
             f"run it as root (sudo xdpq {verb} ...)")
 

@@ -16,24 +16,37 @@ import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import NullLocator
 
+from xdpq.resources import matplotlib_config
 from xdpq.sim.metrics import Completion
 from xdpq.sim.run import DROPPED, Record
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 TOP_FLOWS = 8
 WIDE = 20  # values whose largest is this many times their smallest get a log axis
 LABEL_ANGLE = 45  # degrees, for tick labels too close to sit side by side
 
 
-def _figure(title: str) -> tuple[Figure, Axes]:
-    fig = Figure(figsize=(8, 4.5), layout="constrained")
+def new_figure(**kw: Any) -> Figure:
+    """A matplotlib figure on the Agg canvas (matplotlib is imported here, once its
+    configuration directory is sure to be writable)."""
+    matplotlib_config()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(layout="constrained", **kw)
     FigureCanvasAgg(fig)
+    return fig
+
+
+def _figure(title: str) -> tuple[Figure, Axes]:
+    fig = new_figure(figsize=(8, 4.5))
     ax = fig.subplots()
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
@@ -128,8 +141,7 @@ def fct_by_size(done: Sequence[Completion], path: str | os.PathLike[str], *,
     size = np.asarray([c.size for c in done], dtype=np.float64)
     fct = np.asarray([c.fct_ns for c in done], dtype=np.float64) / 1e6
     slow = np.asarray([c.slowdown for c in done], dtype=np.float64)
-    fig = Figure(figsize=(10, 4.5), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(10, 4.5))
     ax, ax2 = fig.subplots(1, 2)
     fig.suptitle(title)
     ax.scatter(size, fct, s=6, alpha=0.4, label="flows")
@@ -213,6 +225,8 @@ def sweep_figure(labels: Sequence[str], positions: Sequence[float] | None,
     else:
         ax.set_xscale(scale(xs))
     ax.set_yscale(scale([y for ys in lines.values() for y in ys]))
+    from matplotlib.ticker import NullLocator
+
     ax.xaxis.set_minor_locator(NullLocator())  # the values' own ticks only
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

@@ -498,6 +498,7 @@ class RunOutput:
     summary: Summary
     result: Result
     files: list[Path]
+    doc: dict[str, Any]  # what summary.json holds
 
 
 def run_scenario(scenario: Scenario | str | os.PathLike[str], out_dir: str | os.PathLike[str],
@@ -534,7 +535,9 @@ def run_scenario(scenario: Scenario | str | os.PathLike[str], out_dir: str | os.
     last = max((r.departed for r in result.records), default=DROPPED)
     result = replace(result, duration_ns=max(scenario.duration_ns, last))
     weights = tags.weights if any(w != 1.0 for w in tags.weights.values()) else None
-    summary = summarize(result, link.rate_bps, link.propagation_ns, weights)
+    dropped = dict(sched.dropped)
+    summary = summarize(result, link.rate_bps, link.propagation_ns, weights, dropped,
+                        sched.reasons)
     done = completions(result.records, link.rate_bps, link.propagation_ns, tags.flow_sizes)
     doc = {
         "scenario": {
@@ -551,9 +554,9 @@ def run_scenario(scenario: Scenario | str | os.PathLike[str], out_dir: str | os.
     }
     files = [out / "summary.json", out / "records.csv"]
     files[0].write_text(json.dumps(doc, indent=2) + "\n")
-    write_csv(result.records, files[1])
+    write_csv(result.records, files[1], dropped)
     if plots:
         from xdpq.sim.plots import plot_run
 
         files += plot_run(result.records, out, done=done, propagation_ns=link.propagation_ns)
-    return RunOutput(label, scenario, out, summary, result, files)
+    return RunOutput(label, scenario, out, summary, result, files, doc)
