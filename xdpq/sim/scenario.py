@@ -558,5 +558,6 @@ def run_scenario(scenario: Scenario | str | os.PathLike[str], out_dir: str | os.
     if plots:
         from xdpq.sim.plots import plot_run
 
-        files += plot_run(result.records, out, done=done, propagation_ns=link.propagation_ns)
+        files += plot_run(result.records, out, done=done, propagation_ns=link.propagation_ns,
+                          end_ns=scenario.duration_ns + scenario.drain_ns)
     return RunOutput(label, scenario, out, summary, result, files, doc)
