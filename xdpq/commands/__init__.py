@@ -21,4 +21,4 @@ def json_options(p: argparse.ArgumentParser, group: Any = None, *, top: bool = F
 
 def emit(args: argparse.Namespace, doc: Any) -> None:
     """A verb's JSON output: one line, or indented with -p."""
-    print(json.dumps(doc, indent=2 if args.pretty else None, default=str))
+    print(json.dumps(doc, indent=2 if getattr(args, "pretty", False) else None, default=str))
