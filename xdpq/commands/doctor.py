@@ -15,7 +15,7 @@ from xdpq.commands import emit, json_options
 EPILOG = """\
 examples:
   sudo xdpq doctor                 one line per check, ✓ or ✗ with a remedy
-  sudo xdpq -j doctor | jq -r '.[] | select(.ok | not) | .name'
+  sudo xdpq doctor --json | jq -r '.[] | select(.ok | not) | .name'
 
 The exit status is 0 when every required check passed, 1 otherwise.
 """
