@@ -1,4 +1,6 @@
-"""The tree is lint-clean: ruff runs as part of the suite, so CI enforces it."""
+"""The tree is lint-clean: ruff runs as part of the suite, so CI enforces it; and every
+scheduler program of the repository is in the layout `xdpq fmt` gives (.ci/run checks
+that too, with the installed command)."""
 
 from __future__ import annotations
 
@@ -16,3 +18,13 @@ def test_ruff_is_clean() -> None:
         text=True,
     )
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_every_program_in_the_repository_is_formatted() -> None:
+    files = sorted(p for p in REPO.rglob("*.xdpq")
+                   if not {".venv", "build", ".git"} & set(p.relative_to(REPO).parts))
+    assert len(files) >= 11  # the library at least
+    res = subprocess.run([sys.executable, "-m", "xdpq.cli", "fmt", "--check", "--diff",
+                          *map(str, files)], cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout == "" and res.stderr == ""

@@ -3,9 +3,13 @@ and messages that say what to write instead. No privileges needed."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from verbs import refused
 
 from conftest import REPO
+from xdpq.cli import main
 from xdpq.dsl import load
 from xdpq.errors import XdpqError
 from xdpq.ir.link import Bql
@@ -71,3 +75,50 @@ def test_a_bql_limit_needs_a_veth_egress() -> None:
             check_bql_egress(Bql.parse(text), "eth1", "")
         check_bql_egress(Bql.parse(text), "out0", "veth")
     check_bql_egress(Bql.parse("off"), "eth1", "")
+
+
+# --- tc's units at the command line ------------------------------------------------------------
+
+TBF = REPO / "schedulers/tbf.xdpq"
+TBF_SCENARIO = REPO / "sim/tbf.toml"
+
+
+def test_tc_spellings_mean_what_tc_means_at_the_command_line(tmp_path, capsys) -> None:
+    """``rate=10mbit`` and ``burst=10k`` were refused; ``mbps`` is bytes per second."""
+    assert main(["sweep", str(TBF_SCENARIO), "--param", "rate=10mbit,2mbps", "--param",
+                 "burst=10k", "--param", "link.bql=fixed:3kb", "--jobs", "1", "--no-plots",
+                 "--out", str(tmp_path)]) == 0
+    runs = [json.loads(p.read_text())["scenario"] for p in sorted(tmp_path.glob("*/summary.json"))]
+    assert [r["params"] for r in runs] == [{"rate": 10_000_000, "burst": 10_240},
+                                          {"rate": 16_000_000, "burst": 10_240}]
+    assert {r["link"]["bql"]["limit"] for r in runs} == {3072}
+
+
+@pytest.mark.parametrize(("axis", "words"), [
+    ("burst=10KB", ["'10KB' is ambiguous", "10000B (K = 1000)", "as tc reads it 10240B",
+                    "write 10000B or 10KiB"]),
+    ("burst=10K", ["'10K' is ambiguous as a size", "10000B", "10240B"]),
+    ("rate=10Mbps", ["'10Mbps' is ambiguous", "10Mbit (megabits per second)",
+                     "as tc reads it 80Mbit (megabytes per second)", "write 10Mbit or 10MBps"]),
+    ("link.bql=fixed:10KB", ["'fixed:10KB'", "10000B", "10240B"]),
+    ("link.rate=1Gbps", ["'1Gbps' is ambiguous", "1Gbit", "8Gbit"]),
+])
+def test_ambiguous_spellings_are_refused_at_the_command_line_with_both_readings(
+        axis: str, words: list[str], tmp_path, capsys) -> None:
+    assert main(["sweep", str(TBF_SCENARIO), "--param", axis, "--jobs", "1", "--no-plots",
+                 "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    for w in words:
+        assert w in err, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.kernel
+def test_deploy_reads_bql_and_parameters_with_tcs_units(cli) -> None:
+    base = ("deploy", str(TBF), "--in", "xdpqnone0", "--out", "xdpqnone1")
+    # Units accepted: the refusal is the next check's, the missing interface.
+    refused(cli(*base, "--bql", "fixed:30kb", "--param", "rate=10mbit", "--param", "burst=10k"),
+            "interface 'xdpqnone0' does not exist")
+    refused(cli(*base, "--bql", "fixed:10KB"), "--bql 'fixed:10KB'", "10000B", "10240B",
+            "write 10000B or 10KiB")
+    refused(cli(*base, "--param", "rate=10Mbps"), "10Mbit", "80Mbit", "write 10Mbit or 10MBps")

@@ -10,6 +10,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,3 +119,54 @@ def test_a_detached_deployment_is_private_and_refuses_nobody(
         assert any(w in msg for w in ("root", "CAP_", "Permission denied")), msg
     assert os.path.exists(cli.run_dir / "priv")  # nobody could not take it down
     assert "nothing left" in cli.ok("down", "priv")
+
+
+def test_an_unwritable_home_is_one_line_not_a_traceback(home: Path) -> None:
+    """setpriv keeps HOME=/root: xdpq's cache and matplotlib's fall back to temporary
+    ones, each said in one line; a verb that draws nothing says nothing about either;
+    compile --verify says to run as root instead of passing libbpf's memlock text on."""
+    cli = Cli()
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in cli.env.items() if k not in ("XDPQ_CACHE", "MPLCONFIGDIR",
+                                                             "XDG_CONFIG_HOME")}
+        return subprocess.run([*NOBODY, *cli.argv(*args)], env={**env, "HOME": "/root"},
+                              capture_output=True, text=True, timeout=300, cwd=home)
+
+    r = run("check", FIFO)
+    assert (r.returncode, r.stderr) == (0, ""), r.stderr
+    r = run("compile", FIFO, "-o", str(home / "fifo.o"))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith(
+        "xdpq: cannot use /root/.cache/xdpq for xdpq's cache (Permission denied); using /tmp/")
+    r = run("sim", str(REPO / "sim/prio.toml"), "--out", str(home / "prio"))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith(
+        "xdpq: cannot use /root/.config/matplotlib for matplotlib's cache (Permission denied)")
+    assert (home / "prio" / "occupancy.png").is_file()
+    r = run("compile", FIFO, "-o", str(home / "fifo.o"), "--verify")
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "memlock" not in r.stderr
+    assert "xdpq compile: not allowed: xdpq compile --verify loads the object into the " \
+           "kernel" in r.stderr and "run it as root" in r.stderr
+
+
+_INTERRUPTED_IMPORT = """
+import sys
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == sys.argv[1]:
+            raise KeyboardInterrupt
+sys.meta_path.insert(0, Interrupt())
+from xdpq.cli import main
+sys.exit(main(["--help"]))
+"""
+
+
+@pytest.mark.parametrize("module", ["xdpq.commands.sim", "xdpq.net.host", "lark"])
+def test_ctrl_c_while_the_verbs_are_imported_exits_130_quietly(module: str) -> None:
+    """Ctrl-C during start-up landed in an import inside cli.py as a traceback. Here
+    it lands in the import of ``module`` (as a real SIGINT would, at that point)."""
+    r = subprocess.run([sys.executable, "-c", _INTERRUPTED_IMPORT, module],
+                       capture_output=True, text=True, timeout=60, cwd=REPO,
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert (r.returncode, r.stdout, r.stderr) == (130, "", "")

@@ -24,7 +24,7 @@ from verbs import DRR, STFQ, Cli, alive, deploy_args, nothing_left, refused, wai
 from conftest import REPO
 from xdpq.bpf import compile_bpf
 from xdpq.net.receiver import Receiver
-from xdpq.net.testbed import DUT, TestBed
+from xdpq.net.testbed import DUT, RECEIVER, TestBed
 from xdpq.net.trafficgen import Flow, TrafficGen
 
 pytestmark = pytest.mark.kernel
@@ -35,14 +35,26 @@ pytestmark = pytest.mark.kernel
 
 def test_refuses_a_missing_interface(cli: Cli, bed: TestBed) -> None:
     r = cli("deploy", STFQ, "--in", "nope0", "--out", "out0", "--netns", bed.ns[DUT])
-    refused(r, "nope0", "does not exist", "ip link show")
+    refused(r, f"'nope0' does not exist in network namespace '{bed.ns[DUT]}'",
+            f"(ip -n {bed.ns[DUT]} link show)")
+    nothing_left(cli, bed)
+
+
+def test_an_interface_in_another_namespace_is_named_with_the_option_to_reach_it(
+        cli: Cli, bed: TestBed) -> None:
+    with NetNS(bed.ns[RECEIVER]) as ns:  # a name no other namespace has
+        ns.link("set", index=ns.link_lookup(ifname="r0")[0], ifname=f"{bed.prefix}r0")
+    r = cli("deploy", STFQ, "--in", f"{bed.prefix}r0", "--out", "out0")
+    refused(r, f"interface '{bed.prefix}r0' does not exist in this network namespace, but "
+               f"network namespace '{bed.ns[RECEIVER]}' has one: add --netns "
+               f"{bed.ns[RECEIVER]}")
     nothing_left(cli, bed)
 
 
 def test_refuses_an_interface_that_is_down(cli: Cli, bed: TestBed) -> None:
     with NetNS(bed.ns[DUT]) as ns:
         ns.link("set", index=ns.link_lookup(ifname="in0")[0], state="down")
-    refused(cli(*deploy_args(bed)), "in0", "is down", "ip link set dev in0 up")
+    refused(cli(*deploy_args(bed)), "in0", "is down", f"ip -n {bed.ns[DUT]} link set dev in0 up")
     nothing_left(cli, bed)
 
 
@@ -50,7 +62,7 @@ def test_refuses_an_egress_whose_driver_cannot_take_redirected_frames(
         cli: Cli, bed: TestBed) -> None:
     # No receiver: r0, the peer of out0, has neither an XDP program nor GRO.
     msg = refused(cli(*deploy_args(bed)), "out0", "ndo-xmit", "XDP program", "GRO")
-    assert "ethtool -K" in msg
+    assert f"ip netns exec {bed.ns[RECEIVER]} ethtool -K r0 gro on" in msg
     nothing_left(cli, bed)
 
 

@@ -1,12 +1,16 @@
 """The ``xdpq`` command line: one verb per module in :mod:`xdpq.commands`."""
+# PYTHON_ARGCOMPLETE_OK (shell completion: argcomplete)
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 
 from xdpq import __version__
+from xdpq.commands import json_options
 from xdpq.errors import XdpqError
 
 # Verb name -> module in xdpq.commands. Each module has ``register(subparsers)``
@@ -19,27 +23,47 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xdpq",
         description="Write a packet scheduler, simulate it, deploy it into XDP.",
+        epilog="-j/--json and -p/--pretty go before the verb or after it: xdpq -j list, "
+               "xdpq list -j. Every verb's --help ends with examples; man xdpq-VERB.",
     )
     parser.add_argument("--version", action="version", version=f"xdpq {__version__}")
+    json_options(parser, top=True)
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for verb in VERBS:
         importlib.import_module(f"xdpq.commands.{verb}").register(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+def _complete(parser: argparse.ArgumentParser) -> None:
+    """Shell completion (argcomplete), when the shell asks for it and it is installed."""
     try:
-        return int(args.func(args) or 0)
-    except XdpqError as exc:
-        print(f"xdpq {args.verb}: {exc}", file=sys.stderr)
-        return 1
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser)
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Ctrl-C at any point, even while the verbs' modules are still being imported,
+    # ends quietly with the shell's status for SIGINT.
+    try:
+        parser = build_parser()
+        _complete(parser)
+        args = parser.parse_args(argv)
+        args.json = args.json or args.pretty
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        try:
+            return int(args.func(args) or 0)
+        except XdpqError as exc:
+            print(f"xdpq {args.verb}: {exc}", file=sys.stderr)
+            return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `xdpq ... | head`: the reader went away; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import itertools
 import math
 from pathlib import Path
@@ -9,11 +10,21 @@ from pathlib import Path
 import pytest
 from matplotlib.figure import Figure
 
+from conftest import REPO
+from xdpq.cli import main
 from xdpq.codegen.python import load_scheduler
 from xdpq.ir.link import Bql
 from xdpq.library import library_path
 from xdpq.sim.metrics import completions
-from xdpq.sim.plots import fct_by_size, latency_cdf, plot_run, sweep_figure
+from xdpq.sim.plots import (
+    fct_by_size,
+    latency_cdf,
+    latency_figure,
+    occupancy,
+    occupancy_figure,
+    plot_run,
+    sweep_figure,
+)
 from xdpq.sim.run import Record, Simulation
 from xdpq.sim.workload import SizeCdf, flow_sizes, merge, poisson
 
@@ -146,3 +157,34 @@ def test_the_metric_axis_is_log_when_it_spans_a_wide_range() -> None:
     narrow = sweep_figure(["a", "b"], None, {None: [0.0, 18_000.0]}, xlabel="x", ylabel="y",
                           title="t")
     assert (wide.axes[0].get_yscale(), narrow.axes[0].get_yscale()) == ("log", "linear")
+
+
+def test_plots_count_what_is_still_queued_at_the_end(tmp_path: Path) -> None:
+    """sim/stfq.toml ends with 2,850 of its 6,750 packets still queued: the occupancy
+    plot stays up at the end and says so; the latency CDF marks the packets never
+    delivered instead of scaling the delivered ones to 1."""
+    assert main(["sim", str(REPO / "sim/stfq.toml"), "--out", str(tmp_path)]) == 0
+    with (tmp_path / "records.csv").open() as f:
+        records = [Record(int(r["flow"]), int(r["size"]), int(r["arrived_ns"]),
+                          int(r["departed_ns"]) if r["departed_ns"] else -1, r["outcome"])
+                   for r in csv.DictReader(f)]
+    left = [r for r in records if r.outcome == "unfinished"]
+    delivered = sum(r.outcome == "delivered" for r in records)
+    assert (len(records), len(left)) == (6750, 2850)
+    end = 300_000_000  # the scenario's duration (no drain)
+    t, level = occupancy(records, end_ns=end)
+    assert t[-1] == end and level[-1] == sum(r.size for r in left) > 0
+
+    fig = occupancy_figure(records, end_ns=end)
+    assert fig is not None
+    legend = [x.get_text() for x in fig.axes[0].get_legend().get_texts()]
+    assert legend == [f"still queued at the end: 2,850 packets, "
+                      f"{sum(r.size for r in left) / 1e3:,.1f} KB"]
+
+    fig = latency_figure(records)
+    assert fig is not None
+    ax = fig.axes[0]
+    assert "never delivered: 2,850 still queued at the end, 150 dropped" in ax.get_title()
+    (all_,) = [line for line in ax.get_lines() if line.get_label() == "all"]
+    assert max(all_.get_ydata()) == pytest.approx(delivered / len(records))
+    assert (tmp_path / "occupancy.png").is_file() and (tmp_path / "latency_cdf.png").is_file()

@@ -18,19 +18,13 @@ from functools import cache
 from pathlib import Path
 
 from xdpq.errors import BuildError
-from xdpq.resources import kern_dir
+from xdpq.resources import cache_dir, kern_dir
 
 KERNEL_BTF = Path("/sys/kernel/btf/vmlinux")
 _CFLAGS = ("-target", "bpf", "-mcpu=v3", "-O2", "-g", "-Wall", "-Wno-unused-function")
 _DIAG = re.compile(
     r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): (?P<kind>error|fatal error): (?P<msg>.*)$"
 )
-
-
-def cache_dir() -> Path:
-    base = Path(os.environ.get("XDPQ_CACHE", Path.home() / ".cache" / "xdpq"))
-    base.mkdir(parents=True, exist_ok=True)
-    return base
 
 
 def _arch_define() -> str:

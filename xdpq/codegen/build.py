@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xdpq import ir
-from xdpq.bpf.build import cache_dir, compile_bpf
+from xdpq.bpf.build import compile_bpf
 from xdpq.codegen.c import generate
 from xdpq.dsl import check, parse, read_source
 from xdpq.errors import BuildError
+from xdpq.resources import cache_dir
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,6 +123,11 @@ class Scheduler(Protocol):
         ...
     def dequeue(self, now: int) -> Dequeued: ...
 
+    # Drops by the program's own reasons: name -> [packets, bytes]; and which items
+    # ``admit`` and ``step`` dropped, in order, with the reason.
+    reasons: dict[str, list[int]]
+    dropped: list[tuple[int, str]]
+
     def step(self, now: int) -> tuple[Deq, int, int, int, int]:
         """``dequeue`` as a plain tuple of Dequeued's fields (what the simulator's
         loop calls: it makes no object per packet); ``dequeue`` wraps it."""
@@ -266,6 +271,9 @@ class _Emitter:
                 size = "pkt.len" if self.hook == "enqueue" else "e[2]"
                 self.line(f"c = self.reasons[{r!r}]", d)
                 self.line(f"c[0] += 1; c[1] += {size}", d)
+                if self.hook != "enqueue" or self.admitting:  # classify() has no item
+                    item = "item" if self.hook == "enqueue" else "e[1]"
+                    self.line(f"self.dropped.append(({item}, {r!r}))", d)
                 self.line("return Claim.ADMISSION" if self.hook == "enqueue"
                           else "return (Deq.DROP, e[1], e[0], e[2], 0)", d)
             case ir.Pass():
@@ -311,6 +319,7 @@ class _Emitter:
         self.line("self.at = {}", 2)
         self.line("self.pending = (0, 0, 0, 0)", 2)
         self.line(f"self.reasons = {{r: [0, 0] for r in {list(p.reasons)!r}}}", 2)
+        self.line("self.dropped = []", 2)
 
     def classify(self, admitting: bool) -> None:
         """``classify``, which leaves the queue and rank for ``enqueue``; or, admitting,

@@ -1,1 +1,24 @@
-"""Command-line verbs, one module each."""
+"""Command-line verbs, one module each; and the output options they share."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def json_options(p: argparse.ArgumentParser, group: Any = None, *, top: bool = False) -> None:
+    """``-j/--json`` and ``-p/--pretty``, as ``ip`` and ``bpftool`` have them: given before
+    the verb (``xdpq -j list``, the top parser, ``top``) or after it (``xdpq list -j``).
+    A verb's own options leave the top's alone unless given (``SUPPRESS``). ``group``:
+    where ``-j`` goes when it excludes other options of the verb."""
+    default = False if top else argparse.SUPPRESS
+    (group or p).add_argument("-j", "--json", action="store_true", default=default,
+                              help="print JSON on stdout, one document")
+    p.add_argument("-p", "--pretty", action="store_true", default=default,
+                   help="print JSON, indented (implies -j)")
+
+
+def emit(args: argparse.Namespace, doc: Any) -> None:
+    """A verb's JSON output: one line, or indented with -p."""
+    print(json.dumps(doc, indent=2 if getattr(args, "pretty", False) else None, default=str))

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from xdpq.commands import emit, json_options
 from xdpq.dsl import check, parse, read_source
 from xdpq.errors import SourceError, XdpqError
 
@@ -18,6 +19,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog="example: xdpq check schedulers/stfq.xdpq",
     )
     p.add_argument("file", type=Path, help="the .xdpq program")
+    json_options(p)  # {file, ok, scheduler} or {file, ok, error: {message, line, column, hint}}
     p.set_defaults(func=run)
 
 
@@ -28,9 +30,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"xdpq check: {exc}", file=sys.stderr)
         return 1
     try:
-        check(parse(source, str(args.file)), source)
+        prog = check(parse(source, str(args.file)), source)
     except SourceError as err:
         print(err, file=sys.stderr)
+        if args.json:
+            emit(args, {"file": str(args.file), "ok": False, "error": source_error(err)})
         return 1
-    print(f"{args.file}: ok")
+    if args.json:
+        emit(args, {"file": str(args.file), "ok": True, "scheduler": prog.name})
+    else:
+        print(f"{args.file}: ok")
     return 0
+
+
+def source_error(err: SourceError) -> dict[str, object]:
+    """A mistake in a program, as JSON: where it is, what it is, what to do."""
+    return {"message": err.message, "line": err.span.line, "column": err.span.column,
+            "end_line": err.span.end_line, "end_column": err.span.end_column,
+            "hint": err.hint}

@@ -9,7 +9,9 @@ from pathlib import Path
 from xdpq.bpf import BpfObject
 from xdpq.codegen.build import compile_file
 from xdpq.codegen.c import generate
+from xdpq.commands import emit, json_options
 from xdpq.dsl import load
+from xdpq.net import host
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,6 +31,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="print the generated C (to the -o file when given, else stdout)")
     p.add_argument("--verify", action="store_true",
                    help="also load the object into the kernel's verifier (needs root)")
+    json_options(p)  # {object, c_source, scheduler, verified}
     p.set_defaults(func=run)
 
 
@@ -43,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output is None:
         print("xdpq compile: say where the object goes: -o OUT.o (or --emit-c)", file=sys.stderr)
         return 2
+    if args.verify:  # before the work, and instead of libbpf's words about memlock
+        host.check_capabilities("compile --verify", "loads the object into the kernel")
     compiled = compile_file(args.file, args.output)
     if args.verify:
         obj = BpfObject(compiled.obj_path)
@@ -50,6 +55,11 @@ def run(args: argparse.Namespace) -> int:
             obj.load()
         finally:
             obj.close()
+    if args.json:
+        emit(args, {"object": str(args.output), "c_source": str(compiled.c_path),
+                    "scheduler": compiled.program.name, "verified": args.verify})
+        return 0
     print(f"{args.output}: {compiled.program.name}"
-          + (", loaded by the verifier" if args.verify else ""))
+          + (", loaded by the verifier" if args.verify else "")
+          + f"; its C, which clang compiled: {compiled.c_path}")
     return 0

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
-from xdpq.demo.compare import run_demo
-from xdpq.demo.output import table, write_json, write_png
+from xdpq.commands import emit, json_options
 from xdpq.demo.workload import SCHEDULERS, TOLERANCE_PP, workload
 from xdpq.errors import XdpqError
 from xdpq.net import host
@@ -64,30 +65,39 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="meanwhile, let the DUT's own stack send UDP out of the same egress "
         "(which XDP cannot schedule; see docs/findings.md)",
     )
+    json_options(p)  # demo.json's contents and the files written; progress on stderr
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from xdpq.demo.compare import run_demo  # numpy and matplotlib: only when it runs
+    from xdpq.demo.output import table, write_json, write_png
+
     host.check_capabilities("demo")
     w = workload(args.scheduler, args.packets)
     out = args.out or Path(tempfile.mkdtemp(prefix="xdpq-demo-"))
     out.mkdir(parents=True, exist_ok=True)
-    print(f"xdpq demo: {w.what}; {w.packets} packets of {w.size} B per flow", flush=True)
-    report = run_demo(w, lambda msg: print(f"  {msg}", flush=True), args.stack_load)
-    print()
-    print(table(report))
-    print()
-    for path in (write_json(report, out / "demo.json"), write_png(report, out / "demo.png")):
-        print(f"wrote {path}")
-    print("test bed, scheduler and programs removed")
+    say = sys.stderr if args.json else sys.stdout  # stdout carries the JSON alone
+    print(f"xdpq demo: {w.what}; {w.packets} packets of {w.size} B per flow", flush=True,
+          file=say)
+    report = run_demo(w, lambda msg: print(f"  {msg}", flush=True, file=say), args.stack_load)
+    files = [write_json(report, out / "demo.json"), write_png(report, out / "demo.png")]
+    if args.json:
+        emit(args, {**asdict(report), "files": [str(f) for f in files]})
+    else:
+        print()
+        print(table(report))
+        print()
+        for path in files:
+            print(f"wrote {path}")
+        print("test bed, scheduler and programs removed")
     if not report.agree:
         worst = max(report.diff_pp, key=abs)
         raise XdpqError(
             f"the simulator and the kernel disagree: a share differs by "
             f"{abs(worst):.1f} percentage points (at most {TOLERANCE_PP:.0f})"
         )
-    print(
-        f"the simulator and the kernel agree: every share within {TOLERANCE_PP:.0f} "
-        "percentage points"
-    )
+    if not args.json:
+        print(f"the simulator and the kernel agree: every share within {TOLERANCE_PP:.0f} "
+              "percentage points")
     return 0

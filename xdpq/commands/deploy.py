@@ -9,8 +9,10 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 
+from xdpq.commands import emit, json_options
 from xdpq.errors import XdpqError
 from xdpq.net import host
 from xdpq.runtime import registry, service
@@ -80,6 +82,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--netns", default="", metavar="NS",
                    help="the interfaces are in network namespace NS (/run/netns/NS)")
     p.add_argument("--daemon-child", action="store_true", help=argparse.SUPPRESS)
+    json_options(p)  # a JSON line {event: ready|stopped, ...}; --detach: the deployment's record
     p.set_defaults(func=run)
 
 
@@ -101,13 +104,17 @@ def run(args: argparse.Namespace) -> int:
     spec.name = plan.name
     if args.detach:
         return _detach(args, spec)
-    return _foreground(spec)
+    return _foreground(args, spec)
 
 
-def _foreground(spec: service.Spec) -> int:
+def _foreground(args: argparse.Namespace, spec: service.Spec) -> int:
     stop = threading.Event()
 
     def ready(st: registry.State) -> None:
+        if args.json:
+            emit(args, {"event": "ready", **asdict(st)})
+            sys.stdout.flush()
+            return
         params = " ".join(f"{k}={v}" for k, v in st.params.items())
         print(f"xdpq: '{st.name}' runs {st.program} on {st.ingress} → {st.egress} "
               f"(bql {st.bql}{', ' + params if params else ''}){resumed(st)}; Ctrl-C stops it",
@@ -115,7 +122,10 @@ def _foreground(spec: service.Spec) -> int:
 
     with service.stop_signals(stop):
         served = service.serve(spec, stop, ready, log=lambda m: print(m, file=sys.stderr))
-    if served.final is not None:
+    if served.final is not None and args.json:
+        emit(args, {"event": "stopped", "name": served.name, "fault": served.fault or None,
+                    "counters": {k: asdict(v) for k, v in served.final.counters.items()}})
+    elif served.final is not None:
         c = served.final.counters
         print(f"xdpq: '{served.name}' stopped: {c['transmitted'].packets} packets sent, "
               f"{sum(v.packets for k, v in c.items() if k.startswith('drop_'))} dropped "
@@ -154,6 +164,9 @@ def _detach(args: argparse.Namespace, spec: service.Spec) -> int:
     said = _read_until_eof(proc, START_TIMEOUT_S)  # the child lets go once it runs, or exits
     if said.strip() == READY:
         st = registry.load(str(spec.name))
+        if args.json:
+            emit(args, asdict(st))
+            return 0
         print(f"xdpq: '{st.name}' runs {st.program} on {st.ingress} → {st.egress} in the "
               f"background (pid {st.pid}){resumed(st)}; xdpq stats {st.name} / "
               f"xdpq down {st.name}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 from collections.abc import Iterator
@@ -11,6 +10,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 from xdpq import doctor
+from xdpq.commands import emit, json_options
 
 EPILOG = """\
 examples:
@@ -29,8 +29,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--json", action="store_true",
-                   help="print a JSON list of {name, ok, detail, remedy, required}")
+    json_options(p)  # a list of {name, ok, detail, remedy, required}
     p.set_defaults(func=run)
 
 
@@ -96,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"xdpq doctor: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(doctor.as_json(results), indent=2))
+        emit(args, doctor.as_json(results))
     else:
         _print(render(results))
     return 0 if doctor.healthy(results) else 1

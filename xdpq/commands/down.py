@@ -7,6 +7,7 @@ import os
 import signal
 import time
 
+from xdpq.commands import emit, json_options
 from xdpq.errors import XdpqError
 from xdpq.runtime import registry
 
@@ -35,6 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--timeout", type=float, default=STOP_TIMEOUT_S, metavar="S",
                    help=f"seconds to wait for a clean stop before SIGKILL "
                         f"(default {STOP_TIMEOUT_S:.0f})")
+    json_options(p)  # {name, down: true, how}
     p.set_defaults(func=run)
 
 
@@ -73,5 +75,8 @@ def run(args: argparse.Namespace) -> int:
     left = registry.leftovers(name)
     if left:
         raise XdpqError(f"'{name}': could not remove {', '.join(left)}: remove by hand")
-    print(f"{name}: down; {how}; nothing left")
+    if args.json:
+        emit(args, {"name": name, "down": True, "how": how})
+    else:
+        print(f"{name}: down; {how}; nothing left")
     return 0

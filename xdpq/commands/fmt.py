@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from xdpq.commands import emit, json_options
 from xdpq.dsl import read_source
 from xdpq.dsl.fmt import format as format_program
 from xdpq.errors import SourceError, XdpqError
@@ -33,44 +34,53 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="change nothing; list the files that would change and exit 1 if any")
     p.add_argument("--diff", action="store_true",
                    help="with --check (implied): also print a unified diff of each change")
+    json_options(p)  # [{file, status: unchanged|reformatted|would_reformat|error, ...}]
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     check = args.check or args.diff
-    status = 0
-    for path in args.files:
-        try:
-            source = read_source(path)
-        except XdpqError as exc:
-            print(f"xdpq fmt: {exc}", file=sys.stderr)
-            status = 1
+    results = [_one(path, check, args.diff) for path in args.files]
+    for r in results:
+        if r.get("error"):
+            print(r["error"], file=sys.stderr)
+        if args.json:
             continue
-        try:
-            formatted = format_program(source, str(path))
-        except SourceError as err:
-            print(err, file=sys.stderr)
-            print(f"xdpq fmt: {path} left unchanged: it does not parse", file=sys.stderr)
-            status = 1
-            continue
-        if formatted == source:
-            continue
-        if check:
-            print(f"would reformat {path}")
-            if args.diff:
-                sys.stdout.writelines(difflib.unified_diff(
-                    source.splitlines(keepends=True), formatted.splitlines(keepends=True),
-                    f"{path}", f"{path} (formatted)"))
-            status = 1
-            continue
-        try:
-            _replace(path, formatted)
-        except OSError as exc:
-            print(f"xdpq fmt: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
-            status = 1
-            continue
-        print(f"reformatted {path}")
-    return status
+        if r["status"] == "would_reformat":
+            print(f"would reformat {r['file']}")
+            sys.stdout.write(r.get("diff", ""))
+        elif r["status"] == "reformatted":
+            print(f"reformatted {r['file']}")
+    if args.json:
+        emit(args, results)
+    return int(any(r["status"] in ("would_reformat", "error") for r in results))
+
+
+def _one(path: Path, check: bool, diff: bool) -> dict[str, str]:
+    """Format one file (or, with ``check``, say whether it would change)."""
+    out = {"file": str(path), "status": "error"}
+    try:
+        source = read_source(path)
+    except XdpqError as exc:
+        return {**out, "error": f"xdpq fmt: {exc}"}
+    try:
+        formatted = format_program(source, str(path))
+    except SourceError as err:
+        return {**out, "error": f"{err}\nxdpq fmt: {path} left unchanged: it does not parse"}
+    if formatted == source:
+        return {**out, "status": "unchanged"}
+    if check:
+        out["status"] = "would_reformat"
+        if diff:
+            out["diff"] = "".join(difflib.unified_diff(
+                source.splitlines(keepends=True), formatted.splitlines(keepends=True),
+                f"{path}", f"{path} (formatted)"))
+        return out
+    try:
+        _replace(path, formatted)
+    except OSError as exc:
+        return {**out, "error": f"xdpq fmt: cannot write {path}: {exc.strerror or exc}"}
+    return {**out, "status": "reformatted"}
 
 
 def _replace(path: Path, text: str) -> None:

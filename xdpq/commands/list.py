@@ -6,6 +6,7 @@ import argparse
 import json
 from dataclasses import asdict
 
+from xdpq.commands import json_options
 from xdpq.runtime import registry
 
 EPILOG = """\
@@ -23,7 +24,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--json", action="store_true", help="print JSON")
+    json_options(p)
     p.set_defaults(func=run)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from xdpq.commands import emit, json_options
 from xdpq.errors import XdpqError
 from xdpq.ir.link import Bql
 from xdpq.ir.params import format_values, parse_assignments
@@ -37,6 +38,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="quantum=3000B, weight=1,2,1,..., weight[2]=3")
     p.add_argument("--bql", metavar="adaptive|fixed:N|off",
                    help="change the BQL setting too (fixed:0 holds the scheduler)")
+    json_options(p)  # {name, bql, params: {NAME: {old, new}}}
     p.set_defaults(func=run)
 
 
@@ -59,9 +61,13 @@ def run(args: argparse.Namespace) -> int:
             view.set_bql(bql)
             st.bql = args.bql
         registry.save(st)
+    old, new = format_values(prog, before), format_values(prog, after)
+    if args.json:
+        emit(args, {"name": args.name, "bql": args.bql,
+                    "params": {k: {"old": old[k], "new": new[k]} for k in values}})
+        return 0
     if bql is not None:
         print(f"{args.name}: bql = {args.bql}")
-    old, new = format_values(prog, before), format_values(prog, after)
     for k in values:
         print(f"{args.name}: {k} = {new[k]}" + (f" (was {old[k]})" if old[k] != new[k] else
                                                  " (unchanged)"))

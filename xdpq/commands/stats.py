@@ -9,6 +9,7 @@ import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
+from xdpq.commands import json_options
 from xdpq.errors import XdpqError
 from xdpq.runtime import registry, report, service
 
@@ -40,7 +41,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("name", help="the deployment (see xdpq list)")
     out = p.add_mutually_exclusive_group()
-    out.add_argument("--json", action="store_true", help="print JSON")
+    json_options(p, out)
     out.add_argument("--prometheus", action="store_true",
                      help="print the Prometheus text exposition format")
     out.add_argument("--listen", metavar="[ADDR:]PORT",

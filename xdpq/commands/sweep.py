@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from xdpq.commands import emit, json_options
 from xdpq.sim.scenario import load_scenario
-from xdpq.sim.sweep import METRICS, SCENARIO_KEYS, axes_of, describe, run_sweep
+from xdpq.sim.sweep import (
+    METRICS,
+    SCENARIO_KEYS,
+    SweepResult,
+    axes_of,
+    describe,
+    run_sweep,
+)
 
 EPILOG = f"""\
 examples:
@@ -80,16 +90,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="latency columns of flow N only (default: every packet's)",
     )
     p.add_argument("--no-plots", action="store_true", help="write no PNGs")
+    json_options(p)  # {out, files, points}: the points as sweep.json has them
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     axes = axes_of(scenario, args.param)
-
-    def done(row: dict[str, Any], finished: int, total: int) -> None:
-        print(f"[{finished}/{total}] {describe(row)}", flush=True)
-
     result = run_sweep(
         scenario,
         axes,
@@ -99,7 +106,26 @@ def run(args: argparse.Namespace) -> int:
         plots=not args.no_plots,
         metric=args.metric,
         flow=args.flow,
-        done=done,
+        done=progress(args),
     )
-    print(f"{args.out}: {', '.join(f.name for f in result.files)}")
+    return show(args, result)
+
+
+def progress(args: argparse.Namespace) -> Callable[[dict[str, Any], int, int], None]:
+    """A line per finished point (on stderr when stdout carries JSON)."""
+
+    def done(row: dict[str, Any], finished: int, total: int) -> None:
+        print(f"[{finished}/{total}] {describe(row)}", flush=True,
+              file=sys.stderr if args.json else sys.stdout)
+
+    return done
+
+
+def show(args: argparse.Namespace, result: SweepResult) -> int:
+    """What a sweep wrote; with -j its points too, as sweep.json has them."""
+    if args.json:
+        emit(args, {"out": str(args.out), "files": [str(f) for f in result.files],
+                    "points": result.rows})
+    else:
+        print(f"{args.out}: {', '.join(f.name for f in result.files)}")
     return 0

@@ -7,10 +7,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from xdpq.demo.compare import Report
+from xdpq.sim.plots import new_figure
 
 
 def _ms(ns: int) -> str:
@@ -66,8 +65,7 @@ def write_json(r: Report, path: Path) -> Path:
 
 
 def write_png(r: Report, path: Path) -> Path:
-    fig = Figure(figsize=(11, 4.5), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(11, 4.5))
     share_ax, lat_ax = fig.subplots(1, 2)
     labels = [f.label for f in r.sim.flows]
     x = np.arange(len(labels))

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from xdpq import units
 from xdpq.errors import XdpqError
 
 BQL_MIN, BQL_MAX, BQL_HOLD_NS = 1514, 4 * 1024 * 1024, 1_000_000
@@ -37,15 +38,22 @@ class Bql:
     limit: int = 64 * 1024  # bytes: the fixed limit, or where adaptive starts
 
     @classmethod
-    def parse(cls, text: str) -> Bql:
+    def parse(cls, text: str, option: str = "--bql ") -> Bql:
+        """``adaptive``, ``off`` or ``fixed:BYTES`` (a size, e.g. ``fixed:30kb``); errors
+        name the text as ``option`` did."""
         match text.split(":", 1):
             case ["adaptive"]:
                 return cls(BqlMode.ADAPTIVE)
             case ["off"]:
                 return cls(BqlMode.OFF)
-            case ["fixed", n] if n.isdigit():
-                return cls(BqlMode.FIXED, int(n))
-        raise XdpqError(f"--bql {text!r}: expected adaptive, off or fixed:BYTES (e.g. fixed:30000)")
+            case ["fixed", n]:
+                try:
+                    return cls(BqlMode.FIXED, units.value(n, units.Kind.BYTES))
+                except units.UnitError as exc:
+                    hint = exc.hint if exc.hint.startswith("write") else "e.g. fixed:30kb"
+                    raise XdpqError(f"{option}{text!r}: {exc}; {hint}") from None
+        raise XdpqError(f"{option}{text!r}: expected adaptive, off or fixed:BYTES "
+                        "(e.g. fixed:30000 or fixed:30kb)")
 
     @classmethod
     def hold(cls) -> Bql:

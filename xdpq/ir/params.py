@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from xdpq import units
 from xdpq.errors import XdpqError
 from xdpq.ir.nodes import Param, Program
-from xdpq.units import Kind, UnitError, quantity
+from xdpq.units import EXAMPLE, WORDS, Kind, UnitError, quantity
 
 
 def resolve_params(prog: Program, given: Mapping[str, int | list[int]]) -> dict[str, Any]:
@@ -36,50 +37,33 @@ def resolve_params(prog: Program, given: Mapping[str, int | list[int]]) -> dict[
     return out
 
 
-
-_UNIT_OF = {Kind.TIME: "ns", Kind.BYTES: "B", Kind.RATE: "bit", Kind.COUNT: "", Kind.BOOL: ""}
-_EXAMPLE = {Kind.TIME: "5ms", Kind.BYTES: "1514B", Kind.RATE: "10Mbit", Kind.COUNT: "4",
-            Kind.BOOL: "1"}
-_KIND_WORD = {Kind.TIME: "a time", Kind.BYTES: "a size", Kind.RATE: "a rate",
-              Kind.COUNT: "a plain number", Kind.BOOL: "a truth value"}
-
-
-_LARGER = {Kind.TIME: ((10**9, "s"), (10**6, "ms"), (10**3, "us")),
-           Kind.RATE: ((10**9, "Gbit"), (10**6, "Mbit"), (10**3, "Kbit"))}
-
-
-def show(p: Param, value: int) -> str:
-    """A value of ``p`` as a user writes it: the largest unit that shows it exactly
-    (``5ms``, ``10Mbit``; sizes in bytes), which ``quantity`` reads back."""
-    for scale, unit in _LARGER.get(p.kind, ()):
-        if value and value % scale == 0:
-            return f"{value // scale}{unit}"
-    return f"{value}{_UNIT_OF[p.kind]}"
+def _range(p: Param) -> str:
+    return f"{units.show(p.kind, p.low)}..{units.show(p.kind, p.high)}"
 
 
 def _describe(p: Param) -> str:
     table = f"[{p.count}]" if p.count is not None else ""
-    return f"{p.name}{table}: {_KIND_WORD[p.kind]} in {show(p, p.low)}..{show(p, p.high)}"
+    return f"{p.name}{table}: {WORDS[p.kind]} in {_range(p)}"
 
 
 def _value(p: Param, text: str, assignment: str) -> int:
     if p.kind == Kind.BOOL and text.lower() in ("true", "false", "on", "off", "yes", "no"):
         return int(text.lower() in ("true", "on", "yes"))
     try:
-        q = quantity(text.strip())
+        q = quantity(text.strip(), want=p.kind)
     except UnitError as exc:
-        hint = f" ({exc.hint})" if exc.hint else ""
-        raise XdpqError(f"parameter {assignment!r}: {exc}{hint}; "
-                        f"write e.g. {p.name}={_EXAMPLE[p.kind]}") from None
+        fix = (exc.hint if exc.hint.startswith("write ") else
+               f"{f'({exc.hint}); ' if exc.hint else ''}write e.g. {p.name}={EXAMPLE[p.kind]}")
+        raise XdpqError(f"parameter {assignment!r}: {exc}; {fix}") from None
     kind = Kind.COUNT if p.kind == Kind.BOOL else p.kind
     if q.kind != kind:
         raise XdpqError(
-            f"parameter {assignment!r}: '{p.name}' is {_KIND_WORD[p.kind]}, "
-            f"'{text}' is {_KIND_WORD[q.kind]}; write e.g. {p.name}={_EXAMPLE[p.kind]}")
+            f"parameter {assignment!r}: '{p.name}' is {WORDS[p.kind]}, "
+            f"'{text}' is {WORDS[q.kind]}; write e.g. {p.name}={EXAMPLE[p.kind]}")
     if not p.low <= q.value <= p.high:
         raise XdpqError(
-            f"parameter {assignment!r}: {show(p, q.value)} is outside the range of "
-            f"'{p.name}', {show(p, p.low)}..{show(p, p.high)}; give a value within it")
+            f"parameter {assignment!r}: {units.show(p.kind, q.value)} is outside the range of "
+            f"'{p.name}', {_range(p)}; give a value within it")
     return q.value
 
 
@@ -111,7 +95,7 @@ def parse_assignments(prog: Program, texts: list[str],
             index = int(idx)
         if not eq or not name or not rhs.strip():
             raise XdpqError(f"parameter {text!r}: write NAME=VALUE, e.g. "
-                            + (f"{prog.params[0].name}={_EXAMPLE[prog.params[0].kind]}"
+                            + (f"{prog.params[0].name}={EXAMPLE[prog.params[0].kind]}"
                                if prog.params else "quantum=1514B"))
         p = known.get(name)
         if p is None:
@@ -122,7 +106,7 @@ def parse_assignments(prog: Program, texts: list[str],
         if p.count is None:
             if index is not None or "," in rhs:
                 raise XdpqError(f"parameter {text!r}: '{name}' is a single value, not a "
-                                f"table; write {name}={_EXAMPLE[p.kind]}")
+                                f"table; write {name}={EXAMPLE[p.kind]}")
             out[name] = _value(p, rhs, text)
             continue
         table = list(out.get(name, base.get(name, [p.default] * p.count)))  # type: ignore[arg-type]
@@ -149,5 +133,5 @@ def format_values(prog: Program, values: Mapping[str, int | list[int]]) -> dict[
     out = {}
     for name, v in values.items():
         p = known[name]
-        out[name] = ",".join(show(p, x) for x in v) if isinstance(v, list) else show(p, v)
+        out[name] = ",".join(units.show(p.kind, x) for x in (v if isinstance(v, list) else [v]))
     return out

@@ -68,13 +68,14 @@ def missing_capabilities(cap_eff: int) -> list[str]:
             if not (has(cap) or (by_sys_admin and has(CAP_SYS_ADMIN)))]
 
 
-def check_capabilities(verb: str) -> None:
+def check_capabilities(verb: str,
+                       does: str = "loads BPF programs and attaches them to interfaces") -> None:
     """Refuse, naming what is missing, unless this process may run the datapath."""
     missing = missing_capabilities(effective_capabilities())
     if missing:
         who = "root" if os.geteuid() == 0 else f"uid {os.geteuid()}"
         raise XdpqError(
-            f"not allowed: xdpq {verb} loads BPF programs and attaches them to interfaces, "
+            f"not allowed: xdpq {verb} {does}, "
             f"which needs {NEEDED}; this process ({who}) lacks {', '.join(missing)}: "
             f"run it as root (sudo xdpq {verb} ...)")
 
@@ -142,6 +143,61 @@ def enter_netns(ns: str | Path) -> None:
         os.close(fd)
 
 
+def ip_command(ns: str) -> str:
+    """``ip`` as a user types it for the interfaces of network namespace ``ns`` ("": the
+    caller's)."""
+    return f"ip -n {ns}" if ns else "ip"
+
+
+def in_netns_command(ns: str) -> str:
+    """What runs a command in network namespace ``ns`` ("": the caller's, nothing)."""
+    return f"ip netns exec {ns} " if ns else ""
+
+
+def _named_namespaces() -> list[Path]:
+    return sorted(NETNS_DIR.iterdir()) if NETNS_DIR.is_dir() else []
+
+
+def namespaces_holding(ifname: str) -> list[str]:
+    """The named network namespaces (under /run/netns) that have an interface
+    ``ifname``; those the caller cannot enter are left out."""
+    from pyroute2 import IPRoute
+
+    out = []
+    for path in _named_namespaces():
+        try:
+            with in_netns(path), IPRoute() as ip:
+                if ip.link_lookup(ifname=ifname):
+                    out.append(path.name)
+        except (XdpqError, OSError):
+            continue
+    return out
+
+
+def veth_peer(ifindex: int) -> tuple[str, str | None]:
+    """The name of the peer of veth ``ifindex`` (in the caller's namespace) and where it
+    is: "" in the caller's namespace, else the name of the namespace under /run/netns;
+    ("", None) when it cannot be found."""
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ip:
+        msg = ip.get_links(ifindex)[0]
+        peer = msg.get_attr("IFLA_LINK") or 0
+        if msg.get_attr("IFLA_LINK_NETNSID") is None:
+            found = ip.get_links(peer) if peer else []
+            return (found[0].get_attr("IFLA_IFNAME"), "") if found else ("", None)
+    for path in _named_namespaces():  # its link points back at us
+        try:
+            with in_netns(path), IPRoute() as ip:
+                for m in ip.get_links():
+                    if m["index"] == peer and m.get_attr("IFLA_LINK") == ifindex and \
+                            m.get_attr("IFLA_LINK_NETNSID") is not None:
+                        return m.get_attr("IFLA_IFNAME"), path.name
+        except (XdpqError, OSError):
+            continue
+    return "", None
+
+
 @contextmanager
 def in_netns(ns: str | Path) -> Iterator[None]:
     """The calling thread in network namespace ``ns`` (see :func:`enter_netns`) for the
@@ -160,13 +216,13 @@ def in_netns(ns: str | Path) -> Iterator[None]:
 # -- the egress ----------------------------------------------------------------------------
 
 
-def egress_remedy(kind: str, peer: str) -> str:
-    """What makes an egress of ``kind`` (``peer``: its veth peer, described) take
-    redirected frames."""
+def egress_remedy(kind: str, peer: str, peer_netns: str = "") -> str:
+    """What makes an egress of ``kind`` take redirected frames; for a veth, a command
+    that does it on its peer (named ``peer``, in network namespace ``peer_netns``)."""
     if kind == "veth":
         return (f"a veth accepts redirected frames only while its peer ({peer}) has an XDP "
-                "program attached or GRO on: e.g. ethtool -K PEER gro on, in the peer's "
-                "namespace")
+                f"program attached or GRO on: e.g. {in_netns_command(peer_netns)}ethtool -K "
+                f"{peer} gro on")
     return ("use an egress whose driver supports XDP_REDIRECT targets (e.g. mlx5, ice, "
             "i40e, ixgbe, veth)")
 

@@ -92,7 +92,7 @@ def check_bpffs() -> None:
         raise XdpqError(f"{problem}: {host.BPFFS_REMEDY}")
 
 
-def _link_facts(name: str, where: str) -> tuple[LinkInfo, int, str, int]:
+def _link_facts(name: str, netns: str) -> tuple[LinkInfo, int, str, int]:
     """LinkInfo, flags, XDP mode attached ("": none; as ip-link's keyword) and its
     program id."""
     from pyroute2 import IPRoute
@@ -100,8 +100,14 @@ def _link_facts(name: str, where: str) -> tuple[LinkInfo, int, str, int]:
     try:
         info = link_info(name)
     except XdpqError:
-        raise XdpqError(f"interface '{name}' does not exist{where}: check the name "
-                        "(ip link show)") from None
+        where = f"in network namespace '{netns}'" if netns else "in this network namespace"
+        elsewhere = [ns for ns in host.namespaces_holding(name) if ns != netns]
+        if elsewhere:
+            raise XdpqError(f"interface '{name}' does not exist {where}, but network "
+                            f"namespace '{elsewhere[0]}' has one: add --netns {elsewhere[0]}"
+                            ) from None
+        raise XdpqError(f"interface '{name}' does not exist {where}: check the name "
+                        f"({host.ip_command(netns)} link show)") from None
     with IPRoute() as ip:
         msg = ip.get_links(info.ifindex)[0]
     xdp = msg.get_attr("IFLA_XDP")
@@ -127,10 +133,10 @@ def check_interfaces(spec: Spec, bql: Bql, own: str) -> tuple[LinkInfo, LinkInfo
                     f"(xdpq down {st.name}) or use other interfaces")
     facts = {}
     for role, port in (("--in", spec.ingress), ("--out", spec.egress)):
-        info, flags, mode, prog = _link_facts(port, where)
+        info, flags, mode, prog = _link_facts(port, spec.netns)
         if not flags & IFF_UP:
             raise XdpqError(f"interface {port} ({role}){where} is down: bring it up first "
-                            f"(ip link set dev {port} up)")
+                            f"({host.ip_command(spec.netns)} link set dev {port} up)")
         if not flags & IFF_LOWER_UP:
             raise XdpqError(f"interface {port} ({role}){where} has no carrier (cable, or the "
                             "veth peer is down): fix the link first")
@@ -140,15 +146,18 @@ def check_interfaces(spec: Spec, bql: Bql, own: str) -> tuple[LinkInfo, LinkInfo
         raise XdpqError(
             f"interface {spec.ingress} (--in) already has an XDP program (id {prog}, "
             f"{mode} mode): xdpq will not replace it unless told to; say --replace, or "
-            f"detach it first (ip link set dev {spec.ingress} {mode} off)")
+            f"detach it first ({host.ip_command(spec.netns)} link set dev {spec.ingress} {mode} "
+            "off)")
     egress = facts[spec.egress][0]
     features = xdp_features(egress.ifindex)
     if missing := host.missing_egress_features(features):
-        peer = f"ifindex {egress.peer_ifindex}, in the peer's namespace"
+        peer, peer_ns = host.veth_peer(egress.ifindex) if egress.kind == "veth" else ("", "")
         raise XdpqError(
             f"interface {spec.egress} (--out) cannot take redirected frames: its driver does "
             f"not advertise {feature_names(missing).replace('_', '-')} in netdev xdp-features "
-            f"(it has: {feature_names(features)}): {host.egress_remedy(egress.kind, peer)}")
+            f"(it has: {feature_names(features)}): "
+            + host.egress_remedy(egress.kind, peer or f"ifindex {egress.peer_ifindex}",
+                                 spec.netns if peer_ns == "" else peer_ns or ""))
     check_bql_egress(bql, spec.egress, egress.kind)
     return ingress, egress, ns
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -42,6 +43,10 @@ class FlowStats:
     latency_p999_ns: int
     fct_ns: int  # first arrival to last delivery, when every packet was delivered; else 0
     slowdown: float  # FCT over the time the flow alone would take on the link
+    # Packets dropped, by reason: the program's own (``drop codel``: "codel"), else the
+    # datapath's counter ("drop_queue_full").
+    drops: dict[str, int] = field(default_factory=dict)
+    queued: int = 0  # packets still queued (or on the wire) when the run ended
 
 
 @dataclass(frozen=True)
@@ -57,14 +62,31 @@ class Summary:
     outcomes: dict[str, int]
     counters: dict[str, int]
     flows: list[FlowStats]
+    # Drops by the program's own reasons, every reason it has: name -> packets, bytes
+    # (as ``xdpq stats --json`` shows a deployment's).
+    scheduler_drops: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def drop_reasons(records: list[Record], dropped: Mapping[int, str]) -> list[str]:
+    """Each record's drop reason: the program's own for a packet it dropped (``dropped``:
+    record index -> reason), else the datapath's counter; "" for a packet not dropped."""
+    return [dropped.get(i, r.outcome) if r.outcome.startswith("drop_") else ""
+            for i, r in enumerate(records)]
 
 
 def summarize(result: Result, rate_bps: int, propagation_ns: int = 0,
-              weights: dict[int, float] | None = None) -> Summary:
-    """Per-flow and overall metrics; Jain's index is over throughput / weight."""
+              weights: dict[int, float] | None = None, dropped: Mapping[int, str] | None = None,
+              reasons: Mapping[str, list[int]] | None = None) -> Summary:
+    """Per-flow and overall metrics; Jain's index is over throughput / weight. ``dropped``
+    names the program's reason for the records it dropped, ``reasons`` holds its
+    counters (name -> [packets, bytes])."""
     by_flow: dict[int, list[Record]] = defaultdict(list)
-    for rec in result.records:
+    drops: dict[int, Counter[str]] = defaultdict(Counter)
+    for rec, why in zip(result.records, drop_reasons(result.records, dropped or {}),
+                        strict=True):
         by_flow[rec.flow].append(rec)
+        if why:
+            drops[rec.flow][why] += 1
     seconds = max(result.duration_ns, 1) / 1e9
     total_bytes = sum(r.size for r in result.records if r.departed != DROPPED)
     completed = {c.flow: c for c in completions(result.records, rate_bps, propagation_ns)}
@@ -79,7 +101,8 @@ def summarize(result: Result, rate_bps: int, propagation_ns: int = 0,
             throughput_bps=nbytes * 8 / seconds, share=nbytes / total_bytes if total_bytes else 0,
             latency_p50_ns=percentile(lat, 50), latency_p99_ns=percentile(lat, 99),
             latency_p999_ns=percentile(lat, 99.9), fct_ns=c.fct_ns if c else 0,
-            slowdown=c.slowdown if c else 0.0,
+            slowdown=c.slowdown if c else 0.0, drops=dict(sorted(drops[flow].items())),
+            queued=sum(r.outcome == "unfinished" for r in recs),
         ))
     weights = weights or {}
     normalized = [f.throughput_bps / weights.get(f.flow, 1.0) for f in flows]
@@ -96,6 +119,7 @@ def summarize(result: Result, rate_bps: int, propagation_ns: int = 0,
         outcomes=dict(Counter(r.outcome for r in result.records)),
         counters=dict(result.counters),
         flows=flows,
+        scheduler_drops={r: {"packets": n, "bytes": b} for r, (n, b) in (reasons or {}).items()},
     )
 
 
@@ -103,13 +127,14 @@ def write_json(summary: Summary, path: Path) -> None:
     path.write_text(json.dumps(asdict(summary), indent=2) + "\n")
 
 
-def write_csv(records: list[Record], path: Path) -> None:
+def write_csv(records: list[Record], path: Path, dropped: Mapping[int, str] | None = None) -> None:
+    """One row per packet; ``reason`` is a drop's reason as :func:`drop_reasons` has it."""
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["flow", "size", "arrived_ns", "departed_ns", "outcome"])
-        for r in records:
+        w.writerow(["flow", "size", "arrived_ns", "departed_ns", "outcome", "reason"])
+        for r, why in zip(records, drop_reasons(records, dropped or {}), strict=True):
             w.writerow([r.flow, r.size, r.arrived, "" if r.departed == DROPPED else r.departed,
-                        r.outcome])
+                        r.outcome, why])
 
 
 # --- flow completion times by flow size ---------------------------------------------------------

@@ -16,24 +16,37 @@ import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import NullLocator
 
+from xdpq.resources import matplotlib_config
 from xdpq.sim.metrics import Completion
 from xdpq.sim.run import DROPPED, Record
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 TOP_FLOWS = 8
 WIDE = 20  # values whose largest is this many times their smallest get a log axis
 LABEL_ANGLE = 45  # degrees, for tick labels too close to sit side by side
 
 
-def _figure(title: str) -> tuple[Figure, Axes]:
-    fig = Figure(figsize=(8, 4.5), layout="constrained")
+def new_figure(**kw: Any) -> Figure:
+    """A matplotlib figure on the Agg canvas (matplotlib is imported here, once its
+    configuration directory is sure to be writable)."""
+    matplotlib_config()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(layout="constrained", **kw)
     FigureCanvasAgg(fig)
+    return fig
+
+
+def _figure(title: str) -> tuple[Figure, Axes]:
+    fig = new_figure(figsize=(8, 4.5))
     ax = fig.subplots()
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
@@ -90,33 +103,57 @@ def throughput_over_time(records: Sequence[Record], path: str | os.PathLike[str]
     return _save(fig, path)
 
 
-def latency_cdf(records: Sequence[Record], path: str | os.PathLike[str], *,
-                top: int = TOP_FLOWS, title: str = "Latency CDF") -> Path | None:
-    """The CDF of delivered packets' latency (arrival to delivery), over all flows
-    and, when there are at most ``top`` flows, per flow."""
+def _never_delivered(records: Sequence[Record]) -> str:
+    """How many packets never arrived at the far end, and why."""
+    queued = sum(r.outcome == "unfinished" for r in records)
+    lost = sum(r.departed == DROPPED for r in records) - queued
+    return f"never delivered: {queued:,} still queued at the end, {lost:,} dropped or passed"
+
+
+def latency_figure(records: Sequence[Record], *, top: int = TOP_FLOWS,
+                   title: str = "Latency CDF") -> Figure | None:
+    """The CDF of latency (arrival to delivery) over every packet that arrived: the
+    packets never delivered (still queued when the run ended, or dropped) have no
+    latency, so each curve stops at the fraction that was delivered, which a dotted
+    line marks and a note explains. Over all flows and, for at most ``top`` flows, per
+    flow."""
     done = _delivered(records)
     if not done:
         return None
     fig, ax = _figure(title)
 
-    def draw(lat: list[int], **style: object) -> None:
+    def draw(recs: Sequence[Record], **style: Any) -> None:
+        lat = [r.departed - r.arrived for r in recs if r.departed != DROPPED]
         x = np.sort(np.asarray(lat, dtype=np.float64)) / 1e3
-        y = np.arange(1, len(x) + 1) / len(x)
-        ax.plot(x, y, drawstyle="steps-post", **style)
+        y = np.arange(1, len(x) + 1) / len(recs)
+        (line,) = ax.plot(x, y, drawstyle="steps-post", **style)
+        if len(lat) < len(recs):
+            ax.axhline(len(lat) / len(recs), color=line.get_color(), linestyle=":",
+                       linewidth=0.8)
 
-    flows = sorted({r.flow for r in done})
+    flows = sorted({r.flow for r in records})
     if 1 < len(flows) <= top:
         for f in flows:
-            draw([r.departed - r.arrived for r in done if r.flow == f], label=f"flow {f}")
-    draw([r.departed - r.arrived for r in done], label="all", color="black")
+            draw([r for r in records if r.flow == f], label=f"flow {f}")
+    draw(records, label="all", color="black")
     lat = [r.departed - r.arrived for r in done]
     if max(lat) > 100 * max(1, min(lat)):
         ax.set_xscale("log")
     ax.set_xlabel("latency (µs)")
-    ax.set_ylabel("fraction of packets")
+    ax.set_ylabel("fraction of the packets that arrived")
     ax.set_ylim(0, 1.01)
+    if len(done) < len(records):
+        ax.set_title(f"{title}\n{_never_delivered(records)} (dotted: where each curve ends)",
+                     fontsize="medium")
     ax.legend(fontsize="small", loc="lower right")
-    return _save(fig, path)
+    return fig
+
+
+def latency_cdf(records: Sequence[Record], path: str | os.PathLike[str], *,
+                top: int = TOP_FLOWS, title: str = "Latency CDF") -> Path | None:
+    """:func:`latency_figure`, saved."""
+    fig = latency_figure(records, top=top, title=title)
+    return None if fig is None else _save(fig, path)
 
 
 def fct_by_size(done: Sequence[Completion], path: str | os.PathLike[str], *,
@@ -128,8 +165,7 @@ def fct_by_size(done: Sequence[Completion], path: str | os.PathLike[str], *,
     size = np.asarray([c.size for c in done], dtype=np.float64)
     fct = np.asarray([c.fct_ns for c in done], dtype=np.float64) / 1e6
     slow = np.asarray([c.slowdown for c in done], dtype=np.float64)
-    fig = Figure(figsize=(10, 4.5), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(10, 4.5))
     ax, ax2 = fig.subplots(1, 2)
     fig.suptitle(title)
     ax.scatter(size, fct, s=6, alpha=0.4, label="flows")
@@ -160,27 +196,53 @@ def fct_by_size(done: Sequence[Completion], path: str | os.PathLike[str], *,
     return _save(fig, path)
 
 
-def occupancy_over_time(records: Sequence[Record], path: str | os.PathLike[str], *,
-                        propagation_ns: int = 0,
-                        title: str = "Bytes queued (scheduler and device)") -> Path | None:
-    """Bytes between arrival and the end of serialization, over time: what the
-    scheduler and the device queue held, counting the packets that were delivered
-    (the records do not say when a dropped packet left)."""
-    done = _delivered(records)
-    if not done:
-        return None
-    times = np.fromiter((x for r in done for x in (r.arrived, r.departed - propagation_ns)),
-                        dtype=np.int64, count=2 * len(done))
-    deltas = np.fromiter((x for r in done for x in (r.size, -r.size)), dtype=np.int64,
-                         count=2 * len(done))
+def occupancy(records: Sequence[Record], *, propagation_ns: int = 0,
+              end_ns: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Bytes between arrival and the end of serialization, over time: what the scheduler
+    and the device queue held. A delivered packet counts from its arrival until its
+    last bit left; one still queued when the run ended counts until ``end_ns`` (the
+    run's end; default: the last event). A dropped packet does not count (the records
+    do not say when one the program dropped from a queue left it). Returns the times
+    and the level from each on (steps), ending at the run's end."""
+    held = [r for r in records if r.departed != DROPPED or r.outcome == "unfinished"]
+    if not held:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    events = [(r.arrived, r.size) for r in held]
+    events += [(r.departed - propagation_ns, -r.size) for r in held if r.departed != DROPPED]
+    times = np.fromiter((t for t, _ in events), dtype=np.int64, count=len(events))
+    deltas = np.fromiter((d for _, d in events), dtype=np.int64, count=len(events))
     order = np.lexsort((deltas, times))  # at equal times, departures first
     t, level = times[order], np.cumsum(deltas[order])
+    end = max(int(t[-1]), end_ns or 0)
+    return np.append(t, end), np.append(level, level[-1])
+
+
+def occupancy_figure(records: Sequence[Record], *, propagation_ns: int = 0,
+                     end_ns: int | None = None,
+                     title: str = "Bytes queued (scheduler and device)") -> Figure | None:
+    """:func:`occupancy` over time; what is still queued at the end is marked and said."""
+    t, level = occupancy(records, propagation_ns=propagation_ns, end_ns=end_ns)
+    if not len(t):
+        return None
     fig, ax = _figure(title)
     ax.plot(t / 1e6, level / 1e3, drawstyle="steps-post", linewidth=0.8)
+    left = [r for r in records if r.outcome == "unfinished"]
+    if left:
+        kb = sum(r.size for r in left) / 1e3
+        ax.plot([t[-1] / 1e6], [level[-1] / 1e3], "o", color="red",
+                label=f"still queued at the end: {len(left):,} packets, {kb:,.1f} KB")
+        ax.legend(fontsize="small", loc="upper left")
     ax.set_xlabel("time (ms)")
-    ax.set_ylabel("KB queued")
+    ax.set_ylabel("KB queued (drops not counted)")
     ax.set_ylim(bottom=0)
-    return _save(fig, path)
+    return fig
+
+
+def occupancy_over_time(records: Sequence[Record], path: str | os.PathLike[str], *,
+                        propagation_ns: int = 0, end_ns: int | None = None) -> Path | None:
+    """:func:`occupancy_figure`, saved."""
+    fig = occupancy_figure(records, propagation_ns=propagation_ns, end_ns=end_ns)
+    return None if fig is None else _save(fig, path)
 
 
 def scale(values: Sequence[float]) -> str:
@@ -213,6 +275,8 @@ def sweep_figure(labels: Sequence[str], positions: Sequence[float] | None,
     else:
         ax.set_xscale(scale(xs))
     ax.set_yscale(scale([y for ys in lines.values() for y in ys]))
+    from matplotlib.ticker import NullLocator
+
     ax.xaxis.set_minor_locator(NullLocator())  # the values' own ticks only
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -252,15 +316,18 @@ def _tick_labels(fig: Figure, ax: Axes, xs: list[float], labels: Sequence[str]) 
 
 
 def plot_run(records: Sequence[Record], out_dir: str | os.PathLike[str], *,
-             done: Sequence[Completion] = (), propagation_ns: int = 0) -> list[Path]:
+             done: Sequence[Completion] = (), propagation_ns: int = 0,
+             end_ns: int | None = None) -> list[Path]:
     """Every plot the records allow, into ``out_dir``: throughput.png,
-    latency_cdf.png, occupancy.png and, when flows completed, fct.png."""
+    latency_cdf.png, occupancy.png and, when flows completed, fct.png. ``end_ns``:
+    when the run ended (what is still queued then counts until then)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     made = [
         throughput_over_time(records, out / "throughput.png"),
         latency_cdf(records, out / "latency_cdf.png"),
-        occupancy_over_time(records, out / "occupancy.png", propagation_ns=propagation_ns),
+        occupancy_over_time(records, out / "occupancy.png", propagation_ns=propagation_ns,
+                            end_ns=end_ns),
         fct_by_size(done, out / "fct.png"),
     ]
     return [p for p in made if p is not None]

@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from xdpq import ir
+from xdpq import ir, units
 from xdpq.dsl import load
 from xdpq.errors import SourceError, XdpqError
 from xdpq.ir.link import Bql
@@ -55,7 +55,7 @@ from xdpq.ir.params import parse_assignments
 from xdpq.sim import workload as wl
 from xdpq.sim.metrics import Summary, completions, fct_summary, summarize, write_csv
 from xdpq.sim.run import DROPPED, Arrival, Result, Simulation
-from xdpq.units import Kind, UnitError, quantity
+from xdpq.units import EXAMPLE, WORDS, Kind, UnitError
 
 MakeScheduler = Callable[[Path, dict[str, Any]], Any]
 UNBOUNDED_FLOWS = 1_000_000  # flow numbers left to a workload with no fixed number of flows
@@ -139,19 +139,13 @@ class _Table:
     def quantity(self, name: str, kind: Kind, default: Any = _REQUIRED, low: int | None = None,
                  high: int | None = None) -> int:
         v = self.get(name, default)
-        unit = {Kind.TIME: "a time (e.g. '5ms')", Kind.BYTES: "a size (e.g. '1500B')",
-                Kind.RATE: "a rate (e.g. '10Mbit')"}.get(kind, "a count")
         if isinstance(v, bool) or not isinstance(v, int | str):
-            raise self.error(name, f"expected {unit}, got {v!r}")
+            raise self.error(name, f"expected {WORDS[kind]} (e.g. '{EXAMPLE[kind]}'), got {v!r}")
         if isinstance(v, str):
             try:
-                q = quantity(v.replace(" ", ""))
+                v = units.value(v.replace(" ", ""), kind)
             except UnitError as exc:
-                hint = f" ({exc.hint})" if exc.hint else ""
-                raise self.error(name, f"{exc}{hint}") from None
-            if q.kind is not kind and not (q.kind is Kind.COUNT and kind is Kind.BYTES):
-                raise self.error(name, f"expected {unit}, got '{v}', which is {q.kind.value}")
-            v = q.value
+                raise self.error(name, f"{exc}{f' ({exc.hint})' if exc.hint else ''}") from None
         self._bounds(name, v, low, high)
         return v
 
@@ -298,10 +292,9 @@ def parse_scenario(data: dict[str, Any], path: str | os.PathLike[str]) -> Scenar
 def _bql(t: _Table, name: str) -> Bql:
     text = t.string(name, "adaptive")
     try:
-        return Bql.parse(text)
-    except XdpqError:
-        raise t.error(name, f"'{text}': expected adaptive, off or fixed:BYTES "
-                            "(e.g. fixed:30000)") from None
+        return Bql.parse(text, option="")
+    except XdpqError as exc:
+        raise t.error(name, str(exc)) from None
 
 
 def _params(t: _Table, prog: ir.Program) -> dict[str, int | list[int]]:
@@ -505,6 +498,7 @@ class RunOutput:
     summary: Summary
     result: Result
     files: list[Path]
+    doc: dict[str, Any]  # what summary.json holds
 
 
 def run_scenario(scenario: Scenario | str | os.PathLike[str], out_dir: str | os.PathLike[str],
@@ -541,7 +535,9 @@ def run_scenario(scenario: Scenario | str | os.PathLike[str], out_dir: str | os.
     last = max((r.departed for r in result.records), default=DROPPED)
     result = replace(result, duration_ns=max(scenario.duration_ns, last))
     weights = tags.weights if any(w != 1.0 for w in tags.weights.values()) else None
-    summary = summarize(result, link.rate_bps, link.propagation_ns, weights)
+    dropped = dict(sched.dropped)
+    summary = summarize(result, link.rate_bps, link.propagation_ns, weights, dropped,
+                        sched.reasons)
     done = completions(result.records, link.rate_bps, link.propagation_ns, tags.flow_sizes)
     doc = {
         "scenario": {
@@ -558,9 +554,10 @@ def run_scenario(scenario: Scenario | str | os.PathLike[str], out_dir: str | os.
     }
     files = [out / "summary.json", out / "records.csv"]
     files[0].write_text(json.dumps(doc, indent=2) + "\n")
-    write_csv(result.records, files[1])
+    write_csv(result.records, files[1], dropped)
     if plots:
         from xdpq.sim.plots import plot_run
 
-        files += plot_run(result.records, out, done=done, propagation_ns=link.propagation_ns)
-    return RunOutput(label, scenario, out, summary, result, files)
+        files += plot_run(result.records, out, done=done, propagation_ns=link.propagation_ns,
+                          end_ns=scenario.duration_ns + scenario.drain_ns)
+    return RunOutput(label, scenario, out, summary, result, files, doc)

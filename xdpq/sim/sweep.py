@@ -33,6 +33,7 @@ import itertools
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ from xdpq import ir
 from xdpq.codegen.python import load_scheduler
 from xdpq.dsl import load
 from xdpq.errors import XdpqError
-from xdpq.ir.params import parse_assignments, resolve_params
+from xdpq.ir.params import format_values, parse_assignments, resolve_params
 from xdpq.sim.scenario import Scenario, ScenarioError, param_text, parse_scenario, run_scenario
 from xdpq.units import UnitError, quantity
 
@@ -80,6 +81,8 @@ METRICS = (
 )
 SHARE_COLUMNS_UP_TO = 16  # flows; beyond that sweep.csv leaves the shares to sweep.json
 DASK_HINT = "pip install 'dask[distributed]' (or pip install 'xdpq[sweep]')"
+DASK_POLL_S = 2.0
+DASK_NO_WORKERS_S = 60.0
 
 
 class SweepError(XdpqError):
@@ -298,8 +301,8 @@ def plan(scenario: Scenario, axes: Sequence[Axis]) -> list[Point]:
                     )
                 except XdpqError as exc:
                     raise SweepError(f"{axis.origin}: {exc}") from None
-        if params != point.params:
-            data.setdefault("scheduler", {})["params"] = params
+        if params != point.params:  # written back as a scenario file writes them: with units
+            data.setdefault("scheduler", {})["params"] = format_values(prog, params)
             point = _check(data, scenario, where)
         try:
             resolve_params(prog, point.params)
@@ -375,9 +378,12 @@ def _pool(tasks: list[Task], jobs: int) -> Iterator[dict[str, Any]]:
 
 
 def _dask(tasks: list[Task], address: str) -> Iterator[dict[str, Any]]:
+    """The points on a Dask cluster. A worker that dies mid-point is the scheduler's to
+    retry elsewhere (``distributed.scheduler.allowed-failures``); a point that still
+    fails, or a cluster left without workers for ``DASK_NO_WORKERS_S``, stops the sweep
+    with the points it names: none goes missing."""
     try:
-        from dask.distributed import Client
-        from dask.distributed import as_completed as dask_completed
+        from dask.distributed import Client, wait
     except ImportError:
         raise SweepError(
             f"--dask needs dask.distributed, which is not installed: {DASK_HINT}; "
@@ -389,8 +395,33 @@ def _dask(tasks: list[Task], address: str) -> Iterator[dict[str, Any]]:
         raise SweepError(f"--dask {address}: cannot reach the scheduler: {exc}") from None
     with client:
         futures = client.map(run_point, tasks, pure=False)
-        for f in dask_completed(futures):
-            yield f.result()
+        labels = {f.key: t.point.label for f, t in zip(futures, tasks, strict=True)}
+        pending, alone_since = set(futures), None
+        while pending:
+            try:
+                done, pending = wait(pending, timeout=DASK_POLL_S, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                done = set()
+            for f in sorted(done, key=lambda f: labels[f.key]):
+                yield _dask_result(f, labels[f.key], address)
+            if done or client.scheduler_info().get("workers"):
+                alone_since = None
+            elif alone_since is None:
+                alone_since = time.monotonic()
+            elif time.monotonic() - alone_since > DASK_NO_WORKERS_S:
+                left = ", ".join(sorted(labels[f.key] for f in pending))
+                raise SweepError(f"--dask {address}: the cluster has had no worker for "
+                                 f"{DASK_NO_WORKERS_S:.0f} s; points not run: {left}")
+
+
+def _dask_result(future: Any, label: str, address: str) -> dict[str, Any]:
+    try:
+        return future.result()
+    except SweepError:
+        raise
+    except Exception as exc:  # KilledWorker, a lost connection: whatever Dask says
+        raise SweepError(f"--dask {address}: point {label} did not run: "
+                         f"{type(exc).__name__}: {exc}") from None
 
 
 @dataclass
@@ -439,6 +470,9 @@ def run_sweep(
         if done is not None:
             done(row, len(rows), len(tasks))
     rows.sort(key=lambda r: r["point"])
+    if [r["point"] for r in rows] != [p.index for p in points]:  # each once, none missing
+        raise SweepError(f"the sweep ended with points {[r['point'] for r in rows]} of "
+                         f"{len(points)}: nothing written")
     files = [
         write_json(scenario, axes, rows, metric, out / "sweep.json"),
         write_csv(axes, rows, out / "sweep.csv"),

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from xdpq import capture
 from xdpq.errors import XdpqError
 from xdpq.packet import PktFlags, flow_hash, parse
 from xdpq.sim.run import Arrival, FlowPacket
@@ -334,56 +335,28 @@ def flow_sizes(cdf: SizeCdf, load: float, link_rate_bps: float, seed: int, *,
 
 # --- pcap replay -------------------------------------------------------------------------------
 
-_LINKTYPE_ETHERNET = 1
-_LINKTYPE_RAW = (101, 228, 229)  # raw IP: IPv4 or IPv6 without a link layer
-
 
 def pcap(path: str | os.PathLike[str], *, start_ns: int = 0, first_flow: int = 0,
          speed: float = 1.0, until_ns: int | None = None) -> Iterator[Arrival]:
-    """The frames of a pcap or pcapng file, at their capture times relative to the
-    first one (divided by ``speed``) from ``start_ns``. Each frame is parsed as the
-    datapath would parse it; its length is the length on the wire; frames of one
-    5-tuple (in order of first appearance) are one flow. Raw-IP captures get an
-    Ethernet header. Times that go backwards are kept in order (moved up)."""
-    try:
-        from scapy.error import Scapy_Exception
-        from scapy.utils import RawPcapReader
-    except ImportError:
-        raise XdpqError("pcap replay reads captures with scapy: pip install scapy") from None
-
+    """The frames of a pcap or pcapng file (as :func:`xdpq.capture.frames` reads them:
+    Ethernet, raw IP, Linux cooked, BSD loopback; an FCS cut off), at their capture
+    times relative to the first one (divided by ``speed``) from ``start_ns``. Each
+    frame is parsed as the datapath would parse it; its length is the length on the
+    wire; frames of one 5-tuple (in order of first appearance) are one flow. Times
+    that go backwards are kept in order (moved up)."""
     if speed <= 0:
         raise ValueError("pcap replay needs a speed above 0")
-    try:
-        reader = RawPcapReader(os.fspath(path))
-    except (OSError, Scapy_Exception) as exc:
-        raise XdpqError(f"cannot read the capture {os.fspath(path)}: {exc}") from None
     flows: dict[tuple[bytes, bytes, int, int, int], int] = {}
     first: int | None = None
     last = start_ns
-    with reader:
-        for data, meta in reader:
-            if hasattr(meta, "tsresol"):
-                stamp = ((meta.tshigh << 32) | meta.tslow) * NS // meta.tsresol
-                linktype = meta.linktype
-            else:
-                stamp = meta.sec * NS + meta.usec * (1 if getattr(reader, "nano", False) else 1000)
-                linktype = reader.linktype
-            frame = bytes(data)
-            wirelen = meta.wirelen or len(frame)
-            if linktype in _LINKTYPE_RAW and frame:
-                ethertype = b"\x86\xdd" if frame[0] >> 4 == 6 else b"\x08\x00"
-                frame = bytes(12) + ethertype + frame
-                wirelen += 14
-            elif linktype != _LINKTYPE_ETHERNET:
-                raise XdpqError(f"{os.fspath(path)}: link type {linktype} is not supported "
-                                "(only Ethernet and raw IP)")
-            if first is None:
-                first = stamp
-            t = max(last, start_ns + round((stamp - first) / speed))
-            if until_ns is not None and t >= until_ns:
-                return
-            last = t
-            p = parse(frame)
-            key = (p.saddr, p.daddr, p.sport, p.dport, p.l4_proto)
-            flow = flows.setdefault(key, first_flow + len(flows))
-            yield Arrival(t, FlowPacket.of(p, flow, wirelen))
+    for frame in capture.frames(path):
+        if first is None:
+            first = frame.time_ns
+        t = max(last, start_ns + round((frame.time_ns - first) / speed))
+        if until_ns is not None and t >= until_ns:
+            return
+        last = t
+        p = parse(frame.data)
+        key = (p.saddr, p.daddr, p.sport, p.dport, p.l4_proto)
+        flow = flows.setdefault(key, first_flow + len(flows))
+        yield Arrival(t, FlowPacket.of(p, flow, max(frame.wire_len, len(frame.data))))
