@@ -51,10 +51,15 @@ _LARGER = {Kind.TIME: ((10**9, "s"), (10**6, "ms"), (10**3, "us")),
 def show(p: Param, value: int) -> str:
     """A value of ``p`` as a user writes it: the largest unit that shows it exactly
     (``5ms``, ``10Mbit``; sizes in bytes), which ``quantity`` reads back."""
-    for scale, unit in _LARGER.get(p.kind, ()):
+    return show_quantity(p.kind, value)
+
+
+def show_quantity(kind: Kind, value: int) -> str:
+    """A value of ``kind`` in the largest unit that shows it exactly."""
+    for scale, unit in _LARGER.get(kind, ()):
         if value and value % scale == 0:
             return f"{value // scale}{unit}"
-    return f"{value}{_UNIT_OF[p.kind]}"
+    return f"{value}{_UNIT_OF[kind]}"
 
 
 def _describe(p: Param) -> str:
