@@ -61,10 +61,11 @@ def shaper_from_flags(base: Shaper, rate: str | None = None, burst: str | None =
     given = {"rate": rate, "burst": burst, "overhead": overhead, "latency": latency}
     try:
         r = base.rate
-        if rate is not None:
-            r = 0 if rate == OFF else _quantity("rate", rate, Kind.RATE).value
-            if not r and rate != OFF:
-                raise ShaperError("rate", "a rate of 0 sends nothing: say --rate off for none")
+        if rate == OFF:
+            r = 0
+        elif rate is not None and (
+                rate.strip() == "0" or not (r := _quantity("rate", rate, Kind.RATE).value)):
+            raise ShaperError("rate", "a rate of 0 sends nothing: say --rate off for none")
         for flag in ("burst", "overhead"):
             if given[flag] is not None and not r:
                 raise ShaperError(flag, "there is no rate to apply it to: give --rate")

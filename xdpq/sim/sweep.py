@@ -34,21 +34,12 @@ from xdpq.codegen.python import load_scheduler
 from xdpq.dsl import load
 from xdpq.errors import XdpqError
 from xdpq.ir.params import parse_assignments, resolve_params
-from xdpq.sim.scenario import Scenario, ScenarioError, parse_scenario, run_one
+from xdpq.sim.scenario import LINK_KEYS, Scenario, ScenarioError, parse_scenario, run_one
 from xdpq.units import UnitError, quantity
 
-SCENARIO_KEYS = (
-    "duration",
-    "drain",
-    "seed",
-    "link.rate",
-    "link.propagation",
-    "link.bql",
-    "scheduler.file",
-    "workload[I].KEY",
-)
 _TOP = ("duration", "drain", "seed")
-_TABLE_KEYS = {"link": ("rate", "propagation", "bql"), "scheduler": ("file",)}
+_TABLE_KEYS = {"link": LINK_KEYS, "scheduler": ("file",)}
+SCENARIO_KEYS = (*_TOP, *(f"link.{k}" for k in LINK_KEYS), "scheduler.file", "workload[I].KEY")
 _WORKLOAD = re.compile(r"workload(?:\[(\d+)\]|\.(\d+))\.([A-Za-z_]+)")
 METRICS = (
     "latency_p99_ns",
