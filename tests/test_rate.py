@@ -174,7 +174,8 @@ def test_stats_say_which_limit_binds_and_set_changes_the_rate_live(cli: Cli,
     nothing_left(cli, bed)
 
 
-def test_deploy_refuses_bad_rate_flags(cli: Cli, bed: TestBed) -> None:
+def test_deploy_refuses_bad_rate_flags_and_turns_bql_off_under_a_rate(cli: Cli,
+                                                                     bed: TestBed) -> None:
     with Receiver(bed):
         for flags, words in [
             (("--rate", "0"), ("--rate 0", "--rate off")),
@@ -187,6 +188,12 @@ def test_deploy_refuses_bad_rate_flags(cli: Cli, bed: TestBed) -> None:
             assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
             for w in words:
                 assert w in r.stderr, (w, r.stderr)
+        assert cli.records() == []
+        out = cli.ok(*deploy_args(bed, "--detach", "--name", "d", "--rate", "10Mbit",
+                                  file=FIFO))
+        assert "(rate 10Mbit burst 1ms, pid" in out
+        assert json.loads(cli.ok("list", "--json"))[0]["bql"] == "off"
+        cli.ok("down", "d")
     nothing_left(cli, bed)
 
 

@@ -11,7 +11,15 @@ import pytest
 
 from xdpq.codegen.python import load_scheduler
 from xdpq.errors import XdpqError
-from xdpq.ir.link import DEFAULT_BURST_NS, NS_BITS, Bql, BqlMode, Shaper, ShaperError
+from xdpq.ir.link import (
+    DEFAULT_BURST_NS,
+    NS_BITS,
+    Bql,
+    BqlMode,
+    Shaper,
+    ShaperError,
+    default_bql,
+)
 from xdpq.library import library_path
 from xdpq.runtime.shaping import default_shaper, shaper_from_flags
 from xdpq.sim import workload as wl
@@ -164,6 +172,18 @@ def test_scenario_link_keys_mirror_the_deploy_flags(tmp_path: Path) -> None:
     assert s.link.shaper == Shaper(20_000_000, 2 * MS, 24, 30 * MS)
     assert s.link.rate_bps == 10**9
     assert load_scenario(scenario(tmp_path, "")).link.shaper == Shaper()
+
+
+def test_bql_is_off_under_a_rate_unless_asked_for(tmp_path: Path) -> None:
+    assert default_bql(Shaper()) == Bql() and default_bql(Shaper(10**8)) == Bql(BqlMode.OFF)
+    for text in ("adaptive", "off", "fixed:3000"):
+        assert str(Bql.parse(text)) == text
+    link = SCENARIO.replace('bql = "off"\n', "")
+    for extra, mode in [("", BqlMode.ADAPTIVE), ('shape = "20Mbit"', BqlMode.OFF),
+                        ('shape = "20Mbit"\nbql = "adaptive"', BqlMode.ADAPTIVE)]:
+        path = tmp_path / "b.toml"
+        path.write_text(link.format(link=extra, fifo=library_path("fifo")))
+        assert load_scenario(path).link.bql.mode is mode
 
 
 @pytest.mark.parametrize(("link", "key", "words"), [

@@ -77,9 +77,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="set a parameter (repeatable): quantum=3000B, weight=1,2,1,..., "
                         "weight[2]=3")
-    p.add_argument("--bql", default="adaptive", metavar="adaptive|fixed:N|off",
-                   help="byte limit on what the device holds (default: adaptive; "
-                        "veth egress only, else off)")
+    p.add_argument("--bql", metavar="adaptive|fixed:N|off",
+                   help="byte limit on what the device holds (default: adaptive, or off "
+                        "under a link rate; adaptive and fixed need a veth egress)")
     add_rate_flags(p, deploying=True)
     p.add_argument("--name", help="the deployment's name for the other verbs "
                                   "(default: the scheduler's name)")
@@ -170,7 +170,8 @@ def resumed(st: registry.State) -> str:
 def _detach(args: argparse.Namespace, spec: service.Spec) -> int:
     """Start the deployment in a new session, wait until it runs (or says why not)."""
     argv = [sys.executable, "-m", "xdpq.cli", "deploy", str(spec.file), "--in", spec.ingress,
-            "--out", spec.egress, "--bql", spec.bql, "--name", str(spec.name),
+            "--out", spec.egress, "--name", str(spec.name),
+            *(["--bql", spec.bql] if spec.bql is not None else []),
             "--daemon-child", *spec.rate_flags(), *(["--replace"] if spec.replace else []),
             *(["--netns", spec.netns] if spec.netns else [])]
     for p in spec.params:

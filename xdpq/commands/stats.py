@@ -149,13 +149,13 @@ def table(s: dict[str, Any], before: dict[str, Any] | None) -> Any:
     t.add_row(f"bql {b['mode']}: limit / in flight", "", f"{b['limit']:,} / {b['inflight']:,}",
               "")
     r = s["rate"]
-    queued, label = f"{r['backlog_bytes']:,}", f"{r['setting']}: queued"
+    queued, label = f"{r['backlog_bytes']:,}", "rate: queued"
     if r["limit_bytes"]:
         queued, label = f"{queued} / {r['limit_bytes']:,}", f"{label} / limit"
-    t.add_row(label, "", queued, "")
-    t.add_row(f"binding: {s['binding']}",
-              " / ".join(f"{n:,}" for n in s["stops"].values()), "",
-              "stops " + " / ".join(s["stops"]))
+    t.add_row(label, "", queued, r["setting"].removeprefix("rate "))
+    t.add_row(f"binding: {s['binding']}", "", "", "")
+    t.add_row("stops: " + " / ".join(s["stops"]),
+              " / ".join(f"{n:,}" for n in s["stops"].values()), "", "")
     x = s["transmitter"]
     t.add_row("transmitter runs / batches", f"{x['runs']:,} / {x['batches']:,}", "",
               f"{x['per_batch']} per batch")

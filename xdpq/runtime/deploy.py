@@ -38,7 +38,7 @@ from pathlib import Path
 from xdpq import ir
 from xdpq.bpf import BpfObject, Link, Program, xdp_ctx
 from xdpq.errors import XdpqError
-from xdpq.ir.link import Bql, BqlMode, Shaper
+from xdpq.ir.link import Bql, BqlMode, Shaper, default_bql
 from xdpq.ir.params import resolve_params
 from xdpq.net.links import link_info
 from xdpq.runtime.counters import Count, Stops, read_counters, read_stops
@@ -104,8 +104,8 @@ class Deployment:
         pin_dir: str | os.PathLike[str] | None = None,
         resume: bool = False,
     ) -> None:
-        self.bql = bql or Bql()
         self.shaper = shaper or Shaper()
+        self.bql = bql or default_bql(self.shaper)
         self.program = program
         self.pin_dir = Path(pin_dir) if pin_dir is not None else None
         self._pins: list[Path] = []

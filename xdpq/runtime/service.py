@@ -28,7 +28,7 @@ from xdpq.bpf.program import PinnedProgram
 from xdpq.codegen.build import Compiled, compile_file
 from xdpq.dsl import check, parse
 from xdpq.errors import XdpqError
-from xdpq.ir.link import Bql, Shaper
+from xdpq.ir.link import Bql, Shaper, default_bql
 from xdpq.ir.params import format_values, parse_assignments
 from xdpq.net import host
 from xdpq.net.links import LinkInfo, link_info, link_speed
@@ -53,7 +53,7 @@ class Spec:
     ingress: str
     egress: str
     params: list[str]
-    bql: str = "adaptive"
+    bql: str | None = None  # None: adaptive, or off under a link rate (default_bql)
     name: str | None = None
     replace: bool = False
     netns: str = ""
@@ -121,7 +121,7 @@ def _link_facts(name: str, where: str) -> tuple[LinkInfo, int, str, int]:
     return info, msg["flags"], XDP_MODES.get(attached, "xdp") if attached else "", prog
 
 
-def check_interfaces(spec: Spec, bql: Bql, own: str) -> tuple[LinkInfo, LinkInfo, int]:
+def check_interfaces(spec: Spec, own: str) -> tuple[LinkInfo, LinkInfo, int]:
     where = f" in network namespace '{spec.netns}'" if spec.netns else ""
     if spec.ingress == spec.egress:
         raise XdpqError(f"--in and --out are both {spec.ingress}: the scheduler takes packets "
@@ -160,7 +160,6 @@ def check_interfaces(spec: Spec, bql: Bql, own: str) -> tuple[LinkInfo, LinkInfo
             f"interface {spec.egress} (--out) cannot take redirected frames: its driver does "
             f"not advertise {feature_names(missing).replace('_', '-')} in netdev xdp-features "
             f"(it has: {feature_names(features)}): {host.egress_remedy(egress.kind, peer)}")
-    check_bql_egress(bql, spec.egress, egress.kind)
     return ingress, egress, ns
 
 
@@ -181,10 +180,12 @@ def preflight(spec: Spec, own_claim: bool = False) -> Plan:
     if not own_claim:
         left_behind(name, spec)
     values = parse_assignments(compiled.program, spec.params)
-    bql = Bql.parse(spec.bql)
-    ingress, egress, ns = check_interfaces(spec, bql, name if own_claim else "")
-    return Plan(spec, name, compiled, values, bql, link_shaper(spec, egress), ingress, egress,
-                ns)
+    given = Bql.parse(spec.bql) if spec.bql is not None else None
+    ingress, egress, ns = check_interfaces(spec, name if own_claim else "")
+    shaper = link_shaper(spec, egress)
+    bql = given if given is not None else default_bql(shaper)
+    check_bql_egress(bql, spec.egress, egress.kind)
+    return Plan(spec, name, compiled, values, bql, shaper, ingress, egress, ns)
 
 
 def link_shaper(spec: Spec, egress: LinkInfo) -> Shaper:
@@ -340,7 +341,7 @@ def serve(spec: Spec, stop: threading.Event,
             ingress=spec.ingress, egress=spec.egress, netns=spec.netns,
             netns_inode=plan.netns_inode,
             params=format_values(prog, read_params(deployment.obj, prog)),
-            bql=spec.bql, pid=os.getpid(), pid_start=registry.process_start(os.getpid()) or 0,
+            bql=str(plan.bql), pid=os.getpid(), pid_start=registry.process_start(os.getpid()) or 0,
             started=datetime.now(UTC).isoformat(timespec="seconds"),
             detached=spec.detached, extra=extra)
         registry.save(st)

@@ -13,7 +13,7 @@ pure function of the file (the seed included)::
     [link]
     rate = "100Mbit"             # the device's line rate: it serializes frames at this
     propagation = "10us"         # optional, default 0
-    bql = "fixed:3000"           # adaptive (default), off, or fixed:BYTES
+    bql = "fixed:3000"           # adaptive (default; off with shape), off, or fixed:BYTES
     shape = "90Mbit"             # optional: xdpq's own link rate (xdpq deploy --rate);
     burst = "1ms"                # its burst: a time, or a size at that rate (default 1ms)
     overhead = 24                # bytes it counts per frame beyond the frame (default 0)
@@ -54,7 +54,7 @@ from typing import Any
 from xdpq import ir
 from xdpq.dsl import load
 from xdpq.errors import SourceError, XdpqError
-from xdpq.ir.link import DEFAULT_BURST_NS, Bql, Shaper, ShaperError, burst_time
+from xdpq.ir.link import DEFAULT_BURST_NS, Bql, Shaper, ShaperError, burst_time, default_bql
 from xdpq.ir.params import parse_assignments
 from xdpq.sim import workload as wl
 from xdpq.sim.metrics import Summary, completions, fct_summary, summarize, write_csv
@@ -264,8 +264,9 @@ def parse_scenario(data: dict[str, Any], path: str | os.PathLike[str]) -> Scenar
 
     lt = top.table("link")
     rate = lt.quantity("rate", Kind.RATE, low=1000)
+    shaper = _shaper(lt)
     link = LinkSpec(rate, lt.quantity("propagation", Kind.TIME, 0, low=0),
-                    _bql(lt, "bql"), _shaper(lt))
+                    _bql(lt, "bql", default_bql(shaper)), shaper)
     lt.done(", ".join(LINK_KEYS))
 
     st = top.table("scheduler")
@@ -306,8 +307,8 @@ def parse_scenario(data: dict[str, Any], path: str | os.PathLike[str]) -> Scenar
     return scenario
 
 
-def _bql(t: _Table, name: str) -> Bql:
-    text = t.string(name, "adaptive")
+def _bql(t: _Table, name: str, default: Bql) -> Bql:
+    text = t.string(name, str(default))
     try:
         return Bql.parse(text)
     except XdpqError:
