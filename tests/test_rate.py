@@ -25,7 +25,7 @@ from xdpq.net.links import link_info, link_speed
 from xdpq.net.receiver import Receiver, rate_between, steady_rate
 from xdpq.net.testbed import DUT, TestBed
 from xdpq.net.trafficgen import Flow, TrafficGen
-from xdpq.runtime.deploy import Deployment
+from xdpq.runtime.deploy import Deployment, Stats
 from xdpq.runtime.service import Spec, link_shaper
 from xdpq.testing.frames import FrameSpec, frame
 from xdpq.testing.stepper import Stepper
@@ -77,16 +77,22 @@ def drained(d: Deployment) -> None:
     wait_for(lambda: d.stats().backlog == 0 and d.stats().staged == 0)
 
 
+def shaped(bed: TestBed, gen: TrafficGen, shaper: Shaper, seconds: float) -> tuple[int, Stats]:
+    """Twice the rate for ``seconds`` through a FIFO under ``shaper``: what was sent, and
+    the statistics once it drained."""
+    d = deploy(bed, shaper)
+    try:
+        sent = offer(gen, shaper.rate, seconds)
+        drained(d)
+        return sent, d.stats()
+    finally:
+        d.close()
+
+
 @pytest.mark.parametrize("rate", [20_000_000, 200_000_000])
 def test_the_receiver_gets_the_rate(bed: TestBed, rate: int) -> None:
     with Receiver(bed) as rcv, TrafficGen(bed, [Flow(size=SIZE)]) as gen:
-        d = deploy(bed, Shaper(rate))
-        try:
-            sent = offer(gen, rate, 1.5)
-            drained(d)
-            stats = d.stats()
-        finally:
-            d.close()
+        sent, stats = shaped(bed, gen, Shaper(rate), 1.5)
         got = steady_rate(rcv.arrivals())
         dropped = sum(c.packets for k, c in stats.counters.items() if k.startswith("drop_"))
         assert sent == rcv.received + dropped + gen.refused
@@ -124,13 +130,7 @@ def test_latency_bounds_the_queue_and_drops_what_exceeds_it(bed: TestBed) -> Non
     rate = 20_000_000
     shaper = Shaper(rate, latency_ns=20_000_000)  # 52,500 B: 52 frames; the fifo takes 1000
     with Receiver(bed) as rcv, TrafficGen(bed, [Flow(size=SIZE)]) as gen:
-        d = deploy(bed, shaper)
-        try:
-            sent = offer(gen, rate, 1.0)
-            drained(d)
-            stats = d.stats()
-        finally:
-            d.close()
+        sent, stats = shaped(bed, gen, shaper, 1.0)
         delays = [a.latency_ns for a in rcv.arrivals()]
         c = {k: v.packets for k, v in stats.counters.items()}
         assert sent == rcv.received + c["drop_overlimit"] + gen.refused
