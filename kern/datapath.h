@@ -354,10 +354,10 @@ static __always_inline void xdpq_wake_tx(void)
 	}
 }
 
+/* Only the timer callback writes these: no atomics needed. */
 static __always_inline void xdpq_stopped(enum xdpq_stop why)
 {
-	if (why < XDPQ_STOP__MAX)
-		xdpq_stops[why]++;	/* only the timer callback writes them */
+	xdpq_stops[why]++;
 	xdpq_stop_last = why;
 }
 

@@ -38,6 +38,15 @@ def stfq() -> Stepper:
         yield kernel
 
 
+@pytest.fixture(scope="module")
+def pacing() -> Stepper:
+    """Eligibility times: each flow's packets at most 100 Mbit/s apart."""
+    compiled = compile_library("pacing")
+    with Stepper(compiled.obj_path) as kernel:
+        kernel.program = compiled.program  # type: ignore[attr-defined]
+        yield kernel
+
+
 def _members(e: type[IntEnum], prefix: str) -> dict[str, int]:
     return {prefix + m.name: m.value for m in e}
 
@@ -181,3 +190,13 @@ def test_a_rate_limited_run_stops_on_the_rate_as_the_kernels(stfq: Stepper) -> N
 def test_the_link_rate_is_the_kernels(stfq: Stepper, trace: list[tuple[int, int, int, int]],
                                      rate: int, shaper: Shaper, bql: BqlMode) -> None:
     replay(stfq, trace, rate, 64 * 1024, bql, shaper)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(trace=bursts, shaper=shapers, bql=st.sampled_from([BqlMode.OFF, BqlMode.ADAPTIVE]))
+def test_the_link_rate_with_eligibility_times_is_the_kernels(
+        pacing: Stepper, trace: list[tuple[int, int, int, int]], shaper: Shaper,
+        bql: BqlMode) -> None:
+    # Both must let the head go: the rate's release time and the head's eligibility.
+    replay(pacing, trace, 10**9, 64 * 1024, bql, shaper)
