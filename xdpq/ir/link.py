@@ -157,7 +157,8 @@ def default_bql(shaper: Shaper) -> Bql:
     at once); with BQL too, the scheduler also waits for completions, and on the
     veth bed that loop (the transmitter thread, the peer's NAPI poll) stalled for
     milliseconds on a busy machine, long enough for the rate to lose its unused time:
-    1-3 % of 1 Gbit/s (once 18 %), against 0.1 % without (docs/deploy.md)."""
+    1-3 % of 1 Gbit/s on a loaded machine (once 18 %), 0.1-0.2 % without
+    (docs/deploy.md)."""
     return Bql(BqlMode.OFF) if shaper.rate else Bql()
 
 
