@@ -22,6 +22,7 @@ enum xdpq_counter {
 	XDPQ_CNT_DROP_RANK_WINDOW,	/* PIFO: rank beyond both windows */
 	XDPQ_CNT_DROP_NO_MEMORY,	/* rbtree: node allocation failed */
 	XDPQ_CNT_DROP_ADMISSION,	/* the scheduler refused it on enqueue */
+	XDPQ_CNT_DROP_OVERLIMIT,	/* the queues held their byte limit (--latency at the rate) */
 	XDPQ_CNT_DROP_AQM,		/* the scheduler dropped it on dequeue */
 	XDPQ_CNT_DROP_XMIT,		/* the egress device refused it (counted per flush) */
 	XDPQ_CNT_DROP_SHUTDOWN,		/* still queued when the deployment stopped */

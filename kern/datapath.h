@@ -25,7 +25,8 @@
  *   xdpq_step      a test runs one dequeue at a virtual time (see below)
  *   xdpq_complete_step  a test completes frames at a virtual time (BQL)
  *   xdpq_flush     run at shutdown until the queues are empty
- *   xdpq_release   run after the BQL setting changed: restarts a stopped scheduler
+ *   xdpq_release   run after a limit changed (BQL, rate): restarts a stopped
+ *                  scheduler, or one waiting for the old rate's release time
  *   xdpq_complete  tp_btf/napi_poll: completions of a veth egress (BQL)
  *   xdpq_xmit_err  tp_btf/xdp_devmap_xmit: frames the egress refused
  */
@@ -33,11 +34,26 @@
 #define XDPQ_DATAPATH_H
 
 #include "xdpq.h"
+#include "shaper.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 
 /* xdpq/ir/link.py mirrors these (BqlMode); tests/test_twins.py reads them from BTF. */
 enum xdpq_bql_mode { XDPQ_BQL_OFF, XDPQ_BQL_FIXED, XDPQ_BQL_ADAPTIVE };
+
+/* A scheduler run that stopped on a limit rather than on an XDPQ_DEQ_*
+ * outcome (struct xdpq_step's stop). xdpq/ir/link.py mirrors it (Hold). */
+enum xdpq_hold { XDPQ_HOLD_RATE = -2, XDPQ_HOLD_BQL = -1 };
+
+/* Why the timer stopped, counted in xdpq_stops: what limits the scheduler
+ * (`xdpq stats` reads the names from BTF and calls the last one binding). */
+enum xdpq_stop {
+	XDPQ_STOP_EMPTY,	/* nothing queued */
+	XDPQ_STOP_ELIGIBILITY,	/* the head is not eligible yet (the scheduler's pacing) */
+	XDPQ_STOP_RATE,		/* the link rate */
+	XDPQ_STOP_BQL,		/* the bytes in flight (BQL) */
+	XDPQ_STOP__MAX,
+};
 
 /* Dequeues per timer callback before it yields the CPU and re-arms. */
 #define XDPQ_BURST 64
@@ -49,6 +65,7 @@ enum xdpq_bql_mode { XDPQ_BQL_OFF, XDPQ_BQL_FIXED, XDPQ_BQL_ADAPTIVE };
 struct xdpq_btf_types {
 	enum xdpq_deq deq;
 	enum xdpq_enq enq;
+	enum xdpq_hold hold;
 } xdpq_btf_types;
 
 /* Set before load. */
@@ -67,6 +84,8 @@ __u64 xdpq_staged;		/* slots on the transmit ring */
 __u64 xdpq_timer_fires;
 __u64 xdpq_tx_runs;
 __u64 xdpq_wakeups;
+__u64 xdpq_stops[XDPQ_STOP__MAX];
+enum xdpq_stop xdpq_stop_last;
 
 /* BQL: bytes staged or handed to the device and not yet completed. The
  * defaults are xdpq/ir/link.py's (tests/test_twins.py holds them equal). */
@@ -215,6 +234,10 @@ int xdpq_ingress(struct xdp_md *ctx)
 		xdpq_count(XDPQ_CNT_DROP_ADMISSION, len);
 		return XDP_DROP;
 	}
+	if (xdpq_shape_over_limit(len)) {
+		xdpq_count(XDPQ_CNT_DROP_OVERLIMIT, len);
+		return XDP_DROP;
+	}
 	if (xdpq_slot_alloc(&slot)) {
 		xdpq_count(XDPQ_CNT_DROP_NO_SLOT, len);
 		return XDP_DROP;
@@ -232,6 +255,7 @@ int xdpq_ingress(struct xdp_md *ctx)
 		/* fall through: stored */
 	case XDPQ_ENQ_OK:
 		__sync_fetch_and_add(&xdpq_backlog, 1);
+		__sync_fetch_and_add(&xdpq_backlog_bytes, len);
 		xdpq_count(XDPQ_CNT_ENQUEUED, len);
 		xdpq_kick();
 		return XDP_DROP;
@@ -253,9 +277,9 @@ int xdpq_ingress(struct xdp_md *ctx)
 
 struct xdpq_step {
 	__u64 now;
-	__u64 when;		/* LATER: the next eligibility time */
+	__u64 when;		/* LATER: the next eligibility time; HOLD_RATE: the release time */
 	__u32 staged;		/* slots staged in this callback */
-	int stop;		/* why the loop stopped: XDPQ_DEQ_* or -1 for BQL */
+	int stop;		/* why the loop stopped: XDPQ_DEQ_* or XDPQ_HOLD_* */
 	struct xdpq_entry last;	/* the last entry staged or dropped (for tests) */
 };
 
@@ -283,7 +307,13 @@ static long xdpq_dequeue_one(__u64 index, struct xdpq_step *s)
 	if (!xdpq_bql_allows()) {
 		xdpq_bql_hit = 1;
 		xdpq_bql_blocked = 1;	/* a completion that lifts the limit restarts us */
-		s->stop = -1;
+		s->stop = XDPQ_HOLD_BQL;
+		return 1;
+	}
+	/* The rate before the dequeue, which takes the packet out. With nothing
+	 * queued there is nothing to wait for: the scheduler goes idle. */
+	if (!xdpq_shape_allows(s->now, &s->when)) {
+		s->stop = xdpq_backlog ? XDPQ_HOLD_RATE : XDPQ_DEQ_EMPTY;
 		return 1;
 	}
 	res = xdpq_sched_dequeue(s->now, &e, &s->when);
@@ -292,6 +322,7 @@ static long xdpq_dequeue_one(__u64 index, struct xdpq_step *s)
 		return 1;
 	s->last = e;
 	__sync_fetch_and_sub(&xdpq_backlog, 1);
+	__sync_fetch_and_sub(&xdpq_backlog_bytes, e.len);
 	if (res == XDPQ_DEQ_DROP) {
 		xdpq_count(XDPQ_CNT_DROP_AQM, e.len);
 		xdpq_slot_release(e.slot);
@@ -305,6 +336,7 @@ static long xdpq_dequeue_one(__u64 index, struct xdpq_step *s)
 	}
 	if (xdpq_bql_mode != XDPQ_BQL_OFF)
 		xdpq_bql_sent(e.len);
+	xdpq_shape_charge(s->now, e.len);
 	__sync_fetch_and_add(&xdpq_staged, 1);
 	xdpq_count(XDPQ_CNT_DEQUEUED, e.len);
 	s->staged++;
@@ -322,6 +354,22 @@ static __always_inline void xdpq_wake_tx(void)
 	}
 }
 
+/* Only the timer callback writes these: no atomics needed. */
+static __always_inline void xdpq_stopped(enum xdpq_stop why)
+{
+	xdpq_stops[why]++;
+	xdpq_stop_last = why;
+}
+
+/* Fire again at time when: measured from now, not from the start of the
+ * run, which took a while. */
+static __always_inline void xdpq_rearm(struct xdpq_timer *t, __u64 when)
+{
+	__u64 now = xdpq_now();
+
+	bpf_timer_start(&t->t, when > now ? when - now : 0, 0);
+}
+
 static int xdpq_timer_fire(void *map, __u32 *key, struct xdpq_timer *t)
 {
 	struct xdpq_step s = { .now = xdpq_now() };
@@ -332,6 +380,7 @@ static int xdpq_timer_fire(void *map, __u32 *key, struct xdpq_timer *t)
 		xdpq_wake_tx();
 	switch (s.stop) {
 	case XDPQ_DEQ_EMPTY:
+		xdpq_stopped(XDPQ_STOP_EMPTY);
 		/* Go idle, then look again: an enqueue that saw us busy did not
 		 * arm the timer, and may have come after our last look. */
 		xdpq_busy = 0;
@@ -339,9 +388,16 @@ static int xdpq_timer_fire(void *map, __u32 *key, struct xdpq_timer *t)
 			bpf_timer_start(&t->t, 0, 0);
 		break;
 	case XDPQ_DEQ_LATER:
-		bpf_timer_start(&t->t, s.when > s.now ? s.when - s.now : 0, 0);
+		xdpq_stopped(XDPQ_STOP_ELIGIBILITY);
+		xdpq_rearm(t, s.when);
 		break;
-	case -1:
+	case XDPQ_HOLD_RATE:
+		/* The scheduler's eligibility times are checked again then. */
+		xdpq_stopped(XDPQ_STOP_RATE);
+		xdpq_rearm(t, s.when);
+		break;
+	case XDPQ_HOLD_BQL:
+		xdpq_stopped(XDPQ_STOP_BQL);
 		/* Blocked on the BQL limit: a completion re-arms us, unless one came
 		 * between the look at the limit and now. */
 		if (xdpq_bql_allows() && __sync_val_compare_and_swap(&xdpq_bql_blocked, 1, 0))
@@ -367,18 +423,23 @@ int xdpq_init(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
-/* Run after user space changed the BQL setting: a scheduler stopped on the
- * old limit waits for a completion that may never come. */
+/* Run after user space changed a limit. A scheduler stopped on the old BQL
+ * limit waits for a completion that may never come; one armed for the old
+ * rate's release time (or busy otherwise) looks again now. An idle one is
+ * left alone: the next enqueue arms it. */
 SEC("xdp")
 int xdpq_release(struct xdp_md *ctx)
 {
-	struct xdpq_timer *t;
+	struct xdpq_timer *t = xdpq_timer();
 
-	if (!xdpq_bql_allows() || !__sync_val_compare_and_swap(&xdpq_bql_blocked, 1, 0))
+	if (!t || xdpq_clock_virtual)
 		return XDP_PASS;
-	t = xdpq_timer();
-	if (t)
+	if (xdpq_bql_blocked) {
+		if (xdpq_bql_allows() && __sync_val_compare_and_swap(&xdpq_bql_blocked, 1, 0))
+			bpf_timer_start(&t->t, 0, 0);
+	} else if (xdpq_busy) {
 		bpf_timer_start(&t->t, 0, 0);
+	}
 	return XDP_PASS;
 }
 
@@ -448,6 +509,7 @@ int xdpq_flush(struct xdp_md *ctx)
 	if (res != XDPQ_DEQ_OK && res != XDPQ_DEQ_DROP)
 		return XDP_DROP;
 	__sync_fetch_and_sub(&xdpq_backlog, 1);
+	__sync_fetch_and_sub(&xdpq_backlog_bytes, e.len);
 	xdpq_count(XDPQ_CNT_DROP_SHUTDOWN, e.len);
 	xdpq_slot_release(e.slot);
 	return XDP_PASS;

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Receiver: counts probe frames per flow and logs every arrival (flow,
- * sequence number, one-way latency, length, DSCP, ports). Other frames are
- * counted and passed. Its presence on r0 is also what lets the DUT's out0
- * transmit: a veth takes redirected frames only when its peer has an XDP
- * program. */
+ * sequence number, one-way latency, arrival time, length, DSCP, ports).
+ * Other frames are counted and passed. Its presence on r0 is also what lets
+ * the DUT's out0 transmit: a veth takes redirected frames only when its peer
+ * has an XDP program. */
 #include "xdpq_defs.h"
 #include "probe_hdr.h"
 
@@ -23,6 +23,7 @@ struct xdpq_rcv_arrival {
 	__u16 dport;
 	__u8 dscp;
 	__u8 pad[3];
+	__u64 at_ns;		/* bpf_ktime_get_ns() at arrival: rates over a window */
 };
 
 struct {
@@ -82,6 +83,7 @@ int xdpq_receiver(struct xdp_md *ctx)
 		a->sport = bpf_ntohs(udp->source);
 		a->dport = bpf_ntohs(udp->dest);
 		a->dscp = ip->tos >> 2;
+		a->at_ns = now;
 	}
 	return XDP_DROP;
 }

@@ -1,10 +1,12 @@
-"""Python twins of the datapath's enums and BQL rule, held to the kernel's own.
+"""Python twins of the datapath's enums, BQL rule and link rate, held to the kernel's own.
 
 The enums and BQL defaults are read from the object's BTF and global data;
-the adaptive BQL rule is held to the kernel's by replaying a simulation's
-event log (arrivals, dequeues, stops on the limit, completions) into the
-kernel program on a virtual clock: after every completion both must have
-the same limit and bytes in flight, and every dequeue the same outcome.
+the adaptive BQL rule and the link rate (kern/shaper.h) are held to the
+kernel's by replaying a simulation's event log (arrivals, dequeues, stops on
+the BQL limit and on the rate, completions) into the kernel program on a
+virtual clock: after every completion both must have the same limit and
+bytes in flight, every dequeue the same outcome, every stop on the rate the
+same next release time, and every arrival the same fate.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xdpq.codegen.python import scheduler_factory
-from xdpq.ir.link import BQL_HOLD_NS, BQL_MAX, BQL_MIN, Bql, BqlMode
+from xdpq.ir.link import BQL_HOLD_NS, BQL_MAX, BQL_MIN, Bql, BqlMode, Hold, Shaper
 from xdpq.ir.outcomes import Deq
 from xdpq.library import compile_library
 from xdpq.packet import parse
@@ -36,13 +38,22 @@ def stfq() -> Stepper:
         yield kernel
 
 
+@pytest.fixture(scope="module")
+def pacing() -> Stepper:
+    """Eligibility times: each flow's packets at most 100 Mbit/s apart."""
+    compiled = compile_library("pacing")
+    with Stepper(compiled.obj_path) as kernel:
+        kernel.program = compiled.program  # type: ignore[attr-defined]
+        yield kernel
+
+
 def _members(e: type[IntEnum], prefix: str) -> dict[str, int]:
     return {prefix + m.name: m.value for m in e}
 
 
 @pytest.mark.parametrize(("c_name", "twin", "prefix"), [
     ("xdpq_deq", Deq, "XDPQ_DEQ_"), ("xdpq_enq", Enq, "XDPQ_ENQ_"),
-    ("xdpq_bql_mode", BqlMode, "XDPQ_BQL_")])
+    ("xdpq_bql_mode", BqlMode, "XDPQ_BQL_"), ("xdpq_hold", Hold, "XDPQ_HOLD_")])
 def test_enums_are_the_kernels(stfq: Stepper, c_name: str, twin: type, prefix: str) -> None:
     if twin is Deq:  # a plain Enum: its values are the kernel's numbers
         assert stfq.obj.enum(c_name) == {prefix + m.name: m.value for m in Deq}
@@ -72,10 +83,11 @@ bursts = st.lists(
 
 
 def replay(kernel: Stepper, trace: list[tuple[int, int, int, int]], rate: int,
-           start: int) -> list[int]:
-    """Simulate bursts (gap before, packets, flow, size) under adaptive BQL, replay the
-    run's event log into the kernel, and check them against each other; the limits
-    after each completion."""
+           start: int, bql_mode: BqlMode = BqlMode.ADAPTIVE,
+           shaper: Shaper | None = None) -> list[tuple[object, ...]]:
+    """Simulate bursts (gap before, packets, flow, size) under BQL (adaptive unless
+    told) and a link rate (none unless told), replay the run's event log into the
+    kernel, and check them against each other; the log."""
     frames, arrivals, t = [], [], 0
     for gap, count, flow, size in trace:
         t += gap
@@ -84,13 +96,14 @@ def replay(kernel: Stepper, trace: list[tuple[int, int, int, int]], rate: int,
             frames.append(raw)
             arrivals.append(Arrival(t, FlowPacket.of(parse(raw), flow)))
     log: list[tuple[object, ...]] = []
-    bql = Bql(BqlMode.ADAPTIVE, start)
-    Simulation(scheduler_factory(kernel.program)(), rate, bql=bql,  # type: ignore[attr-defined]
-               trace=log).run(arrivals)
+    bql, shaper = Bql(bql_mode, start), shaper or Shaper()
+    result = Simulation(scheduler_factory(kernel.program)(), rate,  # type: ignore[attr-defined]
+                        bql=bql, shaper=shaper, trace=log).run(arrivals)
 
     kernel.reset()
     kernel.set_bql(bql)
-    limits = []
+    kernel.set_shaper(shaper)
+    before = kernel.packets()
     try:
         for event in log:
             match event:
@@ -99,19 +112,31 @@ def replay(kernel: Stepper, trace: list[tuple[int, int, int, int]], rate: int,
                 case ("step", now, outcome):
                     assert kernel.step(now).result == outcome.value, event
                 case ("blocked", now):
-                    assert kernel.step(now).result == -1, event
+                    assert kernel.step(now).result == Hold.BQL, event
+                case ("held", now, when):
+                    step = kernel.step(now)
+                    assert (step.result, step.when) == (Hold.RATE, when), event
                 case ("complete", now, _, limit, inflight):
                     done = kernel.complete(now)
-                    assert (done.limit, done.inflight) == (limit, inflight), event
-                    limits.append(limit)
+                    if bql_mode is not BqlMode.OFF:
+                        assert (done.limit, done.inflight) == (limit, inflight), event
+        counted = kernel.packets()
+        for name in ("enqueued", "dequeued", "drop_overlimit", "drop_queue_full"):
+            assert counted.get(name, 0) - before.get(name, 0) == result.counters[name], name
     finally:
         kernel.set_bql(Bql(BqlMode.OFF))
+        kernel.set_shaper(Shaper())
         kernel.flush()
-    assert len(limits) == len(frames)
-    return limits
+    assert len(limits(log)) == result.counters["dequeued"]
+    return log
 
 
-@pytest.mark.parametrize(("trace", "start", "limits"), [
+def limits(log: list[tuple[object, ...]]) -> list[int]:
+    """The BQL limits after each completion."""
+    return [event[3] for event in log if event[0] == "complete"]  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("trace", "start", "expected"), [
     # MTU frames back to back: the device runs dry while the scheduler waits on the
     # limit, which grows by what completed.
     ([(0, 10, 0, 1514), (2_000_000, 3, 1, 200)], BQL_MIN, {2 * BQL_MIN}),
@@ -122,8 +147,8 @@ def replay(kernel: Stepper, trace: list[tuple[int, int, int, int]], rate: int,
 ])
 def test_adaptive_bql_grows_and_shrinks_as_the_kernels(
         stfq: Stepper, trace: list[tuple[int, int, int, int]], start: int,
-        limits: set[int]) -> None:
-    assert set(replay(stfq, trace, 10**9, start)) == limits
+        expected: set[int]) -> None:
+    assert set(limits(replay(stfq, trace, 10**9, start))) == expected
 
 
 @settings(max_examples=60, deadline=None,
@@ -133,3 +158,45 @@ def test_adaptive_bql_grows_and_shrinks_as_the_kernels(
 def test_adaptive_bql_is_the_kernels(stfq: Stepper, trace: list[tuple[int, int, int, int]],
                                      rate: int, start: int) -> None:
     replay(stfq, trace, rate, start)
+
+
+# Rates around the sizes and gaps of ``bursts``: from a frame per 100 us to many per us.
+shapers = st.builds(
+    Shaper, rate=st.sampled_from([10**6, 10**7, 123_456_789, 10**9, 10**10]),
+    burst_ns=st.sampled_from([0, 1, 12_345, 1_000_000]),
+    overhead=st.sampled_from([0, 24, -14, -64, 256]),
+    latency_ns=st.sampled_from([0, 0, 15_000_000, 50_000_000]))
+
+
+def test_a_rate_limited_run_stops_on_the_rate_as_the_kernels(stfq: Stepper) -> None:
+    # 10 Mbit/s counting 24 bytes per frame more, a 100 us burst, 20 ms of latency:
+    # of 20 MTU frames at once the queues take 16 (25,125 B); the first goes at once,
+    # each next one a frame time (1538 B at 10 Mbit/s: 1.2304 ms) later, the scheduler
+    # waking half a burst before. 30 ms later, an idle link: the first of five small
+    # frames goes at once, the others 259.2 us apart; then it goes idle.
+    shaper, frame, small = Shaper(10**7, 100_000, 24, 20_000_000), 1_230_400, 259_200
+    log = replay(stfq, [(0, 20, 0, 1514), (30_000_000, 5, 1, 300)], 10**9, 0, BqlMode.OFF,
+                 shaper)
+    held = [when for kind, _, when, *_ in log if kind == "held"]
+    assert held == [k * frame - 50_000 for k in range(1, 16)] + [
+        30_000_000 + k * small - 50_000 for k in range(1, 5)]
+    assert [e for e in log if e[0] == "step"][-1] == ("step", held[-1], Deq.EMPTY)
+
+
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(trace=bursts, rate=st.sampled_from([10**8, 10**9, 10**10]), shaper=shapers,
+       bql=st.sampled_from([BqlMode.OFF, BqlMode.ADAPTIVE]))
+def test_the_link_rate_is_the_kernels(stfq: Stepper, trace: list[tuple[int, int, int, int]],
+                                     rate: int, shaper: Shaper, bql: BqlMode) -> None:
+    replay(stfq, trace, rate, 64 * 1024, bql, shaper)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(trace=bursts, shaper=shapers, bql=st.sampled_from([BqlMode.OFF, BqlMode.ADAPTIVE]))
+def test_the_link_rate_with_eligibility_times_is_the_kernels(
+        pacing: Stepper, trace: list[tuple[int, int, int, int]], shaper: Shaper,
+        bql: BqlMode) -> None:
+    # Both must let the head go: the rate's release time and the head's eligibility.
+    replay(pacing, trace, 10**9, 64 * 1024, bql, shaper)

@@ -215,7 +215,7 @@ def test_a_bad_sweep_table_stops_xdpq_sim_before_anything_runs(
         (
             "wieght=1,2",
             "neither a parameter of the scheduler 'stfq' (its parameters: "
-            "weight[0..7]) nor a scenario key (duration, drain, seed, link.rate",
+            "weight[0..7], flow_limit) nor a scenario key (duration, drain, seed, link.rate",
         ),
         ("weight[1]=5ms", "'weight' is a plain number, '5ms' is a time"),
         ("weight[1]=1,5000", "5000 is outside the range of 'weight', 1..1000"),

@@ -160,7 +160,7 @@ def test_the_metric_axis_is_log_when_it_spans_a_wide_range() -> None:
 
 
 def test_plots_count_what_is_still_queued_at_the_end(tmp_path: Path) -> None:
-    """sim/stfq.toml ends with 2,850 of its 6,750 packets still queued: the occupancy
+    """sim/stfq.toml ends with 2,424 of its 6,750 packets still queued: the occupancy
     plot stays up at the end and says so; the latency CDF marks the packets never
     delivered instead of scaling the delivered ones to 1."""
     assert main(["sim", str(REPO / "sim/stfq.toml"), "--out", str(tmp_path)]) == 0
@@ -170,7 +170,7 @@ def test_plots_count_what_is_still_queued_at_the_end(tmp_path: Path) -> None:
                    for r in csv.DictReader(f)]
     left = [r for r in records if r.outcome == "unfinished"]
     delivered = sum(r.outcome == "delivered" for r in records)
-    assert (len(records), len(left)) == (6750, 2850)
+    assert (len(records), len(left)) == (6750, 2424)
     end = 300_000_000  # the scenario's duration (no drain)
     t, level = occupancy(records, end_ns=end)
     assert t[-1] == end and level[-1] == sum(r.size for r in left) > 0
@@ -178,13 +178,13 @@ def test_plots_count_what_is_still_queued_at_the_end(tmp_path: Path) -> None:
     fig = occupancy_figure(records, end_ns=end)
     assert fig is not None
     legend = [x.get_text() for x in fig.axes[0].get_legend().get_texts()]
-    assert legend == [f"still queued at the end: 2,850 packets, "
+    assert legend == [f"still queued at the end: 2,424 packets, "
                       f"{sum(r.size for r in left) / 1e3:,.1f} KB"]
 
     fig = latency_figure(records)
     assert fig is not None
     ax = fig.axes[0]
-    assert "never delivered: 2,850 still queued at the end, 150 dropped" in ax.get_title()
+    assert "never delivered: 2,424 still queued at the end, 576 dropped" in ax.get_title()
     (all_,) = [line for line in ax.get_lines() if line.get_label() == "all"]
     assert max(all_.get_ydata()) == pytest.approx(delivered / len(records))
     assert (tmp_path / "occupancy.png").is_file() and (tmp_path / "latency_cdf.png").is_file()

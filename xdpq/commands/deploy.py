@@ -23,10 +23,18 @@ examples:
   sudo xdpq deploy schedulers/drr.xdpq --in eth1 --out eth2 --param quantum=3000B --detach
   sudo xdpq deploy schedulers/fq_codel.xdpq --in in0 --out out0 --netns dut \\
        --param target=5ms --param interval=100ms --bql fixed:30000 --name edge --detach
+  sudo xdpq deploy schedulers/fq_codel.xdpq --in eth1 --out eth2 --rate 100Mbit --latency 50ms
 
 Parameters are named as in the program and take its units (quantum=3000B, target=5ms,
 rate=10Mbit; plain numbers for counts). A table takes all its values (weight=1,2,1,1,...),
 one for every entry (weight=3), or one entry (weight[2]=3).
+
+The link rate: the scheduler releases no more than --rate (a token bucket with --burst,
+counting each frame's bytes plus --overhead), so the queue builds in the scheduler, not in
+the device. --latency bounds what the queues hold to that long at the rate (tc tbf's
+latency): an arrival beyond it is dropped (drop_overlimit). With BQL too, both must allow.
+By default (--rate auto) a physical NIC that reports its speed gets 95% of it counted on the
+wire (overhead 24); a veth, and anything without a speed, gets no rate unless given.
 
 In the foreground the scheduler runs until Ctrl-C or SIGTERM, then detaches and drains.
 With --detach it runs in a background process; find it with `xdpq list`, watch it with
@@ -71,9 +79,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="set a parameter (repeatable): quantum=3000B, weight=1,2,1,..., "
                         "weight[2]=3")
-    p.add_argument("--bql", default="adaptive", metavar="adaptive|fixed:N|off",
-                   help="byte limit on what the device holds (default: adaptive; "
-                        "veth egress only, else off)")
+    p.add_argument("--bql", metavar="adaptive|fixed:N|off",
+                   help="byte limit on what the device holds (default: adaptive, or off "
+                        "under a link rate; adaptive and fixed need a veth egress)")
+    add_rate_flags(p, deploying=True)
     p.add_argument("--name", help="the deployment's name for the other verbs "
                                   "(default: the scheduler's name)")
     p.add_argument("--detach", action="store_true", help="run in the background")
@@ -86,11 +95,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
+def add_rate_flags(p: argparse.ArgumentParser, deploying: bool) -> None:
+    """The link rate flags of ``deploy`` and ``set``."""
+    p.add_argument("--rate", default=service.AUTO if deploying else None,
+                   metavar="RATE|off" + ("|auto" if deploying else ""),
+                   help="the link rate the scheduler releases at, e.g. 100Mbit" + (
+                       " (default auto: 95%% of a NIC's speed; none on a veth)"
+                       if deploying else "; off: none"))
+    p.add_argument("--burst", metavar="TIME|SIZE",
+                   help="how far ahead of the rate it may send (default 1ms; a size is "
+                        "converted at the rate)")
+    p.add_argument("--overhead", metavar="BYTES",
+                   help="bytes counted per frame beyond its length (24: Ethernet on the "
+                        "wire; default 0, or 24 with the rate from a NIC's speed)")
+    p.add_argument("--latency", metavar="TIME|off",
+                   help="bound the queues to this long at the rate (tc tbf's latency); an "
+                        "arrival beyond it is dropped (drop_overlimit)")
+
+
 def _spec(args: argparse.Namespace) -> service.Spec:
     return service.Spec(file=args.file.resolve(), ingress=args.ingress, egress=args.egress,
                         params=args.param, bql=args.bql, name=args.name,
                         replace=args.replace, netns=args.netns,
-                        detached=args.detach or args.daemon_child)
+                        detached=args.detach or args.daemon_child, rate=args.rate,
+                        burst=args.burst, overhead=args.overhead, latency=args.latency)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,8 +145,8 @@ def _foreground(args: argparse.Namespace, spec: service.Spec) -> int:
             return
         params = " ".join(f"{k}={v}" for k, v in st.params.items())
         print(f"xdpq: '{st.name}' runs {st.program} on {st.ingress} → {st.egress} "
-              f"(bql {st.bql}{', ' + params if params else ''}){resumed(st)}; Ctrl-C stops it",
-              flush=True)
+              f"(bql {st.bql}, {st.extra['shaper']}{', ' + params if params else ''})"
+              f"{resumed(st)}; Ctrl-C stops it", flush=True)
 
     with service.stop_signals(stop):
         served = service.serve(spec, stop, ready, log=lambda m: print(m, file=sys.stderr))
@@ -152,8 +180,9 @@ def resumed(st: registry.State) -> str:
 def _detach(args: argparse.Namespace, spec: service.Spec) -> int:
     """Start the deployment in a new session, wait until it runs (or says why not)."""
     argv = [sys.executable, "-m", "xdpq.cli", "deploy", str(spec.file), "--in", spec.ingress,
-            "--out", spec.egress, "--bql", spec.bql, "--name", str(spec.name),
-            "--daemon-child", *(["--replace"] if spec.replace else []),
+            "--out", spec.egress, "--name", str(spec.name),
+            *(["--bql", spec.bql] if spec.bql is not None else []),
+            "--daemon-child", *spec.rate_flags(), *(["--replace"] if spec.replace else []),
             *(["--netns", spec.netns] if spec.netns else [])]
     for p in spec.params:
         argv += ["--param", p]
@@ -168,8 +197,8 @@ def _detach(args: argparse.Namespace, spec: service.Spec) -> int:
             emit(args, asdict(st))
             return 0
         print(f"xdpq: '{st.name}' runs {st.program} on {st.ingress} → {st.egress} in the "
-              f"background (pid {st.pid}){resumed(st)}; xdpq stats {st.name} / "
-              f"xdpq down {st.name}")
+              f"background ({st.extra['shaper']}, pid {st.pid}){resumed(st)}; "
+              f"xdpq stats {st.name} / xdpq down {st.name}")
         return 0
     rc = proc.wait()
     print(said.rstrip() or f"xdpq deploy: the background process failed (status {rc})",

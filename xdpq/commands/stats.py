@@ -27,7 +27,9 @@ statistics, marked stopped, until `xdpq down NAME`.
 
 Packets and bytes in (every frame the ingress program saw) and out (handed to the egress
 driver), drops by reason (the datapath's, and the scheduler program's own), passes to the
-stack, queue occupancy per queue, BQL limit and bytes in flight, transmitter batches.
+stack, queue occupancy per queue, BQL limit and bytes in flight, the link rate and the bytes
+queued against its limit, what limits the scheduler (binding: rate, bql, eligibility, or none
+when it runs out of packets) with its stops by cause, transmitter batches.
 """
 
 
@@ -147,6 +149,14 @@ def table(s: dict[str, Any], before: dict[str, Any] | None) -> Any:
     b = s["bql"]
     t.add_row(f"bql {b['mode']}: limit / in flight", "", f"{b['limit']:,} / {b['inflight']:,}",
               "")
+    r = s["rate"]
+    queued, label = f"{r['backlog_bytes']:,}", "rate: queued"
+    if r["limit_bytes"]:
+        queued, label = f"{queued} / {r['limit_bytes']:,}", f"{label} / limit"
+    t.add_row(label, "", queued, r["setting"].removeprefix("rate "))
+    t.add_row(f"binding: {s['binding']}", "", "", "")
+    t.add_row("stops: " + " / ".join(s["stops"]),
+              " / ".join(f"{n:,}" for n in s["stops"].values()), "", "")
     x = s["transmitter"]
     t.add_row("transmitter runs / batches", f"{x['runs']:,} / {x['batches']:,}", "",
               f"{x['per_batch']} per batch")

@@ -38,3 +38,18 @@ def link_info(name: str) -> LinkInfo:
         peer_ifindex=(msg.get_attr("IFLA_LINK") or 0) if kind == "veth" else 0,
         xdp_attached=attached,
     )
+
+
+def link_speed(name: str) -> int | None:
+    """The speed ethtool reports for interface ``name`` in the calling thread's namespace,
+    in Mb/s; None when it reports none (link down, a bridge, loopback ...)."""
+    from pyroute2.ethtool import Ethtool
+    from pyroute2.ethtool.ioctl import EthtoolError
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    try:
+        with Ethtool() as et:  # its sockets open in the caller's namespace
+            speed = et.get_link_mode(name).speed
+    except (EthtoolError, NetlinkError, OSError):
+        return None
+    return speed if isinstance(speed, int) and speed > 0 else None

@@ -4,8 +4,9 @@
         ...
         rcv.wait(4000)
         rcv.counts()        # {flow: FlowCount(packets, bytes)}
-        rcv.arrivals()      # [Arrival(flow, len, seq, latency_ns, sport, dport, dscp)]
+        rcv.arrivals()      # [Arrival(flow, len, seq, latency_ns, sport, dport, dscp, at_ns)]
         rcv.latencies(0)    # one-way latencies of flow 0, in arrival order
+        steady_rate(rcv.arrivals())  # bit/s of frame bytes while the queue was standing
 
 Probe frames (kern/probe_hdr.h) are counted per flow, logged (the first 2^20
 arrivals) and dropped; anything else is counted as ``other`` and passed.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import struct
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -24,7 +26,7 @@ from xdpq.errors import XdpqError
 from xdpq.net.testbed import RECEIVER, TestBed
 from xdpq.resources import kern_dir
 
-_ARRIVAL = struct.Struct("=IIQQHHB3x")  # struct xdpq_rcv_arrival
+_ARRIVAL = struct.Struct("=IIQQHHB3xQ")  # struct xdpq_rcv_arrival
 _COUNT = struct.Struct("=QQ")  # struct xdpq_rcv_count
 MAX_FLOWS = 64  # XDPQ_PROBE_MAX_FLOWS
 
@@ -43,6 +45,7 @@ class Arrival:
     sport: int = 0
     dport: int = 0
     dscp: int = 0
+    at_ns: int = 0  # the receiver's ktime at arrival
 
 
 class Receiver:
@@ -127,3 +130,23 @@ class Receiver:
     def latencies(self, flow: int) -> list[int]:
         """One-way latencies (ns) of ``flow``'s logged arrivals, in arrival order."""
         return [a.latency_ns for a in self.arrivals() if a.flow == flow]
+
+
+def rate_between(arrivals: Sequence[Arrival], lo_ns: int, hi_ns: int) -> float:
+    """Bit/s of frame bytes that arrived between ``lo_ns`` and ``hi_ns`` (the receiver's
+    clock, ``Arrival.at_ns``): the bytes of the arrivals after the first in that span,
+    over the time from the first to the last (0.0 for fewer than two)."""
+    span = sorted((a for a in arrivals if lo_ns <= a.at_ns <= hi_ns), key=lambda a: a.at_ns)
+    if len(span) < 2 or span[-1].at_ns == span[0].at_ns:
+        return 0.0
+    return 8e9 * sum(a.len for a in span[1:]) / (span[-1].at_ns - span[0].at_ns)
+
+
+def steady_rate(arrivals: Sequence[Arrival], skip: float = 0.2) -> float:
+    """:func:`rate_between` over the arrivals' time span without its first and last
+    ``skip`` (a queue filling up, its drain): the rate a bottleneck gave."""
+    if not arrivals:
+        return 0.0
+    first, last = min(a.at_ns for a in arrivals), max(a.at_ns for a in arrivals)
+    cut = int((last - first) * skip)
+    return rate_between(arrivals, first + cut, last - cut)

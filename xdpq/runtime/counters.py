@@ -42,3 +42,28 @@ def read_counters(obj: BpfObject) -> dict[str, Count]:
             nbytes += b
         out[name] = Count(packets, nbytes)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Stops:
+    """Why the scheduler's timer stopped, counted by cause (``enum xdpq_stop`` in
+    kern/datapath.h: empty, eligibility, rate, bql), and the last cause."""
+
+    counts: dict[str, int]
+    last: str
+
+    @property
+    def binding(self) -> str:
+        """What limits the scheduler now: the limit it stopped on last (``rate``,
+        ``bql``, or ``eligibility``: its own pacing), or ``none`` (it ran out of
+        packets: the offered load is below every limit)."""
+        return "none" if self.last == "empty" else self.last
+
+
+def read_stops(obj: BpfObject) -> Stops:
+    names = {value: name.removeprefix("XDPQ_STOP_").lower()
+             for name, value in obj.enum("xdpq_stop").items() if not name.endswith("__MAX")}
+    bss = obj.section(".bss")
+    counts = struct.unpack(f"={len(names)}Q", bss.read("xdpq_stops"))
+    return Stops({names[i]: n for i, n in enumerate(counts)},
+                 names.get(bss["xdpq_stop_last"], "empty"))

@@ -38,11 +38,12 @@ from pathlib import Path
 from xdpq import ir
 from xdpq.bpf import BpfObject, Link, Program, xdp_ctx
 from xdpq.errors import XdpqError
-from xdpq.ir.link import Bql, BqlMode
+from xdpq.ir.link import Bql, BqlMode, Shaper, default_bql
 from xdpq.ir.params import resolve_params
 from xdpq.net.links import link_info
-from xdpq.runtime.counters import Count, read_counters
+from xdpq.runtime.counters import Count, Stops, read_counters, read_stops
 from xdpq.runtime.params import write_params
+from xdpq.runtime.shaping import read_shaper, write_shaper
 from xdpq.runtime.transmitter import Transmitter
 
 DRAIN_TIMEOUT_S = 5.0
@@ -64,6 +65,8 @@ class Stats:
     tx_runs: int
     tx_calls: int
     wakeups: int
+    shaper: Shaper
+    stops: Stops
     extra: dict[str, int] = field(default_factory=dict)
 
 
@@ -97,10 +100,12 @@ class Deployment:
         program: ir.Program,
         bql: Bql | None = None,
         params: Mapping[str, int | list[int]] | None = None,
+        shaper: Shaper | None = None,
         pin_dir: str | os.PathLike[str] | None = None,
         resume: bool = False,
     ) -> None:
-        self.bql = bql or Bql()
+        self.shaper = shaper or Shaper()
+        self.bql = bql or default_bql(self.shaper)
         self.program = program
         self.pin_dir = Path(pin_dir) if pin_dir is not None else None
         self._pins: list[Path] = []
@@ -144,6 +149,7 @@ class Deployment:
         if self.resumed:
             self._resume_bql()
         write_bql(self.obj, self.bql)
+        write_shaper(self.obj, self.shaper)
         self.set_params(params)
         if self.pin_dir is not None:
             for m in self.obj.maps.values():  # one by one: close() removes what was made
@@ -168,7 +174,7 @@ class Deployment:
         self._links.append(self.obj.prog("xdpq_xmit_err").attach())
         self._tx = Transmitter(self.obj, self.egress.ifindex)
         self._links.append(self.obj.prog("xdpq_ingress").attach_xdp(self.ingress.ifindex))
-        if self.resumed:  # a scheduler the dead one left stopped on the BQL limit
+        if self.resumed:  # a scheduler the dead one left stopped on a limit
             self.obj.prog("xdpq_release").run(frame, ctx=xdp_ctx(64))
 
     def _resume_bql(self) -> None:
@@ -200,6 +206,11 @@ class Deployment:
         self.bql = bql
         write_bql(self.obj, bql, self.obj.prog("xdpq_release"))
 
+    def set_shaper(self, shaper: Shaper) -> None:
+        """Change the link rate (burst, overhead, limit in time) live."""
+        self.shaper = shaper
+        write_shaper(self.obj, shaper, self.obj.prog("xdpq_release"))
+
     @property
     def tx_calls(self) -> int:
         """The transmitter's BPF_PROG_RUN calls so far (0 once stopped)."""
@@ -230,6 +241,8 @@ class Deployment:
             tx_runs=bss["xdpq_tx_runs"],
             tx_calls=self.tx_calls,
             wakeups=bss["xdpq_wakeups"],
+            shaper=read_shaper(self.obj),
+            stops=read_stops(self.obj),
         )
 
     # -- take down -------------------------------------------------------------

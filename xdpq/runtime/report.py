@@ -20,12 +20,13 @@ from xdpq.bpf.maps import u32
 from xdpq.ir.layout import queue_var
 from xdpq.ir.link import BqlMode
 from xdpq.ir.params import format_values
-from xdpq.runtime.counters import read_counters
+from xdpq.runtime.counters import read_counters, read_stops
 from xdpq.runtime.params import read_params
+from xdpq.runtime.shaping import read_shaper
 
 # outcomes of the ingress program: each frame it sees gets exactly one
 _ARRIVAL_DROPS = ("drop_queue_full", "drop_no_slot", "drop_rank_window", "drop_no_memory",
-                  "drop_admission")
+                  "drop_admission", "drop_overlimit")
 _STRUCT = {"fifo": "xdpq_fifo", "pifo": "xdpq_pifo", "rbtree": "xdpq_rbtree"}
 
 
@@ -92,6 +93,7 @@ def collect(obj: BpfObject, prog: ir.Program, runtime: dict[str, Any] | None = N
     runtime = runtime or {}
     tx_runs = bss["xdpq_tx_runs"]
     tx_calls = int(runtime.get("tx_calls") or 0)
+    shaper, stops = read_shaper(obj), read_stops(obj)
     return {
         "time": time.time(),
         "program": prog.name,
@@ -111,6 +113,12 @@ def collect(obj: BpfObject, prog: ir.Program, runtime: dict[str, Any] | None = N
         "bql": {"mode": BqlMode(bss["xdpq_bql_mode"]).name.lower(),
                 "limit": data["xdpq_bql_limit"], "inflight": _signed(bss["xdpq_inflight"]),
                 "peak": bss["xdpq_bql_peak"], "completed_bytes": bss["xdpq_completed_bytes"]},
+        "rate": {"rate_bps": shaper.rate, "burst_ns": shaper.burst_ns,
+                 "overhead": shaper.overhead, "latency_ns": shaper.latency_ns,
+                 "limit_bytes": shaper.limit, "backlog_bytes": bss["xdpq_backlog_bytes"],
+                 "setting": shaper.describe()},
+        "binding": stops.binding,
+        "stops": stops.counts,
         "transmitter": {"runs": tx_runs, "batches": tx_calls,
                         "per_batch": round(tx_runs / tx_calls, 1) if tx_calls else 0.0,
                         "timer_fires": bss["xdpq_timer_fires"], "wakeups": bss["xdpq_wakeups"],
@@ -171,6 +179,18 @@ def prometheus(stats: dict[str, dict[str, Any]]) -> str:
         add("xdpq_bql_limit_bytes", "gauge", "BQL limit", d, s["bql"]["limit"])
         add("xdpq_bql_inflight_bytes", "gauge", "bytes handed to the device, not completed",
             d, s["bql"]["inflight"])
+        add("xdpq_rate_bps", "gauge", "the link rate the scheduler releases at (0: none)", d,
+            s["rate"]["rate_bps"])
+        add("xdpq_backlog_bytes", "gauge", "bytes queued in the scheduler", d,
+            s["rate"]["backlog_bytes"])
+        for cause, n in s["stops"].items():
+            add("xdpq_scheduler_stops_total", "counter",
+                "scheduler runs that stopped, by cause (empty, eligibility, rate, bql)",
+                {**d, "cause": cause}, n)
+        for limit in ("none", *(c for c in s["stops"] if c != "empty")):
+            add("xdpq_binding", "gauge", "1 for what limits the scheduler now (the cause of "
+                "its last stop; none: it ran out of packets)", {**d, "limit": limit},
+                int(s["binding"] == limit))
         t = s["transmitter"]
         add("xdpq_tx_runs_total", "counter", "transmit program runs", d, t["runs"])
         add("xdpq_tx_batches_total", "counter", "transmitter BPF_PROG_RUN calls", d,

@@ -28,14 +28,15 @@ from xdpq.bpf.program import PinnedProgram
 from xdpq.codegen.build import Compiled, compile_file
 from xdpq.dsl import check, parse
 from xdpq.errors import XdpqError
-from xdpq.ir.link import Bql
+from xdpq.ir.link import Bql, Shaper, default_bql
 from xdpq.ir.params import format_values, parse_assignments
 from xdpq.net import host
-from xdpq.net.links import LinkInfo, link_info
+from xdpq.net.links import LinkInfo, link_info, link_speed
 from xdpq.net.netdev import feature_names, xdp_features
 from xdpq.runtime import registry, report
 from xdpq.runtime.deploy import Deployment, Stats, check_bql_egress, write_bql
 from xdpq.runtime.params import read_params
+from xdpq.runtime.shaping import AUTO, default_shaper, shaper_from_flags, write_shaper
 
 IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
 # IFLA_XDP_ATTACHED (as a number, or as pyroute2 names it) -> the ip-link keyword that
@@ -52,11 +53,20 @@ class Spec:
     ingress: str
     egress: str
     params: list[str]
-    bql: str = "adaptive"
+    bql: str | None = None  # None: adaptive, or off under a link rate (default_bql)
     name: str | None = None
     replace: bool = False
     netns: str = ""
     detached: bool = False
+    rate: str = AUTO  # the link rate flags as given; the others None when not given
+    burst: str | None = None
+    overhead: str | None = None
+    latency: str | None = None
+
+    def rate_flags(self) -> list[str]:
+        """The link rate flags that were given, as arguments of ``xdpq deploy``."""
+        return [arg for flag in ("rate", "burst", "overhead", "latency")
+                if (v := getattr(self, flag)) is not None for arg in (f"--{flag}", v)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +88,7 @@ class Plan:
     compiled: Compiled
     values: dict[str, int | list[int]]
     bql: Bql
+    shaper: Shaper
     ingress: LinkInfo
     egress: LinkInfo
     netns_inode: int
@@ -116,7 +127,7 @@ def _link_facts(name: str, netns: str) -> tuple[LinkInfo, int, str, int]:
     return info, msg["flags"], XDP_MODES.get(attached, "xdp") if attached else "", prog
 
 
-def check_interfaces(spec: Spec, bql: Bql, own: str) -> tuple[LinkInfo, LinkInfo, int]:
+def check_interfaces(spec: Spec, own: str) -> tuple[LinkInfo, LinkInfo, int]:
     where = f" in network namespace '{spec.netns}'" if spec.netns else ""
     if spec.ingress == spec.egress:
         raise XdpqError(f"--in and --out are both {spec.ingress}: the scheduler takes packets "
@@ -158,7 +169,6 @@ def check_interfaces(spec: Spec, bql: Bql, own: str) -> tuple[LinkInfo, LinkInfo
             f"(it has: {feature_names(features)}): "
             + host.egress_remedy(egress.kind, peer or f"ifindex {egress.peer_ifindex}",
                                  spec.netns if peer_ns == "" else peer_ns or ""))
-    check_bql_egress(bql, spec.egress, egress.kind)
     return ingress, egress, ns
 
 
@@ -179,9 +189,21 @@ def preflight(spec: Spec, own_claim: bool = False) -> Plan:
     if not own_claim:
         left_behind(name, spec)
     values = parse_assignments(compiled.program, spec.params)
-    bql = Bql.parse(spec.bql)
-    ingress, egress, ns = check_interfaces(spec, bql, name if own_claim else "")
-    return Plan(spec, name, compiled, values, bql, ingress, egress, ns)
+    given = Bql.parse(spec.bql) if spec.bql is not None else None
+    ingress, egress, ns = check_interfaces(spec, name if own_claim else "")
+    shaper = link_shaper(spec, egress)
+    bql = given if given is not None else default_bql(shaper)
+    check_bql_egress(bql, spec.egress, egress.kind)
+    return Plan(spec, name, compiled, values, bql, shaper, ingress, egress, ns)
+
+
+def link_shaper(spec: Spec, egress: LinkInfo) -> Shaper:
+    """The link rate the flags ask for; ``--rate auto``: from the egress's speed (see
+    :mod:`xdpq.runtime.shaping`)."""
+    auto = spec.rate == AUTO
+    base = default_shaper(egress.kind, link_speed(egress.name)) if auto else Shaper()
+    return shaper_from_flags(base, None if auto else spec.rate, spec.burst, spec.overhead,
+                             spec.latency)
 
 
 # -- up, run, down -----------------------------------------------------------------------
@@ -313,11 +335,13 @@ def serve(spec: Spec, stop: threading.Event,
         prog = plan.compiled.program
         deployment = Deployment(sdir / registry.OBJECT, spec.ingress, spec.egress, bql=plan.bql,
                                 params={} if previous else plan.values, program=prog,
-                                pin_dir=pins, resume=previous is not None)
+                                shaper=plan.shaper, pin_dir=pins,
+                                resume=previous is not None)
         if previous is not None:  # what `xdpq set` changed stays, unless given again
             deployment.set_params(parse_assignments(prog, spec.params,
                                                     read_params(deployment.obj, prog)))
-        extra: dict[str, object] = {"egress_kind": plan.egress.kind}
+        extra: dict[str, object] = {"egress_kind": plan.egress.kind,
+                                    "shaper": plan.shaper.describe()}
         if previous is not None:
             queued, staged = deployment.taken_over
             extra.update(resumed_from=previous.pid, resumed_queued=queued, resumed_staged=staged)
@@ -326,7 +350,7 @@ def serve(spec: Spec, stop: threading.Event,
             ingress=spec.ingress, egress=spec.egress, netns=spec.netns,
             netns_inode=plan.netns_inode,
             params=format_values(prog, read_params(deployment.obj, prog)),
-            bql=spec.bql, pid=os.getpid(), pid_start=registry.process_start(os.getpid()) or 0,
+            bql=str(plan.bql), pid=os.getpid(), pid_start=registry.process_start(os.getpid()) or 0,
             started=datetime.now(UTC).isoformat(timespec="seconds"),
             detached=spec.detached, extra=extra)
         registry.save(st)
@@ -393,6 +417,11 @@ class View:
         self.check_bql(bql)
         with PinnedProgram(str(self.state.pins / "prog_xdpq_release")) as release:
             write_bql(self.obj, bql, release)
+
+    def set_shaper(self, shaper: Shaper) -> None:
+        """Change the link rate (burst, overhead, limit in time) live."""
+        with PinnedProgram(str(self.state.pins / "prog_xdpq_release")) as release:
+            write_shaper(self.obj, shaper, release)
 
     def check_bql(self, bql: Bql) -> None:
         check_bql_egress(bql, self.state.egress,

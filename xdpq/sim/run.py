@@ -1,16 +1,18 @@
 """One simulation: arrivals through a scheduler onto a link, with records.
 
 The scheduler runs as the kernel's timer does: on an arrival to an idle
-scheduler, at a pacing eligibility time, and after a completion that lifts
-the BQL limit; each run moves packets into the device while the limit
-allows. Outcomes are counted under the kernel's counter names.
+scheduler, at a pacing eligibility time, at the time xdpq's own link rate
+lets the next frame go, and after a completion that lifts the BQL limit;
+each run moves packets into the device while the BQL limit and the link rate
+allow (``xdpq.ir.link``: Bql, Shaper). Outcomes are counted under the
+kernel's counter names.
 
 The event loop is written for speed, so it keeps no heap. Time is integer
 nanoseconds. Besides the (time-ordered) arrivals, at most two events are
 ever pending: the completion of the frame on the wire (the device sends one
 at a time) and the scheduler's next run (it is either idle, waiting for an
 arrival; stopped on the BQL limit, waiting for a completion; or waiting for
-one eligibility time). Arrivals at a time run before events at that time;
+one eligibility or release time). Arrivals at a time run before events at that time;
 two events at one time run in the order they were scheduled; a delivery
 (a completion plus the propagation delay) changes nothing but its record,
 so it is written at once and counts only if it falls within ``until``. A run
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field, fields
 from itertools import chain
 
 from xdpq.codegen.python import Scheduler
-from xdpq.ir.link import BQL_HOLD_NS, BQL_MAX, BQL_MIN, NS_BITS, Bql, BqlMode
+from xdpq.ir.link import BQL_HOLD_NS, BQL_MAX, BQL_MIN, NS_BITS, Bql, BqlMode, Shaper
 from xdpq.ir.outcomes import Claim, Deq, enqueue_counters
 from xdpq.packet import Packet
 from xdpq.queues import Enq
@@ -88,16 +90,19 @@ class Simulation:
     # The datapath's default. With BQL off every packet goes straight into the
     # device queue, and any scheduler becomes FIFO (a test shows it).
     bql: Bql = field(default_factory=Bql)
+    # xdpq's own link rate (none by default): the scheduler releases no more than it
+    # allows, whatever the device's rate.
+    shaper: Shaper = field(default_factory=Shaper)
     # An event log of the run, when given a list: ("arrive", t, item), ("step", t, outcome)
-    # for each dequeue, ("blocked", t) when the BQL limit stops the scheduler and
-    # ("complete", t, size, limit, inflight) when a frame's bytes leave the device. The
-    # differential tests replay it into the kernel.
+    # for each dequeue, ("blocked", t) when the BQL limit stops the scheduler, ("held", t,
+    # when) when the link rate does, and ("complete", t, size, limit, inflight) when a
+    # frame's bytes leave the device. The differential tests replay it into the kernel.
     trace: list[tuple[object, ...]] | None = None
 
     def run(self, arrivals: Iterable[Arrival], until: int | None = None) -> Result:
         admit, step = self.scheduler.admit, self.scheduler.step
         trace = self.trace
-        enq_ok = Enq.OK
+        enq_ok, claim = Enq.OK, Claim.CLAIM
         deq_ok, deq_empty, deq_drop = Deq.OK, Deq.EMPTY, Deq.DROP
         rate, prop = self.rate_bps, self.propagation_ns
         end = _NEVER - 1 if until is None else until
@@ -109,6 +114,14 @@ class Simulation:
         adaptive = self.bql.mode is BqlMode.ADAPTIVE
         limit, inflight, peak, period_start = self.bql.limit, 0, 0, 0
         blocked = hit = False
+        # The link rate (kern/shaper.h): the release clock, its fraction of a ns (in
+        # 1/shape ns), and what the queues hold against the byte limit.
+        shape, burst, overhead = self.shaper.rate, self.shaper.burst_ns, self.shaper.overhead
+        byte_limit = self.shaper.limit
+        if byte_limit:  # it comes between classify and enqueue
+            classify, enqueue = self.scheduler.classify, self.scheduler.enqueue
+        t_release = t_rem = 0
+        queued = queued_bytes = 0
         # The device: the frame on the wire (done at t_link) and those waiting behind it.
         device: deque[tuple[int, int]] = deque()
         t_link, wire_item, wire_size = _NEVER, 0, 0
@@ -159,18 +172,37 @@ class Simulation:
                     if t_wake > end:
                         break
                     now, t_wake = t_wake, _NEVER
-                # The scheduler runs: into the device while the limit allows.
+                # The scheduler runs: into the device while the limit and the rate allow.
                 while True:
                     if not unlimited and inflight >= limit:
                         blocked = hit = True
                         if trace is not None:
                             trace.append(("blocked", now))
                         break
+                    if shape and t_release > now + burst:
+                        if not queued:  # nothing to wait for: idle
+                            if trace is not None:
+                                trace.append(("step", now, deq_empty))
+                            busy = False
+                            break
+                        # Run again once half the burst has built up.
+                        t_wake, seq_wake, seq = t_release - burst // 2, seq, seq + 1
+                        if trace is not None:
+                            trace.append(("held", now, t_wake))
+                        break
                     outcome, slot, _, size, when = step(now)
                     if trace is not None:
                         trace.append(("step", now, outcome))
                     if outcome is deq_ok:
                         dequeued += 1
+                        queued -= 1
+                        queued_bytes -= size
+                        if shape:
+                            if t_release < now:
+                                t_release, t_rem = now, 0
+                            bits = max(size + overhead, 0) * NS_BITS + t_rem
+                            t_release += bits // shape
+                            t_rem = bits % shape
                         inflight += size
                         if inflight > peak:
                             peak = inflight
@@ -182,6 +214,8 @@ class Simulation:
                             device.append((slot, size))
                     elif outcome is deq_drop:
                         drop_aqm += 1
+                        queued -= 1
+                        queued_bytes -= size
                         records[slot].outcome = "drop_aqm"
                     elif outcome is deq_empty:
                         busy = False
@@ -199,7 +233,16 @@ class Simulation:
             records.append(rec)
             if trace is not None:
                 trace.append(("arrive", now, item))
-            res = admit(pkt, item, now)
+            if byte_limit:
+                res = classify(pkt, now)
+                if res is claim:
+                    if queued_bytes + pkt.len > byte_limit:
+                        counters["drop_overlimit"] += 1
+                        rec.outcome = "drop_overlimit"
+                        continue
+                    res = enqueue(pkt, item, now)
+            else:
+                res = admit(pkt, item, now)
             if res is enq_ok:
                 enqueued += 1
             elif isinstance(res, Claim):  # not for the scheduler, or dropped by it
@@ -212,6 +255,8 @@ class Simulation:
                 if names[-1] != "enqueued":
                     rec.outcome = names[-1]
                     continue
+            queued += 1
+            queued_bytes += pkt.len
             if not busy:
                 busy = True
                 t_wake, seq_wake, seq = now, seq, seq + 1

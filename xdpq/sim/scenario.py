@@ -11,9 +11,13 @@ pure function of the file (the seed included)::
     seed = 1                     # every workload derives its own seed from this
 
     [link]
-    rate = "100Mbit"
+    rate = "100Mbit"             # the device's line rate: it serializes frames at this
     propagation = "10us"         # optional, default 0
-    bql = "fixed:3000"           # adaptive (default), off, or fixed:BYTES
+    bql = "fixed:3000"           # adaptive (default; off with shape), off, or fixed:BYTES
+    shape = "90Mbit"             # optional: xdpq's own link rate (xdpq deploy --rate);
+    burst = "1ms"                # its burst: a time, or a size at that rate (default 1ms)
+    overhead = 24                # bytes it counts per frame beyond the frame (default 0)
+    latency = "50ms"             # bound the queues to this long at that rate (default none)
 
     [scheduler]
     file = "schedulers/prio.xdpq"  # relative to this file, or to a directory above it
@@ -50,7 +54,7 @@ from typing import Any
 from xdpq import ir, units
 from xdpq.dsl import load
 from xdpq.errors import SourceError, XdpqError
-from xdpq.ir.link import Bql
+from xdpq.ir.link import DEFAULT_BURST_NS, Bql, Shaper, ShaperError, burst_time, default_bql
 from xdpq.ir.params import parse_assignments
 from xdpq.sim import workload as wl
 from xdpq.sim.metrics import Summary, completions, fct_summary, summarize, write_csv
@@ -169,11 +173,15 @@ class _Table:
 # --- the parsed form ---------------------------------------------------------------------------
 
 
+LINK_KEYS = ("rate", "propagation", "bql", "shape", "burst", "overhead", "latency")
+
+
 @dataclass(frozen=True)
 class LinkSpec:
     rate_bps: int
     propagation_ns: int = 0
     bql: Bql = field(default_factory=Bql)
+    shaper: Shaper = field(default_factory=Shaper)
 
 
 @dataclass(frozen=True)
@@ -250,9 +258,10 @@ def parse_scenario(data: dict[str, Any], path: str | os.PathLike[str]) -> Scenar
 
     lt = top.table("link")
     rate = lt.quantity("rate", Kind.RATE, low=1000)
+    shaper = _shaper(lt)
     link = LinkSpec(rate, lt.quantity("propagation", Kind.TIME, 0, low=0),
-                    _bql(lt, "bql"))
-    lt.done()
+                    _bql(lt, "bql", default_bql(shaper)), shaper)
+    lt.done(", ".join(LINK_KEYS))
 
     st = top.table("scheduler")
     sched_file = _find(st, "file", path)
@@ -289,12 +298,37 @@ def parse_scenario(data: dict[str, Any], path: str | os.PathLike[str]) -> Scenar
                     tuple(workloads), sweep, copy.deepcopy(data))
 
 
-def _bql(t: _Table, name: str) -> Bql:
-    text = t.string(name, "adaptive")
+def _bql(t: _Table, name: str, default: Bql) -> Bql:
+    text = t.string(name, str(default))
     try:
         return Bql.parse(text, option="")
     except XdpqError as exc:
         raise t.error(name, str(exc)) from None
+
+
+def _shaper(t: _Table) -> Shaper:
+    """xdpq's own link rate: ``shape`` (a rate), ``burst`` (a time, or a size at that
+    rate), ``overhead`` (bytes per frame) and ``latency`` (a time), as the flags of
+    ``xdpq deploy`` (``--rate``, ``--burst``, ``--overhead``, ``--latency``) give them."""
+    key = {"rate": "shape", "burst": "burst", "overhead": "overhead", "latency": "latency"}
+    rate = t.quantity("shape", Kind.RATE, 0, low=0)
+    for name in ("burst", "overhead", "latency"):
+        if t.has(name) and not rate:
+            raise t.error(name, "there is no rate to apply it to: give shape (e.g. '90Mbit')")
+    burst = t.get("burst", DEFAULT_BURST_NS)
+    try:
+        if isinstance(burst, str):
+            try:
+                burst = burst_time(units.quantity(burst.replace(" ", "")), rate)
+            except UnitError as exc:
+                raise ShaperError("burst", str(exc)) from None
+        elif isinstance(burst, bool) or not isinstance(burst, int):
+            raise ShaperError("burst", f"expected a time (e.g. '1ms') or a size (e.g. "
+                                       f"'12kb'), got {burst!r}")
+        return Shaper(rate, burst, t.integer("overhead", 0),
+                      t.quantity("latency", Kind.TIME, 0, low=0))
+    except ShaperError as exc:
+        raise t.error(key[exc.field], exc.message) from None
 
 
 def _params(t: _Table, prog: ir.Program) -> dict[str, int | list[int]]:
@@ -524,7 +558,7 @@ def run_scenario(scenario: Scenario | str | os.PathLike[str], out_dir: str | os.
         raise ScenarioError(scenario.path, "scheduler", str(exc)) from None
     link = scenario.link
     sim = Simulation(sched, rate_bps=link.rate_bps, propagation_ns=link.propagation_ns,
-                     bql=link.bql)
+                     bql=link.bql, shaper=link.shaper)
     tags = Tags()
     show = sys.stderr.isatty() if progress is None else progress
     stream = _with_progress(arrivals(scenario, tags), scenario.duration_ns,
@@ -544,7 +578,11 @@ def run_scenario(scenario: Scenario | str | os.PathLike[str], out_dir: str | os.
             "name": scenario.name, "file": str(scenario.path), "variant": label,
             "scheduler": str(scenario.scheduler), "params": scenario.params,
             "link": {"rate_bps": link.rate_bps, "propagation_ns": link.propagation_ns,
-                     "bql": {"mode": link.bql.mode.name.lower(), "limit": link.bql.limit}},
+                     "bql": {"mode": link.bql.mode.name.lower(), "limit": link.bql.limit},
+                     "shape": {"rate_bps": link.shaper.rate, "burst_ns": link.shaper.burst_ns,
+                               "overhead": link.shaper.overhead,
+                               "latency_ns": link.shaper.latency_ns,
+                               "limit_bytes": link.shaper.limit}},
             "duration_ns": scenario.duration_ns, "seed": scenario.seed,
         },
         **asdict(summary),

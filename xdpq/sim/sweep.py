@@ -46,26 +46,24 @@ from xdpq.codegen.python import load_scheduler
 from xdpq.dsl import load
 from xdpq.errors import XdpqError
 from xdpq.ir.params import format_values, parse_assignments, resolve_params
-from xdpq.sim.scenario import Scenario, ScenarioError, param_text, parse_scenario, run_scenario
+from xdpq.sim.scenario import (
+    LINK_KEYS,
+    Scenario,
+    ScenarioError,
+    param_text,
+    parse_scenario,
+    run_scenario,
+)
 from xdpq.units import UnitError, quantity
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-SCENARIO_KEYS = (
-    "duration",
-    "drain",
-    "seed",
-    "link.rate",
-    "link.propagation",
-    "link.bql",
-    "scheduler.file",
-    "scheduler.params.NAME",
-    "workload[I].KEY",
-)
-PARAMS = "scheduler.params."
 _TOP = ("duration", "drain", "seed")
-_TABLE_KEYS = {"link": ("rate", "propagation", "bql"), "scheduler": ("file",)}
+SCENARIO_KEYS = (*_TOP, *(f"link.{k}" for k in LINK_KEYS), "scheduler.file",
+                 "scheduler.params.NAME", "workload[I].KEY")
+PARAMS = "scheduler.params."
+_TABLE_KEYS = {"link": LINK_KEYS, "scheduler": ("file",)}
 _INDEX = r"(?:\[(\d+)\]|\.(\d+))"  # [I], or .I as a dotted path has it
 _WORKLOAD = re.compile(rf"workload{_INDEX}\.([A-Za-z_]\w*)")
 _PARAM = re.compile(rf"scheduler\.params\.([A-Za-z_]\w*){_INDEX}?")

@@ -66,7 +66,7 @@ EXT_KINDS = (HOPOPTS, ROUTING, FRAGMENT, DSTOPTS, AH)
 # The ingress outcome counters: every frame BPF_PROG_RUN accepts lands in one.
 INGRESS_COUNTERS = (
     "enqueued", "pass_unclaimed", "pass_oversize", "pass_malformed", "drop_queue_full",
-    "drop_no_slot", "drop_rank_window", "drop_no_memory", "drop_admission",
+    "drop_no_slot", "drop_rank_window", "drop_no_memory", "drop_admission", "drop_overlimit",
 )  # fmt: skip
 VERDICTS = {
     "refused": None, "pass_oversize": XDP_PASS, "pass_malformed": XDP_PASS,

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from xdpq.bpf import BpfObject, xdp_ctx
 from xdpq.bpf.program import XDP_PASS, XDP_REDIRECT
-from xdpq.ir.link import Bql
+from xdpq.ir.link import Bql, Shaper
 from xdpq.runtime.counters import read_counters
+from xdpq.runtime.shaping import write_shaper
 
 LOOPBACK = 1  # a real device for the run's context, and never the egress
 NO_EGRESS = 0x7FFFFFFF
@@ -32,11 +33,11 @@ class Completed:
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    result: int  # XDPQ_DEQ_*
+    result: int  # XDPQ_DEQ_*, or XDPQ_HOLD_* (xdpq.ir.link.Hold) when a limit stopped it
     slot: int
     rank: int
     len: int
-    when: int
+    when: int  # LATER: the eligibility time; Hold.RATE: when the rate lets a frame go
 
 
 class Stepper:
@@ -84,6 +85,9 @@ class Stepper:
         self.obj.section(".bss")["xdpq_bql_mode"] = int(bql.mode)
         self.obj.section(".data")["xdpq_bql_limit"] = bql.limit
 
+    def set_shaper(self, shaper: Shaper) -> None:
+        write_shaper(self.obj, shaper)
+
     def transmit(self) -> bool:
         """One run of the transmit path (not live: nothing is sent): takes one staged
         slot, frees it, counts it ``transmitted``. False when nothing was staged."""
@@ -102,15 +106,15 @@ class Stepper:
         return n
 
     def _scheduler_state(self) -> dict[tuple[str, str], bytes]:
-        """The generated scheduler's globals (``xq_*``: parameters, state, tokens) and
-        the BQL state."""
+        """The generated scheduler's globals (``xq_*``: parameters, state, tokens), the
+        BQL state and the link rate's."""
         return {(sec, name): self.obj.section(sec).read(name)
                 for sec in (".data", ".bss") for name in self.obj.section(sec).vars
-                if name.startswith(("xq_", "xdpq_bql_", "xdpq_inflight"))}
+                if name.startswith(("xq_", "xdpq_bql_", "xdpq_inflight", "xdpq_shape_"))}
 
     def reset(self) -> None:
-        """A fresh run: empty queues, nothing in flight, and the scheduler's and BQL's
-        state as it was after load."""
+        """A fresh run: empty queues, nothing in flight, and the scheduler's, BQL's and
+        the link rate's state as it was after load."""
         self.flush()
         sizes = self.obj.map("xdpq_inflight_sizes")
         while sizes.pop() is not None:
