@@ -21,6 +21,38 @@ class Claim(Enum):
     ADMISSION = "drop_admission"
 
 
+class Unclaimed(Enum):
+    """Where frames the scheduler does not claim go (``xdpq deploy --unclaimed``)."""
+
+    FORWARD = "forward"  # through the bypass FIFO, out of the egress (the default)
+    STACK = "stack"  # to the local stack (XDP_PASS), as the claim's counter says
+
+
+class Bypass(Enum):
+    """What became of an unclaimed frame under ``Unclaimed.FORWARD``: into the bypass
+    FIFO (kern/datapath.h), which the dequeue serves before the scheduler's queues, or
+    dropped because that FIFO was full."""
+
+    UNCLAIMED = "forward_unclaimed"
+    MALFORMED = "forward_malformed"
+    FULL = "drop_bypass_full"
+
+
+# Frames the bypass FIFO holds (XDPQ_BYPASS_SLOTS; tests/test_twins.py holds them equal).
+BYPASS_CAPACITY = 1024
+
+# What xdpq_ingress does with a frame, by counter (kern/counters.h); each frame it sees
+# lands in exactly one. Stored to be sent (XDP_DROP: consumed): into the scheduler's
+# queues, or into the bypass FIFO.
+STORED = ("enqueued", Bypass.UNCLAIMED.value, Bypass.MALFORMED.value)
+# Handed to the local stack (XDP_PASS).
+PASSED = (Claim.UNCLAIMED.value, "pass_oversize", Claim.MALFORMED.value)
+# Dropped on arrival (XDP_DROP).
+ARRIVAL_DROPS = ("drop_queue_full", "drop_no_slot", "drop_rank_window", "drop_no_memory",
+                 Claim.ADMISSION.value, Bypass.FULL.value)
+INGRESS_COUNTERS = STORED + PASSED + ARRIVAL_DROPS
+
+
 class Deq(Enum):
     """Values of XDPQ_DEQ_* in kern/xdpq.h, in order."""
 

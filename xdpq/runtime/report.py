@@ -19,13 +19,11 @@ from xdpq.bpf import BpfObject
 from xdpq.bpf.maps import u32
 from xdpq.ir.layout import queue_var
 from xdpq.ir.link import BqlMode
+from xdpq.ir.outcomes import INGRESS_COUNTERS
 from xdpq.ir.params import format_values
 from xdpq.runtime.counters import read_counters
 from xdpq.runtime.params import read_params
 
-# outcomes of the ingress program: each frame it sees gets exactly one
-_ARRIVAL_DROPS = ("drop_queue_full", "drop_no_slot", "drop_rank_window", "drop_no_memory",
-                  "drop_admission")
 _STRUCT = {"fifo": "xdpq_fifo", "pifo": "xdpq_pifo", "rbtree": "xdpq_rbtree"}
 
 
@@ -88,14 +86,13 @@ def collect(obj: BpfObject, prog: ir.Program, runtime: dict[str, Any] | None = N
     """Everything ``xdpq stats`` shows, as plain data."""
     c = {k: {"packets": v.packets, "bytes": v.bytes} for k, v in read_counters(obj).items()}
     bss, data = obj.section(".bss"), obj.section(".data")
-    arrivals = ["enqueued", *(k for k in c if k.startswith("pass_")), *_ARRIVAL_DROPS]
     runtime = runtime or {}
     tx_runs = bss["xdpq_tx_runs"]
     tx_calls = int(runtime.get("tx_calls") or 0)
     return {
         "time": time.time(),
         "program": prog.name,
-        "in": {u: sum(c[k][u] for k in arrivals if k in c) for u in ("packets", "bytes")},
+        "in": {u: sum(c[k][u] for k in INGRESS_COUNTERS if k in c) for u in ("packets", "bytes")},
         "out": dict(c.get("transmitted", {"packets": 0, "bytes": 0})),
         "enqueued": c.get("enqueued"),
         "dequeued": c.get("dequeued"),
