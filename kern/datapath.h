@@ -90,6 +90,7 @@ __s64 xdpq_inflight;
 __u64 xdpq_inflight_head;	/* the oldest entry of the in-flight ring */
 __u64 xdpq_inflight_tail;	/* the next entry */
 __u64 xdpq_completed_bytes;
+__u64 xdpq_complete_polls;	/* polls of the egress's veth peer (xdpq_complete) */
 __u64 xdpq_completed_pkts;
 __u32 xdpq_bql_hit;		/* the limit stopped the scheduler in this hold period */
 __u64 xdpq_bql_peak;		/* most bytes in flight in this hold period */
@@ -757,6 +758,7 @@ int BPF_PROG(xdpq_complete, struct napi_struct *napi, int work, int budget)
 	peer = BPF_CORE_READ((struct veth_priv *)priv, peer);
 	if (!xdpq_is_egress(peer))
 		return 0;
+	__sync_fetch_and_add(&xdpq_complete_polls, 1);
 	xdpq_bql_complete(xdpq_now(), work);
 	return 0;
 }

@@ -21,6 +21,16 @@ examples:
   sudo xdpq deploy schedulers/drr.xdpq --in eth1 --out eth2 --param quantum=3000B --detach
   sudo xdpq deploy schedulers/fq_codel.xdpq --in in0 --out out0 --netns dut \\
        --param target=5ms --param interval=100ms --bql fixed:30000 --name edge --detach
+  sudo xdpq deploy schedulers/fq_codel.xdpq --in eth1 --out eth2 --both --detach
+
+xdpq is a bump in the wire: frames cross unchanged (no routing, no MAC rewrite), and
+everything a host sends crosses, scheduled or not. Frames the scheduler does not claim (ARP
+and other non-IP, what its program passes, what cannot be parsed) go out first, through a
+FIFO of their own, counted as forwarded; --unclaimed stack gives them to this host's stack
+instead. --both schedules the way back too (egress → ingress) with a second copy of the
+program, the same parameters, in the same process and under the same name, so that TCP's
+ACKs and ARP replies come back; or deploy the exact reverse (--in eth2 --out eth1) as a
+deployment of its own.
 
 Parameters are named as in the program and take its units (quantum=3000B, target=5ms,
 rate=10Mbit; plain numbers for counts). A table takes all its values (weight=1,2,1,1,...),
@@ -79,6 +89,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="take off an XDP program already attached to the ingress")
     p.add_argument("--netns", default="", metavar="NS",
                    help="the interfaces are in network namespace NS (/run/netns/NS)")
+    p.add_argument("--both", action="store_true",
+                   help="schedule both directions: also from --out to --in, with a second "
+                        "copy of the program")
+    p.add_argument("--unclaimed", default="forward", metavar="forward|stack",
+                   help="frames the scheduler does not claim (ARP, non-IP, passed, "
+                        "unparsable): out of the egress before the scheduler's queues "
+                        "(default), or to this host's stack")
     p.add_argument("--daemon-child", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
@@ -87,7 +104,8 @@ def _spec(args: argparse.Namespace) -> service.Spec:
     return service.Spec(file=args.file.resolve(), ingress=args.ingress, egress=args.egress,
                         params=args.param, bql=args.bql, name=args.name,
                         replace=args.replace, netns=args.netns,
-                        detached=args.detach or args.daemon_child)
+                        detached=args.detach or args.daemon_child, both=args.both,
+                        unclaimed=args.unclaimed)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,17 +127,20 @@ def _foreground(spec: service.Spec) -> int:
 
     def ready(st: registry.State) -> None:
         params = " ".join(f"{k}={v}" for k, v in st.params.items())
-        print(f"xdpq: '{st.name}' runs {st.program} on {st.ingress} → {st.egress} "
+        print(f"xdpq: '{st.name}' runs {st.program} on {st.arrow()} "
               f"(bql {st.bql}{', ' + params if params else ''}){resumed(st)}; Ctrl-C stops it",
               flush=True)
 
     with service.stop_signals(stop):
         served = service.serve(spec, stop, ready, log=lambda m: print(m, file=sys.stderr))
-    if served.final is not None:
-        c = served.final.counters
-        print(f"xdpq: '{served.name}' stopped: {c['transmitted'].packets} packets sent, "
+    for (ingress, egress), final in zip(spec.directions(), served.final, strict=False):
+        c = final.counters
+        print(f"xdpq: '{served.name}' stopped{f' ({ingress} → {egress})' if spec.both else ''}"
+              f": {c['transmitted'].packets - c['drop_xmit'].packets} packets sent, "
               f"{sum(v.packets for k, v in c.items() if k.startswith('drop_'))} dropped "
               f"({c['drop_shutdown'].packets} still queued at the end), "
+              f"{sum(v.packets for k, v in c.items() if k.startswith('forward_'))} not "
+              "scheduled (forwarded), "
               f"{sum(v.packets for k, v in c.items() if k.startswith('pass_'))} passed",
               flush=True)
     if served.fault:
@@ -143,7 +164,8 @@ def _detach(args: argparse.Namespace, spec: service.Spec) -> int:
     """Start the deployment in a new session, wait until it runs (or says why not)."""
     argv = [sys.executable, "-m", "xdpq.cli", "deploy", str(spec.file), "--in", spec.ingress,
             "--out", spec.egress, "--bql", spec.bql, "--name", str(spec.name),
-            "--daemon-child", *(["--replace"] if spec.replace else []),
+            "--unclaimed", spec.unclaimed, "--daemon-child",
+            *(["--replace"] if spec.replace else []), *(["--both"] if spec.both else []),
             *(["--netns", spec.netns] if spec.netns else [])]
     for p in spec.params:
         argv += ["--param", p]
@@ -154,7 +176,7 @@ def _detach(args: argparse.Namespace, spec: service.Spec) -> int:
     said = _read_until_eof(proc, START_TIMEOUT_S)  # the child lets go once it runs, or exits
     if said.strip() == READY:
         st = registry.load(str(spec.name))
-        print(f"xdpq: '{st.name}' runs {st.program} on {st.ingress} → {st.egress} in the "
+        print(f"xdpq: '{st.name}' runs {st.program} on {st.arrow()} in the "
               f"background (pid {st.pid}){resumed(st)}; xdpq stats {st.name} / "
               f"xdpq down {st.name}")
         return 0
@@ -210,8 +232,8 @@ def _child(spec: service.Spec) -> int:
         else:
             print(f"xdpq deploy: {exc}", flush=True)
         return 1
-    if served.final is not None:
-        c = served.final.counters
+    for final in served.final:
+        c = final.counters
         log(f"stopped; transmitted {c['transmitted'].packets}, "
-            f"drop_shutdown {c['drop_shutdown'].packets}")
+            f"drop_xmit {c['drop_xmit'].packets}, drop_shutdown {c['drop_shutdown'].packets}")
     return 1 if served.fault else 0

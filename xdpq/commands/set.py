@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
             view.check_bql(bql)
         before = read_params(view.obj, prog)
         values = parse_assignments(prog, args.assignments, before)  # all checked first
-        write_params(view.obj, prog, values)
+        for obj in view.objs:  # --both: the same parameters both ways
+            write_params(obj, prog, values)
         after = read_params(view.obj, prog)
         st = view.state
         st.params = format_values(prog, after)
