@@ -221,27 +221,40 @@ struct {
 __u64 xdpq_bypass_packets;	/* held in the bypass FIFO now */
 __u64 xdpq_bypass_bytes;
 
+/* Copy the frame into a free slot. When it cannot, *verdict is what becomes
+ * of the frame (counted): dropped, no slot was free; or passed, the copy
+ * failed (it cannot for a frame that fits: passed rather than lost). */
+static __always_inline bool xdpq_store(struct xdp_md *ctx, __u32 len, __u64 now, __u32 *slot,
+				       int *verdict)
+{
+	if (xdpq_slot_alloc(slot)) {
+		xdpq_count(XDPQ_CNT_DROP_NO_SLOT, len);
+		*verdict = XDP_DROP;
+		return false;
+	}
+	if (xdpq_slot_store(ctx, *slot, len, now)) {
+		xdpq_slot_release(*slot);
+		xdpq_count(XDPQ_CNT_PASS_OVERSIZE, len);
+		*verdict = XDP_PASS;
+		return false;
+	}
+	return true;
+}
+
 /* An unclaimed frame: into the bypass FIFO (counted `forwarded`), or to the
  * local stack (`passed`) when the deployment says so. */
 static __always_inline int xdpq_unclaimed(struct xdp_md *ctx, __u32 len, __u64 now,
 					  enum xdpq_counter passed, enum xdpq_counter forwarded)
 {
 	__u32 slot;
+	int verdict;
 
 	if (xdpq_unclaimed_stack) {
 		xdpq_count(passed, len);
 		return XDP_PASS;
 	}
-	if (xdpq_slot_alloc(&slot)) {
-		xdpq_count(XDPQ_CNT_DROP_NO_SLOT, len);
-		return XDP_DROP;
-	}
-	if (xdpq_slot_store(ctx, slot, len, now)) {
-		/* Cannot happen for a frame that fits; pass it rather than lose it. */
-		xdpq_slot_release(slot);
-		xdpq_count(XDPQ_CNT_PASS_OVERSIZE, len);
-		return XDP_PASS;
-	}
+	if (!xdpq_store(ctx, len, now, &slot, &verdict))
+		return verdict;
 	/* Counted before the dequeue can see it, so the counts never go below 0. */
 	__sync_fetch_and_add(&xdpq_bypass_packets, 1);
 	__sync_fetch_and_add(&xdpq_bypass_bytes, len);
@@ -360,7 +373,7 @@ int xdpq_ingress(struct xdp_md *ctx)
 	__u64 now;
 	struct xdpq_meta m = {};
 	__u32 slot;
-	int res;
+	int res, verdict;
 
 	if (ctx->ingress_ifindex == xdpq_egress_ifindex)
 		return xdpq_transmit(ctx);
@@ -385,16 +398,8 @@ int xdpq_ingress(struct xdp_md *ctx)
 		xdpq_count(XDPQ_CNT_DROP_ADMISSION, len);
 		return XDP_DROP;
 	}
-	if (xdpq_slot_alloc(&slot)) {
-		xdpq_count(XDPQ_CNT_DROP_NO_SLOT, len);
-		return XDP_DROP;
-	}
-	if (xdpq_slot_store(ctx, slot, len, now)) {
-		/* Cannot happen for a frame that fits; pass it rather than lose it. */
-		xdpq_slot_release(slot);
-		xdpq_count(XDPQ_CNT_PASS_OVERSIZE, len);
-		return XDP_PASS;
-	}
+	if (!xdpq_store(ctx, len, now, &slot, &verdict))
+		return verdict;
 	res = xdpq_sched_enqueue(&m, slot, len, now);
 	switch (res) {
 	case XDPQ_ENQ_CLAMPED:

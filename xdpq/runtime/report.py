@@ -199,6 +199,16 @@ def prometheus(stats: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Packet counters by reason: (key in collect(), metric, help)
+_BY_REASON = (
+    ("scheduler_drops", "xdpq_scheduler_drops_total",
+     "packets dropped by the scheduler program, by its own reason"),
+    ("passes", "xdpq_passes_total", "packets passed to the stack, by reason"),
+    ("forwards", "xdpq_forwards_total",
+     "packets the scheduler did not claim, sent on through the bypass FIFO, by reason"),
+)
+
+
 def _direction(add: Callable[[str, str, str, dict[str, str], float], None],
                d: dict[str, str], s: dict[str, Any]) -> None:
     """The samples of one direction of a deployment, labelled ``d``."""
@@ -214,17 +224,9 @@ def _direction(add: Callable[[str, str, str, dict[str, str], float], None],
             {**d, "reason": reason}, v["packets"])
         add("xdpq_drop_bytes_total", "counter", "bytes dropped, by datapath reason",
             {**d, "reason": reason}, v["bytes"])
-    for reason, v in s["scheduler_drops"].items():
-        add("xdpq_scheduler_drops_total", "counter",
-            "packets dropped by the scheduler program, by its own reason",
-            {**d, "reason": reason}, v["packets"])
-    for reason, v in s["passes"].items():
-        add("xdpq_passes_total", "counter", "packets passed to the stack, by reason",
-            {**d, "reason": reason}, v["packets"])
-    for reason, v in s["forwards"].items():
-        add("xdpq_forwards_total", "counter",
-            "packets the scheduler did not claim, sent on through the bypass FIFO",
-            {**d, "reason": reason}, v["packets"])
+    for key, metric, help_ in _BY_REASON:
+        for reason, v in s[key].items():
+            add(metric, "counter", help_, {**d, "reason": reason}, v["packets"])
     for q, v in s["queues"].items():
         add("xdpq_queue_packets", "gauge", "packets held in a queue (summed over an array)",
             {**d, "queue": q}, v["packets"])
