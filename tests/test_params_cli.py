@@ -9,6 +9,7 @@ from conftest import REPO
 from xdpq.dsl import load
 from xdpq.errors import XdpqError
 from xdpq.ir.link import Bql
+from xdpq.ir.outcomes import Unclaimed
 from xdpq.ir.params import format_values, parse_assignments
 from xdpq.runtime.deploy import check_bql_egress
 
@@ -71,3 +72,10 @@ def test_a_bql_limit_needs_a_veth_egress() -> None:
             check_bql_egress(Bql.parse(text), "eth1", "")
         check_bql_egress(Bql.parse(text), "out0", "veth")
     check_bql_egress(Bql.parse("off"), "eth1", "")
+
+
+def test_unclaimed_is_forward_or_stack() -> None:
+    assert [Unclaimed.parse(t) for t in ("forward", "stack")] == [Unclaimed.FORWARD,
+                                                                   Unclaimed.STACK]
+    with pytest.raises(XdpqError, match=r"--unclaimed pass: say forward .* or stack"):
+        Unclaimed.parse("pass")

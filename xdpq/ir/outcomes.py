@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from xdpq.errors import XdpqError
 from xdpq.queues import Enq
 
 
@@ -26,6 +27,15 @@ class Unclaimed(Enum):
 
     FORWARD = "forward"  # through the bypass FIFO, out of the egress (the default)
     STACK = "stack"  # to the local stack (XDP_PASS), as the claim's counter says
+
+    @classmethod
+    def parse(cls, text: str) -> Unclaimed:
+        try:
+            return cls(text)
+        except ValueError:
+            raise XdpqError(f"--unclaimed {text}: say forward (the default: frames the "
+                            "scheduler does not claim, such as ARP, go out of the egress "
+                            "first) or stack (they go to this host's stack)") from None
 
 
 class Bypass(Enum):

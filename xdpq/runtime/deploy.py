@@ -8,7 +8,10 @@
 
 ``program`` is the IR the object was compiled from: parameters are named as
 in the program and checked (names, ranges, table sizes) before anything is
-loaded. With ``pin_dir``, every map is pinned there
+loaded. ``unclaimed`` says where frames the scheduler does not claim go: out
+of the egress through the bypass FIFO (the default), or to the local stack.
+The egress is identified to the tracepoints by its ifindex and the cookie of
+the calling thread's network namespace. With ``pin_dir``, every map is pinned there
 once loaded, so that other processes can read and change the running
 scheduler (see :meth:`xdpq.bpf.BpfObject.reuse_pinned_maps`); the pins go in
 ``close()``.

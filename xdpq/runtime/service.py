@@ -192,18 +192,10 @@ def preflight(spec: Spec, own_claim: bool = False) -> Plan:
         left_behind(name, spec)
     values = parse_assignments(compiled.program, spec.params)
     bql = Bql.parse(spec.bql)
-    unclaimed = parse_unclaimed(spec.unclaimed)
+    unclaimed = Unclaimed.parse(spec.unclaimed)
     ingress, egress, ns = check_interfaces(spec, bql, name if own_claim else "")
     return Plan(spec, name, compiled, values, bql, unclaimed, ingress, egress, ns)
 
-
-def parse_unclaimed(text: str) -> Unclaimed:
-    try:
-        return Unclaimed(text)
-    except ValueError:
-        raise XdpqError(f"--unclaimed {text}: say forward (the default: frames the scheduler "
-                        "does not claim, such as ARP, go out of the egress first) or stack "
-                        "(they go to this host's stack)") from None
 
 
 # -- up, run, down -----------------------------------------------------------------------
