@@ -108,7 +108,6 @@ def check_both_ways(cli: Cli, bed: TestBed, forward: str, reverse: str) -> None:
         assert s["forwards"]["unclaimed"]["packets"] >= 1  # ARP: a request, a reply
     # TCP's segments went there, its ACKs came back.
     assert there["out"]["bytes"] > received > back["out"]["bytes"] > 0
-    assert back["out"]["packets"] > 1000
 
 
 def test_ping_and_tcp_through_one_deployment_of_both_directions(cli: Cli,
