@@ -188,6 +188,9 @@ static __always_inline void xdpq_kick(void)
 		bpf_timer_start(&t->t, 0, 0);
 }
 
+/* A frame entered the bypass FIFO since the timer last consumed this. */
+__u32 xdpq_bypass_kick;
+
 /* Arm the scheduler now, whether idle or waiting for an eligibility time
  * the program gave: a frame of the bypass FIFO goes before anything the
  * program holds. (Re-arming a waiting timer only makes it look early.) */
@@ -197,6 +200,7 @@ static __always_inline void xdpq_kick_now(void)
 
 	if (xdpq_clock_virtual)
 		return;
+	xdpq_bypass_kick = 1;
 	__sync_val_compare_and_swap(&xdpq_busy, 0, 1);
 	t = xdpq_timer();
 	if (t)
@@ -524,8 +528,9 @@ static int xdpq_timer_fire(void *map, __u32 *key, struct xdpq_timer *t)
 	case XDPQ_DEQ_LATER:
 		bpf_timer_start(&t->t, s.when > s.now ? s.when - s.now : 0, 0);
 		/* A bypassed frame that came meanwhile re-armed us for now, and we
-		 * just put that off: look again at once. */
-		if (xdpq_bypass_packets)
+		 * may just have put that off: look again at once (once per kick,
+		 * so that this can never spin). */
+		if (__sync_val_compare_and_swap(&xdpq_bypass_kick, 1, 0))
 			bpf_timer_start(&t->t, 0, 0);
 		break;
 	case -1:

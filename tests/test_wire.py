@@ -12,6 +12,7 @@ way back. The real command line runs everything (``tests/verbs.py``).
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +23,11 @@ from verbs import Cli, deploy_args, nothing_left, refused, wait_for
 
 from conftest import REPO
 from xdpq.ir.outcomes import ARRIVAL_DROPS, STORED
-from xdpq.net.testbed import RECEIVER, SENDER, TestBed
+from xdpq.library import compile_library
+from xdpq.net.receiver import Receiver
+from xdpq.net.testbed import DUT, RECEIVER, SENDER, TestBed
+from xdpq.net.trafficgen import Flow, TrafficGen
+from xdpq.runtime.deploy import Deployment
 
 pytestmark = pytest.mark.kernel
 
@@ -160,3 +165,28 @@ def test_unclaimed_stack_keeps_arp_off_the_wire(cli: Cli, bed: TestBed) -> None:
     assert json.loads(cli.ok("list", "--json"))[0]["unclaimed"] == "stack"
     cli.ok("down", "s")
     nothing_left(cli, bed)
+
+
+def test_an_unclaimed_frame_does_not_wait_behind_a_paced_queue(bed: TestBed) -> None:
+    """tbf at 1 kbit/s: after the first frame, each 1000-byte frame of the backlog is
+    eligible only seconds after the one before (the timer waits for it). A frame the
+    scheduler does not claim, sent meanwhile, re-arms the timer and goes out at once,
+    ahead of them (the bypass FIFO is served first)."""
+    compiled = compile_library("tbf")
+    with Receiver(bed) as rcv, TrafficGen(bed, [Flow(size=1000)]) as gen:
+        with bed.enter(DUT):
+            d = Deployment(compiled.obj_path, "in0", "out0", program=compiled.program,
+                           params={"rate": 1000, "burst": 1500})
+        with d:
+            assert gen.send(10) == 10
+            assert rcv.wait(1)
+            wait_for(lambda: d.stats().backlog == 9)
+            frame = (bytes.fromhex(bed.mac("r0").replace(":", "")
+                                   + bed.mac("s0").replace(":", "")) + b"\x88\xb5"
+                     + bytes(46))  # a local experimental ethertype: not IP
+            with bed.enter(SENDER), socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as raw:
+                raw.bind(("s0", 0))
+                raw.send(frame)
+            wait_for(lambda: rcv.other == 1)
+            assert d.stats().counters["forward_unclaimed"].packets == 1
+            assert (rcv.received, d.stats().backlog) == (1, 9)  # the paced ones still wait
