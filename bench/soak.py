@@ -15,8 +15,9 @@ phase of traffic) and at the end (traffic over, queues empty).
 Then the deployment is stopped (SIGTERM: detach, drain, flush) and the books
 balanced from its maps, which this process still holds: frames sent ==
 received + refused by s0 + dropped on arrival + passed + refused by the
-egress; transmitted == received + drop_xmit; enqueued == transmitted + AQM
-drops + flushed; no slot in use; every slot back.
+egress; transmitted == received + drop_xmit; stored (enqueued, or forwarded
+unclaimed through the bypass FIFO) == transmitted + AQM drops + flushed; no
+slot in use; every slot back.
 
 Prints progress on stderr and JSON as the last line on stdout; exit status 1
 if conservation failed, a slot leaked or the memory grew more than 5 %.
@@ -40,6 +41,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from xdpq.ir.outcomes import STORED  # noqa: E402
 from xdpq.net.receiver import Receiver  # noqa: E402
 from xdpq.net.testbed import DUT, TestBed  # noqa: E402
 from xdpq.net.trafficgen import Flow, TrafficGen  # noqa: E402
@@ -201,8 +203,8 @@ def main() -> int:
     checks = {
         "sent == received + refused + arrival drops + passed + drop_xmit": sent == accounted,
         "transmitted == received + drop_xmit": c["transmitted"] == received + c["drop_xmit"],
-        "enqueued == transmitted + drop_aqm + drop_shutdown":
-            c["enqueued"] == c["transmitted"] + c["drop_aqm"] + c["drop_shutdown"],
+        "stored == transmitted + drop_aqm + drop_shutdown":
+            sum(c[k] for k in STORED) == c["transmitted"] + c["drop_aqm"] + c["drop_shutdown"],
     }  # fmt: skip
     no_leak = (slots_in_use == 0 and backlog == 0 and staged == 0
                and free_slots == list(range(pool)))  # fmt: skip

@@ -14,9 +14,12 @@ enum xdpq_counter {
 	XDPQ_CNT_ENQUEUED,		/* frame stored in a queue */
 	XDPQ_CNT_DEQUEUED,		/* frame taken out by the scheduler, staged to send */
 	XDPQ_CNT_TRANSMITTED,		/* frame handed to the egress device (ndo_xdp_xmit) */
-	XDPQ_CNT_PASS_UNCLAIMED,	/* the scheduler did not claim it: XDP_PASS */
+	XDPQ_CNT_PASS_UNCLAIMED,	/* not claimed, --unclaimed stack: XDP_PASS */
 	XDPQ_CNT_PASS_OVERSIZE,		/* larger than a slot (or multi-buffer): XDP_PASS */
-	XDPQ_CNT_PASS_MALFORMED,	/* the parser could not make sense of it: XDP_PASS */
+	XDPQ_CNT_PASS_MALFORMED,	/* unparsable, --unclaimed stack: XDP_PASS */
+	XDPQ_CNT_FORWARD_UNCLAIMED,	/* not claimed (ARP, non-IP, pass): into the bypass FIFO */
+	XDPQ_CNT_FORWARD_MALFORMED,	/* the parser could not make sense of it: into the bypass FIFO */
+	XDPQ_CNT_DROP_BYPASS_FULL,	/* not claimed, and the bypass FIFO was full */
 	XDPQ_CNT_DROP_QUEUE_FULL,	/* the queue was at its capacity */
 	XDPQ_CNT_DROP_NO_SLOT,		/* the slot pool was empty */
 	XDPQ_CNT_DROP_RANK_WINDOW,	/* PIFO: rank beyond both windows */
@@ -24,7 +27,7 @@ enum xdpq_counter {
 	XDPQ_CNT_DROP_ADMISSION,	/* the scheduler refused it on enqueue */
 	XDPQ_CNT_DROP_OVERLIMIT,	/* the queues held their byte limit (--latency at the rate) */
 	XDPQ_CNT_DROP_AQM,		/* the scheduler dropped it on dequeue */
-	XDPQ_CNT_DROP_XMIT,		/* the egress device refused it (counted per flush) */
+	XDPQ_CNT_DROP_XMIT,		/* the egress device refused it after transmitted counted it */
 	XDPQ_CNT_DROP_SHUTDOWN,		/* still queued when the deployment stopped */
 	XDPQ_CNT_PIFO_CLAMPED,		/* PIFO: rank below the window, served as its lowest */
 	XDPQ_CNT_SLOT_FREE_FAIL,	/* a slot could not go back to the pool (a bug) */

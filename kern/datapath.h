@@ -28,7 +28,9 @@
  *   xdpq_release   run after a limit changed (BQL, rate): restarts a stopped
  *                  scheduler, or one waiting for the old rate's release time
  *   xdpq_complete  tp_btf/napi_poll: completions of a veth egress (BQL)
- *   xdpq_xmit_err  tp_btf/xdp_devmap_xmit: frames the egress refused
+ *   xdpq_xmit_flush  tp_btf/xdp_devmap_xmit: frames the egress took or refused
+ *   xdpq_redirect_err  tp_btf/xdp_redirect_err: frames the egress refused
+ *                  before they reached its bulk queue
  */
 #ifndef XDPQ_DATAPATH_H
 #define XDPQ_DATAPATH_H
@@ -68,9 +70,15 @@ struct xdpq_btf_types {
 	enum xdpq_hold hold;
 } xdpq_btf_types;
 
-/* Set before load. */
+/* Set before load. Tracepoints see every device of every namespace, and
+ * ifindexes repeat across namespaces: the egress is its ifindex and the
+ * cookie of its namespace (SO_NETNS_COOKIE; never reused within a boot). */
 const volatile __u32 xdpq_egress_ifindex;
+const volatile __u64 xdpq_egress_netns;
 const volatile __u32 xdpq_egress_peer_ifindex;	/* veth: the peer; 0 otherwise */
+/* Frames the scheduler does not claim: forwarded through the bypass FIFO (0),
+ * or passed to the local stack (1, deploy --unclaimed stack). */
+const volatile __u32 xdpq_unclaimed_stack;
 
 /* Clock: tests set xdpq_clock_virtual and drive xdpq_virtual_now. */
 __u32 xdpq_clock_virtual;
@@ -98,7 +106,10 @@ __u64 xdpq_bql_max = 4 * 1024 * 1024;
  * (DQL's slack hold time, shortened for microsecond-scale devices). */
 __u64 xdpq_bql_hold_ns = 1000000;
 __s64 xdpq_inflight;
+__u64 xdpq_inflight_head;	/* the oldest entry of the in-flight ring */
+__u64 xdpq_inflight_tail;	/* the next entry */
 __u64 xdpq_completed_bytes;
+__u64 xdpq_complete_polls;	/* polls of the egress's veth peer (xdpq_complete) */
 __u64 xdpq_completed_pkts;
 __u32 xdpq_bql_hit;		/* the limit stopped the scheduler in this hold period */
 __u64 xdpq_bql_peak;		/* most bytes in flight in this hold period */
@@ -122,13 +133,47 @@ struct {
 	__uint(value_size, sizeof(__u32));
 } xdpq_txring SEC(".maps");
 
-/* Sizes of frames in flight, in sending order: a device completes in order,
- * so N completions retire the N oldest sizes. */
+/* Sizes of frames in flight, in sending order, from xdpq_inflight_head to
+ * xdpq_inflight_tail: a device completes in order, so N completions retire
+ * the N oldest sizes. A frame the egress refused is marked where it stands
+ * (its bytes leave xdpq_inflight at once), and completions step over it.
+ * Room for every slot twice: staged frames hold slots, frames in the device
+ * do not. A frame staged while the ring is full is not counted in flight. */
+#define XDPQ_INFLIGHT_RING (2 * XDPQ_POOL_SLOTS)
+#define XDPQ_INFLIGHT_REFUSED 0x80000000u
+__u32 xdpq_inflight_ring[XDPQ_INFLIGHT_RING];
+
+/* Per CPU, the frames the transmit program redirected that the egress has
+ * not yet taken or refused: the devmap bulk queue flushes every 16 frames
+ * and at the end of each BPF_PROG_RUN batch (tp_btf/xdp_devmap_xmit: the
+ * first `sent` of the oldest entries went, the next `drops` were refused),
+ * and a redirect refused before the queue (tp_btf/xdp_redirect_err) is the
+ * newest entry. BH is off for a whole batch: no one else writes it meanwhile. */
+#define XDPQ_TXLOG 32
+struct xdpq_txlog_entry {
+	__u64 inflight;		/* the slot's in-flight entry, or XDPQ_UNTRACKED */
+	__u32 len;
+	__u32 pad;
+};
+
+struct xdpq_txlog {
+	__u32 head;
+	__u32 tail;
+	struct xdpq_txlog_entry e[XDPQ_TXLOG];
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_QUEUE);
-	__uint(max_entries, XDPQ_POOL_SLOTS);
-	__uint(value_size, sizeof(__u32));
-} xdpq_inflight_sizes SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xdpq_txlog);
+} xdpq_txlogs SEC(".maps");
+
+/* The egress refusing frames (set by the tracepoints; monotonic ns). */
+__s32 xdpq_egress_err;		/* the last refusal's error: -errno, 0 for a full device queue */
+__u64 xdpq_egress_refused_at;	/* the last refusal */
+__u64 xdpq_egress_refusing_since;	/* the first refusal since the egress last took a frame */
+__u64 xdpq_egress_ok_at;		/* the egress last took a frame */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -162,7 +207,147 @@ static __always_inline void xdpq_kick(void)
 		bpf_timer_start(&t->t, 0, 0);
 }
 
+/* A frame entered the bypass FIFO since the timer last consumed this. */
+__u32 xdpq_bypass_kick;
+
+/* Arm the scheduler now, whether idle or waiting for an eligibility time
+ * the program gave: a frame of the bypass FIFO goes before anything the
+ * program holds. (Re-arming a waiting timer only makes it look early.) */
+static __always_inline void xdpq_kick_now(void)
+{
+	struct xdpq_timer *t;
+
+	if (xdpq_clock_virtual)
+		return;
+	xdpq_bypass_kick = 1;
+	__sync_val_compare_and_swap(&xdpq_busy, 0, 1);
+	t = xdpq_timer();
+	if (t)
+		bpf_timer_start(&t->t, 0, 0);
+}
+
+/* -- bypass ----------------------------------------------------------------- */
+
+/* Frames the scheduler does not claim (ARP and other non-IP, what its
+ * classify passes, what the parser cannot read) still cross: stored in a
+ * slot like any frame, they wait in this FIFO, which the dequeue serves
+ * before the scheduler's queues (strict priority), under the same BQL limit.
+ * They count in xdpq_backlog. xdpq/sim/bypass.py is its twin. */
+#define XDPQ_BYPASS_SLOTS 1024
+
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, XDPQ_BYPASS_SLOTS);
+	__uint(value_size, sizeof(__u32));
+} xdpq_bypass SEC(".maps");
+
+__u64 xdpq_bypass_packets;	/* held in the bypass FIFO now */
+__u64 xdpq_bypass_bytes;
+
+/* Copy the frame into a free slot. When it cannot, *verdict is what becomes
+ * of the frame (counted): dropped, no slot was free; or passed, the copy
+ * failed (it cannot for a frame that fits: passed rather than lost). */
+static __always_inline bool xdpq_store(struct xdp_md *ctx, __u32 len, __u64 now, __u32 *slot,
+				       int *verdict)
+{
+	if (xdpq_slot_alloc(slot)) {
+		xdpq_count(XDPQ_CNT_DROP_NO_SLOT, len);
+		*verdict = XDP_DROP;
+		return false;
+	}
+	if (xdpq_slot_store(ctx, *slot, len, now)) {
+		xdpq_slot_release(*slot);
+		xdpq_count(XDPQ_CNT_PASS_OVERSIZE, len);
+		*verdict = XDP_PASS;
+		return false;
+	}
+	return true;
+}
+
+/* An unclaimed frame: into the bypass FIFO (counted `forwarded`), or to the
+ * local stack (`passed`) when the deployment says so. */
+static __always_inline int xdpq_unclaimed(struct xdp_md *ctx, __u32 len, __u64 now,
+					  enum xdpq_counter passed, enum xdpq_counter forwarded)
+{
+	__u32 slot;
+	int verdict;
+
+	if (xdpq_unclaimed_stack) {
+		xdpq_count(passed, len);
+		return XDP_PASS;
+	}
+	if (!xdpq_store(ctx, len, now, &slot, &verdict))
+		return verdict;
+	/* Counted before the dequeue can see it, so the counts never go below 0. */
+	__sync_fetch_and_add(&xdpq_bypass_packets, 1);
+	__sync_fetch_and_add(&xdpq_bypass_bytes, len);
+	__sync_fetch_and_add(&xdpq_backlog, 1);
+	__sync_fetch_and_add(&xdpq_backlog_bytes, len);
+	if (bpf_map_push_elem(&xdpq_bypass, &slot, 0)) {
+		__sync_fetch_and_sub(&xdpq_backlog_bytes, len);
+		__sync_fetch_and_sub(&xdpq_backlog, 1);
+		__sync_fetch_and_sub(&xdpq_bypass_bytes, len);
+		__sync_fetch_and_sub(&xdpq_bypass_packets, 1);
+		xdpq_slot_release(slot);
+		xdpq_count(XDPQ_CNT_DROP_BYPASS_FULL, len);
+		return XDP_DROP;
+	}
+	xdpq_count(forwarded, len);
+	xdpq_kick_now();
+	return XDP_DROP;
+}
+
+/* What the scheduler sends next: the bypass FIFO's head, else what the
+ * program's dequeue gives (whose hooks never see bypassed frames). */
+static __always_inline int xdpq_dequeue_next(__u64 now, struct xdpq_entry *e, __u64 *when)
+{
+	struct xdpq_slot *s;
+	__u32 slot;
+
+	if (bpf_map_pop_elem(&xdpq_bypass, &slot))
+		return xdpq_sched_dequeue(now, e, when);
+	s = bpf_map_lookup_elem(&xdpq_slots, &slot);
+	e->slot = slot;
+	e->rank = 0;
+	e->len = s ? s->len : 0;
+	__sync_fetch_and_sub(&xdpq_bypass_packets, 1);
+	__sync_fetch_and_sub(&xdpq_bypass_bytes, e->len);
+	return XDPQ_DEQ_OK;
+}
+
+/* -- BQL: bytes in flight ---------------------------------------------------- */
+
+/* A frame left the transmit ring without reaching the device (refused, or it
+ * could not be written): its bytes leave flight now, and completions step
+ * over its entry. An entry already retired (a completion of a frame that was
+ * not ours, such as the stack's, took it) has no bytes left to take. */
+static __always_inline void xdpq_inflight_cancel(__u64 pos, __u32 len)
+{
+	if (pos == XDPQ_UNTRACKED || pos < xdpq_inflight_head || pos >= xdpq_inflight_tail)
+		return;
+	__sync_fetch_and_or(&xdpq_inflight_ring[pos & (XDPQ_INFLIGHT_RING - 1)],
+			    XDPQ_INFLIGHT_REFUSED);
+	__sync_fetch_and_sub(&xdpq_inflight, len);
+}
+
 /* -- transmit --------------------------------------------------------------- */
+
+static __always_inline void xdpq_txlog_append(__u64 inflight, __u32 len)
+{
+	struct xdpq_txlog_entry *e;
+	struct xdpq_txlog *l;
+	__u32 zero = 0;
+
+	l = bpf_map_lookup_elem(&xdpq_txlogs, &zero);
+	if (!l)
+		return;
+	if (l->tail - l->head >= XDPQ_TXLOG)
+		l->head++;	/* cannot happen (a flush every 16 frames): forget the oldest */
+	e = &l->e[l->tail & (XDPQ_TXLOG - 1)];
+	e->inflight = inflight;
+	e->len = len;
+	l->tail++;
+}
 
 /* One run of the transmitter: take one staged slot, write it into the frame
  * and redirect it into the egress device's ndo_xdp_xmit. */
@@ -170,6 +355,7 @@ static __always_inline int xdpq_transmit(struct xdp_md *ctx)
 {
 	struct xdpq_slot *s;
 	__u32 slot, len;
+	__u64 inflight;
 	int delta;
 
 	__sync_fetch_and_add(&xdpq_tx_runs, 1);
@@ -180,14 +366,17 @@ static __always_inline int xdpq_transmit(struct xdp_md *ctx)
 	if (!s)
 		return XDP_DROP;
 	len = s->len;
+	inflight = s->inflight;
 	delta = (int)len - (int)xdpq_frame_len(ctx);
 	if (!xdpq_slot_fits(len) || bpf_xdp_adjust_tail(ctx, delta) || xdpq_slot_load(ctx, slot)) {
 		xdpq_count(XDPQ_CNT_PASS_OVERSIZE, len);
+		xdpq_inflight_cancel(inflight, len);
 		xdpq_slot_release(slot);
 		return XDP_DROP;
 	}
 	xdpq_slot_release(slot);
 	xdpq_count(XDPQ_CNT_TRANSMITTED, len);
+	xdpq_txlog_append(inflight, len);
 	return bpf_redirect(xdpq_egress_ifindex, 0);
 }
 
@@ -209,7 +398,7 @@ int xdpq_ingress(struct xdp_md *ctx)
 	__u64 now;
 	struct xdpq_meta m = {};
 	__u32 slot;
-	int res;
+	int res, verdict;
 
 	if (ctx->ingress_ifindex == xdpq_egress_ifindex)
 		return xdpq_transmit(ctx);
@@ -222,11 +411,11 @@ int xdpq_ingress(struct xdp_md *ctx)
 	case XDPQ_CLAIM:
 		break;
 	case XDPQ_UNCLAIMED:
-		xdpq_count(XDPQ_CNT_PASS_UNCLAIMED, len);
-		return XDP_PASS;
+		return xdpq_unclaimed(ctx, len, now, XDPQ_CNT_PASS_UNCLAIMED,
+				      XDPQ_CNT_FORWARD_UNCLAIMED);
 	case XDPQ_MALFORMED:
-		xdpq_count(XDPQ_CNT_PASS_MALFORMED, len);
-		return XDP_PASS;
+		return xdpq_unclaimed(ctx, len, now, XDPQ_CNT_PASS_MALFORMED,
+				      XDPQ_CNT_FORWARD_MALFORMED);
 	case XDPQ_NO_MEMORY:
 		xdpq_count(XDPQ_CNT_DROP_NO_MEMORY, len);
 		return XDP_DROP;
@@ -238,16 +427,8 @@ int xdpq_ingress(struct xdp_md *ctx)
 		xdpq_count(XDPQ_CNT_DROP_OVERLIMIT, len);
 		return XDP_DROP;
 	}
-	if (xdpq_slot_alloc(&slot)) {
-		xdpq_count(XDPQ_CNT_DROP_NO_SLOT, len);
-		return XDP_DROP;
-	}
-	if (xdpq_slot_store(ctx, slot, len, now)) {
-		/* Cannot happen for a frame that fits; pass it rather than lose it. */
-		xdpq_slot_release(slot);
-		xdpq_count(XDPQ_CNT_PASS_OVERSIZE, len);
-		return XDP_PASS;
-	}
+	if (!xdpq_store(ctx, len, now, &slot, &verdict))
+		return verdict;
 	res = xdpq_sched_enqueue(&m, slot, len, now);
 	switch (res) {
 	case XDPQ_ENQ_CLAMPED:
@@ -288,11 +469,19 @@ static __always_inline bool xdpq_bql_allows(void)
 	return xdpq_bql_mode == XDPQ_BQL_OFF || xdpq_inflight < (__s64)xdpq_bql_limit;
 }
 
-static __always_inline void xdpq_bql_sent(__u32 len)
+/* A slot staged under BQL: its size joins the in-flight ring, and the slot
+ * remembers where (for a refusal). One stager at a time: the timer callback. */
+static __always_inline void xdpq_bql_sent(__u32 slot, __u32 len)
 {
+	struct xdpq_slot *s = bpf_map_lookup_elem(&xdpq_slots, &slot);
+	__u64 pos = xdpq_inflight_tail;
 	__s64 inflight;
 
-	bpf_map_push_elem(&xdpq_inflight_sizes, &len, 0);
+	if (!s || pos - xdpq_inflight_head >= XDPQ_INFLIGHT_RING)
+		return;		/* the ring is full: this one is not counted */
+	xdpq_inflight_ring[pos & (XDPQ_INFLIGHT_RING - 1)] = len;
+	s->inflight = pos;
+	__sync_fetch_and_add(&xdpq_inflight_tail, 1);
 	inflight = __sync_add_and_fetch(&xdpq_inflight, len);
 	if (inflight > 0 && (__u64)inflight > xdpq_bql_peak)
 		xdpq_bql_peak = inflight;
@@ -316,7 +505,7 @@ static long xdpq_dequeue_one(__u64 index, struct xdpq_step *s)
 		s->stop = xdpq_backlog ? XDPQ_HOLD_RATE : XDPQ_DEQ_EMPTY;
 		return 1;
 	}
-	res = xdpq_sched_dequeue(s->now, &e, &s->when);
+	res = xdpq_dequeue_next(s->now, &e, &s->when);
 	s->stop = res;
 	if (res == XDPQ_DEQ_EMPTY || res == XDPQ_DEQ_LATER)
 		return 1;
@@ -335,7 +524,7 @@ static long xdpq_dequeue_one(__u64 index, struct xdpq_step *s)
 		return 0;
 	}
 	if (xdpq_bql_mode != XDPQ_BQL_OFF)
-		xdpq_bql_sent(e.len);
+		xdpq_bql_sent(e.slot, e.len);
 	xdpq_shape_charge(s->now, e.len);
 	__sync_fetch_and_add(&xdpq_staged, 1);
 	xdpq_count(XDPQ_CNT_DEQUEUED, e.len);
@@ -390,6 +579,11 @@ static int xdpq_timer_fire(void *map, __u32 *key, struct xdpq_timer *t)
 	case XDPQ_DEQ_LATER:
 		xdpq_stopped(XDPQ_STOP_ELIGIBILITY);
 		xdpq_rearm(t, s.when);
+		/* A bypassed frame that came meanwhile re-armed us for now, and we
+		 * may just have put that off: look again at once (once per kick,
+		 * so that this can never spin). */
+		if (__sync_val_compare_and_swap(&xdpq_bypass_kick, 1, 0))
+			bpf_timer_start(&t->t, 0, 0);
 		break;
 	case XDPQ_HOLD_RATE:
 		/* The scheduler's eligibility times are checked again then. */
@@ -500,12 +694,14 @@ int xdpq_flush(struct xdp_md *ctx)
 		struct xdpq_slot *s = bpf_map_lookup_elem(&xdpq_slots, &slot);
 
 		__sync_fetch_and_sub(&xdpq_staged, 1);
+		if (s)
+			xdpq_inflight_cancel(s->inflight, s->len);
 		xdpq_count(XDPQ_CNT_DROP_SHUTDOWN, s ? s->len : 0);
 		xdpq_slot_release(slot);
 		return XDP_PASS;
 	}
 	/* Far in the future: every packet is eligible. */
-	res = xdpq_sched_dequeue(~0ULL >> 1, &e, &when);
+	res = xdpq_dequeue_next(~0ULL >> 1, &e, &when);
 	if (res != XDPQ_DEQ_OK && res != XDPQ_DEQ_DROP)
 		return XDP_DROP;
 	__sync_fetch_and_sub(&xdpq_backlog, 1);
@@ -519,18 +715,55 @@ int xdpq_flush(struct xdp_md *ctx)
 
 struct xdpq_retire {
 	__u32 left;
+	__u32 done;
 	__u64 bytes;
 };
 
+/* Take the oldest entry of the in-flight ring (another CPU may be taking
+ * entries too: the compare-and-swap gives each to one); a refused one does
+ * not count as a completion. */
 static long xdpq_retire_one(__u64 index, struct xdpq_retire *r)
 {
+	__u64 head = xdpq_inflight_head;
 	__u32 size;
 
-	if (!r->left || bpf_map_pop_elem(&xdpq_inflight_sizes, &size))
+	if (!r->left || head >= xdpq_inflight_tail)
 		return 1;
+	size = xdpq_inflight_ring[head & (XDPQ_INFLIGHT_RING - 1)];
+	if (__sync_val_compare_and_swap(&xdpq_inflight_head, head, head + 1) != head)
+		return 0;
+	if (size & XDPQ_INFLIGHT_REFUSED)
+		return 0;
 	r->left--;
+	r->done++;
 	r->bytes += size;
 	return 0;
+}
+
+/* Drop refused entries from the front of the in-flight ring, so that an
+ * egress that refuses everything does not fill it. */
+static long xdpq_trim_one(__u64 index, void *unused)
+{
+	__u64 head = xdpq_inflight_head;
+
+	if (head >= xdpq_inflight_tail ||
+	    !(xdpq_inflight_ring[head & (XDPQ_INFLIGHT_RING - 1)] & XDPQ_INFLIGHT_REFUSED))
+		return 1;
+	__sync_val_compare_and_swap(&xdpq_inflight_head, head, head + 1);
+	return 0;
+}
+
+/* Bytes left flight: restart a scheduler the limit had stopped. */
+static __always_inline void xdpq_bql_unblock(void)
+{
+	struct xdpq_timer *t;
+
+	if (xdpq_bql_allows() && __sync_val_compare_and_swap(&xdpq_bql_blocked, 1, 0) == 1 &&
+	    !xdpq_clock_virtual) {
+		t = xdpq_timer();
+		if (t)
+			bpf_timer_start(&t->t, 0, 0);
+	}
 }
 
 /* Like Linux's dynamic queue limits: grow when the device ran dry while
@@ -562,23 +795,25 @@ static __always_inline void xdpq_bql_adapt(__u64 now, __u64 done)
 static __always_inline void xdpq_bql_complete(__u64 now, __u32 n)
 {
 	struct xdpq_retire r = {};
-	struct xdpq_timer *t;
 
 	r.left = n < XDPQ_MAX_COMPLETE ? n : XDPQ_MAX_COMPLETE;
-	bpf_loop(XDPQ_MAX_COMPLETE, xdpq_retire_one, &r, 0);
+	/* Up to the whole ring: refused entries are stepped over. */
+	bpf_loop(XDPQ_INFLIGHT_RING, xdpq_retire_one, &r, 0);
 	if (!r.bytes)
 		return;
 	__sync_fetch_and_sub(&xdpq_inflight, r.bytes);
 	__sync_fetch_and_add(&xdpq_completed_bytes, r.bytes);
-	__sync_fetch_and_add(&xdpq_completed_pkts, n);
+	__sync_fetch_and_add(&xdpq_completed_pkts, r.done);
 	if (xdpq_bql_mode == XDPQ_BQL_ADAPTIVE)
 		xdpq_bql_adapt(now, r.bytes);
-	if (xdpq_bql_allows() && __sync_val_compare_and_swap(&xdpq_bql_blocked, 1, 0) == 1 &&
-	    !xdpq_clock_virtual) {
-		t = xdpq_timer();
-		if (t)
-			bpf_timer_start(&t->t, 0, 0);
-	}
+	xdpq_bql_unblock();
+}
+
+/* Is dev our egress? The same ifindex in another namespace is not. */
+static __always_inline bool xdpq_is_egress(const struct net_device *dev)
+{
+	return dev && BPF_CORE_READ(dev, ifindex) == xdpq_egress_ifindex &&
+	       BPF_CORE_READ(dev, nd_net.net, net_cookie) == xdpq_egress_netns;
 }
 
 /* The peer of a veth egress polled: the frames it took are complete. */
@@ -591,11 +826,13 @@ int BPF_PROG(xdpq_complete, struct napi_struct *napi, int work, int budget)
 
 	if (!dev || work <= 0 || dev->ifindex != xdpq_egress_peer_ifindex)
 		return 0;
-	/* Same ifindex in another namespace? Check that its peer is our egress. */
+	/* The peer's namespace may be one we cannot name: identify the device
+	 * as the veth whose peer is our egress. */
 	priv = (void *)dev + ((bpf_core_type_size(struct net_device) + 31) & ~31);
 	peer = BPF_CORE_READ((struct veth_priv *)priv, peer);
-	if (!peer || BPF_CORE_READ(peer, ifindex) != xdpq_egress_ifindex)
+	if (!xdpq_is_egress(peer))
 		return 0;
+	__sync_fetch_and_add(&xdpq_complete_polls, 1);
 	xdpq_bql_complete(xdpq_now(), work);
 	return 0;
 }
@@ -624,18 +861,89 @@ int xdpq_complete_step(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
-/* Frames the egress device refused (no XDP on its veth peer, ring full). */
+/* -- refusals by the egress --------------------------------------------------- */
+
+/* The egress refused a frame the transmit program counted transmitted. */
+static __always_inline void xdpq_refused(struct xdpq_txlog_entry *e)
+{
+	xdpq_count(XDPQ_CNT_DROP_XMIT, e->len);
+	xdpq_inflight_cancel(e->inflight, e->len);
+}
+
+/* After refusals: say so, keep the in-flight ring short, and let a scheduler
+ * stopped on the BQL limit go on (or an egress that refuses everything would
+ * hold it stopped for good). */
+static __always_inline void xdpq_refusal(int err)
+{
+	__u64 now = bpf_ktime_get_ns();
+
+	if (xdpq_egress_refused_at <= xdpq_egress_ok_at)
+		xdpq_egress_refusing_since = now;
+	xdpq_egress_err = err;
+	xdpq_egress_refused_at = now;
+	bpf_loop(XDPQ_INFLIGHT_RING, xdpq_trim_one, NULL, 0);
+	xdpq_bql_unblock();
+}
+
+struct xdpq_flushed {
+	struct xdpq_txlog *log;
+	__u32 sent;
+};
+
+static long xdpq_flushed_one(__u64 index, struct xdpq_flushed *f)
+{
+	struct xdpq_txlog *l = f->log;
+
+	if (l->head == l->tail)
+		return 1;	/* frames sent before this program was attached */
+	if (index >= f->sent)
+		xdpq_refused(&l->e[l->head & (XDPQ_TXLOG - 1)]);
+	l->head++;
+	return 0;
+}
+
+/* A bulk queue of frames for our egress was flushed on this CPU: the oldest
+ * `sent` frames of the log went, the next `drops` were refused (the device
+ * is down, its queue is full). Ours are the transmitter's live frames, whose
+ * receiving device is the egress itself. */
 SEC("tp_btf/xdp_devmap_xmit")
-int BPF_PROG(xdpq_xmit_err, const struct net_device *from_dev,
+int BPF_PROG(xdpq_xmit_flush, const struct net_device *from_dev,
 	     const struct net_device *to_dev, int sent, int drops, int err)
 {
-	if (drops > 0 && to_dev->ifindex == xdpq_egress_ifindex) {
-		__u32 key = XDPQ_CNT_DROP_XMIT;
-		struct xdpq_count *c = bpf_map_lookup_elem(&xdpq_counters, &key);
+	struct xdpq_flushed f = { .sent = sent };
+	__u32 zero = 0, n = sent + drops;
 
-		if (c)
-			c->packets += drops;
-	}
+	if (from_dev != to_dev || !xdpq_is_egress(to_dev))
+		return 0;
+	f.log = bpf_map_lookup_elem(&xdpq_txlogs, &zero);
+	if (!f.log)
+		return 0;
+	bpf_loop(n < XDPQ_TXLOG ? n : XDPQ_TXLOG, xdpq_flushed_one, &f, 0);
+	if (drops > 0)
+		xdpq_refusal(err);
+	if (sent > 0)
+		xdpq_egress_ok_at = bpf_ktime_get_ns();
+	return 0;
+}
+
+/* A redirect into our egress failed before the bulk queue (a veth whose peer
+ * has neither XDP nor GRO: no ndo_xdp_xmit; the egress down; the frame too
+ * long): the frame the transmit program just logged is the one. */
+SEC("tp_btf/xdp_redirect_err")
+int BPF_PROG(xdpq_redirect_err, const struct net_device *dev, const struct bpf_prog *xdp,
+	     const void *tgt, int err, enum bpf_map_type map_type, __u32 map_id, __u32 index)
+{
+	struct xdpq_txlog *l;
+	__u32 zero = 0;
+
+	if (index != xdpq_egress_ifindex || !xdpq_is_egress(dev))
+		return 0;
+	l = bpf_map_lookup_elem(&xdpq_txlogs, &zero);
+	if (!l || l->head == l->tail)
+		return 0;
+	l->tail--;
+	xdpq_refused(&l->e[l->tail & (XDPQ_TXLOG - 1)]);
+	xdpq_refusal(err);
 	return 0;
 }
 

@@ -13,10 +13,15 @@
 #include "xdpq_defs.h"
 #include "counters.h"
 
+/* A slot not (or no longer) counted in BQL's bytes in flight. */
+#define XDPQ_UNTRACKED (~0ULL)
+
 struct xdpq_slot {
 	__u32 len;
-	__u32 flags;
+	__u32 pad;
 	__u64 tstamp;		/* enqueue time, for sojourn-time AQM */
+	__u64 inflight;		/* staged under BQL: its entry in the in-flight ring
+				 * (datapath.h); else XDPQ_UNTRACKED */
 	__u8 data[XDPQ_SLOT_DATA];
 };
 
@@ -90,6 +95,7 @@ static __always_inline int xdpq_slot_store(struct xdp_md *ctx, __u32 slot, __u32
 		return -1;
 	s->len = len;
 	s->tstamp = now;
+	s->inflight = XDPQ_UNTRACKED;
 	return 0;
 }
 

@@ -57,7 +57,7 @@ def test_concurrent_enqueue_and_dequeue_conserve_every_packet(sched: str, transm
     c = r.before_flush
     # The run did what it is about: packets went every way, concurrently.
     assert c["enqueued"] > 1000 and c["dequeued"] > 1000 and c["transmitted"] > 1000, summary
-    assert c["pass_unclaimed"] > 0 and c["pass_malformed"] > 0
+    assert c["forward_unclaimed"] > 0 and c["forward_malformed"] > 0
     drops = "drop_no_slot" if transmit_ratio < 1 else ("drop_queue_full" if sched == "fifo"
                                                        else "drop_no_slot")  # fmt: skip
     assert c[drops] > 0, summary

@@ -16,6 +16,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Ether
 
 from xdpq.bpf.program import XDP_DROP, XDP_PASS
+from xdpq.ir.outcomes import BYPASS_CAPACITY, Unclaimed
 from xdpq.library import compile_fifo
 from xdpq.testing.stepper import Stepper
 
@@ -49,23 +50,59 @@ def fifo() -> Iterator[Stepper]:
 
 
 def test_every_enqueue_outcome_has_its_counter(fifo: Stepper) -> None:
-    assert fifo.ingress(frame(0x0806, 60, 1)) == XDP_PASS  # ARP: not claimed
+    assert fifo.ingress(frame(0x0806, 60, 1)) == XDP_DROP  # ARP: not claimed, forwarded
     assert fifo.ingress(frame(0x0800, 2100, 2)) == XDP_PASS  # larger than a slot
     garbled = bytes(12) + b"\x08\x00" + bytes(46)  # IPv4 ethertype, version 0
-    assert fifo.ingress(garbled) == XDP_PASS
+    assert fifo.ingress(garbled) == XDP_DROP  # forwarded too
     for i in range(10):  # capacity 8: two are refused
         assert fifo.ingress(frame(0x0800, 100 + i, i)) == XDP_DROP
     assert fifo.packets() == {
-        "pass_unclaimed": 1,
+        "forward_unclaimed": 1,
         "pass_oversize": 1,
-        "pass_malformed": 1,
+        "forward_malformed": 1,
         "enqueued": 8,
         "drop_queue_full": 2,
     }
     bss = fifo.obj.section(".bss")
-    assert bss["xdpq_backlog"] == 8
-    assert bss["xdpq_slots_in_use"] == 8
+    assert bss["xdpq_backlog"] == 10  # the scheduler's 8 and the bypass FIFO's 2
+    assert (bss["xdpq_bypass_packets"], bss["xdpq_bypass_bytes"]) == (2, 120)
+    assert bss["xdpq_slots_in_use"] == 10
     assert bss["xdpq_timer_fires"] == 0  # the virtual clock: nothing runs by itself
+
+
+def test_unclaimed_frames_go_out_first_and_unranked(fifo: Stepper) -> None:
+    """The bypass FIFO is served before the scheduler's queues, in arrival order."""
+    for i in range(3):
+        fifo.ingress(frame(0x0800, 100 + i, i))
+    fifo.ingress(frame(0x0806, 60, 1))
+    fifo.ingress(frame(0x0806, 70, 2))
+    got = [fifo.step(now=10 + i) for i in range(6)]
+    assert [(g.result, g.len, g.rank) for g in got] == [
+        (DEQ_OK, 60, 0), (DEQ_OK, 70, 0), (DEQ_OK, 100, 0), (DEQ_OK, 101, 0),
+        (DEQ_OK, 102, 0), (DEQ_EMPTY, 0, 0)]
+    bss = fifo.obj.section(".bss")
+    assert (bss["xdpq_bypass_packets"], bss["xdpq_bypass_bytes"], bss["xdpq_backlog"]) == (0, 0, 0)
+    assert fifo.packets()["dequeued"] == 5
+
+
+def test_a_full_bypass_fifo_drops_counted(fifo: Stepper) -> None:
+    cap = fifo.obj.map("xdpq_bypass").max_entries
+    assert cap == BYPASS_CAPACITY
+    for _ in range(cap + 3):
+        assert fifo.ingress(frame(0x0806, 60, 1)) == XDP_DROP
+    assert fifo.packets() == {"forward_unclaimed": cap, "drop_bypass_full": 3}
+    assert fifo.obj.section(".bss")["xdpq_slots_in_use"] == cap
+    assert fifo.flush() == cap
+    assert fifo.obj.section(".bss")["xdpq_slots_in_use"] == 0
+
+
+def test_unclaimed_stack_passes_what_the_scheduler_does_not_claim() -> None:
+    with Stepper(compile_fifo(8).obj_path, unclaimed=Unclaimed.STACK) as s:
+        assert s.ingress(frame(0x0806, 60, 1)) == XDP_PASS
+        assert s.ingress(bytes(12) + b"\x08\x00" + bytes(46)) == XDP_PASS
+        assert s.ingress(frame(0x0800, 100, 1)) == XDP_DROP
+        assert s.packets() == {"pass_unclaimed": 1, "pass_malformed": 1, "enqueued": 1}
+        assert s.obj.section(".bss")["xdpq_backlog"] == 1
 
 
 def test_steps_dequeue_in_order_and_stage_for_transmit(fifo: Stepper) -> None:

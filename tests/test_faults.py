@@ -239,18 +239,8 @@ def test_a_second_deploy_on_interfaces_in_use_is_refused_and_changes_nothing(
         p = cli.popen(*deploy_args(bed, "--name", "a"))
         banner(p)
         before, attached = sorted(cli.records()), xdp_links(bed)
-        r = cli(
-            "deploy",
-            str(Path(deploy_args(bed)[1])),
-            "--in",
-            "out0",
-            "--out",
-            "in0",
-            "--netns",
-            bed.ns[DUT],
-            "--name",
-            "b",
-        )
+        # (Its exact reverse, each direction its own program, is not refused: test_wire.py.)
+        r = cli(*deploy_args(bed, "--name", "b", "--both"))
         refused(r, "in use by xdpq deployment 'a'", "xdpq down a")
         refused(cli(*deploy_args(bed, "--name", "b", "--replace")), "in use by xdpq deployment 'a'")
         assert sorted(cli.records()) == before and xdp_links(bed) == attached

@@ -37,7 +37,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xdpq.bpf import xdp_ctx
-from xdpq.bpf.program import XDP_PASS
+from xdpq.bpf.program import XDP_DROP, XDP_PASS
 from xdpq.errors import BpfError
 from xdpq.library import compile_fifo, compile_library
 from xdpq.packet import ParseStatus
@@ -90,7 +90,7 @@ def test_every_enumerated_frame_gets_its_outcome_and_one_counter(sched: str) -> 
         # The corpus reaches every parse status and every outcome.
         assert set(check.statuses) == {s.name for s in ParseStatus}
         assert set(check.outcomes) == {
-            "refused", "pass_oversize", "pass_malformed", "pass_unclaimed", "enqueued",
+            "refused", "pass_oversize", "forward_malformed", "forward_unclaimed", "enqueued",
         }  # fmt: skip
         assert check.dequeued > 0
 
@@ -127,7 +127,9 @@ def test_frames_shorter_than_ethernet_are_refused_and_count_nothing(fifo: Steppe
         with pytest.raises(BpfError):
             prog.run(bytes(range(n)))  # without a context: the same
     assert check.counters() == before
-    assert fifo.ingress(bytes(ETH_HLEN)) == XDP_PASS  # 14 bytes run: ethertype 0, unclaimed
+    # 14 bytes run: ethertype 0, not claimed, forwarded
+    assert fifo.ingress(bytes(ETH_HLEN)) == XDP_DROP
+    assert check.counters()["forward_unclaimed"] == (1, ETH_HLEN)
 
 
 JUMBO_SIZES = (SLOT_DATA, LINEAR_MAX, LINEAR_MAX + 1, 4096, 9000, 9018)

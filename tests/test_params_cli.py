@@ -13,6 +13,7 @@ from xdpq.cli import main
 from xdpq.dsl import load
 from xdpq.errors import XdpqError
 from xdpq.ir.link import Bql
+from xdpq.ir.outcomes import Unclaimed
 from xdpq.ir.params import format_values, parse_assignments
 from xdpq.runtime.deploy import check_bql_egress
 
@@ -122,3 +123,10 @@ def test_deploy_reads_bql_and_parameters_with_tcs_units(cli) -> None:
     refused(cli(*base, "--bql", "fixed:10KB"), "--bql 'fixed:10KB'", "10000B", "10240B",
             "write 10000B or 10KiB")
     refused(cli(*base, "--param", "rate=10Mbps"), "10Mbit", "80Mbit", "write 10Mbit or 10MBps")
+
+
+def test_unclaimed_is_forward_or_stack() -> None:
+    assert [Unclaimed.parse(t) for t in ("forward", "stack")] == [Unclaimed.FORWARD,
+                                                                   Unclaimed.STACK]
+    with pytest.raises(XdpqError, match=r"--unclaimed pass: say forward .* or stack"):
+        Unclaimed.parse("pass")

@@ -60,7 +60,8 @@ def test_refuses_an_interface_that_is_down(cli: Cli, bed: TestBed) -> None:
 
 def test_refuses_an_egress_whose_driver_cannot_take_redirected_frames(
         cli: Cli, bed: TestBed) -> None:
-    # No receiver: r0, the peer of out0, has neither an XDP program nor GRO.
+    # No receiver, and GRO off: r0, the peer of out0, has neither an XDP program nor GRO.
+    bed.set_offloads("r0", {"generic-receive-offload": 0})
     msg = refused(cli(*deploy_args(bed)), "out0", "ndo-xmit", "XDP program", "GRO")
     assert f"ip netns exec {bed.ns[RECEIVER]} ethtool -K r0 gro on" in msg
     nothing_left(cli, bed)

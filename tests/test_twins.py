@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from xdpq.codegen.python import scheduler_factory
 from xdpq.ir.link import BQL_HOLD_NS, BQL_MAX, BQL_MIN, Bql, BqlMode, Hold, Shaper
-from xdpq.ir.outcomes import Deq
+from xdpq.ir.outcomes import BYPASS_CAPACITY, Deq
 from xdpq.library import compile_library
 from xdpq.packet import parse
 from xdpq.queues import Enq
@@ -72,14 +72,25 @@ def test_bql_defaults_are_the_kernels() -> None:
         data.close()
 
 
+def test_bypass_capacity_is_the_kernels(stfq: Stepper) -> None:
+    assert stfq.obj.map("xdpq_bypass").max_entries == BYPASS_CAPACITY
+
+
 FLOWS = [FrameSpec(0, sport=1000, dscp=0), FrameSpec(0, sport=1001, dscp=8),
          FrameSpec(0, sport=1002, dscp=16)]
+ARP = len(FLOWS)  # a further "flow" of frames the scheduler does not claim: bypassed
 
 bursts = st.lists(
     st.tuples(st.integers(0, 600_000),  # gap before the burst, ns: some beyond the hold time
               st.integers(1, 12),  # packets in the burst
-              st.integers(0, len(FLOWS) - 1), st.integers(64, 1514)),
+              st.integers(0, ARP), st.integers(64, 1514)),
     min_size=1, max_size=25)
+
+
+def burst_frame(flow: int, size: int) -> bytes:
+    if flow == ARP:
+        return frame(FrameSpec(size))[:12] + b"\x08\x06" + bytes(size - 14)
+    return frame(FrameSpec(size, sport=FLOWS[flow].sport, dscp=FLOWS[flow].dscp))
 
 
 def replay(kernel: Stepper, trace: list[tuple[int, int, int, int]], rate: int,
@@ -91,7 +102,7 @@ def replay(kernel: Stepper, trace: list[tuple[int, int, int, int]], rate: int,
     frames, arrivals, t = [], [], 0
     for gap, count, flow, size in trace:
         t += gap
-        raw = frame(FrameSpec(size, sport=FLOWS[flow].sport, dscp=FLOWS[flow].dscp))
+        raw = burst_frame(flow, size)
         for _ in range(count):
             frames.append(raw)
             arrivals.append(Arrival(t, FlowPacket.of(parse(raw), flow)))
@@ -144,6 +155,10 @@ def limits(log: list[tuple[object, ...]]) -> list[int]:
     # it shrinks to the peak in flight, and then to the minimum.
     ([(0, 3, 0, 1000), (2_000_000, 3, 1, 200), (2_000_000, 2, 2, 300)], 65536,
      {65536, 3000, BQL_MIN}),
+    # Unclaimed frames arriving while the scheduler waits on the limit: they wake it,
+    # it stops on the limit again, and they go first once a completion lifts it.
+    ([(0, 10, 0, 1514), (1000, 4, ARP, 60), (2_000_000, 3, 1, 200)], BQL_MIN,
+     {2 * BQL_MIN}),
 ])
 def test_adaptive_bql_grows_and_shrinks_as_the_kernels(
         stfq: Stepper, trace: list[tuple[int, int, int, int]], start: int,

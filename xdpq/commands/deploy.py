@@ -24,6 +24,16 @@ examples:
   sudo xdpq deploy schedulers/fq_codel.xdpq --in in0 --out out0 --netns dut \\
        --param target=5ms --param interval=100ms --bql fixed:30000 --name edge --detach
   sudo xdpq deploy schedulers/fq_codel.xdpq --in eth1 --out eth2 --rate 100Mbit --latency 50ms
+  sudo xdpq deploy schedulers/fq_codel.xdpq --in eth1 --out eth2 --both --detach
+
+xdpq is a bump in the wire: frames cross unchanged (no routing, no MAC rewrite), and
+everything a host sends crosses, scheduled or not. Frames the scheduler does not claim (ARP
+and other non-IP, what its program passes, what cannot be parsed) go out first, through a
+FIFO of their own, counted as forwarded; --unclaimed stack gives them to this host's stack
+instead. --both schedules the way back too (egress → ingress) with a second copy of the
+program, the same parameters, in the same process and under the same name, so that TCP's
+ACKs and ARP replies come back; or deploy the exact reverse (--in eth2 --out eth1) as a
+deployment of its own.
 
 Parameters are named as in the program and take its units (quantum=3000B, target=5ms,
 rate=10Mbit; plain numbers for counts). A table takes all its values (weight=1,2,1,1,...),
@@ -90,6 +100,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="take off an XDP program already attached to the ingress")
     p.add_argument("--netns", default="", metavar="NS",
                    help="the interfaces are in network namespace NS (/run/netns/NS)")
+    p.add_argument("--both", action="store_true",
+                   help="schedule both directions: also from --out to --in, with a second "
+                        "copy of the program")
+    p.add_argument("--unclaimed", default="forward", metavar="forward|stack",
+                   help="frames the scheduler does not claim (ARP, non-IP, passed, "
+                        "unparsable): out of the egress before the scheduler's queues "
+                        "(default), or to this host's stack")
     p.add_argument("--daemon-child", action="store_true", help=argparse.SUPPRESS)
     json_options(p)  # a JSON line {event: ready|stopped, ...}; --detach: the deployment's record
     p.set_defaults(func=run)
@@ -118,7 +135,8 @@ def _spec(args: argparse.Namespace) -> service.Spec:
                         params=args.param, bql=args.bql, name=args.name,
                         replace=args.replace, netns=args.netns,
                         detached=args.detach or args.daemon_child, rate=args.rate,
-                        burst=args.burst, overhead=args.overhead, latency=args.latency)
+                        burst=args.burst, overhead=args.overhead, latency=args.latency,
+                        both=args.both, unclaimed=args.unclaimed)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -144,22 +162,29 @@ def _foreground(args: argparse.Namespace, spec: service.Spec) -> int:
             sys.stdout.flush()
             return
         params = " ".join(f"{k}={v}" for k, v in st.params.items())
-        print(f"xdpq: '{st.name}' runs {st.program} on {st.ingress} → {st.egress} "
+        print(f"xdpq: '{st.name}' runs {st.program} on {st.arrow()} "
               f"(bql {st.bql}, {st.extra['shaper']}{', ' + params if params else ''})"
               f"{resumed(st)}; Ctrl-C stops it", flush=True)
 
     with service.stop_signals(stop):
         served = service.serve(spec, stop, ready, log=lambda m: print(m, file=sys.stderr))
-    if served.final is not None and args.json:
+    if served.final and args.json:
+        counters = [{k: asdict(v) for k, v in f.counters.items()} for f in served.final]
         emit(args, {"event": "stopped", "name": served.name, "fault": served.fault or None,
-                    "counters": {k: asdict(v) for k, v in served.final.counters.items()}})
-    elif served.final is not None:
-        c = served.final.counters
-        print(f"xdpq: '{served.name}' stopped: {c['transmitted'].packets} packets sent, "
-              f"{sum(v.packets for k, v in c.items() if k.startswith('drop_'))} dropped "
-              f"({c['drop_shutdown'].packets} still queued at the end), "
-              f"{sum(v.packets for k, v in c.items() if k.startswith('pass_'))} passed",
-              flush=True)
+                    "counters": counters[0],
+                    **({"reverse": {"counters": counters[1]}} if len(counters) > 1 else {})})
+    elif served.final:
+        for (ingress, egress), final in zip(spec.directions(), served.final, strict=False):
+            c = final.counters
+            way = f" ({ingress} → {egress})" if spec.both else ""
+            print(f"xdpq: '{served.name}' stopped{way}: "
+                  f"{c['transmitted'].packets - c['drop_xmit'].packets} packets sent, "
+                  f"{sum(v.packets for k, v in c.items() if k.startswith('drop_'))} dropped "
+                  f"({c['drop_shutdown'].packets} still queued at the end), "
+                  f"{sum(v.packets for k, v in c.items() if k.startswith('forward_'))} not "
+                  "scheduled (forwarded), "
+                  f"{sum(v.packets for k, v in c.items() if k.startswith('pass_'))} passed",
+                  flush=True)
     if served.fault:
         print(f"xdpq deploy: '{served.name}' stopped: {served.fault}; its last "
               f"statistics: xdpq stats {served.name}; remove it: xdpq down {served.name}",
@@ -182,7 +207,8 @@ def _detach(args: argparse.Namespace, spec: service.Spec) -> int:
     argv = [sys.executable, "-m", "xdpq.cli", "deploy", str(spec.file), "--in", spec.ingress,
             "--out", spec.egress, "--name", str(spec.name),
             *(["--bql", spec.bql] if spec.bql is not None else []),
-            "--daemon-child", *spec.rate_flags(), *(["--replace"] if spec.replace else []),
+            "--unclaimed", spec.unclaimed, "--daemon-child", *spec.rate_flags(),
+            *(["--replace"] if spec.replace else []), *(["--both"] if spec.both else []),
             *(["--netns", spec.netns] if spec.netns else [])]
     for p in spec.params:
         argv += ["--param", p]
@@ -196,7 +222,7 @@ def _detach(args: argparse.Namespace, spec: service.Spec) -> int:
         if args.json:
             emit(args, asdict(st))
             return 0
-        print(f"xdpq: '{st.name}' runs {st.program} on {st.ingress} → {st.egress} in the "
+        print(f"xdpq: '{st.name}' runs {st.program} on {st.arrow()} in the "
               f"background ({st.extra['shaper']}, pid {st.pid}){resumed(st)}; "
               f"xdpq stats {st.name} / xdpq down {st.name}")
         return 0
@@ -252,8 +278,8 @@ def _child(spec: service.Spec) -> int:
         else:
             print(f"xdpq deploy: {exc}", flush=True)
         return 1
-    if served.final is not None:
-        c = served.final.counters
+    for final in served.final:
+        c = final.counters
         log(f"stopped; transmitted {c['transmitted'].packets}, "
-            f"drop_shutdown {c['drop_shutdown'].packets}")
+            f"drop_xmit {c['drop_xmit'].packets}, drop_shutdown {c['drop_shutdown'].packets}")
     return 1 if served.fault else 0

@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
             shaper = shaper_from_flags(shaper, *(getattr(args, f) for f in FLAGS))
         before = read_params(view.obj, prog)
         values = parse_assignments(prog, args.assignments, before)  # all checked first
-        write_params(view.obj, prog, values)
+        for obj in view.objs:  # --both: the same parameters both ways
+            write_params(obj, prog, values)
         after = read_params(view.obj, prog)
         st = view.state
         st.params = format_values(prog, after)
@@ -73,8 +74,10 @@ def run(args: argparse.Namespace) -> int:
             view.set_bql(bql)
             st.bql = args.bql
         if rating:
-            view.set_shaper(shaper)
-            st.extra["shaper"] = shaper.describe()
+            view.set_shaper(shaper)  # both directions of a --both deployment
+            for key in ("shaper", "reverse_shaper"):
+                if key in st.extra or key == "shaper":
+                    st.extra[key] = shaper.describe()
         registry.save(st)
     old, new = format_values(prog, before), format_values(prog, after)
     if args.json:

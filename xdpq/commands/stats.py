@@ -25,11 +25,14 @@ examples:
 A deployment that stopped on a fault (its egress deleted or down) shows its last
 statistics, marked stopped, until `xdpq down NAME`.
 
-Packets and bytes in (every frame the ingress program saw) and out (handed to the egress
-driver), drops by reason (the datapath's, and the scheduler program's own), passes to the
-stack, queue occupancy per queue, BQL limit and bytes in flight, the link rate and the bytes
-queued against its limit, what limits the scheduler (binding: rate, bql, eligibility, or none
-when it runs out of packets) with its stops by cause, transmitter batches.
+Packets and bytes in (every frame the ingress program saw) and out (what the egress driver
+took), drops by reason (the datapath's, and the scheduler program's own), frames the
+scheduler did not claim (forwarded through the bypass FIFO, or passed to the stack), queue
+occupancy per queue, BQL limit and bytes in flight, the link rate and the bytes queued
+against its limit, what limits the scheduler (binding: rate, bql, eligibility, or none when
+it runs out of packets) with its stops by cause, transmitter batches, and whether the egress
+refuses frames (since when, with what error). A --both deployment shows each direction (in
+JSON: the second under "reverse").
 """
 
 
@@ -55,10 +58,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def snapshot(view: service.View) -> dict[str, Any]:
-    s = report.collect(view.obj, view.program, registry.read_runtime(view.state.name))
-    st = view.state
+    runtime = registry.read_runtime(view.state.name)
+    s = report.collect(view.obj, view.program, runtime)
+    if len(view.objs) > 1:
+        s[registry.REVERSE] = report.collect(view.objs[1], view.program,
+                                             runtime.get(registry.REVERSE))
+    return _label(s, view.state)
+
+
+def _label(s: dict[str, Any], st: registry.State) -> dict[str, Any]:
     s.update(name=st.name, ingress=st.ingress, egress=st.egress, netns=st.netns,
              started=st.started, pid=st.pid, file=st.file)
+    if registry.REVERSE in s:
+        s[registry.REVERSE].update(name=st.name, ingress=st.egress, egress=st.ingress,
+                                   netns=st.netns, started=st.started)
     return s
 
 
@@ -66,10 +79,7 @@ def stopped(name: str) -> dict[str, Any] | None:
     """The last statistics of a deployment that stopped on a fault, if it is one."""
     st = registry.load(name)
     final = None if st.alive() else registry.read_final(name)
-    if final is not None:
-        final.update(name=st.name, ingress=st.ingress, egress=st.egress, netns=st.netns,
-                     started=st.started, pid=st.pid, file=st.file)
-    return final
+    return None if final is None else _label(final, st)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,7 +106,7 @@ def _show(args: argparse.Namespace, s: dict[str, Any]) -> int:
     else:
         from rich.console import Console
 
-        Console().print(table(s, None))
+        Console().print(*tables(s, None))
     return 0
 
 
@@ -111,6 +121,14 @@ def _rate(now: dict[str, Any], before: dict[str, Any] | None, *path: str) -> str
         return ""
     r = (a - b) / dt
     return f"{r:,.0f}/s"
+
+
+def tables(s: dict[str, Any], before: dict[str, Any] | None) -> list[Any]:
+    """One table per direction."""
+    out = [table(s, before)]
+    if registry.REVERSE in s:
+        out.append(table(s[registry.REVERSE], before and before.get(registry.REVERSE)))
+    return out
 
 
 def table(s: dict[str, Any], before: dict[str, Any] | None) -> Any:
@@ -133,6 +151,9 @@ def table(s: dict[str, Any], before: dict[str, Any] | None) -> Any:
                       _rate(s, before, "drops", reason, "packets"))
     for reason, v in s["scheduler_drops"].items():
         t.add_row(f"  scheduler: {reason}", f"{v['packets']:,}", f"{v['bytes']:,}", "")
+    for reason, v in s["forwards"].items():
+        t.add_row(f"forwarded, {reason}", f"{v['packets']:,}", f"{v['bytes']:,}",
+                  _rate(s, before, "forwards", reason, "packets"))
     for reason, v in s["passes"].items():
         if v["packets"]:
             t.add_row(f"pass {reason}", f"{v['packets']:,}", f"{v['bytes']:,}", "")
@@ -162,6 +183,9 @@ def table(s: dict[str, Any], before: dict[str, Any] | None) -> Any:
               f"{x['per_batch']} per batch")
     if x.get("error"):
         t.add_row("transmitter error", str(x["error"]), "", "")
+    e = s["egress_state"]
+    t.add_row("egress", f"refusing frames ({e['error']}) since {e['since']}" if e["refusing"]
+              else "takes frames", "", "")
     if "stopped" in s:
         t.add_row("STOPPED", f"{s['stopped']['fault']} at {s['stopped']['at']}", "", "")
     for k, v in s["params"].items():
@@ -170,6 +194,7 @@ def table(s: dict[str, Any], before: dict[str, Any] | None) -> Any:
 
 
 def _watch(view: service.View, interval: float) -> int:
+    from rich.console import Group
     from rich.live import Live
 
     before = None
@@ -179,7 +204,7 @@ def _watch(view: service.View, interval: float) -> int:
                 if not view.state.alive():
                     raise XdpqError(f"deployment '{view.state.name}' stopped")
                 s = snapshot(view)
-                live.update(table(s, before), refresh=True)
+                live.update(Group(*tables(s, before)), refresh=True)
                 before = s
                 time.sleep(interval)
     except KeyboardInterrupt:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from xdpq.errors import XdpqError
 from xdpq.queues import Enq
 
 
@@ -19,6 +20,47 @@ class Claim(Enum):
     UNCLAIMED = "pass_unclaimed"
     MALFORMED = "pass_malformed"
     ADMISSION = "drop_admission"
+
+
+class Unclaimed(Enum):
+    """Where frames the scheduler does not claim go (``xdpq deploy --unclaimed``)."""
+
+    FORWARD = "forward"  # through the bypass FIFO, out of the egress (the default)
+    STACK = "stack"  # to the local stack (XDP_PASS), as the claim's counter says
+
+    @classmethod
+    def parse(cls, text: str) -> Unclaimed:
+        try:
+            return cls(text)
+        except ValueError:
+            raise XdpqError(f"--unclaimed {text}: say forward (the default: frames the "
+                            "scheduler does not claim, such as ARP, go out of the egress "
+                            "first) or stack (they go to this host's stack)") from None
+
+
+class Bypass(Enum):
+    """What became of an unclaimed frame under ``Unclaimed.FORWARD``: into the bypass
+    FIFO (kern/datapath.h), which the dequeue serves before the scheduler's queues, or
+    dropped because that FIFO was full."""
+
+    UNCLAIMED = "forward_unclaimed"
+    MALFORMED = "forward_malformed"
+    FULL = "drop_bypass_full"
+
+
+# Frames the bypass FIFO holds (XDPQ_BYPASS_SLOTS; tests/test_twins.py holds them equal).
+BYPASS_CAPACITY = 1024
+
+# What xdpq_ingress does with a frame, by counter (kern/counters.h); each frame it sees
+# lands in exactly one. Stored to be sent (XDP_DROP: consumed): into the scheduler's
+# queues, or into the bypass FIFO.
+STORED = ("enqueued", Bypass.UNCLAIMED.value, Bypass.MALFORMED.value)
+# Handed to the local stack (XDP_PASS).
+PASSED = (Claim.UNCLAIMED.value, "pass_oversize", Claim.MALFORMED.value)
+# Dropped on arrival (XDP_DROP).
+ARRIVAL_DROPS = ("drop_queue_full", "drop_no_slot", "drop_rank_window", "drop_no_memory",
+                 Claim.ADMISSION.value, "drop_overlimit", Bypass.FULL.value)
+INGRESS_COUNTERS = STORED + PASSED + ARRIVAL_DROPS
 
 
 class Deq(Enum):

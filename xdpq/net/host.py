@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -117,6 +118,16 @@ BPFFS_REMEDY = (f"mount -t bpf bpf {BPFFS} (or set XDPQ_PIN_DIR to a directory o
 def netns_inode() -> int:
     """Identifies the calling thread's network namespace."""
     return os.stat(THREAD_NETNS).st_ino
+
+
+SO_NETNS_COOKIE = 71  # asm-generic/socket.h, Linux 5.14
+
+
+def netns_cookie() -> int:
+    """The calling thread's network namespace as the kernel's tracepoints see it
+    (``dev->nd_net.net->net_cookie``): unlike the inode, never reused within a boot."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:  # made in the thread's
+        return int.from_bytes(s.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8), "little")
 
 
 def _setns(fd: int, what: str) -> None:

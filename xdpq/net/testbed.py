@@ -2,15 +2,23 @@
 
     sender ns            DUT ns                        receiver ns
     s0  <──── veth ────>  in0   [scheduler]   out0  <──── veth ────>  r0
-    10.X.1.1              10.X.1.2            10.X.2.1                10.X.2.2
+    10.X.0.1                                                          10.X.0.2
+
+xdpq is a bump in the wire: the sender and the receiver are in one subnet,
+the DUT has no addresses and does not forward in its stack (a frame its XDP
+program passes goes no further), and frames cross unchanged. Nothing is
+static: the hosts find each other with ARP, which crosses a deployment (both
+ways when both directions are deployed) like any frame.
 
 Names are unique per bed (``xq<6 hex>-snd`` / ``-dut`` / ``-rcv``), and so
 is X, the second octet of the bed's addresses (it is the first two hex digits
 of the name: a new bed avoids those of the beds it sees), so beds can
-coexist. MAC addresses are fixed (``02:78:71:X:<ns>:<port>``), neighbours are
-static (no ARP), IPv6 is off (no neighbour discovery chatter: every frame on
-the bed is one a test sent), and the DUT does not forward in its stack (a
-frame its XDP program passes goes no further).
+coexist. MAC addresses are fixed (``02:78:71:X:<ns>:<port>``), and IPv6 is
+off (no neighbour discovery chatter: every frame on the bed is one a test,
+or a host's stack talking to the other host, sent).
+
+The hosts' veths (s0, r0) do what a NIC driver would, not what a veth does
+(see :data:`HOST_OFFLOADS`): no partial checksums, and GRO on.
 
 Everything lives in the three namespaces; removing them removes the links
 and whatever programs were attached to them. The context manager removes
@@ -27,6 +35,7 @@ import random
 import signal
 import threading
 import uuid
+from collections.abc import Mapping
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +51,6 @@ SENDER, DUT, RECEIVER = "snd", "dut", "rcv"
 ROLES = (SENDER, DUT, RECEIVER)
 OWNERS_DIR = Path("/run/xdpq-beds")  # <prefix>: the pid of the process that built the bed
 PREFIX = "xq"
-NUD_PERMANENT = 0x80
 _SUBNETS = range(16, 255)  # X in 10.X.y.z
 
 
@@ -55,13 +63,21 @@ class Port:
     ip: str
 
 
-# interface: (role, subnet, host, peer interface)
+# interface: (role, host number in 10.X.0.0/24 (0: no address), peer interface)
 _LAYOUT = {
-    "s0": (SENDER, 1, 1, "in0"),
-    "in0": (DUT, 1, 2, "s0"),
-    "out0": (DUT, 2, 1, "r0"),
-    "r0": (RECEIVER, 2, 2, "out0"),
+    "s0": (SENDER, 1, "in0"),
+    "in0": (DUT, 0, "s0"),
+    "out0": (DUT, 0, "r0"),
+    "r0": (RECEIVER, 2, "out0"),
 }
+# On the hosts' veths (ethtool -K). tx-checksumming off: a local socket's frames
+# leave a veth CHECKSUM_PARTIAL (the checksum field holds only the pseudo-header
+# sum, to be finished by a NIC that never comes); XDP sees the bytes, and a frame
+# the scheduler copies into a slot arrives with a wrong checksum, which the other
+# host drops (a NIC computes checksums before the wire). GRO on: a veth takes
+# redirected frames (ndo_xdp_xmit) only while its peer has XDP or GRO, so this
+# is what lets in0 and out0 transmit, in either direction.
+HOST_OFFLOADS = {"tx-checksumming": 0, "generic-receive-offload": 1}
 
 
 def live_beds() -> list[str]:
@@ -126,8 +142,12 @@ class TestBed:
         return self.ports[port].ifindex
 
     def mac(self, port: str) -> str:
-        role, _, host, _ = _LAYOUT[port]
-        return f"02:78:71:{self.subnet:02x}:{ROLES.index(role):02x}:{host:02x}"
+        role, number = _LAYOUT[port][0], list(_LAYOUT).index(port)
+        return f"02:78:71:{self.subnet:02x}:{ROLES.index(role):02x}:{number:02x}"
+
+    def address(self, host: int) -> str:
+        """Host number ``host`` of the bed's subnet (1: s0, 2: r0)."""
+        return f"10.{self.subnet}.0.{host}"
 
     # -- build and tear down -----------------------------------------------------
 
@@ -167,34 +187,38 @@ class TestBed:
                     Path(f"/proc/sys/net/ipv6/conf/{scope}/disable_ipv6").write_text("1")
         with NetNS(self.ns[DUT]) as dut:
             for port in ("in0", "out0"):
-                peer = _LAYOUT[port][3]
+                peer = _LAYOUT[port][2]
                 dut.link("add", ifname=port, kind="veth", address=self.mac(port),
                          peer={"ifname": peer, "net_ns_fd": self.ns[_LAYOUT[peer][0]],
                                "address": self.mac(peer)})
-        for port, (role, net, host, _) in _LAYOUT.items():
-            self.ports[port] = self._configure(role, port, f"10.{self.subnet}.{net}.{host}")
-        # Static neighbours both ways, and routes between the two subnets.
-        p = self.ports
-        self._neigh(SENDER, "s0", p["in0"], route_to=f"10.{self.subnet}.2.0")
-        self._neigh(DUT, "in0", p["s0"])
-        self._neigh(DUT, "out0", p["r0"])
-        self._neigh(RECEIVER, "r0", p["out0"], route_to=f"10.{self.subnet}.1.0")
+        for port, (role, host, _) in _LAYOUT.items():
+            self.ports[port] = self._configure(role, port, self.address(host) if host else "")
+        for port in ("s0", "r0"):
+            self.set_offloads(port, HOST_OFFLOADS)
 
     def _configure(self, role: str, name: str, ip: str) -> Port:
         with NetNS(self.ns[role]) as ns:
             idx = ns.link_lookup(ifname=name)[0]
-            ns.addr("add", index=idx, address=ip, prefixlen=24)
+            if ip:
+                ns.addr("add", index=idx, address=ip, prefixlen=24)
             ns.link("set", index=idx, state="up")
             ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
             mac = ns.get_links(idx)[0].get_attr("IFLA_ADDRESS")
         return Port(self.ns[role], name, idx, mac, ip)
 
-    def _neigh(self, role: str, dev: str, nh: Port, route_to: str | None = None) -> None:
-        with NetNS(self.ns[role]) as ns:
-            idx = ns.link_lookup(ifname=dev)[0]
-            ns.neigh("replace", dst=nh.ip, lladdr=nh.mac, ifindex=idx, state=NUD_PERMANENT)
-            if route_to is not None:
-                ns.route("add", dst=route_to, dst_len=24, gateway=nh.ip, oif=idx)
+    def set_offloads(self, port: str, flags: Mapping[str, int]) -> None:
+        """``ethtool -K`` on the bed's ``port``: ethtool's long names (as ``ethtool -k``
+        shows them) to 0 or 1."""
+        from pyroute2.ethtool import Ethtool
+
+        # Ethtool opens its ioctl and netlink sockets when made: make it inside.
+        with self.enter(_LAYOUT[port][0]):
+            et = Ethtool()
+            try:
+                for name, value in flags.items():
+                    et.set_offload_flag(port, name, value)
+            finally:
+                et.close()
 
     def close(self) -> None:
         """Remove the namespaces (and with them the links and their programs).

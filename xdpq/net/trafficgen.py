@@ -157,9 +157,10 @@ class TrafficGen:
 
     @staticmethod
     def template_for(bed: TestBed, size: int) -> bytes:
-        """An Ethernet/IPv4/UDP frame of ``size`` bytes from s0 to r0 through in0."""
-        s0, in0, r0 = (bed.ports[n] for n in ("s0", "in0", "r0"))
-        eth = bytes.fromhex(in0.mac.replace(":", "")) + bytes.fromhex(s0.mac.replace(":", ""))
+        """An Ethernet/IPv4/UDP frame of ``size`` bytes from s0 to r0 (through the DUT, a
+        bump in the wire: the frame is addressed to r0)."""
+        s0, r0 = bed.ports["s0"], bed.ports["r0"]
+        eth = bytes.fromhex(r0.mac.replace(":", "")) + bytes.fromhex(s0.mac.replace(":", ""))
         eth += b"\x08\x00"
         ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, size - 14, 0, 0, 64, 17, 0,
                          ipaddress.IPv4Address(s0.ip).packed, ipaddress.IPv4Address(r0.ip).packed)

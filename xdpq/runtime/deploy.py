@@ -8,7 +8,10 @@
 
 ``program`` is the IR the object was compiled from: parameters are named as
 in the program and checked (names, ranges, table sizes) before anything is
-loaded. With ``pin_dir``, every map is pinned there
+loaded. ``unclaimed`` says where frames the scheduler does not claim go: out
+of the egress through the bypass FIFO (the default), or to the local stack.
+The egress is identified to the tracepoints by its ifindex and the cookie of
+the calling thread's network namespace. With ``pin_dir``, every map is pinned there
 once loaded, so that other processes can read and change the running
 scheduler (see :meth:`xdpq.bpf.BpfObject.reuse_pinned_maps`); the pins go in
 ``close()``.
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import struct
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,7 +43,9 @@ from xdpq import ir
 from xdpq.bpf import BpfObject, Link, Program, xdp_ctx
 from xdpq.errors import XdpqError
 from xdpq.ir.link import Bql, BqlMode, Shaper, default_bql
+from xdpq.ir.outcomes import Unclaimed
 from xdpq.ir.params import resolve_params
+from xdpq.net.host import netns_cookie
 from xdpq.net.links import link_info
 from xdpq.runtime.counters import Count, Stops, read_counters, read_stops
 from xdpq.runtime.params import write_params
@@ -103,9 +109,11 @@ class Deployment:
         shaper: Shaper | None = None,
         pin_dir: str | os.PathLike[str] | None = None,
         resume: bool = False,
+        unclaimed: Unclaimed = Unclaimed.FORWARD,
     ) -> None:
         self.shaper = shaper or Shaper()
         self.bql = bql or default_bql(self.shaper)
+        self.unclaimed = unclaimed  # resumed: what the scheduler left behind was given
         self.program = program
         self.pin_dir = Path(pin_dir) if pin_dir is not None else None
         self._pins: list[Path] = []
@@ -135,16 +143,21 @@ class Deployment:
 
     def _start(self, params: Mapping[str, int | list[int]]) -> None:
         ro = self.obj.section(".rodata")
+        egress = {"xdpq_egress_ifindex": self.egress.ifindex, "xdpq_egress_netns": netns_cookie(),
+                  "xdpq_egress_peer_ifindex": self.egress.peer_ifindex}
         if self.resumed:
-            if (ro["xdpq_egress_ifindex"], ro["xdpq_egress_peer_ifindex"]) != (
-                    self.egress.ifindex, self.egress.peer_ifindex):
+            if any(ro[k] != v for k, v in egress.items()):
                 raise XdpqError(
                     f"cannot resume: the scheduler left behind sends to interface index "
-                    f"{ro['xdpq_egress_ifindex']}, and {self.egress.name} is now "
-                    f"{self.egress.ifindex} (it was recreated)")
+                    f"{ro['xdpq_egress_ifindex']} (peer {ro['xdpq_egress_peer_ifindex']}, "
+                    f"namespace cookie {ro['xdpq_egress_netns']}), and {self.egress.name} is "
+                    f"now {self.egress.ifindex} (peer {self.egress.peer_ifindex}, namespace "
+                    f"cookie {egress['xdpq_egress_netns']}): it was recreated")
+            self.unclaimed = Unclaimed.STACK if ro["xdpq_unclaimed_stack"] else Unclaimed.FORWARD
         else:
-            ro["xdpq_egress_ifindex"] = self.egress.ifindex
-            ro["xdpq_egress_peer_ifindex"] = self.egress.peer_ifindex
+            for k, v in egress.items():
+                ro[k] = v
+            ro["xdpq_unclaimed_stack"] = int(self.unclaimed is Unclaimed.STACK)
         self.obj.load()
         if self.resumed:
             self._resume_bql()
@@ -170,8 +183,8 @@ class Deployment:
         # Resumed, the timer is set up already: its callback becomes this object's.
         if self.obj.prog("xdpq_init").run(frame, ctx=xdp_ctx(64)).retval != _PASS:
             raise XdpqError("the scheduler timer could not be set up")
-        self._links.append(self.obj.prog("xdpq_complete").attach())
-        self._links.append(self.obj.prog("xdpq_xmit_err").attach())
+        for tracepoint in ("xdpq_complete", "xdpq_xmit_flush", "xdpq_redirect_err"):
+            self._links.append(self.obj.prog(tracepoint).attach())
         self._tx = Transmitter(self.obj, self.egress.ifindex)
         self._links.append(self.obj.prog("xdpq_ingress").attach_xdp(self.ingress.ifindex))
         if self.resumed:  # a scheduler the dead one left stopped on a limit
@@ -187,12 +200,13 @@ class Deployment:
         write_bql(self.obj, Bql.hold())
         time.sleep(0.01)  # a timer callback that read the old limit finishes its burst
         self.taken_over = (bss["xdpq_backlog"], bss["xdpq_staged"])
-        sizes = self.obj.map("xdpq_inflight_sizes")
-        held = list(iter(sizes.pop, None))
-        keep = held[len(held) - min(bss["xdpq_staged"], len(held)):]
-        for size in keep:
-            sizes.push(size)
-        bss["xdpq_inflight"] = sum(int.from_bytes(v, "little") for v in keep)
+        ring = bss.read("xdpq_inflight_ring")
+        slots = len(ring) // 4
+        head, tail = bss["xdpq_inflight_head"], bss["xdpq_inflight_tail"]
+        head = tail - min(bss["xdpq_staged"], tail - head)
+        bss["xdpq_inflight_head"] = head
+        bss["xdpq_inflight"] = sum(struct.unpack_from("=I", ring, 4 * (i % slots))[0]
+                                   for i in range(head, tail))  # staged: none refused
 
     # -- observe and change ----------------------------------------------------
 

@@ -9,7 +9,10 @@ Each deployment NAME has
   (what only the deploying process knows, such as its transmitter's call
   count, refreshed every second) and ``log`` (a detached process's output);
 - a pin directory ``/sys/fs/bpf/xdpq/NAME/`` (mode 0700) with every map of
-  the object pinned (mode 0600).
+  the object pinned (mode 0600). A deployment of both directions (``deploy
+  --both``) is one name, one process and one state; its second direction (the
+  egress's traffic back into the ingress) runs a second copy of the object,
+  whose maps are pinned in ``NAME/reverse/``.
 
 The deploying process creates both and removes both when it stops. Creating
 the state directory (``mkdir``, atomic) is what claims a name. Links are not
@@ -48,6 +51,7 @@ SOURCE = "scheduler.xdpq"
 OBJECT = "scheduler.o"
 LOG = "log"
 FINAL = "final.json"
+REVERSE = "reverse"  # the pin subdirectory of a --both deployment's second direction
 
 
 def run_root() -> Path:
@@ -90,6 +94,8 @@ class State:
     started: str  # ISO 8601, UTC
     detached: bool
     extra: dict[str, object] = field(default_factory=dict)
+    both: bool = False  # also egress → ingress, with a second copy of the program
+    unclaimed: str = "forward"  # where frames the scheduler does not claim go
 
     @property
     def dir(self) -> Path:
@@ -104,6 +110,17 @@ class State:
 
     def interfaces(self) -> set[tuple[int, str]]:
         return {(self.netns_inode, self.ingress), (self.netns_inode, self.egress)}
+
+    def directions(self) -> list[tuple[str, str, Path]]:
+        """(ingress, egress, pin directory) of each direction, the one deployed first
+        first."""
+        out = [(self.ingress, self.egress, self.pins)]
+        if self.both:
+            out.append((self.egress, self.ingress, self.pins / REVERSE))
+        return out
+
+    def arrow(self) -> str:
+        return f"{self.ingress} {'⇄' if self.both else '→'} {self.egress}"
 
 
 def process_start(pid: int) -> int | None:
@@ -188,12 +205,21 @@ def pinned(name: str) -> bool:
     return d.is_dir() and any(p for p in d.iterdir() if not p.name.startswith("prog_"))
 
 
+def _remove_dir(d: Path) -> None:
+    """A state or pin directory, its files and (the reverse direction's pins) the
+    directories in it."""
+    for f in d.iterdir():
+        if f.is_dir() and not f.is_symlink():
+            _remove_dir(f)
+        else:
+            f.unlink(missing_ok=True)
+    d.rmdir()
+
+
 def remove_pins(name: str) -> None:
     d = pin_dir(name)
     if d.is_dir():
-        for f in d.iterdir():
-            f.unlink(missing_ok=True)
-        d.rmdir()
+        _remove_dir(d)
 
 
 def save_final(name: str, data: dict[str, object]) -> None:
@@ -216,11 +242,11 @@ def name_taken(name: str) -> XdpqError:
                          f"are damaged): pick another --name, or remove it: xdpq down {name}")
     if st.alive():
         return XdpqError(
-            f"a deployment named '{name}' is running ({st.program} on {st.ingress} → "
-            f"{st.egress} since {st.started}): pick another --name, or take it down first: "
+            f"a deployment named '{name}' is running ({st.program} on {st.arrow()} "
+            f"since {st.started}): pick another --name, or take it down first: "
             f"xdpq down {name}")
-    return XdpqError(f"a deployment named '{name}' ({st.program} on {st.ingress} → "
-                     f"{st.egress}) was left behind by process {st.pid}, which is gone, with "
+    return XdpqError(f"a deployment named '{name}' ({st.program} on {st.arrow()}) was "
+                     f"left behind by process {st.pid}, which is gone, with "
                      "what it had queued: deploy the same program on the same interfaces to "
                      f"resume it, or drop it: xdpq down {name}")
 
@@ -292,9 +318,7 @@ def remove(name: str) -> list[str]:
     gone = []
     for d in (pin_dir(name), state_dir(name)):
         if d.is_dir():
-            for f in d.iterdir():
-                f.unlink(missing_ok=True)
-            d.rmdir()
+            _remove_dir(d)
             gone.append(str(d))
         elif d.exists():
             shutil.rmtree(d, ignore_errors=True)

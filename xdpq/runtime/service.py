@@ -29,6 +29,7 @@ from xdpq.codegen.build import Compiled, compile_file
 from xdpq.dsl import check, parse
 from xdpq.errors import XdpqError
 from xdpq.ir.link import Bql, Shaper, default_bql
+from xdpq.ir.outcomes import Unclaimed
 from xdpq.ir.params import format_values, parse_assignments
 from xdpq.net import host
 from xdpq.net.links import LinkInfo, link_info, link_speed
@@ -67,15 +68,22 @@ class Spec:
         """The link rate flags that were given, as arguments of ``xdpq deploy``."""
         return [arg for flag in ("rate", "burst", "overhead", "latency")
                 if (v := getattr(self, flag)) is not None for arg in (f"--{flag}", v)]
+    both: bool = False  # also egress → ingress, with a second copy of the program
+    unclaimed: str = "forward"
+
+    def directions(self) -> list[tuple[str, str]]:
+        """(ingress, egress) of each direction, the asked one first."""
+        return [(self.ingress, self.egress)] + ([(self.egress, self.ingress)] if self.both
+                                                else [])
 
 
 @dataclass(frozen=True, slots=True)
 class Served:
     """How ``serve`` ended: the deployment's final statistics (see ``Deployment.stop``),
-    and the fault that stopped it (None: it was told to stop)."""
+    one per direction, and the fault that stopped it (None: it was told to stop)."""
 
     name: str
-    final: Stats | None
+    final: list[Stats]
     fault: str | None
 
 
@@ -89,6 +97,8 @@ class Plan:
     values: dict[str, int | list[int]]
     bql: Bql
     shaper: Shaper
+    reverse_shaper: Shaper  # --both: the way back's (its egress is --in)
+    unclaimed: Unclaimed
     ingress: LinkInfo
     egress: LinkInfo
     netns_inode: int
@@ -134,14 +144,15 @@ def check_interfaces(spec: Spec, own: str) -> tuple[LinkInfo, LinkInfo, int]:
                         "from one interface and sends them out of another; name two")
     ns = host.netns_inode()
     for st in registry.all_states():
-        if st.name == own:
+        if st.name == own or not st.alive() or _reverse_of(st, spec, ns):
             continue
         for port in (spec.ingress, spec.egress):
-            if (ns, port) in st.interfaces() and st.alive():
+            if (ns, port) in st.interfaces():
                 raise XdpqError(
                     f"interface {port}{where} is in use by xdpq deployment '{st.name}' "
-                    f"({st.ingress} → {st.egress}): take that one down first "
-                    f"(xdpq down {st.name}) or use other interfaces")
+                    f"({st.arrow()}): take that one down first (xdpq down {st.name}) or use "
+                    "other interfaces (its exact reverse, --in "
+                    f"{st.egress} --out {st.ingress}, may run beside it)")
     facts = {}
     for role, port in (("--in", spec.ingress), ("--out", spec.egress)):
         info, flags, mode, prog = _link_facts(port, spec.netns)
@@ -152,24 +163,34 @@ def check_interfaces(spec: Spec, own: str) -> tuple[LinkInfo, LinkInfo, int]:
             raise XdpqError(f"interface {port} ({role}){where} has no carrier (cable, or the "
                             "veth peer is down): fix the link first")
         facts[port] = (info, mode, prog)
-    ingress, mode, prog = facts[spec.ingress]
-    if mode and not spec.replace:
-        raise XdpqError(
-            f"interface {spec.ingress} (--in) already has an XDP program (id {prog}, "
-            f"{mode} mode): xdpq will not replace it unless told to; say --replace, or "
-            f"detach it first ({host.ip_command(spec.netns)} link set dev {spec.ingress} {mode} "
-            "off)")
-    egress = facts[spec.egress][0]
-    features = xdp_features(egress.ifindex)
-    if missing := host.missing_egress_features(features):
-        peer, peer_ns = host.veth_peer(egress.ifindex) if egress.kind == "veth" else ("", "")
-        raise XdpqError(
-            f"interface {spec.egress} (--out) cannot take redirected frames: its driver does "
-            f"not advertise {feature_names(missing).replace('_', '-')} in netdev xdp-features "
-            f"(it has: {feature_names(features)}): "
-            + host.egress_remedy(egress.kind, peer or f"ifindex {egress.peer_ifindex}",
-                                 spec.netns if peer_ns == "" else peer_ns or ""))
-    return ingress, egress, ns
+    for ingress, egress in spec.directions():
+        role = "--in" if ingress == spec.ingress else "--out, the ingress of --both's reverse"
+        _, mode, prog = facts[ingress]
+        if mode and not spec.replace:
+            raise XdpqError(
+                f"interface {ingress} ({role}) already has an XDP program (id {prog}, "
+                f"{mode} mode): xdpq will not replace it unless told to; say --replace, or "
+                f"detach it first ({host.ip_command(spec.netns)} link set dev {ingress} {mode} "
+                "off)")
+        info = facts[egress][0]
+        features = xdp_features(info.ifindex)
+        if missing := host.missing_egress_features(features):
+            peer, peer_ns = host.veth_peer(info.ifindex) if info.kind == "veth" else ("", "")
+            what = "--out" if egress == spec.egress else "--in, the egress of --both's reverse"
+            raise XdpqError(
+                f"interface {egress} ({what}) cannot take redirected frames: its driver does "
+                f"not advertise {feature_names(missing).replace('_', '-')} in netdev "
+                f"xdp-features (it has: {feature_names(features)}): "
+                + host.egress_remedy(info.kind, peer or f"ifindex {info.peer_ifindex}",
+                                     spec.netns if peer_ns == "" else peer_ns or ""))
+    return facts[spec.ingress][0], facts[spec.egress][0], ns
+
+
+def _reverse_of(st: registry.State, spec: Spec, ns: int) -> bool:
+    """Whether ``spec`` is the exact reverse of the single-direction deployment ``st``:
+    each direction its own program, on the same two interfaces."""
+    return (not (st.both or spec.both) and st.netns_inode == ns
+            and (st.ingress, st.egress) == (spec.egress, spec.ingress))
 
 
 def compile_program(path: Path) -> Compiled:
@@ -190,20 +211,26 @@ def preflight(spec: Spec, own_claim: bool = False) -> Plan:
         left_behind(name, spec)
     values = parse_assignments(compiled.program, spec.params)
     given = Bql.parse(spec.bql) if spec.bql is not None else None
+    unclaimed = Unclaimed.parse(spec.unclaimed)
     ingress, egress, ns = check_interfaces(spec, name if own_claim else "")
     shaper = link_shaper(spec, egress)
+    reverse = link_shaper(spec, ingress) if spec.both else Shaper()
     bql = given if given is not None else default_bql(shaper)
     check_bql_egress(bql, spec.egress, egress.kind)
-    return Plan(spec, name, compiled, values, bql, shaper, ingress, egress, ns)
+    if spec.both:
+        check_bql_egress(bql, spec.ingress, ingress.kind)
+    return Plan(spec, name, compiled, values, bql, shaper, reverse, unclaimed, ingress, egress,
+                ns)
 
 
 def link_shaper(spec: Spec, egress: LinkInfo) -> Shaper:
-    """The link rate the flags ask for; ``--rate auto``: from the egress's speed (see
-    :mod:`xdpq.runtime.shaping`)."""
+    """The link rate the flags ask for, out of ``egress``; ``--rate auto``: from the
+    egress's speed (see :mod:`xdpq.runtime.shaping`)."""
     auto = spec.rate == AUTO
     base = default_shaper(egress.kind, link_speed(egress.name)) if auto else Shaper()
     return shaper_from_flags(base, None if auto else spec.rate, spec.burst, spec.overhead,
                              spec.latency)
+
 
 
 # -- up, run, down -----------------------------------------------------------------------
@@ -273,8 +300,8 @@ def left_behind(name: str, spec: Spec) -> registry.State | None:
         same_text = (st.dir / registry.SOURCE).read_text() == spec.file.read_text()
     except OSError:
         same_text = False
-    if not same_text or (st.ingress, st.egress, st.netns_inode) != (
-            spec.ingress, spec.egress, host.netns_inode()):
+    if not same_text or (st.ingress, st.egress, st.netns_inode, st.both, st.unclaimed) != (
+            spec.ingress, spec.egress, host.netns_inode(), spec.both, spec.unclaimed):
         raise registry.name_taken(name)
     return st
 
@@ -305,10 +332,11 @@ def serve(spec: Spec, stop: threading.Event,
           ready: Callable[[registry.State], None] = lambda st: None,
           log: Callable[[str], None] = print) -> Served:
     """Claim the name (or take over a left-behind deployment of it, to resume it),
-    check, bring up, record; run until ``stop`` is set or a fault (the egress deleted or
-    down, the transmitter failed); take it all down, and say how it ended. When it
+    check, bring up, record; run until ``stop`` is set or a fault (an interface deleted
+    or down, a transmitter failed); take it all down, and say how it ended. When it
     returns, everything it made is gone, except that after a fault the records stay with
-    ``final.json`` (for ``xdpq stats``) until ``xdpq down``."""
+    ``final.json`` (for ``xdpq stats``) until ``xdpq down``. With ``spec.both`` it runs
+    a second copy of the program for the way back (see :mod:`registry`)."""
     name = registry.check_name(spec.name or compile_program(spec.file).program.name)
     previous = left_behind(name, spec)
     if previous is None:
@@ -316,7 +344,7 @@ def serve(spec: Spec, stop: threading.Event,
         sdir = registry.claim(name)  # refuses a taken name
     else:
         sdir = registry.take_over(previous)
-    deployment: Deployment | None = None
+    ways: list[Way] = []
     up, fault = False, None
     try:
         plan = preflight(spec, own_claim=True)
@@ -330,58 +358,77 @@ def serve(spec: Spec, stop: threading.Event,
                 os.chmod(sdir / f, 0o600)
             _make(pins, lambda: pins.parent.mkdir(mode=0o700, parents=True, exist_ok=True))
             _make(pins, lambda: os.mkdir(pins, 0o700))
-        if spec.replace:
-            _detach_existing(spec.ingress)
+            if spec.both:
+                _make(pins, lambda: os.mkdir(pins / registry.REVERSE, 0o700))
         prog = plan.compiled.program
-        deployment = Deployment(sdir / registry.OBJECT, spec.ingress, spec.egress, bql=plan.bql,
-                                params={} if previous else plan.values, program=prog,
-                                shaper=plan.shaper, pin_dir=pins,
-                                resume=previous is not None)
-        if previous is not None:  # what `xdpq set` changed stays, unless given again
-            deployment.set_params(parse_assignments(prog, spec.params,
-                                                    read_params(deployment.obj, prog)))
+        for i, (ingress, egress) in enumerate(spec.directions()):
+            if spec.replace:
+                _detach_existing(ingress)
+            d = Deployment(sdir / registry.OBJECT, ingress, egress, bql=plan.bql,
+                           params={} if previous else plan.values, program=prog,
+                           shaper=plan.reverse_shaper if i else plan.shaper,
+                           pin_dir=pins / registry.REVERSE if i else pins,
+                           resume=previous is not None, unclaimed=plan.unclaimed)
+            ways.append(Way(d))
+            if previous is not None:  # what `xdpq set` changed stays, unless given again
+                d.set_params(parse_assignments(prog, spec.params, read_params(d.obj, prog)))
         extra: dict[str, object] = {"egress_kind": plan.egress.kind,
                                     "shaper": plan.shaper.describe()}
+        if spec.both:  # the egress of the way back
+            extra["ingress_kind"] = plan.ingress.kind
+            extra["reverse_shaper"] = plan.reverse_shaper.describe()
         if previous is not None:
-            queued, staged = deployment.taken_over
+            queued, staged = (sum(n) for n in zip(*(w.d.taken_over for w in ways), strict=True))
             extra.update(resumed_from=previous.pid, resumed_queued=queued, resumed_staged=staged)
+        first = ways[0].d
         st = registry.State(
             name=name, file=str(spec.file.resolve()), program=prog.name,
             ingress=spec.ingress, egress=spec.egress, netns=spec.netns,
             netns_inode=plan.netns_inode,
-            params=format_values(prog, read_params(deployment.obj, prog)),
+            params=format_values(prog, read_params(first.obj, prog)),
             bql=str(plan.bql), pid=os.getpid(), pid_start=registry.process_start(os.getpid()) or 0,
             started=datetime.now(UTC).isoformat(timespec="seconds"),
-            detached=spec.detached, extra=extra)
+            detached=spec.detached, extra=extra, both=spec.both,
+            unclaimed=first.unclaimed.value)
         registry.save(st)
         up = True
-        said = _runtime(name, deployment)
+        said = _runtime(name, ways)
         ready(st)
         _sd_notify("READY=1")
+        links = [(plan.egress, "--out"), (plan.ingress, "--in")]
         while not stop.wait(1.0):
-            if (err := _runtime(name, deployment)) and not said:
+            if (err := _runtime(name, ways)) and not said:
                 said = err
                 log(f"xdpq: {name}: {err}; xdpq stats shows stale transmitter batches")
-            tx_error = deployment.tx_error
-            fault = (link_fault(plan.egress, "--out") or link_fault(plan.ingress, "--in")
-                     or (f"the transmitter stopped: {tx_error}" if tx_error else None))
+            for w in ways:
+                if change := w.egress_change():
+                    log(f"xdpq: {name}: {change}")
+            errors = [f"the transmitter stopped: {w.d.tx_error}" for w in ways if w.d.tx_error]
+            fault = next((f for link, role in links if (f := link_fault(link, role))),
+                         errors[0] if errors else None)
             if fault:
                 log(f"xdpq: {name}: {fault}; the deployment stopped (its last statistics: "
                     f"xdpq stats {name}; remove it: xdpq down {name})")
                 break
         _sd_notify("STOPPING=1")
-        d, deployment = deployment, None
-        final = d.stop()
+        done, ways = ways, []
+        final = [w.d.stop() for w in done]
         if fault:
-            snap = report.collect(d.obj, prog, registry.read_runtime(name))
+            runtime = registry.read_runtime(name)
+            snaps = [report.collect(w.d.obj, prog, runtime if i == 0 else runtime.get(
+                registry.REVERSE)) for i, w in enumerate(done)]
+            snap = snaps[0]
+            if len(snaps) > 1:
+                snap[registry.REVERSE] = snaps[1]
             snap["stopped"] = {"fault": fault, "at": datetime.now(UTC).isoformat(
                 timespec="seconds")}
             registry.save_final(name, snap)
-        d.close()
-        return Served(name, final, fault)
+        for w in done:
+            w.d.close()
+        return Served(name, [f for f in final if f is not None], fault)
     finally:
-        if deployment is not None:
-            deployment.close()
+        for w in ways:
+            w.d.close()
         if previous is not None and not up:
             registry.give_back(previous)  # a failed resume leaves what it found
         elif fault:
@@ -390,11 +437,43 @@ def serve(spec: Spec, stop: threading.Event,
             registry.remove(name)
 
 
-def _runtime(name: str, d: Deployment) -> str | None:
-    """Refresh runtime.json; returns why it could not (a full disk costs stale
-    transmitter figures, not the deployment)."""
+@dataclass
+class Way:
+    """One direction of a running deployment, and whether its egress refused frames
+    when last looked at (to say so once, and once when it takes frames again)."""
+
+    d: Deployment
+    refusing: bool = False
+
+    def egress_change(self) -> str | None:
+        """What changed about the egress since the last look, to log, or None."""
+        e = report.egress_state(self.d.obj)
+        if e["refusing"] == self.refusing:
+            return None
+        self.refusing = e["refusing"]
+        out = self.d.egress.name
+        if self.refusing:
+            return (f"egress {out} refuses frames ({e['error']}) since {e['since']}: they are "
+                    "counted as drop_xmit (xdpq stats); the deployment goes on and sends "
+                    "again when it takes frames")
+        return f"egress {out} takes frames again (since {e['last_taken']})"
+
+    def runtime(self) -> dict[str, object]:
+        """What runtime.json says of this direction."""
+        e = report.egress_state(self.d.obj)
+        return {"tx_calls": self.d.tx_calls, "tx_error": self.d.tx_error,
+                "egress_refusing": e["error"] if e["refusing"] else None}
+
+
+def _runtime(name: str, ways: list[Way]) -> str | None:
+    """Refresh runtime.json (a --both deployment's second direction under "reverse");
+    returns why it could not (a full disk costs stale transmitter figures, not the
+    deployment)."""
+    data = ways[0].runtime()
+    if len(ways) > 1:
+        data[registry.REVERSE] = ways[1].runtime()
     try:
-        registry.write_runtime(name, {"tx_calls": d.tx_calls, "tx_error": d.tx_error})
+        registry.write_runtime(name, data)
     except XdpqError as exc:
         return str(exc)
     return None
@@ -405,30 +484,41 @@ def _runtime(name: str, d: Deployment) -> str | None:
 
 @dataclass
 class View:
-    """A running deployment seen from another process: its maps through their pins."""
+    """A running deployment seen from another process: its maps through their pins, one
+    object per direction (``objs[0]``, ``obj``: the one asked for; ``objs[1]``: the way
+    back of a --both deployment)."""
 
     state: registry.State
     program: ir.Program
-    obj: BpfObject
+    objs: list[BpfObject]
+
+    @property
+    def obj(self) -> BpfObject:
+        return self.objs[0]
 
     def set_bql(self, bql: Bql) -> None:
         """Change the BQL mode and limit live (``fixed:0`` holds the scheduler: it queues
         and sends nothing; another setting releases it)."""
         self.check_bql(bql)
-        with PinnedProgram(str(self.state.pins / "prog_xdpq_release")) as release:
-            write_bql(self.obj, bql, release)
+        for obj, (_, _, pins) in zip(self.objs, self.state.directions(), strict=True):
+            with PinnedProgram(str(pins / "prog_xdpq_release")) as release:
+                write_bql(obj, bql, release)
 
     def set_shaper(self, shaper: Shaper) -> None:
-        """Change the link rate (burst, overhead, limit in time) live."""
-        with PinnedProgram(str(self.state.pins / "prog_xdpq_release")) as release:
-            write_shaper(self.obj, shaper, release)
+        """Change the link rate (burst, overhead, limit in time) live, of every direction."""
+        for obj, (_, _, pins) in zip(self.objs, self.state.directions(), strict=True):
+            with PinnedProgram(str(pins / "prog_xdpq_release")) as release:
+                write_shaper(obj, shaper, release)
 
     def check_bql(self, bql: Bql) -> None:
-        check_bql_egress(bql, self.state.egress,
-                         str(self.state.extra.get("egress_kind", "veth")))
+        kinds = (self.state.extra.get("egress_kind", "veth"),
+                 self.state.extra.get("ingress_kind", "veth"))
+        for (_, egress, _), kind in zip(self.state.directions(), kinds, strict=False):
+            check_bql_egress(bql, egress, str(kind))
 
     def close(self) -> None:
-        self.obj.close()
+        for obj in self.objs:
+            obj.close()
 
     def __enter__(self) -> View:
         return self
@@ -445,10 +535,13 @@ def open_view(name: str) -> View:
     src = st.dir / registry.SOURCE
     text = src.read_text()
     program = check(parse(text, st.file), text)
-    obj = BpfObject(st.dir / registry.OBJECT)
+    view = View(st, program, [])
     try:
-        obj.reuse_pinned_maps(st.pins)
+        for _, _, pins in st.directions():
+            obj = BpfObject(st.dir / registry.OBJECT)
+            view.objs.append(obj)
+            obj.reuse_pinned_maps(pins)
     except BaseException:
-        obj.close()
+        view.close()
         raise
-    return View(st, program, obj)
+    return view

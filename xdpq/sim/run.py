@@ -28,9 +28,10 @@ from itertools import chain
 
 from xdpq.codegen.python import Scheduler
 from xdpq.ir.link import BQL_HOLD_NS, BQL_MAX, BQL_MIN, NS_BITS, Bql, BqlMode, Shaper
-from xdpq.ir.outcomes import Claim, Deq, enqueue_counters
+from xdpq.ir.outcomes import Bypass, Claim, Deq, Unclaimed, enqueue_counters
 from xdpq.packet import Packet
 from xdpq.queues import Enq
+from xdpq.sim.bypass import Bypassed
 
 DROPPED = -1
 _NEVER = 1 << 80  # later than any time (times are 64-bit)
@@ -98,9 +99,12 @@ class Simulation:
     # when) when the link rate does, and ("complete", t, size, limit, inflight) when a
     # frame's bytes leave the device. The differential tests replay it into the kernel.
     trace: list[tuple[object, ...]] | None = None
+    # Frames the scheduler does not claim: through the bypass FIFO (xdpq.sim.bypass).
+    unclaimed: Unclaimed = Unclaimed.FORWARD
 
     def run(self, arrivals: Iterable[Arrival], until: int | None = None) -> Result:
-        admit, step = self.scheduler.admit, self.scheduler.step
+        datapath = Bypassed(self.scheduler, self.unclaimed)
+        admit, step = datapath.admit, datapath.step
         trace = self.trace
         enq_ok, claim = Enq.OK, Claim.CLAIM
         deq_ok, deq_empty, deq_drop = Deq.OK, Deq.EMPTY, Deq.DROP
@@ -241,6 +245,8 @@ class Simulation:
                         rec.outcome = "drop_overlimit"
                         continue
                     res = enqueue(pkt, item, now)
+                else:
+                    res = datapath.route(res, pkt, item)
             else:
                 res = admit(pkt, item, now)
             if res is enq_ok:
@@ -248,6 +254,17 @@ class Simulation:
             elif isinstance(res, Claim):  # not for the scheduler, or dropped by it
                 counters[res.value] += 1
                 rec.outcome = res.value
+                continue
+            elif isinstance(res, Bypass):  # not for the scheduler: forwarded first
+                counters[res.value] += 1
+                if res is Bypass.FULL:
+                    rec.outcome = res.value
+                    continue
+                queued += 1  # the kernel's backlog counts bypassed frames too
+                queued_bytes += pkt.len
+                if t_wake > now:  # as the kernel's ingress re-arms its timer for now
+                    busy = True
+                    t_wake, seq_wake, seq = now, seq, seq + 1
                 continue
             else:
                 names = enqueue_counters(res)

@@ -29,10 +29,11 @@ Outcomes (:func:`expected`), in the order ``xdpq_ingress`` applies them:
   shorter than an Ethernet header with ``EINVAL`` (and no driver delivers
   one), so the program never runs and no counter moves;
 - 2048 bytes or more (larger than a slot): ``pass_oversize``, ``XDP_PASS``;
-- a parse status other than ``OK``: ``pass_malformed``, ``XDP_PASS``;
-- ``OK`` but not IP: ``pass_unclaimed``, ``XDP_PASS``;
-- otherwise ``enqueued`` (``XDP_DROP``: the frame was consumed into a slot),
-  as long as the queue has room; the checker drains before it fills.
+- a parse status other than ``OK``: ``forward_malformed`` (into the bypass
+  FIFO, ``XDP_DROP``: the frame was consumed into a slot);
+- ``OK`` but not IP: ``forward_unclaimed``, the same;
+- otherwise ``enqueued`` (``XDP_DROP``), as long as the queue (and the bypass
+  FIFO) has room; the checker drains before either fills.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from dataclasses import dataclass, field
 
 from xdpq.bpf.program import XDP_DROP, XDP_PASS
 from xdpq.errors import BpfError
+from xdpq.ir.outcomes import INGRESS_COUNTERS, STORED
 from xdpq.packet import ParseStatus, parse
 
 ETH_HLEN = 14
@@ -63,14 +65,9 @@ V6_DST = bytes.fromhex("20010db8000000000000000000000002")
 HOPOPTS, ROUTING, FRAGMENT, AH, DSTOPTS = 0, 43, 44, 51, 60
 EXT_KINDS = (HOPOPTS, ROUTING, FRAGMENT, DSTOPTS, AH)
 
-# The ingress outcome counters: every frame BPF_PROG_RUN accepts lands in one.
-INGRESS_COUNTERS = (
-    "enqueued", "pass_unclaimed", "pass_oversize", "pass_malformed", "drop_queue_full",
-    "drop_no_slot", "drop_rank_window", "drop_no_memory", "drop_admission", "drop_overlimit",
-)  # fmt: skip
 VERDICTS = {
-    "refused": None, "pass_oversize": XDP_PASS, "pass_malformed": XDP_PASS,
-    "pass_unclaimed": XDP_PASS, "enqueued": XDP_DROP,
+    "refused": None, "pass_oversize": XDP_PASS, "forward_malformed": XDP_DROP,
+    "forward_unclaimed": XDP_DROP, "enqueued": XDP_DROP,
 }  # fmt: skip
 
 
@@ -332,8 +329,8 @@ def expected(frame: bytes) -> str:
         return "pass_oversize"
     pkt = parse(frame)
     if pkt.status is not ParseStatus.OK:
-        return "pass_malformed"
-    return "enqueued" if pkt.ip_ver else "pass_unclaimed"
+        return "forward_malformed"
+    return "enqueued" if pkt.ip_ver else "forward_unclaimed"
 
 
 @dataclass
@@ -357,10 +354,11 @@ class IngressCheck:
     """Runs frames through ``xdpq_ingress`` of a :class:`~xdpq.testing.stepper.Stepper`
     and compares each outcome and counter move with :func:`expected`.
 
-    Every ``drain_every`` enqueued frames (and at :meth:`drain`), half of the
-    queue is dequeued with ``xdpq_step`` and the rest flushed; then
-    conservation is checked: enqueued == dequeued + flushed, the transmit ring
-    emptied, every slot back in the free list."""
+    Every ``drain_every`` stored frames (and at :meth:`drain`), half of what is
+    queued is dequeued with ``xdpq_step`` and the rest flushed; then
+    conservation is checked: stored (enqueued or bypassed) == transmitted +
+    dropped by AQM + flushed, the transmit ring emptied, every slot back in the
+    free list."""
 
     stepper: object  # Stepper; not imported, so that this module needs no kernel
     drain_every: int = 256
@@ -416,7 +414,7 @@ class IngressCheck:
                 got += " (wrong bytes)"
             self.outcomes[f"{want} -> {got}"] += 1
             self.mismatches.append(Mismatch(label, frame, want, verdict, moved))
-        if "enqueued" in moved:
+        if set(moved) & set(STORED):
             self._queued += 1
             if self._queued >= self.drain_every:
                 self.drain()
@@ -425,7 +423,7 @@ class IngressCheck:
     def drain(self) -> None:
         """Dequeue half of what is queued, flush the rest, check conservation and the pool.
 
-        After a flush every enqueued packet was transmitted (never, here: nothing
+        After a flush every stored packet was transmitted (never, here: nothing
         transmits on a virtual clock), dropped by AQM, or flushed (``drop_shutdown``:
         still queued, or staged on the transmit ring and not sent)."""
         st = self.stepper
@@ -440,8 +438,8 @@ class IngressCheck:
         pkts = {k: v[0] - self._base[k][0] for k, v in c.items()}
         gone = ("transmitted", "drop_aqm", "drop_shutdown")
         errors = []
-        if pkts["enqueued"] != sum(pkts[k] for k in gone):
-            errors.append(f"enqueued {pkts['enqueued']} != transmitted + drop_aqm + "
+        if sum(pkts[k] for k in STORED) != sum(pkts[k] for k in gone):
+            errors.append(f"stored {[pkts[k] for k in STORED]} != transmitted + drop_aqm + "
                           f"drop_shutdown {[pkts[k] for k in gone]}")  # fmt: skip
         if pkts["dequeued"] != self.dequeued:
             errors.append(f"dequeued {pkts['dequeued']}, {self.dequeued} steps dequeued")
@@ -461,10 +459,10 @@ class IngressCheck:
         self.conservation_errors += errors
         nbytes = {k: v[1] - self._base[k][1] for k, v in c.items()}
         # Cumulative: once bytes go missing the gap stays; keep the latest account.
-        self.byte_gap = nbytes["enqueued"] - sum(nbytes[k] for k in gone)
+        self.byte_gap = sum(nbytes[k] for k in STORED) - sum(nbytes[k] for k in gone)
         self.byte_errors = [
-            f"enqueued {nbytes['enqueued']} B != transmitted + drop_aqm + drop_shutdown "
-            f"{[nbytes[k] for k in gone]} B (after {self.dequeued} dequeues)"
+            f"stored {[nbytes[k] for k in STORED]} B != transmitted + drop_aqm + "
+            f"drop_shutdown {[nbytes[k] for k in gone]} B (after {self.dequeued} dequeues)"
         ] if self.byte_gap else []  # fmt: skip
 
     def summary(self) -> dict[str, object]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from xdpq.bpf import BpfObject, xdp_ctx
 from xdpq.bpf.program import XDP_PASS, XDP_REDIRECT
 from xdpq.ir.link import Bql, Shaper
+from xdpq.ir.outcomes import Unclaimed
 from xdpq.runtime.counters import read_counters
 from xdpq.runtime.shaping import write_shaper
 
@@ -42,13 +43,17 @@ class Step:
 
 class Stepper:
     """``egress_ifindex``: a real device in the caller's namespace (not the loopback)
-    makes :meth:`transmit` possible; by default there is none."""
+    makes :meth:`transmit` possible; by default there is none. ``unclaimed``: where
+    frames the scheduler does not claim go (the bypass FIFO, or the stack)."""
 
-    def __init__(self, obj_path: str | Path, egress_ifindex: int = NO_EGRESS) -> None:
+    def __init__(self, obj_path: str | Path, egress_ifindex: int = NO_EGRESS,
+                 unclaimed: Unclaimed = Unclaimed.FORWARD) -> None:
         self.obj = BpfObject(obj_path)
         self.egress_ifindex = egress_ifindex
         try:
-            self.obj.section(".rodata")["xdpq_egress_ifindex"] = egress_ifindex
+            ro = self.obj.section(".rodata")
+            ro["xdpq_egress_ifindex"] = egress_ifindex
+            ro["xdpq_unclaimed_stack"] = int(unclaimed is Unclaimed.STACK)
             self.obj.load()
             self.obj.section(".bss")["xdpq_clock_virtual"] = 1
             pool = self.obj.map("xdpq_slots").max_entries
@@ -107,7 +112,7 @@ class Stepper:
 
     def _scheduler_state(self) -> dict[tuple[str, str], bytes]:
         """The generated scheduler's globals (``xq_*``: parameters, state, tokens), the
-        BQL state and the link rate's."""
+        BQL state (with the ring of sizes in flight) and the link rate's."""
         return {(sec, name): self.obj.section(sec).read(name)
                 for sec in (".data", ".bss") for name in self.obj.section(sec).vars
                 if name.startswith(("xq_", "xdpq_bql_", "xdpq_inflight", "xdpq_shape_"))}
@@ -116,9 +121,6 @@ class Stepper:
         """A fresh run: empty queues, nothing in flight, and the scheduler's, BQL's and
         the link rate's state as it was after load."""
         self.flush()
-        sizes = self.obj.map("xdpq_inflight_sizes")
-        while sizes.pop() is not None:
-            pass
         for (sec, name), data in self._fresh.items():
             self.obj.section(sec).write(name, data)
         if "xq_flows" in self.obj.maps:

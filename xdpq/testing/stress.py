@@ -11,9 +11,11 @@ nothing is sent) and a sampler thread reads the per-CPU counters over and
 over. Then, everything stopped:
 
 - the ingress counters sum to the frames the enqueuers ran, and the verdicts
-  agree (``XDP_PASS`` = the ``pass_*`` counters, ``XDP_DROP`` = enqueued plus
-  the enqueue drops by reason);
-- enqueued == dequeued + AQM drops + still queued (``xdpq_backlog``);
+  agree (``XDP_PASS`` = the ``pass_*`` counters, ``XDP_DROP`` = the frames
+  stored (enqueued, or forwarded through the bypass FIFO) plus the arrival
+  drops by reason);
+- stored == dequeued + AQM drops + still queued (``xdpq_backlog``, the bypass
+  FIFO included);
   dequeued == transmitted + still staged (``xdpq_staged``); slots in use ==
   queued + staged;
 - a flush drops exactly the queued and staged packets, after which no slot is
@@ -48,14 +50,13 @@ from xdpq.bpf import libbpf, xdp_ctx
 from xdpq.bpf.maps import u32
 from xdpq.bpf.program import XDP_DROP, XDP_PASS, XDP_REDIRECT
 from xdpq.errors import BpfError
+from xdpq.ir.outcomes import ARRIVAL_DROPS, INGRESS_COUNTERS, PASSED, STORED
 from xdpq.runtime.counters import counter_names
 from xdpq.testing.frames import FrameSpec, frame
-from xdpq.testing.malformed import INGRESS_COUNTERS, free_slots
+from xdpq.testing.malformed import free_slots
 from xdpq.testing.stepper import LOOPBACK, Stepper
 
 _STEP_IO_SIZE = 40  # struct xdpq_step_io (kern/datapath.h): now comes first
-ENQUEUE_DROPS = tuple(c for c in INGRESS_COUNTERS if c.startswith("drop_"))
-PASSES = tuple(c for c in INGRESS_COUNTERS if c.startswith("pass_"))
 
 
 def flow_frames(rng: random.Random, n: int) -> list[bytes]:
@@ -257,16 +258,17 @@ def _account(stepper: Stepper, res: Result) -> None:
     ingress = sum(c[k] for k in INGRESS_COUNTERS)
     if ingress != res.frames:
         e.append(f"ingress counters sum to {ingress}, {res.frames} frames were run")
-    drops = c["enqueued"] + sum(c[k] for k in ENQUEUE_DROPS)
+    stored = sum(c[k] for k in STORED)
+    drops = stored + sum(c[k] for k in ARRIVAL_DROPS)
     if res.verdicts[XDP_DROP] != drops:
-        e.append(f"{res.verdicts[XDP_DROP]} XDP_DROP verdicts, enqueued + drops = {drops}")
-    if res.verdicts[XDP_PASS] != sum(c[k] for k in PASSES):
+        e.append(f"{res.verdicts[XDP_DROP]} XDP_DROP verdicts, stored + drops = {drops}")
+    if res.verdicts[XDP_PASS] != sum(c[k] for k in PASSED):
         e.append(f"{res.verdicts[XDP_PASS]} XDP_PASS verdicts, pass_* = "
-                 f"{sum(c[k] for k in PASSES)}")  # fmt: skip
+                 f"{sum(c[k] for k in PASSED)}")  # fmt: skip
     if set(res.verdicts) - {XDP_DROP, XDP_PASS}:
         e.append(f"unexpected verdicts {dict(res.verdicts)}")
-    if c["enqueued"] != c["dequeued"] + c["drop_aqm"] + res.backlog:
-        e.append(f"enqueued {c['enqueued']} != dequeued {c['dequeued']} + drop_aqm "
+    if stored != c["dequeued"] + c["drop_aqm"] + res.backlog:
+        e.append(f"stored {stored} != dequeued {c['dequeued']} + drop_aqm "
                  f"{c['drop_aqm']} + still queued {res.backlog}")  # fmt: skip
     if c["dequeued"] != c["transmitted"] + res.staged:
         e.append(f"dequeued {c['dequeued']} != transmitted {c['transmitted']} + "
