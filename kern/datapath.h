@@ -837,8 +837,10 @@ int BPF_PROG(xdpq_complete, struct napi_struct *napi, int work, int budget)
 	return 0;
 }
 
-/* A test's completion: the frame carries struct xdpq_complete_io; N frames
- * complete at the virtual time, and the frame comes back with the BQL state. */
+/* Completions reported from user space: the frame carries struct
+ * xdpq_complete_io; N frames complete at the time it gives (a test's virtual
+ * time, or, from a device model that knows when frames left, the monotonic
+ * clock), and the frame comes back with the BQL state. */
 struct xdpq_complete_io {
 	__u64 now;
 	__u32 n;

@@ -20,9 +20,11 @@ from conftest import REPO
 from xdpq import doctor
 from xdpq.commands import doctor as doctor_cmd
 from xdpq.errors import XdpqError
+from xdpq.net.testbed import PREFIX, ROLES
 
 CHECK_LINE = re.compile(r"^(✓|✗) (.+?)\s{2,}(.*)$")
 OUR_LINK = re.compile(rf"^{doctor.VETH_PREFIX}\d+[ab]$")
+BED_NETNS = re.compile(rf"^{PREFIX}[0-9a-f]{{6}}-({'|'.join(ROLES)})$")
 # Drop every capability across exec; with --reuid also become nobody.
 NO_CAPS = ["setpriv", "--inh-caps=-all", "--bounding-set=-all"]
 NOBODY = [*NO_CAPS, "--reuid=65534", "--regid=65534", "--clear-groups"]
@@ -50,9 +52,11 @@ def doctor_links() -> list[str]:
 
 
 def netns_names() -> set[str]:
+    """The machine's named network namespaces, but for test beds (which other tests,
+    run meanwhile, make and remove)."""
     from pyroute2 import netns
 
-    return set(netns.listnetns())
+    return {n for n in netns.listnetns() if not BED_NETNS.match(n)}
 
 
 # -- on this machine (root, BTF) ---------------------------------------------------------------

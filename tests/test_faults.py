@@ -142,7 +142,7 @@ def test_sigkill_of_a_foreground_deploy_leaves_nothing_attached_and_deploy_resum
 def test_detached_deploy_killed_with_packets_queued_and_staged_resumes_without_loss(
     cli: Cli, bed: TestBed
 ) -> None:
-    n = 2000
+    n = 1000  # one flow's 1 MB: within stfq's flow_limit (1 MiB), so none is dropped
     with Receiver(bed) as rcv, TrafficGen(bed, [Flow(size=1000, sport=9)]) as gen:
         cli.ok(*deploy_args(bed, "--detach", "--name", "d", "--bql", "fixed:0"))
         pid = json.loads(cli.ok("list", "--json"))[0]["pid"]

@@ -52,7 +52,7 @@ def test_pages_are_written_once_and_man_reads_them(tmp_path: Path, capsys) -> No
 @pytest.mark.parametrize(("line", "want"), [
     ("xdpq sw", {"sweep"}),
     ("xdpq sim --n", {"--no-plots"}),
-    ("xdpq deploy --b", {"--bql"}),
+    ("xdpq deploy --bq", {"--bql"}),
     ("xdpq sweep x --met", {"--metric"}),
 ])
 def test_shell_completion(tmp_path: Path, line: str, want: set[str]) -> None:

@@ -182,11 +182,12 @@ def test_detached_deploy_stats_set_shares_move_nothing_lost_down(cli: Cli, bed: 
         assert families["xdpq_out_packets"].samples[0].value == 4000
         assert {s.labels["reason"] for s in families["xdpq_drops"].samples} >= {
             "queue_full", "no_slot", "aqm", "shutdown"}
-        weights = {s.labels["index"]: s.value for s in families["xdpq_param"].samples}
+        weights = {s.labels["index"]: s.value for s in families["xdpq_param"].samples
+                   if s.labels["param"] == "weight"}
         assert weights["1"] == 3 and weights["0"] == 1
 
         listed = json.loads(cli.ok("list", "--json"))
-        assert listed[0]["params"] == {"weight": "1,3,1,1,1,1,1,1"}
+        assert listed[0]["params"] == {"weight": "1,3,1,1,1,1,1,1", "flow_limit": "1048576B"}
 
         assert "nothing left" in cli.ok("down", "w")
     assert not alive(pid)

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -25,51 +22,21 @@ from conftest import REPO
 from xdpq.ir.outcomes import ARRIVAL_DROPS, STORED
 from xdpq.library import compile_library
 from xdpq.net.receiver import Receiver
-from xdpq.net.testbed import DUT, RECEIVER, SENDER, TestBed
+from xdpq.net.testbed import DUT, SENDER, TestBed
 from xdpq.net.trafficgen import Flow, TrafficGen
 from xdpq.runtime.deploy import Deployment
+from xdpq.testing.hosts import iperf, iperf_server, ping
 
 pytestmark = pytest.mark.kernel
 
 FIFO = str(REPO / "schedulers/fifo.xdpq")
-IPERF_PORT = 5201
 SECONDS = 3
-
-
-def in_ns(bed: TestBed, role: str, *argv: str, timeout: float = 30
-          ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", "netns", "exec", bed.ns[role], *argv], capture_output=True,
-                          text=True, timeout=timeout)
-
-
-def ping(bed: TestBed, count: int = 3) -> subprocess.CompletedProcess[str]:
-    return in_ns(bed, SENDER, "ping", "-c", str(count), "-i", "0.2", "-W", "2",
-                 bed.ports["r0"].ip)
-
-
-@contextmanager
-def iperf_server(bed: TestBed) -> Iterator[subprocess.Popen[str]]:
-    """``iperf3 -s`` for one test in the receiver's namespace, listening when yielded."""
-    p = subprocess.Popen(["ip", "netns", "exec", bed.ns[RECEIVER], "iperf3", "-s", "-1",
-                          "-B", bed.ports["r0"].ip, "-p", str(IPERF_PORT)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for(lambda: str(IPERF_PORT) in in_ns(bed, RECEIVER, "ss", "-ltnH").stdout)
-        yield p
-    finally:
-        if p.poll() is None:
-            p.terminate()
-        p.wait(10)
 
 
 def tcp_transfer(bed: TestBed) -> dict[str, Any]:
     """An iperf3 TCP test from the sender to the receiver: its JSON report."""
     with iperf_server(bed):
-        r = in_ns(bed, SENDER, "iperf3", "-c", bed.ports["r0"].ip, "-p", str(IPERF_PORT),
-                  "-t", str(SECONDS), "-J", timeout=SECONDS + 60)
-    report = json.loads(r.stdout)
-    assert "error" not in report, report["error"]
-    return report
+        return iperf(bed, SECONDS)
 
 
 def settled(s: dict[str, Any]) -> bool:

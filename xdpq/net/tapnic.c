@@ -12,12 +12,17 @@
  * bpf_ktime_get_ns) and, for probe frames of the test bed's generator, the
  * probe's flow, sequence number and send time.
  *
+ * It can also report each departure to a deployment (its xdpq_complete_step
+ * program), as a driver's TX completions would, so that BQL can run on it: a
+ * NIC with a completion source, for comparing BQL with a link rate.
+ *
  * Waiting: sleep until shortly before the deadline, then spin (a VM wakes a
  * sleeper tens of microseconds late; a 1500-byte frame lasts 12 us at
  * 1 Gbit/s). The thread asks for SCHED_FIFO and runs without it if refused.
  * A reader that fell behind (descheduled) catches up by reading back to back,
- * but by at most `catchup_ns` of wire time, so the wire's long-run rate holds
- * without bursts a NIC would never send.
+ * by at most `catchup_ns` of wire time: a NIC's ring keeps draining while this
+ * thread does not run, and the catch-up keeps the ring as short as the NIC's
+ * would be (a stall longer than that loses wire time).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,6 +34,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/bpf.h>
+#include <bpf/bpf.h>
 
 #define FRAME_MAX 65536
 #define SPIN_NS 50000		/* sleep until this close to a deadline, then spin */
@@ -49,12 +56,14 @@ struct xdpq_nic {
 	uint64_t rate_bps;
 	uint32_t overhead;	/* bytes per frame on the wire beyond the frame */
 	uint64_t catchup_ns;
+	volatile int started;	/* the thread has set its scheduling policy */
 	int realtime;		/* 1: SCHED_FIFO granted */
 	volatile int stopping;
 	int error;
 	uint64_t count;		/* departures, also beyond the log's capacity */
 	uint64_t bytes;
 	uint64_t cap;
+	int complete_fd;	/* a deployment's xdpq_complete_step, or -1 */
 	struct xdpq_nic_rec *log;
 	pthread_t thread;
 	unsigned char frame[FRAME_MAX];
@@ -110,6 +119,30 @@ static void record(struct xdpq_nic *nic, uint64_t t, ssize_t len)
 	__atomic_store_n(&nic->count, nic->count + 1, __ATOMIC_RELEASE);
 }
 
+/* struct xdpq_complete_io (kern/datapath.h) */
+struct complete_io {
+	uint64_t now;
+	uint32_t n;
+	uint32_t blocked;
+	uint64_t limit;
+	int64_t inflight;
+};
+
+/* Tell the deployment a frame left, as a driver's TX completion would: its BQL
+ * then counts what the ring holds. */
+static void complete(struct xdpq_nic *nic, uint64_t t)
+{
+	struct complete_io io = { .now = t, .n = 1 };
+	LIBBPF_OPTS(bpf_test_run_opts, opts,
+		.data_in = &io,
+		.data_size_in = sizeof(io),
+	);
+	int fd = __atomic_load_n(&nic->complete_fd, __ATOMIC_ACQUIRE);
+
+	if (fd >= 0 && bpf_prog_test_run_opts(fd, &opts))
+		nic->error = errno;
+}
+
 static void *drain(void *arg)
 {
 	struct xdpq_nic *nic = arg;
@@ -118,6 +151,7 @@ static void *drain(void *arg)
 	uint64_t due = now_ns(), rem = 0;
 
 	nic->realtime = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
+	__atomic_store_n(&nic->started, 1, __ATOMIC_RELEASE);
 	while (!nic->stopping) {
 		uint64_t wire;	/* the frame's bits times 1e9: its wire time in ns, times rate */
 		ssize_t len;
@@ -137,6 +171,7 @@ static void *drain(void *arg)
 		}
 		t = now_ns();
 		record(nic, t, len);
+		complete(nic, t);
 		if (t > due + nic->catchup_ns)
 			due = t - nic->catchup_ns;	/* wire time lost while we were away */
 		/* The remainder carries over, so that the rate does not drift. */
@@ -162,9 +197,12 @@ struct xdpq_nic *xdpq_nic_start(int fd, uint64_t rate_bps, uint32_t overhead,
 	nic->overhead = overhead;
 	nic->catchup_ns = catchup_ns;
 	nic->cap = cap;
+	nic->complete_fd = -1;
 	errno = pthread_create(&nic->thread, NULL, drain, nic);
 	if (errno)
 		goto fail;
+	while (!__atomic_load_n(&nic->started, __ATOMIC_ACQUIRE))
+		sched_yield();
 	return nic;
 fail:
 	if (nic)
@@ -195,6 +233,12 @@ uint64_t xdpq_nic_count(struct xdpq_nic *nic)
 uint64_t xdpq_nic_bytes(struct xdpq_nic *nic)
 {
 	return nic->bytes;
+}
+
+/* Report each departure to this program (-1: to none). */
+void xdpq_nic_complete_to(struct xdpq_nic *nic, int prog_fd)
+{
+	__atomic_store_n(&nic->complete_fd, prog_fd, __ATOMIC_RELEASE);
 }
 
 int xdpq_nic_realtime(struct xdpq_nic *nic)

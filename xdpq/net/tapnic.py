@@ -14,8 +14,9 @@ probe's flow, sequence number and send time, so that a frame's time in the
 scheduler and the ring together is ``departed - sent``.
 
 Where a physical NIC has no completion source (most drivers, on kernels
-without fentry), neither has this one: a deployment onto it runs with
-``--bql off`` and, to keep the ring short, a link rate.
+without fentry), neither has this one by default: a deployment onto it runs
+with ``--bql off`` and, to keep the ring short, a link rate. For comparison,
+:meth:`TapNic.report_completions` makes it a NIC that has one.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import NamedTuple
 
 from pyroute2 import NetNS
 
+from xdpq.bpf import BpfObject
 from xdpq.bpf.build import compile_host_library
 from xdpq.errors import XdpqError
 from xdpq.net.testbed import DUT, TestBed
@@ -56,10 +58,12 @@ class Departure(NamedTuple):
 
 @cache
 def _lib() -> ctypes.CDLL:
-    so = ctypes.CDLL(str(compile_host_library(_SOURCE)), use_errno=True)
+    so = ctypes.CDLL(str(compile_host_library(_SOURCE, ("bpf",))), use_errno=True)
     so.xdpq_nic_start.restype = ctypes.c_void_p
     so.xdpq_nic_start.argtypes = [ctypes.c_int, ctypes.c_uint64, ctypes.c_uint32,
                                   ctypes.c_uint64, ctypes.c_uint64]
+    so.xdpq_nic_complete_to.restype = None
+    so.xdpq_nic_complete_to.argtypes = [ctypes.c_void_p, ctypes.c_int]
     for name, res in (("xdpq_nic_stop", ctypes.c_int), ("xdpq_nic_count", ctypes.c_uint64),
                       ("xdpq_nic_bytes", ctypes.c_uint64), ("xdpq_nic_realtime", ctypes.c_int),
                       ("xdpq_nic_log", ctypes.POINTER(_Rec)), ("xdpq_nic_free", None)):
@@ -75,7 +79,7 @@ class TapNic:
     ring: int = 1000  # frames the tap's ring holds: its tx_queue_len
     name: str = "nic0"
     overhead: int = WIRE_OVERHEAD
-    catchup_ns: int = 100_000  # how far a late reader may catch up back to back
+    catchup_ns: int = 2_000_000  # how far a late reader may catch up back to back
     log: int = 1 << 21  # departures kept
 
     def __post_init__(self) -> None:
@@ -102,6 +106,14 @@ class TapNic:
             self.close()
             raise
         return self
+
+    def report_completions(self, obj: BpfObject | None) -> None:
+        """Report every departure to the deployment of ``obj`` (None: to none), as a
+        driver's TX completions would: its BQL can then count what the ring holds (deploy
+        it with ``external_completions``). Keep ``obj`` open while this reports."""
+        if self._h:
+            _lib().xdpq_nic_complete_to(
+                self._h, obj.prog("xdpq_complete_step").fd if obj is not None else -1)
 
     @property
     def realtime(self) -> bool:

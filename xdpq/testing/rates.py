@@ -1,0 +1,120 @@
+"""Achieved rates on one veth bed: xdpq's link rate, the library's ``tbf``, and tc's tbf.
+
+The sender offers twice the rate in 1514-byte frames for a few seconds through
+
+- ``xdpq``: the library's FIFO between in0 and out0 with ``--rate R --latency
+  50ms`` (the default burst; BQL as deploy has it under a rate, off);
+- ``tbf.xdpq``: the library's token-bucket scheduler (GCRA, eligibility times)
+  with ``rate=R`` and a burst of 1 ms at the rate (at least two frames);
+- ``tc tbf``: the kernel's own path, a bridge of in0 and out0 in the DUT, with
+  ``tc qdisc tbf rate R burst B latency 50ms`` on out0, B being xdpq's burst
+  plus one frame (tbf's bucket holds the frame itself).
+
+The achieved rate is counted in frame bytes (Ethernet header to the end of the
+payload, as all three count) at the receiver's interface, over the arrival
+times the receiver logs, without the first and last fifth of their span (the
+queue filling up, the drain). The error is (achieved - rate) / rate.
+
+Shared by ``bench/bottleneck.py`` and the tests.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pyroute2 import NetNS
+from pyroute2.ethtool import Ethtool
+
+from xdpq.ir.link import DEFAULT_BURST_NS, MTU_FRAME, NS_BITS, Shaper
+from xdpq.library import compile_library
+from xdpq.net.receiver import Receiver, steady_rate
+from xdpq.net.testbed import DUT, TestBed
+from xdpq.net.trafficgen import TrafficGen
+from xdpq.runtime.deploy import Deployment
+
+LATENCY_NS = 50_000_000
+
+
+def offer(bed: TestBed, gen: TrafficGen, rate: int, seconds: float) -> dict[str, float]:
+    """Twice ``rate`` for ``seconds``; the rate the receiver saw, once all is in."""
+    with Receiver(bed) as rcv:
+        pps = 2 * rate / (8 * MTU_FRAME)
+        sent = gen.send(count=int(pps * seconds), rate_pps=pps, timeout_s=4 * seconds + 10)
+        time.sleep(0.1 + (LATENCY_NS + DEFAULT_BURST_NS) / 1e9)  # the queue drains
+        arrivals = rcv.arrivals()
+    got = steady_rate(arrivals)
+    return {"achieved_bps": round(got), "error_pct": round(100 * (got - rate) / rate, 3),
+            "offered_frames": int(sent), "received_frames": len(arrivals),
+            "sender_s": round(sent.elapsed_s, 2)}
+
+
+def _deployed(bed: TestBed, gen: TrafficGen, rate: int, seconds: float, scheduler: str,
+              params: dict[str, int], shaper: Shaper) -> dict[str, object]:
+    compiled = compile_library(scheduler)
+    with bed.enter(DUT):
+        d = Deployment(compiled.obj_path, "in0", "out0", program=compiled.program,
+                       params=params, shaper=shaper)  # type: ignore[arg-type]
+    try:
+        before = d.stats().stops.counts
+        out: dict[str, object] = dict(offer(bed, gen, rate, seconds))
+        after = d.stats()
+    finally:
+        d.close()
+    out["stops"] = {k: after.stops.counts[k] - before[k] for k in before}
+    out["drops"] = {k: v.packets for k, v in after.counters.items()
+                    if k.startswith("drop_") and v.packets}
+    return out
+
+
+def xdpq_rate(bed: TestBed, gen: TrafficGen, rate: int, seconds: float) -> dict[str, object]:
+    """The library's FIFO behind ``--rate rate --latency 50ms``."""
+    return _deployed(bed, gen, rate, seconds, "fifo", {}, Shaper(rate, latency_ns=LATENCY_NS))
+
+
+def tbf_burst(rate: int) -> int:
+    """1 ms at the rate, and at least two frames."""
+    return max(2 * MTU_FRAME, DEFAULT_BURST_NS * rate // NS_BITS)
+
+
+def xdpq_tbf(bed: TestBed, gen: TrafficGen, rate: int, seconds: float) -> dict[str, object]:
+    """The library's ``tbf`` scheduler at ``rate`` (no link rate: it shapes by itself)."""
+    return _deployed(bed, gen, rate, seconds, "tbf", {"rate": rate, "burst": tbf_burst(rate)},
+                     Shaper())
+
+
+def tc_tbf(bed: TestBed, gen: TrafficGen, rate: int, seconds: float) -> dict[str, object]:
+    """tc's tbf on out0, the kernel bridging in0 and out0 (see :func:`bridged`)."""
+    ns = bed.ns[DUT]
+    burst = DEFAULT_BURST_NS * rate // NS_BITS + MTU_FRAME
+    tc = ["tc", "-n", ns, "qdisc"]
+    subprocess.run([*tc, "replace", "dev", "out0", "root", "tbf", "rate", f"{rate}bit",
+                    "burst", str(burst), "latency", f"{LATENCY_NS // 1000}us"], check=True)
+    try:
+        out: dict[str, object] = dict(offer(bed, gen, rate, seconds))
+    finally:
+        subprocess.run([*tc, "del", "dev", "out0", "root"], check=True)
+    out["burst_bytes"] = burst
+    return out
+
+
+@contextmanager
+def bridged(bed: TestBed) -> Iterator[None]:
+    """The kernel's own path through the DUT, for tc: a bridge of in0 and out0 (the
+    hosts are in one subnet); in0 takes the sender's frames into the stack once it has
+    GRO on (or an XDP program, as with xdpq). The bridge goes on the way out."""
+    with NetNS(bed.ns[DUT]) as ns:
+        ns.link("add", ifname="br0", kind="bridge")
+        br = ns.link_lookup(ifname="br0")[0]
+        for port in ("in0", "out0"):
+            ns.link("set", index=ns.link_lookup(ifname=port)[0], master=br)
+        ns.link("set", index=br, state="up")
+    with bed.enter(DUT), Ethtool() as et:
+        et.set_offload_flag("in0", "generic-receive-offload", 1)
+    try:
+        yield
+    finally:
+        with NetNS(bed.ns[DUT]) as ns:
+            ns.link("del", index=ns.link_lookup(ifname="br0")[0])
