@@ -10,7 +10,7 @@
 2. **Continuous shares.** ``stfq`` with weights 1:2:3, three UDP flows each
    offered half the rate (150 % in all) through ``--rate 100Mbit`` for
    seconds, beside the simulator on the same flows
-   (``xdpq/testing/continuous.py``). Targets: every share within 2 points of
+   (``xdpq/demo/continuous.py``). Targets: every share within 2 points of
    the weights, kernel and simulator within 2 points of each other.
 3. **Bufferbloat.** Four CUBIC flows (iperf3) and a ping every 50 ms through
    ``fq_codel`` and through the library's FIFO (1000 packets) at ``--rate
@@ -41,13 +41,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from xdpq.demo import continuous  # noqa: E402
 from xdpq.ir.link import MTU_FRAME  # noqa: E402
 from xdpq.library import compile_library  # noqa: E402
 from xdpq.net.tapnic import TapNic  # noqa: E402
 from xdpq.net.testbed import TestBed  # noqa: E402
 from xdpq.net.trafficgen import Flow, TrafficGen  # noqa: E402
 from xdpq.sim.metrics import percentile  # noqa: E402
-from xdpq.testing import continuous, deepring, rates  # noqa: E402
+from xdpq.testing import deepring, rates  # noqa: E402
+from xdpq.testing.continuous import tcp_under_load  # noqa: E402
 
 RATES = (10_000_000, 100_000_000, 500_000_000, 1_000_000_000)
 RATE = 100_000_000  # of the shares, bufferbloat and deep-ring sections
@@ -103,7 +105,7 @@ def shares_section(bed: TestBed, seconds: float, out: dict, targets: dict) -> No
 def tcp_section(bed: TestBed, seconds: float, out: dict, targets: dict) -> None:
     runs = {}
     for sched in ("fifo", "fq_codel"):
-        r = continuous.tcp_under_load(bed, compile_library(sched), RATE, seconds)
+        r = tcp_under_load(bed, compile_library(sched), RATE, seconds)
         rtt = sorted(r.rtt_ms)
         runs[sched] = {"rtt_p50_ms": percentile(rtt, 50), "rtt_p99_ms": percentile(rtt, 99),
                        "pings": r.pings, "answered": len(r.rtt_ms),

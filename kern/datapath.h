@@ -244,40 +244,31 @@ struct {
 __u64 xdpq_bypass_packets;	/* held in the bypass FIFO now */
 __u64 xdpq_bypass_bytes;
 
-/* Copy the frame into a free slot. When it cannot, *verdict is what becomes
- * of the frame (counted): dropped, no slot was free; or passed, the copy
- * failed (it cannot for a frame that fits: passed rather than lost). */
-static __always_inline bool xdpq_store(struct xdp_md *ctx, __u32 len, __u64 now, __u32 *slot,
-				       int *verdict)
+/* Copy the frame into its slot; false (the slot released, counted, and the
+ * frame passed rather than lost) when it cannot be written, which cannot
+ * happen for a frame that fits. */
+static __always_inline bool xdpq_store(struct xdp_md *ctx, __u32 slot, __u32 len, __u64 now)
 {
-	if (xdpq_slot_alloc(slot)) {
-		xdpq_count(XDPQ_CNT_DROP_NO_SLOT, len);
-		*verdict = XDP_DROP;
-		return false;
-	}
-	if (xdpq_slot_store(ctx, *slot, len, now)) {
-		xdpq_slot_release(*slot);
-		xdpq_count(XDPQ_CNT_PASS_OVERSIZE, len);
-		*verdict = XDP_PASS;
-		return false;
-	}
-	return true;
+	if (!xdpq_slot_store(ctx, slot, len, now))
+		return true;
+	xdpq_slot_release(slot);
+	xdpq_count(XDPQ_CNT_PASS_OVERSIZE, len);
+	return false;
 }
 
 /* An unclaimed frame: into the bypass FIFO (counted `forwarded`), or to the
  * local stack (`passed`) when the deployment says so. */
-static __always_inline int xdpq_unclaimed(struct xdp_md *ctx, __u32 len, __u64 now,
-					  enum xdpq_counter passed, enum xdpq_counter forwarded)
+static __always_inline int xdpq_unclaimed(struct xdp_md *ctx, __u32 slot, __u32 len,
+					  __u64 now, enum xdpq_counter passed,
+					  enum xdpq_counter forwarded)
 {
-	__u32 slot;
-	int verdict;
-
 	if (xdpq_unclaimed_stack) {
+		xdpq_slot_release(slot);
 		xdpq_count(passed, len);
 		return XDP_PASS;
 	}
-	if (!xdpq_store(ctx, len, now, &slot, &verdict))
-		return verdict;
+	if (!xdpq_store(ctx, slot, len, now))
+		return XDP_PASS;
 	/* Counted before the dequeue can see it, so the counts never go below 0. */
 	__sync_fetch_and_add(&xdpq_bypass_packets, 1);
 	__sync_fetch_and_add(&xdpq_bypass_bytes, len);
@@ -398,7 +389,7 @@ int xdpq_ingress(struct xdp_md *ctx)
 	__u64 now;
 	struct xdpq_meta m = {};
 	__u32 slot;
-	int res, verdict;
+	int res;
 
 	if (ctx->ingress_ifindex == xdpq_egress_ifindex)
 		return xdpq_transmit(ctx);
@@ -407,28 +398,35 @@ int xdpq_ingress(struct xdp_md *ctx)
 		xdpq_count(XDPQ_CNT_PASS_OVERSIZE, len);
 		return XDP_PASS;
 	}
-	switch (xdpq_sched_classify(ctx, &m, now)) {
-	case XDPQ_CLAIM:
-		break;
-	case XDPQ_UNCLAIMED:
-		return xdpq_unclaimed(ctx, len, now, XDPQ_CNT_PASS_UNCLAIMED,
-				      XDPQ_CNT_FORWARD_UNCLAIMED);
-	case XDPQ_MALFORMED:
-		return xdpq_unclaimed(ctx, len, now, XDPQ_CNT_PASS_MALFORMED,
-				      XDPQ_CNT_FORWARD_MALFORMED);
-	case XDPQ_NO_MEMORY:
-		xdpq_count(XDPQ_CNT_DROP_NO_MEMORY, len);
-		return XDP_DROP;
-	default:
-		xdpq_count(XDPQ_CNT_DROP_ADMISSION, len);
-		return XDP_DROP;
-	}
+	/* A frame the datapath cannot hold (the limit in time is reached, or no
+	 * slot is free) never reaches the program, so that a drop it does not
+	 * decide cannot move its state (a flow's tags, a bucket's tokens). */
 	if (xdpq_shape_over_limit(len)) {
 		xdpq_count(XDPQ_CNT_DROP_OVERLIMIT, len);
 		return XDP_DROP;
 	}
-	if (!xdpq_store(ctx, len, now, &slot, &verdict))
-		return verdict;
+	if (xdpq_slot_alloc(&slot)) {
+		xdpq_count(XDPQ_CNT_DROP_NO_SLOT, len);
+		return XDP_DROP;
+	}
+	res = xdpq_sched_classify(ctx, &m, now);
+	switch (res) {
+	case XDPQ_CLAIM:
+		break;
+	case XDPQ_UNCLAIMED:
+		return xdpq_unclaimed(ctx, slot, len, now, XDPQ_CNT_PASS_UNCLAIMED,
+				      XDPQ_CNT_FORWARD_UNCLAIMED);
+	case XDPQ_MALFORMED:
+		return xdpq_unclaimed(ctx, slot, len, now, XDPQ_CNT_PASS_MALFORMED,
+				      XDPQ_CNT_FORWARD_MALFORMED);
+	default:
+		xdpq_slot_release(slot);
+		xdpq_count(res == XDPQ_NO_MEMORY ? XDPQ_CNT_DROP_NO_MEMORY :
+			   XDPQ_CNT_DROP_ADMISSION, len);
+		return XDP_DROP;
+	}
+	if (!xdpq_store(ctx, slot, len, now))
+		return XDP_PASS;
 	res = xdpq_sched_enqueue(&m, slot, len, now);
 	switch (res) {
 	case XDPQ_ENQ_CLAMPED:

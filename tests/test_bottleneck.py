@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import pytest
 
+from xdpq.demo.continuous import Offered, kernel, simulated, weighted_fair
 from xdpq.library import compile_library
 from xdpq.net.testbed import TestBed
 from xdpq.sim.metrics import percentile
-from xdpq.testing.continuous import Offered, kernel, simulated, tcp_under_load, weighted_fair
+from xdpq.testing.continuous import tcp_under_load
 
 pytestmark = pytest.mark.kernel
 

@@ -72,25 +72,54 @@ def left_behind(prefix: str, env: dict[str, str]) -> list[str]:
     return [str(p) for p in paths if p.exists()]
 
 
-@pytest.mark.kernel
-@pytest.mark.parametrize("scheduler", ["stfq", "hpfq"])
-def test_demo_runs_to_the_end_and_the_two_columns_agree(
-    scheduler: str, tmp_path: Path, env: dict[str, str]
-) -> None:
-    r = subprocess.run(
-        demo_argv("--scheduler", scheduler, "--out", str(tmp_path)),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-    )
+def run_demo(env: dict[str, str], tmp_path: Path, *args: str) -> dict:
+    r = subprocess.run(demo_argv(*args, "--out", str(tmp_path)), env=env, capture_output=True,
+                       text=True, timeout=300, cwd=REPO)
     assert r.returncode == 0, r.stderr + r.stdout
     assert "Traceback" not in r.stderr
+    assert "agree" in r.stdout and "pp" in r.stdout
     report = json.loads((tmp_path / "demo.json").read_text())
-    assert report["scheduler"] == scheduler
     assert left_behind(report["bed"], env) == []
+    assert report["agree"] is True
+    assert (tmp_path / "demo.png").read_bytes()[:8] == PNG_MAGIC
+    for s, k, promised in zip(report["sim"]["flows"], report["kernel"]["flows"],
+                              report["expected"], strict=True):
+        assert abs(s["share"] - k["share"]) * 100 <= 5.0, (s, k)
+        # the scheduler, not the order of sending (1:1:1), decided
+        assert abs(k["share"] - promised) * 100 <= 5.0, (k, promised)
+        assert 0 < k["latency_p50_ns"] <= k["latency_p99_ns"]
+    return report
 
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("scheduler", ["stfq", "hpfq"])
+def test_demo_overruns_a_link_rate_and_the_two_columns_agree(
+    scheduler: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """The default: every flow offers 1.4 times the share its weight promises, for
+    seconds, through --rate; shares and latencies in steady state."""
+    report = run_demo(env, tmp_path, "--scheduler", scheduler, "--rate", "50mbit",
+                      "--seconds", "3")
+    assert (report["mode"], report["scheduler"]) == ("continuous", scheduler)
+    assert report["link_rate_bps"] == 50_000_000
+    for side in (report["sim"], report["kernel"]):
+        assert side["extra"]["rate_bps"] == pytest.approx(50e6, rel=0.05)  # the link full
+        assert side["drops"].get("drop_admission", 0) > 0  # flow_limit: it overran
+        assert 0 < side["window"] < sum(side["flows"][i]["delivered"] for i in range(3))
+        assert sum(f["sent"] for f in side["flows"]) > sum(f["delivered"] for f in side["flows"])
+    # the flow with the largest share waits least (its backlog is shortest in time)
+    for side in (report["sim"], report["kernel"]):
+        p50 = [f["latency_p50_ns"] for f in side["flows"]]
+        assert p50.index(min(p50)) == report["expected"].index(max(report["expected"]))
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("scheduler", ["stfq", "hpfq"])
+def test_held_demo_runs_to_the_end_and_the_two_columns_agree(
+    scheduler: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    report = run_demo(env, tmp_path, "--held", "--scheduler", scheduler)
+    assert (report["mode"], report["scheduler"]) == ("held", scheduler)
     sim, kern = report["sim"], report["kernel"]
     sent = report["packets_per_flow"]
     for side in (sim, kern):
@@ -98,18 +127,10 @@ def test_demo_runs_to_the_end_and_the_two_columns_agree(
         assert [f["delivered"] for f in side["flows"]] == [sent] * 3  # nothing lost
         assert side["drops"] == {}
         assert 0 < side["window"] < 3 * sent
-    for s, k, promised in zip(sim["flows"], kern["flows"], report["expected"], strict=True):
-        assert abs(s["share"] - k["share"]) * 100 <= 5.0, (s, k)
-        # the scheduler, not the order of sending (1:1:1), decided
-        assert abs(k["share"] - promised) * 100 <= 5.0, (k, promised)
-        assert 0 < k["latency_p50_ns"] <= k["latency_p99_ns"]
     # the flow with the largest share leaves first, in both
     for side in (sim, kern):
         p50 = [f["latency_p50_ns"] for f in side["flows"]]
         assert p50.index(min(p50)) == report["expected"].index(max(report["expected"]))
-    assert report["agree"] is True
-    assert (tmp_path / "demo.png").read_bytes()[:8] == PNG_MAGIC
-    assert "agree" in r.stdout and "pp" in r.stdout
 
 
 @pytest.mark.kernel
@@ -145,13 +166,14 @@ def test_demo_interrupted_removes_what_it_built(tmp_path: Path, env: dict[str, s
 @pytest.mark.kernel
 def test_demo_refuses_a_backlog_that_does_not_fit(env: dict[str, str]) -> None:
     r = subprocess.run(
-        demo_argv("--packets", "5"), env=env, capture_output=True, text=True, timeout=60, cwd=REPO
+        demo_argv("--held", "--packets", "5"), env=env, capture_output=True, text=True,
+        timeout=60, cwd=REPO
     )
     assert r.returncode == 1 and "at least 10 per flow" in r.stderr, r.stderr
     # 3 x 2000 packets do not fit the 4096 slots: found once the scheduler is loaded,
     # after the bed was built, which goes again
     r = subprocess.run(
-        demo_argv("--packets", "2000"),
+        demo_argv("--held", "--packets", "2000"),
         env=env,
         capture_output=True,
         text=True,
@@ -189,7 +211,7 @@ def test_demo_with_stack_traffic_on_the_egress_still_agrees(
     """The DUT's stack sends out of the same egress, unscheduled: the scheduler still
     orders its own packets as the simulator does, and the stack's frames get through."""
     r = subprocess.run(
-        demo_argv("--stack-load", "--out", str(tmp_path)),
+        demo_argv("--held", "--stack-load", "--out", str(tmp_path)),
         env=env,
         capture_output=True,
         text=True,

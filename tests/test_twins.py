@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xdpq.codegen.python import scheduler_factory
+from xdpq.ir.layout import POOL_SLOTS
 from xdpq.ir.link import BQL_HOLD_NS, BQL_MAX, BQL_MIN, Bql, BqlMode, Hold, Shaper
 from xdpq.ir.outcomes import BYPASS_CAPACITY, Deq
 from xdpq.library import compile_library
@@ -74,6 +75,10 @@ def test_bql_defaults_are_the_kernels() -> None:
 
 def test_bypass_capacity_is_the_kernels(stfq: Stepper) -> None:
     assert stfq.obj.map("xdpq_bypass").max_entries == BYPASS_CAPACITY
+
+
+def test_the_slot_pool_is_the_kernels(stfq: Stepper) -> None:
+    assert stfq.obj.map("xdpq_slots").max_entries == POOL_SLOTS == Simulation.pool
 
 
 FLOWS = [FrameSpec(0, sport=1000, dscp=0), FrameSpec(0, sport=1001, dscp=8),

@@ -1,20 +1,36 @@
-"""Run the demo: the kernel first (its drain rate sets the simulated link), then the
-simulator, and the comparison."""
+"""Run the demo, and the comparison of the two executions.
+
+Continuous (the default): flows offered above ``--rate`` for seconds, in the
+kernel and in the simulator (``xdpq.demo.continuous``). Held: a standing
+backlog queued while the scheduler is held, then released; the kernel first
+(its drain rate sets the simulated link), then the simulator."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from xdpq.demo import continuous
+from xdpq.demo.continuous import Offered
 from xdpq.demo.kernel import run_kernel
 from xdpq.demo.simulate import run_sim
-from xdpq.demo.workload import TOLERANCE_PP, Side, Workload, contended, side
+from xdpq.demo.workload import (
+    CONTINUOUS_FRAME,
+    TOLERANCE_PP,
+    FlowResult,
+    Side,
+    Workload,
+    contended,
+    side,
+)
 from xdpq.errors import XdpqError
 from xdpq.library import compile_library
+from xdpq.net.testbed import TestBed, reap_stale_beds
 
 
 @dataclass
 class Report:
+    mode: str  # "continuous" or "held"
     scheduler: str
     what: str
     bed: str  # the test bed's name prefix (its namespaces are PREFIX-snd/-dut/-rcv)
@@ -22,7 +38,7 @@ class Report:
     frame_bytes: int
     classes: list[int]  # each flow's DSCP class (ip.dscp / 8), which the weights are per
     expected: list[float]  # shares the weights promise
-    link_rate_bps: int  # the kernel's drain, and the simulated link's rate
+    link_rate_bps: int  # continuous: --rate; held: the kernel's drain, the simulated link's
     tolerance_pp: float
     sim: Side
     kernel: Side
@@ -55,6 +71,7 @@ def run_demo(w: Workload, say: Callable[[str], None], stack_load: bool = False) 
     }
     diff = [round((b.share - a.share) * 100, 2) for a, b in zip(sim.flows, kern.flows, strict=True)]
     return Report(
+        "held",
         w.scheduler,
         w.what,
         k.bed,
@@ -69,3 +86,35 @@ def run_demo(w: Workload, say: Callable[[str], None], stack_load: bool = False) 
         diff,
         all(abs(d) <= TOLERANCE_PP for d in diff),
     )
+
+
+def run_continuous(w: Workload, say: Callable[[str], None], rate: int,
+                   seconds: float) -> Report:
+    """Every flow offered more than the share its weight promises (so that all stay
+    backlogged), for ``seconds``, through ``--rate rate`` and through the simulator."""
+    compiled = compile_library(w.scheduler)
+    n = len(w.flows)
+    load = 1.4 * max(f.expected for f in w.flows) * n  # each flow 1.4 times its share
+    offered = Offered(tuple(f.dscp for f in w.flows), load, CONTINUOUS_FRAME)
+    reap_stale_beds()
+    with TestBed() as bed:
+        say(f"test bed {bed.prefix}: sender → in0 [{w.scheduler}, --rate {rate / 1e6:g}Mbit] "
+            f"out0 → receiver; {n} flows offered {load:.0%} of the rate for {seconds:g} s")
+        k = continuous.kernel(bed, compiled, w.params, rate, offered, seconds)
+    if not k.window:
+        raise XdpqError("the kernel delivered nothing; see `xdpq doctor`")
+    say(f"kernel: {k.rate_bps / 1e6:.2f} Mbit/s in the steady window; simulating the same")
+    s = continuous.simulated(compiled, w.params, rate, offered, seconds)
+    run_ns = int(seconds * 1e9)
+    sides = [Side(name, [FlowResult(f.label, x.sent[i], x.delivered[i], x.shares[i],
+                                    x.latency_p50_ns[i], x.latency_p99_ns[i])
+                         for i, f in enumerate(w.flows)],
+                  x.window, dict(sorted(x.drops.items())), sum(x.delivered), run_ns,
+                  {"rate_bps": x.rate_bps})
+             for name, x in (("sim", s), ("kernel", k))]
+    diff = [round((b.share - a.share) * 100, 2)
+            for a, b in zip(sides[0].flows, sides[1].flows, strict=True)]
+    return Report("continuous", w.scheduler, w.what, bed.prefix, 0, CONTINUOUS_FRAME,
+                  [f.dscp // 8 for f in w.flows], [f.expected for f in w.flows], rate,
+                  TOLERANCE_PP, sides[0], sides[1], diff,
+                  all(abs(d) <= TOLERANCE_PP for d in diff))

@@ -17,8 +17,11 @@ def _ms(ns: int) -> str:
 
 
 def table(r: Report) -> str:
+    held = r.mode == "held"
+    shares = "share while all are backlogged" if held else "share in steady state"
+    delays = "latency from release, ms" if held else "latency from sending, ms"
     lines = [
-        f"{'':22}{'share while all are backlogged':^36}  {'latency from release, ms':^34}",
+        f"{'':22}{shares:^36}  {delays:^34}",
         f"{'flow':6}{'class':>6}{'promised':>10}  {'sim':>8}{'kernel':>10}{'diff':>10}    "
         f"{'sim p50':>8}{'p99':>8}{'kernel p50':>11}{'p99':>7}",
     ]
@@ -34,6 +37,15 @@ def table(r: Report) -> str:
         f"{'packets sent':22}{sum(f.sent for f in r.sim.flows):>8}"
         f"{sum(f.sent for f in r.kernel.flows):>10}",
         f"{'delivered':22}{r.sim.delivered:>8}{r.kernel.delivered:>10}",
+    ]
+    if not held:
+        lines += [
+            f"{'steady window':22}{r.sim.window:>8}{r.kernel.window:>10}   (packets)",
+            f"{'rate in it, Mbit/s':22}{r.sim.extra['rate_bps'] / 1e6:>8.2f}"
+            f"{r.kernel.extra['rate_bps'] / 1e6:>10.2f}   (--rate {r.link_rate_bps / 1e6:g}Mbit)",
+        ]
+        return "\n".join(lines + _drops(r))
+    lines += [
         f"{'contended window':22}{r.sim.window:>8}{r.kernel.window:>10}   (departures)",
         f"{'drain, ms':22}{_ms(r.sim.drain_ns):>8}{_ms(r.kernel.drain_ns):>10}",
     ]
@@ -49,14 +61,15 @@ def table(r: Report) -> str:
             f"{x['stack_datagrams_sent']:.0f} datagrams the DUT's stack sent out of out0 "
             "meanwhile, unscheduled)"
         )
+    return "\n".join(lines + _drops(r))
+
+
+def _drops(r: Report) -> list[str]:
     reasons = sorted(set(r.sim.drops) | set(r.kernel.drops))
     if not reasons:
-        lines.append(f"{'drops':22}{0:>8}{0:>10}")
-    for reason in reasons:
-        lines.append(
-            f"{reason:22}{r.sim.drops.get(reason, 0):>8}{r.kernel.drops.get(reason, 0):>10}"
-        )
-    return "\n".join(lines)
+        return [f"{'drops':22}{0:>8}{0:>10}"]
+    return [f"{reason:22}{r.sim.drops.get(reason, 0):>8}{r.kernel.drops.get(reason, 0):>10}"
+            for reason in reasons]
 
 
 def write_json(r: Report, path: Path) -> Path:
@@ -84,7 +97,8 @@ def write_png(r: Report, path: Path) -> Path:
         xticks=x,
         xticklabels=labels,
         ylabel="% of bytes",
-        title=f"{r.scheduler}: shares while all flows are backlogged",
+        title=f"{r.scheduler}: shares while all flows are backlogged" if r.mode == "held"
+        else f"{r.scheduler} at --rate {r.link_rate_bps / 1e6:g}Mbit: shares in steady state",
     )
     share_ax.legend()
     for i, (name, flows) in enumerate((("simulator", r.sim.flows), ("kernel", r.kernel.flows))):
@@ -108,7 +122,7 @@ def write_png(r: Report, path: Path) -> Path:
     lat_ax.set(
         xticks=x,
         xticklabels=labels,
-        ylabel="ms after the release",
+        ylabel="ms after the release" if r.mode == "held" else "ms after sending",
         title="latency: p50 bars, p99 marks",
     )
     lat_ax.legend()

@@ -8,7 +8,8 @@ from xdpq.errors import XdpqError
 from xdpq.sim.metrics import percentile
 
 SCHEDULERS = ("stfq", "hpfq")
-FRAME = 500  # bytes per frame, every flow
+FRAME = 500  # bytes per frame, every flow (held: the backlog must fit the slot pool)
+CONTINUOUS_FRAME = 1000  # bytes per frame of the continuous demo
 TOLERANCE_PP = 5.0
 
 

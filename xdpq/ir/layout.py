@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from xdpq.ir.nodes import Program, Queue
 
 PIFO_MIDS = 16
-# Tokens of all arrays share one numbering (kern/queue_common.h XDPQ_TOKEN):
-# at most as many as the slot pool has slots (kern/xdpq_defs.h XDPQ_POOL_SLOTS).
-MAX_TOKENS = 4096
+# Frames the datapath holds at once (kern/xdpq_defs.h XDPQ_POOL_SLOTS).
+POOL_SLOTS = 4096
+# Tokens of all arrays share one numbering (kern/queue_common.h XDPQ_TOKEN): at most
+# as many as the slot pool has slots.
+MAX_TOKENS = POOL_SLOTS
 
 
 def window_words(rng: int) -> int:

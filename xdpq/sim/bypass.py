@@ -35,11 +35,7 @@ class Bypassed:
         self.fifo: deque[tuple[int, int]] = deque()  # (item, size)
 
     def admit(self, pkt: Any, item: int, now: int) -> Claim | Enq | Bypass:
-        return self.route(self.scheduler.admit(pkt, item, now), pkt, item)
-
-    def route(self, res: Claim | Enq, pkt: Any, item: int) -> Claim | Enq | Bypass:
-        """Where a frame goes after the scheduler's classify (or admit) answered
-        ``res``: into the bypass FIFO when the scheduler does not claim it."""
+        res = self.scheduler.admit(pkt, item, now)
         forwarded = _FORWARDED.get(res) if self.forward and isinstance(res, Claim) else None
         if forwarded is None:
             return res

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, fields
 from itertools import chain
 
 from xdpq.codegen.python import Scheduler
+from xdpq.ir.layout import POOL_SLOTS
 from xdpq.ir.link import BQL_HOLD_NS, BQL_MAX, BQL_MIN, NS_BITS, Bql, BqlMode, Shaper
 from xdpq.ir.outcomes import Bypass, Claim, Deq, Unclaimed, enqueue_counters
 from xdpq.packet import Packet
@@ -101,12 +102,15 @@ class Simulation:
     trace: list[tuple[object, ...]] | None = None
     # Frames the scheduler does not claim: through the bypass FIFO (xdpq.sim.bypass).
     unclaimed: Unclaimed = Unclaimed.FORWARD
+    # The slot pool (kern/xdpq_defs.h XDPQ_POOL_SLOTS): a packet the scheduler holds
+    # takes a slot; an arrival that finds none free is drop_no_slot.
+    pool: int = POOL_SLOTS
 
     def run(self, arrivals: Iterable[Arrival], until: int | None = None) -> Result:
         datapath = Bypassed(self.scheduler, self.unclaimed)
         admit, step = datapath.admit, datapath.step
         trace = self.trace
-        enq_ok, claim = Enq.OK, Claim.CLAIM
+        enq_ok = Enq.OK
         deq_ok, deq_empty, deq_drop = Deq.OK, Deq.EMPTY, Deq.DROP
         rate, prop = self.rate_bps, self.propagation_ns
         end = _NEVER - 1 if until is None else until
@@ -121,9 +125,8 @@ class Simulation:
         # The link rate (kern/shaper.h): the release clock, its fraction of a ns (in
         # 1/shape ns), and what the queues hold against the byte limit.
         shape, burst, overhead = self.shaper.rate, self.shaper.burst_ns, self.shaper.overhead
-        byte_limit = self.shaper.limit
-        if byte_limit:  # it comes between classify and enqueue
-            classify, enqueue = self.scheduler.classify, self.scheduler.enqueue
+        byte_limit = self.shaper.limit or _NEVER
+        pool = self.pool
         t_release = t_rem = 0
         queued = queued_bytes = 0
         # The device: the frame on the wire (done at t_link) and those waiting behind it.
@@ -237,18 +240,16 @@ class Simulation:
             records.append(rec)
             if trace is not None:
                 trace.append(("arrive", now, item))
-            if byte_limit:
-                res = classify(pkt, now)
-                if res is claim:
-                    if queued_bytes + pkt.len > byte_limit:
-                        counters["drop_overlimit"] += 1
-                        rec.outcome = "drop_overlimit"
-                        continue
-                    res = enqueue(pkt, item, now)
-                else:
-                    res = datapath.route(res, pkt, item)
-            else:
-                res = admit(pkt, item, now)
+            # What the datapath cannot hold never reaches the program (kern/datapath.h).
+            if queued_bytes + pkt.len > byte_limit:
+                counters["drop_overlimit"] += 1
+                rec.outcome = "drop_overlimit"
+                continue
+            if queued >= pool:
+                counters["drop_no_slot"] += 1
+                rec.outcome = "drop_no_slot"
+                continue
+            res = admit(pkt, item, now)
             if res is enq_ok:
                 enqueued += 1
             elif isinstance(res, Claim):  # not for the scheduler, or dropped by it
