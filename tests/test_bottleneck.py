@@ -1,5 +1,6 @@
-"""xdpq as the bottleneck: flows offered more than ``--rate`` for seconds, on the
-veth bed, beside the simulator on the same flows at the same rate.
+"""xdpq as the bottleneck, on the veth bed: flows offered more than ``--rate`` for
+seconds beside the simulator on the same flows at the same rate; real TCP and a
+ping through fq_codel and through a FIFO; the rate beside tc's tbf.
 
 The scheduler alone decides who gets what: shares follow the weights (weighted
 max-min fair over what each flow offers) within 2 percentage points, the
@@ -12,9 +13,12 @@ from __future__ import annotations
 import pytest
 
 from xdpq.demo.continuous import Offered, kernel, simulated, weighted_fair
+from xdpq.ir.link import MTU_FRAME
 from xdpq.library import compile_library
 from xdpq.net.testbed import TestBed
+from xdpq.net.trafficgen import Flow, TrafficGen
 from xdpq.sim.metrics import percentile
+from xdpq.testing import rates
 from xdpq.testing.continuous import tcp_under_load
 
 pytestmark = pytest.mark.kernel
@@ -64,3 +68,18 @@ def test_fq_codel_keeps_latency_under_tcp_load_where_fifo_does_not(bed: TestBed)
     for run in (fifo, fq):
         assert run.goodput_bps >= 0.85 * rate
     assert fq.drops.get("drop_aqm", 0) > 0  # CoDel acted
+
+
+def test_rate_and_tbf_hold_their_rate_as_tcs_tbf_does(bed: TestBed) -> None:
+    """At 50 Mbit/s, offered twice that: xdpq's --rate, the library's tbf scheduler and
+    the kernel's tc tbf (on a bridge of the same bed) each deliver the rate, counted in
+    frame bytes at the receiver over the steady part of the run."""
+    rate, seconds = 50_000_000, 2.0
+    with TrafficGen(bed, [Flow(size=MTU_FRAME)]) as gen:
+        got = {"xdpq": rates.xdpq_rate(bed, gen, rate, seconds),
+               "tbf.xdpq": rates.xdpq_tbf(bed, gen, rate, seconds)}
+        with rates.bridged(bed):
+            got["tc"] = rates.tc_tbf(bed, gen, rate, seconds)
+    for how, point in got.items():
+        assert abs(point["error_pct"]) <= 1.0, (how, point)
+    assert got["xdpq"]["drops"].get("drop_overlimit", 0) > 0  # offered 2x: the limit acts
