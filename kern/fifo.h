@@ -23,7 +23,8 @@ static __always_inline int xdpq_fifo_enqueue(struct xdpq_fifo *q, __u32 slot, __
 
 	if (slot >= XDPQ_LINKS)
 		return XDPQ_ENQ_BAD_SLOT;
-	bpf_spin_lock(&xdpq_lock);
+	if (!xdpq_qlock_take())
+		return XDPQ_ENQ_FULL;
 	if (q->len < q->cap) {
 		xdpq_link(slot)->rank = rank;
 		xdpq_link(slot)->len = len;
@@ -32,7 +33,7 @@ static __always_inline int xdpq_fifo_enqueue(struct xdpq_fifo *q, __u32 slot, __
 		q->bytes += len;
 		ret = XDPQ_ENQ_OK;
 	}
-	bpf_spin_unlock(&xdpq_lock);
+	xdpq_qlock_give();
 	return ret;
 }
 
@@ -40,12 +41,13 @@ static __always_inline int xdpq_fifo_peek(struct xdpq_fifo *q, struct xdpq_entry
 {
 	int ret = -1;
 
-	bpf_spin_lock(&xdpq_lock);
+	if (!xdpq_qlock_take())
+		return -1;
 	if (q->len && q->head < XDPQ_LINKS) {
 		xdpq_entry_of(e, q->head);
 		ret = 0;
 	}
-	bpf_spin_unlock(&xdpq_lock);
+	xdpq_qlock_give();
 	return ret;
 }
 
@@ -54,7 +56,8 @@ static __always_inline int xdpq_fifo_dequeue(struct xdpq_fifo *q, struct xdpq_en
 	int ret = -1;
 	__u32 slot;
 
-	bpf_spin_lock(&xdpq_lock);
+	if (!xdpq_qlock_take())
+		return -1;
 	slot = q->len ? xdpq_list_pop(&q->head) : XDPQ_NIL;
 	if (slot < XDPQ_LINKS) {
 		xdpq_entry_of(e, slot);
@@ -62,7 +65,7 @@ static __always_inline int xdpq_fifo_dequeue(struct xdpq_fifo *q, struct xdpq_en
 		q->bytes -= e->len;
 		ret = 0;
 	}
-	bpf_spin_unlock(&xdpq_lock);
+	xdpq_qlock_give();
 	return ret;
 }
 

@@ -147,7 +147,8 @@ static __always_inline int xdpq_pifo_enqueue(struct xdpq_pifo *q, __u32 slot, __
 
 	if (slot >= XDPQ_LINKS)
 		return XDPQ_ENQ_BAD_SLOT;
-	bpf_spin_lock(&xdpq_lock);
+	if (!xdpq_qlock_take())
+		return XDPQ_ENQ_FULL;
 	if (q->len >= q->cap)
 		goto out;
 	if (!q->len)
@@ -177,7 +178,7 @@ static __always_inline int xdpq_pifo_enqueue(struct xdpq_pifo *q, __u32 slot, __
 	q->len++;
 	q->bytes += len;
 out:
-	bpf_spin_unlock(&xdpq_lock);
+	xdpq_qlock_give();
 	return ret;
 }
 
@@ -202,14 +203,15 @@ static __always_inline int xdpq_pifo_peek(struct xdpq_pifo *q, struct xdpq_entry
 	struct xdpq_bucket *bk;
 	int ret = -1, b;
 
-	bpf_spin_lock(&xdpq_lock);
+	if (!xdpq_qlock_take())
+		return -1;
 	b = xdpq_pifo_first_promoted(q);
 	if (b >= 0) {
 		bk = xdpq_pifo_bucket(q, q->primary & 1, b);
 		xdpq_entry_of(e, bk->head);
 		ret = 0;
 	}
-	bpf_spin_unlock(&xdpq_lock);
+	xdpq_qlock_give();
 	return ret;
 }
 
@@ -219,7 +221,8 @@ static __always_inline int xdpq_pifo_dequeue(struct xdpq_pifo *q, struct xdpq_en
 	__u32 w, slot;
 	int ret = -1, b;
 
-	bpf_spin_lock(&xdpq_lock);
+	if (!xdpq_qlock_take())
+		return -1;
 	b = xdpq_pifo_first_promoted(q);
 	w = q->primary & 1;
 	if (b < 0)
@@ -235,7 +238,7 @@ static __always_inline int xdpq_pifo_dequeue(struct xdpq_pifo *q, struct xdpq_en
 	q->bytes -= e->len;
 	ret = 0;
 out:
-	bpf_spin_unlock(&xdpq_lock);
+	xdpq_qlock_give();
 	return ret;
 }
 
