@@ -137,22 +137,18 @@ static __always_inline int xdpq_pifo_first(struct xdpq_pifo *q, __u32 w)
 	return m * 64 + xdpq_ctz64(*leaf);
 }
 
-static __always_inline int xdpq_pifo_enqueue(struct xdpq_pifo *q, __u32 slot, __u64 rank,
-					     __u32 len)
+/* The operations, with xdpq_lock held (a tree holds it across its levels). */
+static __always_inline int xdpq_pifo_push(struct xdpq_pifo *q, __u32 slot, __u64 rank, __u32 len)
 {
 	struct xdpq_bucket *bk;
-	int ret = XDPQ_ENQ_FULL;
+	int ret = XDPQ_ENQ_OK;
 	__u32 w, b;
 	__u64 off;
 
-	if (slot >= XDPQ_LINKS)
-		return XDPQ_ENQ_BAD_SLOT;
-	bpf_spin_lock(&xdpq_lock);
 	if (q->len >= q->cap)
-		goto out;
+		return XDPQ_ENQ_FULL;
 	if (!q->len)
 		q->base = rank;
-	ret = XDPQ_ENQ_OK;
 	if (rank < q->base) {
 		off = 0;
 		ret = XDPQ_ENQ_CLAMPED;
@@ -166,8 +162,7 @@ static __always_inline int xdpq_pifo_enqueue(struct xdpq_pifo *q, __u32 slot, __
 		w = q->primary ^ 1;
 		b = off - q->range;
 	} else {
-		ret = XDPQ_ENQ_OUT_OF_WINDOW;
-		goto out;
+		return XDPQ_ENQ_OUT_OF_WINDOW;
 	}
 	bk = xdpq_pifo_bucket(q, w & 1, b);
 	xdpq_link(slot)->rank = rank;
@@ -176,13 +171,11 @@ static __always_inline int xdpq_pifo_enqueue(struct xdpq_pifo *q, __u32 slot, __
 	xdpq_pifo_mark(q, w & 1, b);
 	q->len++;
 	q->bytes += len;
-out:
-	bpf_spin_unlock(&xdpq_lock);
 	return ret;
 }
 
-/* With the lock held: promote the secondary if the primary is empty, and
- * return the primary's first bucket (-1 when the PIFO is empty). */
+/* Promote the secondary if the primary is empty, and return the primary's
+ * first bucket (-1 when the PIFO is empty). */
 static __always_inline int xdpq_pifo_first_promoted(struct xdpq_pifo *q)
 {
 	int b;
@@ -197,44 +190,66 @@ static __always_inline int xdpq_pifo_first_promoted(struct xdpq_pifo *q)
 	return xdpq_pifo_first(q, q->primary & 1);
 }
 
-static __always_inline int xdpq_pifo_peek(struct xdpq_pifo *q, struct xdpq_entry *e)
+static __always_inline int xdpq_pifo_head_entry(struct xdpq_pifo *q, struct xdpq_entry *e)
+{
+	int b = xdpq_pifo_first_promoted(q);
+
+	if (b < 0)
+		return -1;
+	xdpq_entry_of(e, xdpq_pifo_bucket(q, q->primary & 1, b)->head);
+	return 0;
+}
+
+static __always_inline int xdpq_pifo_pop(struct xdpq_pifo *q, struct xdpq_entry *e)
 {
 	struct xdpq_bucket *bk;
-	int ret = -1, b;
+	int b = xdpq_pifo_first_promoted(q);
+	__u32 w = q->primary & 1, slot;
+
+	if (b < 0)
+		return -1;
+	bk = xdpq_pifo_bucket(q, w, b);
+	slot = xdpq_list_pop(&bk->head);
+	if (slot >= XDPQ_LINKS)
+		return -1;
+	if (bk->head == XDPQ_NIL)
+		xdpq_pifo_unmark(q, w, b);
+	xdpq_entry_of(e, slot);
+	q->len--;
+	q->bytes -= e->len;
+	return 0;
+}
+
+/* The same, each taking the lock itself. */
+static __always_inline int xdpq_pifo_enqueue(struct xdpq_pifo *q, __u32 slot, __u64 rank,
+					     __u32 len)
+{
+	int ret;
+
+	if (slot >= XDPQ_LINKS)
+		return XDPQ_ENQ_BAD_SLOT;
+	bpf_spin_lock(&xdpq_lock);
+	ret = xdpq_pifo_push(q, slot, rank, len);
+	bpf_spin_unlock(&xdpq_lock);
+	return ret;
+}
+
+static __always_inline int xdpq_pifo_peek(struct xdpq_pifo *q, struct xdpq_entry *e)
+{
+	int ret;
 
 	bpf_spin_lock(&xdpq_lock);
-	b = xdpq_pifo_first_promoted(q);
-	if (b >= 0) {
-		bk = xdpq_pifo_bucket(q, q->primary & 1, b);
-		xdpq_entry_of(e, bk->head);
-		ret = 0;
-	}
+	ret = xdpq_pifo_head_entry(q, e);
 	bpf_spin_unlock(&xdpq_lock);
 	return ret;
 }
 
 static __always_inline int xdpq_pifo_dequeue(struct xdpq_pifo *q, struct xdpq_entry *e)
 {
-	struct xdpq_bucket *bk;
-	__u32 w, slot;
-	int ret = -1, b;
+	int ret;
 
 	bpf_spin_lock(&xdpq_lock);
-	b = xdpq_pifo_first_promoted(q);
-	w = q->primary & 1;
-	if (b < 0)
-		goto out;
-	bk = xdpq_pifo_bucket(q, w, b);
-	slot = xdpq_list_pop(&bk->head);
-	if (slot >= XDPQ_LINKS)
-		goto out;
-	if (bk->head == XDPQ_NIL)
-		xdpq_pifo_unmark(q, w, b);
-	xdpq_entry_of(e, slot);
-	q->len--;
-	q->bytes -= e->len;
-	ret = 0;
-out:
+	ret = xdpq_pifo_pop(q, e);
 	bpf_spin_unlock(&xdpq_lock);
 	return ret;
 }

@@ -12,7 +12,7 @@ back end only has to implement the arithmetic below, with its rules:
 - ``hash(...)`` is MurmurHash3_x86_32 (seed 0) over one 32-bit word per
   number and four big-endian words per address;
 - an index into an array of N queues, states or parameter values is taken
-  modulo N.
+  modulo N (each dimension of a queue array by its own size).
 """
 
 from xdpq.ir.nodes import (
@@ -39,6 +39,7 @@ from xdpq.ir.nodes import (
     Param,
     ParamRef,
     Pass,
+    PathField,
     Program,
     QState,
     Queue,
@@ -51,5 +52,5 @@ from xdpq.ir.nodes import (
 __all__ = [
     "Arith", "Attr", "Cmp", "Const", "DeqField", "Drop", "Enqueue", "Expr", "Field", "FlowVar",
     "Global", "Hash", "Hook", "If", "Let", "Local", "Logic", "MinMax", "Not", "Now", "Param",
-    "ParamRef", "Pass", "Program", "QState", "Queue", "Sqrt", "Stmt", "Store", "Var",
+    "ParamRef", "Pass", "PathField", "Program", "QState", "Queue", "Sqrt", "Stmt", "Store", "Var",
 ]
