@@ -183,7 +183,9 @@ class _Emitter:
                 return f"self.s_{a}[{self.flat(a, idx)}][{self.qstate_index[a][n]}]"
             case ir.Attr(queue=q, index=idx, name=attr):
                 node = self.node(q, idx)
-                return {"head": f"self.tree.head({node})", "packets": f"self.tlen[{node}]",
+                # head: the first entry's size (a temporary name no program can use)
+                head = f"(_h[2] if (_h := self.tq[{node}].first()) is not None else 0)"
+                return {"head": head, "packets": f"self.tlen[{node}]",
                         "bytes": f"self.tbytes[{node}]"}[attr]
             case ir.Field(name=n):
                 return FIELDS[n].py
@@ -316,11 +318,16 @@ class _Emitter:
             idx.append(f"[k % {last} for k in range({n})]")
         self.line(f"self.tree = t = Tree({' + '.join(specs)}, {lay.tops}, {len(self.clocks)})",
                   2)
-        self.line("self.tlen, self.tbytes, self.clk = t.len, t.bytes, t.clocks", 2)
+        self.line("self.tq, self.tlen, self.tbytes, self.clk = t.q, t.len, t.bytes, t.clocks", 2)
         inits = {v.name: v.init for v in p.globals}
         for k, name in enumerate(self.clocks):
             self.line(f"self.clk[{k}] = {inits[name]}", 2)
         self.line(f"self.idx = {' + '.join(idx)}", 2)
+        if p.ready:
+            ready = [f"[None] * {lay.tops}"] + [
+                f"[self.ready_{q.name}] * {q.count or 1}"
+                for q in sorted(p.queues, key=lambda q: lay.first[q.name]) if q.parent]
+            self.line(f"self.ready_of = {' + '.join(ready)}", 2)
         for q in p.queues:
             if q.state:
                 inits_q = [v.init for v in q.state]
@@ -378,55 +385,52 @@ class _Emitter:
         self.line("return res", d)
 
     def ready(self) -> None:
-        """The ready hooks, by declaration; ``ready(n)`` dispatches by node. Returns the
-        rank and time of the node's token in its parent."""
+        """The ready hooks, by declaration, and ``ready_of``: each node's (its hook, or
+        rank 0 at once). A hook returns the rank and time of the node's token."""
         p, lay = self.p, self.lay
         if not p.ready:
             return
         self.hook = "ready"
         for name, hook in p.ready.items():
-            self.line(f"def ready_{name}(self, {''.join(f'l_{i}, ' for i in hook.params)}now):",
-                      1)
-            self.block(hook.body, 2)
-        self.line("def ready(self, n, now):", 1)
-        for name in p.ready:
             q = p.queue(name)
-            first = lay.first[name]
-            self.line(f"if {first} <= n < {first + (q.count or 1)}:", 2)
-            args, rest = [], f"n - {first}"
-            for size in reversed(q.shape):
-                args.insert(0, f"({rest}) % {size}")
+            self.line(f"def ready_{name}(self, n, now):", 1)
+            rest = f"n - {lay.first[name]}"
+            for i, size in reversed(list(zip(hook.params, q.shape, strict=True))):
+                self.line(f"l_{i} = ({rest}) % {size}", 2)
                 rest = f"({rest}) // {size}"
-            self.line(f"return self.ready_{name}({''.join(a + ', ' for a in args)}now)", 3)
-        self.line("raise AssertionError(n)", 2)
+            self.block(hook.body, 2)
         self.line("def activate(self, n, now):", 1)
         self.line("t = self.tree", 2)
         self.line("while n >= t.tops and t.state[n] == 0:", 2)
-        self.line("rank, at = self.ready(n, now)", 3)
+        self.line("rank, at = self.ready_of[n](n, now)", 3)
         self.line("t.place(n, rank, at, now)", 3)
         self.line("n = t.parent[n]", 3)
 
     def on_dequeue(self) -> None:
-        """The dequeue hook on entry ``e`` (the tree's path says where it came from); it
-        returns the outcome."""
-        self.line("def on_dequeue(self, now, e):", 1)
-        self.line("t = self.tree", 2)
+        """A method for a program with parents, whose tokens are placed again after it."""
+        if self.p.ready:
+            self.line("def on_dequeue(self, now, e, t):", 1)
+            self.leave(2)
+
+    def leave(self, d: int) -> None:
+        """The dequeue hook on entry ``e`` (tree ``t``'s path says where it came from);
+        it returns the outcome."""
         if self.timed:
-            self.line("enqueued = self.enq_time.pop(e[1])", 2)
+            self.line("enqueued = self.enq_time.pop(e[1])", d)
         if self.p.flow_on_dequeue:
-            self.line("key = self.flow_of.pop(e[1])", 2)
-            self.line("f = self.flows.get(key)", 2)
-            self.line("if f is None:", 2)
-            self.line("f = self.flows[key] = list(self.flow_init)", 3)
+            self.line("key = self.flow_of.pop(e[1])", d)
+            self.line("f = self.flows.get(key)", d)
+            self.line("if f is None:", d)
+            self.line("f = self.flows[key] = list(self.flow_init)", d + 1)
         hook = self.p.dequeue
         if hook is not None:
             if _mentions(hook.body, "index"):
-                self.line("index = self.idx[t.path_node[t.depth]]", 2)
+                self.line("index = self.idx[t.path_node[t.depth]]", d)
             if _mentions(hook.body, "parent_rank"):
-                self.line("parent_rank = t.path_rank[t.depth - 1] if t.depth else 0", 2)
+                self.line("parent_rank = t.path_rank[t.depth - 1] if t.depth else 0", d)
             self.hook = "dequeue"
-            self.block(hook.body, 2)
-        self.line("return (_DEQ_OK, e[1], e[0], e[2], 0)", 2)
+            self.block(hook.body, d)
+        self.line("return (_DEQ_OK, e[1], e[0], e[2], 0)", d)
 
     def dequeue(self) -> None:
         """The first top-level queue that can serve, down its tree, as xdpq_sched_dequeue."""
@@ -442,16 +446,18 @@ class _Emitter:
             self.line("return _EMPTY if later is None else (_LATER, -1, 0, 0, later)", 3)
         else:
             self.line("return _EMPTY", 3)
-        self.line("res = self.on_dequeue(now, e)", 2)
-        if p.ready:
+        if not p.ready:
+            self.leave(2)
+        else:
+            self.line("res = self.on_dequeue(now, e, t)", 2)
             self.line("for d in range(t.depth, 0, -1):", 2)
             self.line("c = t.path_node[d]", 3)
             self.line("if t.len[c]:", 3)
-            self.line("rank, at = self.ready(c, now)", 4)
+            self.line("rank, at = self.ready_of[c](c, now)", 4)
             self.line("t.place(c, rank, at, now)", 4)
             self.line("else:", 3)
             self.line("t.release(c)", 4)
-        self.line("return res", 2)
+            self.line("return res", 2)
         self.line("def dequeue(self, now):", 1)
         self.line("return Dequeued(*self.step(now))", 2)
 

@@ -25,7 +25,7 @@ entries it could serve: those eligible, and on a virtual clock also those
 waiting on it. A token stands in its parent's queue only while its node has
 ``avail`` and its own ``at`` has come; while its node has none it is
 **parked**, and it moves into its parent (or its parent's heap) when the node
-gains one (``_gained``). So a token that can be served always leads to a
+gains one (``_gained``, kern/tree.h xdpq_gain). So a token that can be served always leads to a
 packet: ``serve`` walks down taking the head at each level, and a token it
 takes is **held** until the walk back up re-places it (``place``) or releases
 it (``release``).
@@ -87,6 +87,7 @@ class Tree:
     def __init__(self, specs: list[NodeSpec], tops: int, clocks: int = 0) -> None:
         n = len(specs)
         self.tops = tops
+        self._tops = range(tops)
         self.parent = [s.parent for s in specs]
         self.cap = [s.capacity for s in specs]
         self.vclock = [s.clock for s in specs]
@@ -111,24 +112,28 @@ class Tree:
 
     def push(self, n: int, item: int, rank: int, size: int, at: int, now: int) -> Enq:
         """A packet into leaf ``n``: stored (OK, CLAMPED) or refused."""
-        if self.len[n] >= self.cap[n]:
+        length = self.len
+        if length[n] >= self.cap[n]:
             return _FULL
-        q, k = self.q[n], self.vclock[n]
-        if at <= (self.clocks[k] if k >= 0 else now):
-            res = q.enqueue(rank, item, size)
-            if res is not _OK and res is not _CLAMPED:
-                return res
-            self.len[n] += 1
+        k = self.vclock[n]
+        if at > (now if k < 0 else self.clocks[k]):
+            return self._wait(n, item, rank, size, at, now)
+        res = self.q[n].enqueue(rank, item, size)
+        if res is _OK or res is _CLAMPED:
+            length[n] += 1
             self.bytes[n] += size
             self._gained(n, now)
-            return res
-        res = _window(q, rank)
+        return res
+
+    def _wait(self, n: int, item: int, rank: int, size: int, at: int, now: int) -> Enq:
+        """A packet that is not yet eligible: into the heap of its clock."""
+        res = _window(self.q[n], rank)
         if res is _OUT_OF_WINDOW:
             return res
         self.seq += 1
         self.len[n] += 1
         self.bytes[n] += size
-        if k < 0:
+        if self.vclock[n] < 0:
             heappush(self.heap, (at, self.seq, item, rank, size, n))
         else:
             heappush(self.vheap[n], (at, self.seq, item, rank, size))
@@ -149,34 +154,34 @@ class Tree:
         self.state[c] = NONE
 
     def _put(self, c: int, now: int) -> None:
-        """Token of ``c`` (which has avail) into its parent's queue or heap; and up."""
+        """Token of ``c`` (which has avail) into its parent's queue or heap; and up,
+        while each parent gains its first entry with its own token parked."""
+        avail, state = self.avail, self.state
         while True:
-            p, k = self.parent[c], self.vclock[self.parent[c]]
-            token, at = -1 - c, self.tat[c]
+            p = self.parent[c]
+            k = self.vclock[p]
+            at = self.tat[c]
             if at <= (self.clocks[k] if k >= 0 else now):
-                _insert(self.q[p], self.trank[c], token, 0)
-                self.state[c] = ELIGIBLE
+                _insert(self.q[p], self.trank[c], -1 - c, 0)
+                state[c] = ELIGIBLE
             else:
                 self.seq += 1
-                self.state[c] = WAITING
+                state[c] = WAITING
                 if k < 0:
-                    heappush(self.heap, (at, self.seq, token, self.trank[c], 0, p))
+                    heappush(self.heap, (at, self.seq, -1 - c, self.trank[c], 0, p))
                     return
-                heappush(self.vheap[p], (at, self.seq, token, self.trank[c], 0))
-            c = self._gain(p)
-            if c < 0:
+                heappush(self.vheap[p], (at, self.seq, -1 - c, self.trank[c], 0))
+            avail[p] += 1
+            if avail[p] != 1 or state[p] != PARKED:
                 return
-
-    def _gain(self, n: int) -> int:
-        """Node ``n`` has one more entry it could serve: its token, if that was parked
-        for want of one, is to be put (returned), else -1."""
-        self.avail[n] += 1
-        return n if self.avail[n] == 1 and self.state[n] == PARKED else -1
+            c = p
 
     def _gained(self, n: int, now: int) -> None:
-        c = self._gain(n)
-        if c >= 0:
-            self._put(c, now)
+        """Node ``n`` has one more entry it could serve: its token, if that was parked
+        for want of one, is put now."""
+        self.avail[n] += 1
+        if self.avail[n] == 1 and self.state[n] == PARKED:
+            self._put(n, now)
 
     # -- leaving ---------------------------------------------------------------------
 
@@ -198,46 +203,43 @@ class Tree:
         """When the next entry waiting on the real clock becomes eligible."""
         return self.heap[0][0] if self.heap else None
 
-    def _take(self, n: int) -> tuple[int, int, int]:
-        """The head of node ``n``, which has avail: (rank, item, size)."""
-        q, k = self.q[n], self.vclock[n]
-        if k >= 0:
-            h = self.vheap[n]
-            if h and not len(q) and h[0][0] > self.clocks[k]:
-                self.clocks[k] = h[0][0]  # nothing eligible: the clock moves on
-            v = self.clocks[k]
-            while h and h[0][0] <= v:
-                _, _, item, rank, size = heappop(h)
-                _insert(q, rank, item, size)
-        e = q.pop()
-        assert e is not None
-        self.avail[n] -= 1
-        self.len[n] -= 1
-        self.bytes[n] -= e[2]
-        return e
+    def _refill(self, n: int, k: int) -> None:
+        """Virtual-clock node ``n``: its entries whose time has come into its queue; with
+        none eligible, the clock first moves on to the earliest it holds."""
+        q, h = self.q[n], self.vheap[n]
+        if h and not len(q) and h[0][0] > self.clocks[k]:
+            self.clocks[k] = h[0][0]
+        v = self.clocks[k]
+        while h and h[0][0] <= v:
+            _, _, item, rank, size = heappop(h)
+            if item < 0:
+                self.state[-1 - item] = ELIGIBLE
+            _insert(q, rank, item, size)
 
     def serve(self) -> tuple[int, int, int] | None:
         """The first top-level node that can serve gives its head, walking down the
         tokens to a packet: (rank, item, size), the path in path_node/path_rank."""
         avail = self.avail
-        for t in range(self.tops):
-            if avail[t]:
+        for n in self._tops:
+            if avail[n]:
                 break
         else:
             return None
-        n, d = t, 0
+        d = 0
+        vclock, queues, length, nbytes = self.vclock, self.q, self.len, self.bytes
+        path_node, path_rank = self.path_node, self.path_rank
         while True:
-            e = self._take(n)
-            self.path_node[d] = n
-            self.path_rank[d] = e[0]
-            if e[1] >= 0:
+            if vclock[n] >= 0:
+                self._refill(n, vclock[n])
+            e = queues[n].pop()
+            avail[n] -= 1
+            length[n] -= 1
+            nbytes[n] -= e[2]  # type: ignore[index]
+            path_node[d] = n
+            path_rank[d] = e[0]  # type: ignore[index]
+            if e[1] >= 0:  # type: ignore[index]
                 self.depth = d
                 return e
-            n = -1 - e[1]
+            n = -1 - e[1]  # type: ignore[index]
             self.state[n] = HELD
             d += 1
-
-    def head(self, n: int) -> int:
-        """The size of the first packet node ``n`` may give now (0 if none)."""
-        e = self.q[n].first()
-        return e[2] if e is not None else 0
