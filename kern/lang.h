@@ -22,6 +22,35 @@ static __always_inline __u64 xdpq_mod(__u64 a, __u64 b)
 	return b ? a % b : a;
 }
 
+/* The same for values that may be below 0 (two's complement): the quotient
+ * rounded towards 0, the remainder with the dividend's sign (C's rules). The
+ * BPF instruction set of -mcpu=v3 has no signed division, so it is done on
+ * the magnitudes. */
+static __always_inline __u64 xdpq_sdiv(__u64 a, __u64 b)
+{
+	__u64 ma = (__s64)a < 0 ? -a : a, mb = (__s64)b < 0 ? -b : b, q;
+
+	if (!b)
+		return 0;
+	q = ma / mb;
+	return ((__s64)a < 0) != ((__s64)b < 0) ? -q : q;
+}
+
+static __always_inline __u64 xdpq_smod(__u64 a, __u64 b)
+{
+	return b ? a - xdpq_sdiv(a, b) * b : a;
+}
+
+static __always_inline __u64 xdpq_smin(__u64 a, __u64 b)
+{
+	return (__s64)a < (__s64)b ? a : b;
+}
+
+static __always_inline __u64 xdpq_smax(__u64 a, __u64 b)
+{
+	return (__s64)a > (__s64)b ? a : b;
+}
+
 static __always_inline __u64 xdpq_min(__u64 a, __u64 b)
 {
 	return a < b ? a : b;

@@ -49,6 +49,8 @@ struct xdpq_pifo {
 	__u32 primary;		/* which window (0 or 1) is primary */
 	__u32 bucket0;		/* first of this PIFO's 2*range buckets */
 	__u32 word0;		/* first of its 2*XDPQ_PIFO_WINDOW_WORDS(range) words */
+	__u32 fixed;		/* its windows stay where base puts them */
+	__u32 pad;
 };
 
 xdpq_locked struct xdpq_bucket xdpq_buckets[XDPQ_PIFO_BUCKETS];
@@ -58,6 +60,10 @@ xdpq_locked __u64 xdpq_bits[XDPQ_PIFO_WORDS];
  * code generator lays PIFOs out one after another. */
 #define XDPQ_PIFO_INIT(capacity, range_, bucket0_, word0_) \
 	{ .cap = (capacity), .range = (range_), .bucket0 = (bucket0_), .word0 = (word0_) }
+/* The same with its windows fixed at [base, base + 2 * range). */
+#define XDPQ_PIFO_FIXED(capacity, range_, bucket0_, word0_, base_)			\
+	{ .cap = (capacity), .range = (range_), .bucket0 = (bucket0_), .word0 = (word0_),	\
+	  .fixed = 1, .base = (base_) }
 
 /* Indices are in bounds by construction (the layout is fixed at compile
  * time); the mask is what proves it to the verifier, and costs no branch
@@ -147,7 +153,7 @@ static __always_inline int xdpq_pifo_push(struct xdpq_pifo *q, __u32 slot, __u64
 
 	if (q->len >= q->cap)
 		return XDPQ_ENQ_FULL;
-	if (!q->len)
+	if (!q->len && !q->fixed)
 		q->base = rank;
 	if (rank < q->base) {
 		off = 0;
@@ -174,37 +180,43 @@ static __always_inline int xdpq_pifo_push(struct xdpq_pifo *q, __u32 slot, __u64
 	return ret;
 }
 
-/* Promote the secondary if the primary is empty, and return the primary's
- * first bucket (-1 when the PIFO is empty). */
-static __always_inline int xdpq_pifo_first_promoted(struct xdpq_pifo *q)
+/* The first bucket (-1 when the PIFO is empty), its window in *w: the
+ * primary's; when that is empty, the secondary's, which becomes the primary
+ * (with a fixed base, it is served where it is). */
+static __always_inline int xdpq_pifo_head_bucket(struct xdpq_pifo *q, __u32 *w)
 {
 	int b;
 
 	if (!q->len)
 		return -1;
-	b = xdpq_pifo_first(q, q->primary & 1);
+	*w = q->primary & 1;
+	b = xdpq_pifo_first(q, *w);
 	if (b >= 0)
 		return b;
-	q->primary ^= 1;
-	q->base += q->range;
-	return xdpq_pifo_first(q, q->primary & 1);
+	*w ^= 1;
+	if (!q->fixed) {
+		q->primary = *w;
+		q->base += q->range;
+	}
+	return xdpq_pifo_first(q, *w);
 }
 
 static __always_inline int xdpq_pifo_head_entry(struct xdpq_pifo *q, struct xdpq_entry *e)
 {
-	int b = xdpq_pifo_first_promoted(q);
+	__u32 w;
+	int b = xdpq_pifo_head_bucket(q, &w);
 
 	if (b < 0)
 		return -1;
-	xdpq_entry_of(e, xdpq_pifo_bucket(q, q->primary & 1, b)->head);
+	xdpq_entry_of(e, xdpq_pifo_bucket(q, w, b)->head);
 	return 0;
 }
 
 static __always_inline int xdpq_pifo_pop(struct xdpq_pifo *q, struct xdpq_entry *e)
 {
 	struct xdpq_bucket *bk;
-	int b = xdpq_pifo_first_promoted(q);
-	__u32 w = q->primary & 1, slot;
+	__u32 w, slot;
+	int b = xdpq_pifo_head_bucket(q, &w);
 
 	if (b < 0)
 		return -1;

@@ -132,7 +132,7 @@ static __always_inline int xdpq_node_window(struct xdpq_node *nd, __u64 rank)
 {
 	struct xdpq_pifo *q = &nd->pifo;
 
-	if (!xdpq_is_pifo(nd) || !q->len)
+	if (!xdpq_is_pifo(nd) || !(q->len || q->fixed))
 		return XDPQ_ENQ_OK;
 	if (rank < q->base)
 		return XDPQ_ENQ_CLAMPED;

@@ -1,14 +1,14 @@
 """Random scheduling trees agree in the kernel and the simulator, packet by packet.
 
-Hypothesis writes a tree (one to four levels of FIFO, PIFO and rbtree
-queues; arrays that fan out or stand one under each parent; a second child
-under the top or a second top-level queue), programs over it (ranks from
-packet fields and state, eligibility times on the real clock or on a virtual
-clock on random levels, per-queue state, AQM drops, paths read in
-``on dequeue``) and traces. Each tree is compiled once and runs TRACES
-traces: the kernel (kern/tree.h, through the stepper on a virtual clock) and
-the simulator (xdpq/queues/tree.py) give the same dequeues, drops and
-reasons. With the defaults, 24 trees of 9 traces each: 216 tree and trace
+Hypothesis writes a tree (one to four levels of FIFO, PIFO and rbtree queues,
+some PIFOs with fixed windows; arrays that fan out or stand one under each
+parent; a second child under the top or a second top-level queue), programs
+over it (ranks from packet fields and state, eligibility times on the real
+clock or on a virtual clock on random levels, signed state, AQM drops, paths
+read in ``on dequeue``) and traces. Each tree is compiled once and runs
+TRACES traces: the kernel (kern/tree.h, through the stepper on a virtual
+clock) and the simulator (xdpq/queues/tree.py) give the same dequeues, drops
+and reasons. With the defaults, 24 trees of 9 traces each: 216 tree and trace
 pairs.
 """
 
@@ -33,7 +33,7 @@ TRACES = int(os.environ.get("XDPQ_TREE_TRACES", 9))
 
 # Expressions by where they may stand (all counts).
 PACKET_RANKS = ["n", "n % 5", "pkt.len / 100B", "ip.dscp", "l4.sport % 8", "0", "n / 3",
-                "flow.seen"]
+                "flow.seen", "max(c / 3, 0) % 50"]
 STATE_RANKS = ["n", "n % 4", "0", "m"]
 INDICES = ["l4.sport", "ip.dscp", "l4.dport", "hash(ip.src, l4.sport)", "n"]
 REAL_AT = ["now + (n % 3) * 10us", "now + 50us", "now", "now + pkt.len / 1B * 100ns"]
@@ -71,7 +71,7 @@ def _level(draw: st.DrawFn, leaf: bool, top: bool) -> Level:
 def trees(draw: st.DrawFn) -> str:
     depth = draw(st.integers(1, 4))
     levels = [_level(draw, leaf=d == depth - 1, top=d == 0) for d in range(depth)]
-    if any(lv.kind == "rbtree" and lv.fan for lv in levels):  # no arrays of rbtrees
+    if levels[-1].kind == "rbtree" and any(lv.fan for lv in levels):  # no arrays of rbtrees
         levels[-1] = Level(**{**levels[-1].__dict__, "kind": "fifo"})
     side = draw(st.sampled_from(["none", "top", "child"])) if depth > 1 else "none"
     names = [f"l{d}" for d in range(depth)]
@@ -85,7 +85,7 @@ def trees(draw: st.DrawFn) -> str:
     for d, (lv, name) in enumerate(zip(levels, names, strict=True)):
         args = [f"capacity = {lv.capacity}"] if d == depth - 1 else []
         if lv.kind == "pifo":
-            args.append(f"range = {lv.range}")
+            args.append(f"range = {lv.range}" + (", base = 2" if lv.range == 128 else ""))
         if lv.clock:
             args.append(f"clock = v{d}")
         children = [names[d + 1]] if d + 1 < depth else []
@@ -98,15 +98,18 @@ def trees(draw: st.DrawFn) -> str:
         out.append("queue side: fifo(capacity = 8)")
     out.append("state global { n: count = 0 }")
     out.append("state global { m: count = 0 }")
+    out.append("state global { c: signed count = -3 }")
     for c in clocks:
         out.append(f"state global {{ {c}: count = 0 }}")
     out.append("state per flow(ip.src, l4.sport) { seen: count = 0 }")
     leaf = levels[-1]
     index = "".join(f"[{draw(st.sampled_from(INDICES))}]" for _ in shapes[-1])
     at = f" at {leaf.at}".replace("CLOCK", f"v{depth - 1}") if leaf.at else ""
-    body = ["  n = n + 1", "  flow.seen = flow.seen + 1"]
+    body = ["  n = n + 1", "  flow.seen = flow.seen + 1", "  c = c - ip.dscp + l4.sport % 7"]
     if draw(st.booleans()):
         body.append("  if ip.dscp == 46 and n % 3 == 0 {\n    drop noisy\n  }")
+    if draw(st.booleans()):
+        body.append("  if c / 3 < -40 and c % 4 != -1 {\n    c = c + 20\n    drop debt\n  }")
     if side != "none":
         body.append("  if ip.dscp >= 40 {\n    enqueue side rank n\n  }")
     body.append(f"  enqueue {names[-1]}{index} rank {leaf.rank}{at}")
@@ -120,7 +123,7 @@ def trees(draw: st.DrawFn) -> str:
         rank = lv.token
         at = f" at {parent.at}".replace("CLOCK", f"v{d - 1}") if parent.at else ""
         out.append(f"{head} {{\n  enqueue {names[d - 1]} rank {rank}{at}\n}}")
-    deq = ["  m = m + p.len / 500B"]
+    deq = ["  m = m + p.len / 500B + max(c % 5, 0)", "  c = min(c + p.len / 100B, 30)"]
     for d, lv in enumerate(levels):
         if lv.clock:
             deq.append(f"  v{d} = max(v{d} + 1, p.{names[d]}.rank % 7)")

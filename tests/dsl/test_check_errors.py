@@ -92,9 +92,10 @@ GOLDEN = [
     (program("  enqueue q rank ip.src"),
      "t.xdpq:4:18: error: 'ip.src' is an address: it can key per-flow state, not be computed "
      "with\n  enqueue q rank ip.src\n                 ^^^^^^"),
-    (program("  let n = -pkt.len\n  enqueue q"),
-     "t.xdpq:4:11: error: values are unsigned: there is no negation\n  let n = -pkt.len\n"
-     "          ^^^^^^^^\nhint: subtract from something larger, or compare instead"),
+    (program("  enqueue q rank -pkt.len / 1B"),
+     "t.xdpq:4:18: error: a rank is never below 0, and this is a signed count\n"
+     "  enqueue q rank -pkt.len / 1B\n                 ^^^^^^^^^^^^^\n"
+     "hint: max(x, 0) is never below 0"),
     (program("  let n = avg(pkt.len, 1B)\n  enqueue q"),
      "t.xdpq:4:11: error: unknown function 'avg'\n  let n = avg(pkt.len, 1B)\n"
      "          ^^^^^^^^^^^^^^^^\nhint: functions: min, max, sqrt, hash"),

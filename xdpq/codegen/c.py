@@ -108,6 +108,8 @@ class _Emitter:
                 return f"l_{n}"
             case ir.Hash(fields=fields):
                 return self.hash(fields)
+            case ir.Arith(op="/" | "%" as op, left=a, right=b, signed=True):
+                return f"xdpq_s{'div' if op == '/' else 'mod'}({self.expr(a)}, {self.expr(b)})"
             case ir.Arith(op="/", left=a, right=ir.Const(value=v)) if v:
                 return f"({self.expr(a)} / {v}ULL)"
             case ir.Arith(op="%", left=a, right=ir.Const(value=v)) if v:
@@ -118,6 +120,8 @@ class _Emitter:
                 return f"xdpq_mod({self.expr(a)}, {self.expr(b)})"
             case ir.Arith(op=op, left=a, right=b):
                 return f"({self.expr(a)} {op} {self.expr(b)})"
+            case ir.Cmp(op=op, left=a, right=b, signed=True):
+                return f"(__u64)((__s64){self.expr(a)} {op} (__s64){self.expr(b)})"
             case ir.Cmp(op=op, left=a, right=b):
                 return f"(__u64)({self.expr(a)} {op} {self.expr(b)})"
             case ir.Logic(op=op, left=a, right=b):
@@ -127,10 +131,10 @@ class _Emitter:
                 return f"(__u64)!{self.expr(a)}"
             case ir.Sqrt(operand=a):
                 return f"xdpq_sqrt({self.expr(a)})"
-            case ir.MinMax(op=op, args=args):
+            case ir.MinMax(op=op, args=args, signed=signed):
                 acc = self.expr(args[0])
                 for a in args[1:]:
-                    acc = f"xdpq_{op}({acc}, {self.expr(a)})"
+                    acc = f"xdpq_{'s' * signed}{op}({acc}, {self.expr(a)})"
                 return acc
         raise AssertionError(f"no C for {e!r}")
 
@@ -315,8 +319,10 @@ class _Emitter:
                 own = {"fifo": f".fifo = XDPQ_FIFO_INIT({q.capacity})",
                        "rbtree": f".rb = {{ .cap = {q.capacity} }}"}.get(q.kind)
                 if own is None:
-                    own = f".pifo = XDPQ_PIFO_INIT({q.capacity}, {q.range}, " \
-                          f"{lay.pifo_offsets[n][0]}, {lay.pifo_offsets[n][1]})"
+                    at = f"{q.capacity}, {q.range}, {lay.pifo_offsets[n][0]}, " \
+                         f"{lay.pifo_offsets[n][1]}"
+                    own = f".pifo = XDPQ_PIFO_INIT({at})" if q.base is None else \
+                        f".pifo = XDPQ_PIFO_FIXED({at}, {q.base}ULL)"
                 self.line(f"[{n}] = {{ {own}, XDPQ_NODE_INIT({KIND_C[q.kind]}, {q.capacity}, "
                           f"{parent}, {clock}) }},", 1)
         self.line("};")

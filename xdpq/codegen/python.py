@@ -42,6 +42,31 @@ def _mod(a: int, b: int) -> int:
     return a % b if b else a
 
 
+def _s(v: int) -> int:
+    """A 64-bit value as two's complement."""
+    return v - (1 << 64) if v >> 63 else v
+
+
+def _sdiv(a: int, b: int) -> int:
+    """kern/lang.h xdpq_sdiv: rounded towards 0; x / 0 is 0."""
+    if not b:
+        return 0
+    q = abs(_s(a)) // abs(_s(b))
+    return (-q if (_s(a) < 0) != (_s(b) < 0) else q) & M64
+
+
+def _smod(a: int, b: int) -> int:
+    return (a - _sdiv(a, b) * b) & M64 if b else a
+
+
+def _smin(*args: int) -> int:
+    return min(args, key=_s)
+
+
+def _smax(*args: int) -> int:
+    return max(args, key=_s)
+
+
 _HASHES: dict[tuple[int | bytes, ...], int] = {}
 
 
@@ -84,7 +109,8 @@ _RUNTIME = {
     "_CLAIM": Claim.CLAIM, "_OK": Enq.OK, "_CLAMPED": Enq.CLAMPED, "_DEQ_OK": Deq.OK,
     "_LATER": Deq.LATER,
     "_EMPTY": (Deq.EMPTY, -1, 0, 0, 0),
-    "_div": _div, "_mod": _mod, "_hash": _hash,
+    "_div": _div, "_mod": _mod, "_hash": _hash, "_s": _s, "_sdiv": _sdiv, "_smod": _smod,
+    "_smin": _smin, "_smax": _smax,
     "isqrt": isqrt, "_ADDR": _ADDR, "Claim": Claim, "Deq": Deq, "Dequeued": Dequeued,
     "Enq": Enq, "NodeSpec": NodeSpec, "Tree": Tree, "M64": M64, "PARSE_OK": ParseStatus.OK,
 }
@@ -200,6 +226,8 @@ class _Emitter:
             case ir.Hash(fields=fields):
                 words = ", ".join(FIELDS[f].py for f in fields)
                 return f"_hash(({words},))"
+            case ir.Arith(op="/" | "%" as op, left=a, right=b, signed=True):
+                return f"_s{'div' if op == '/' else 'mod'}({self.expr(a)}, {self.expr(b)})"
             case ir.Arith(op="/" | "%" as op, left=a, right=b) if self.nonzero(b):
                 return f"({self.expr(a)} {'//' if op == '/' else '%'} {self.expr(b)})"
             case ir.Arith(op="/", left=a, right=b):
@@ -212,6 +240,8 @@ class _Emitter:
                 return f"(1 if {self.cond(e)} else 0)"
             case ir.Sqrt(operand=a):
                 return f"isqrt({self.expr(a)})"
+            case ir.MinMax(op=op, args=args, signed=True):
+                return f"_s{op}({', '.join(self.expr(a) for a in args)})"
             case ir.MinMax(op=op, args=(x, y)) if _cheap(x) and _cheap(y):
                 a, b = self.expr(x), self.expr(y)  # no call to the builtin
                 return f"({a} if {a} {'>=' if op == 'max' else '<='} {b} else {b})"
@@ -227,6 +257,8 @@ class _Emitter:
 
     def cond(self, e: ir.Expr) -> str:
         match e:
+            case ir.Cmp(op=op, left=a, right=b, signed=True):
+                return f"(_s({self.expr(a)}) {op} _s({self.expr(b)}))"
             case ir.Cmp(op=op, left=a, right=b):
                 return f"({self.expr(a)} {op} {self.expr(b)})"
             case ir.Logic(op=op, left=a, right=b):
@@ -313,8 +345,8 @@ class _Emitter:
             if q.parent is not None:
                 added = len(q.shape) > len(p.queue(q.parent).shape)
                 parent = f"{lay.first[q.parent]} + k" + (f" // {last}" if added else "")
-            specs.append(f"[NodeSpec({q.kind!r}, {q.capacity}, {q.range}, {parent}, {clock}) "
-                         f"for k in range({n})]")
+            specs.append(f"[NodeSpec({q.kind!r}, {q.capacity}, {q.range}, {parent}, {clock}, "
+                         f"{q.base}) for k in range({n})]")
             idx.append(f"[k % {last} for k in range({n})]")
         self.line(f"self.tree = t = Tree({' + '.join(specs)}, {lay.tops}, {len(self.clocks)})",
                   2)

@@ -148,6 +148,7 @@ class Queue:
 class Field:
     name: str
     type: str
+    signed: bool  # its values may be below 0: credit: signed bytes = 0
     default: Expr
     span: Span
 

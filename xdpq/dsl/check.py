@@ -20,7 +20,8 @@ from math import prod
 
 from xdpq import ir
 from xdpq.dsl import ast
-from xdpq.errors import SourceError, Span
+from xdpq.dsl.bounds import Bounds, bounds, union
+from xdpq.errors import SourceError, SourceWarning, Span
 from xdpq.fields import FIELDS as PACKET_FIELDS
 from xdpq.ir.layout import MAX_DEPTH, MAX_TOKENS
 from xdpq.units import U64_MAX, Kind, UnitError, quantity
@@ -30,7 +31,25 @@ T, B, R, C, BOOL = Kind.TIME, Kind.BYTES, Kind.RATE, Kind.COUNT, Kind.BOOL
 # ``pkt.len > 0``, ``now + 0``); in ``*`` and ``/``, and any other number
 # without a unit, it is a count.
 ZERO = "zero"
-Kindish = Kind | str
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """A kind whose values may be below 0 (two's complement in the same 64 bits):
+    state declared ``signed``, a negation, and arithmetic with one of them."""
+
+    kind: Kind
+
+
+Kindish = Kind | str | Signed
+
+
+def _base(kind: Kindish) -> Kindish:
+    return kind.kind if isinstance(kind, Signed) else kind
+
+
+def _with_sign(kind: Kindish, signed: bool) -> Kindish:
+    return Signed(kind) if signed and isinstance(kind, Kind) else kind
 
 # What a program reads by a dotted name: the packet's fields (xdpq.fields) and now.
 FIELDS: dict[str, Kind] = {**{n: f.kind for n, f in PACKET_FIELDS.items() if not f.address},
@@ -50,11 +69,19 @@ _QUOTIENT = {(T, C): T, (B, C): B, (R, C): R, (C, C): C, (T, T): C, (B, B): C, (
 
 
 def _name(kind: Kindish) -> str:
+    if isinstance(kind, Signed):
+        return {T: "a signed time", B: "signed bytes", R: "a signed rate",
+                C: "a signed count"}[kind.kind]
     return {T: "a time", B: "bytes", R: "a rate", C: "a count", BOOL: "true/false",
             ZERO: "a count"}[kind]
 
 
-def _fits(kind: Kindish, want: Kind) -> bool:
+def _fits(kind: Kindish, want: Kindish) -> bool:
+    """Whether a value of ``kind`` may go where ``want`` is wanted: a signed place takes
+    its kind signed or not, an unsigned one only unsigned values (one that may be below
+    0 would turn huge)."""
+    if isinstance(want, Signed):
+        return _base(kind) is want.kind or kind == ZERO
     return kind is want or (kind == ZERO and want is not BOOL)
 
 
@@ -64,8 +91,10 @@ DEQUEUED_CHILD = {"index": C, "parent_rank": C}
 DEQUEUED_PATH = {"rank": C, "index": C}
 # What a program can read of a queue: q.packets, flows[i].head, ...
 QUEUE_ATTRS = {"head": B, "packets": C, "bytes": B, "capacity": C}
-QUEUE_ARGS = {"fifo": {"capacity", "clock"}, "rbtree": {"capacity", "clock"},
-              "pifo": {"capacity", "range", "clock"}}
+# (An rbtree's entries enter its tree only with a node allocated outside the lock:
+# moving them there as a virtual clock advances, under it, cannot be done.)
+QUEUE_ARGS = {"fifo": {"capacity", "clock"}, "rbtree": {"capacity"},
+              "pifo": {"capacity", "range", "clock", "base"}}
 # Bucket storage of one PIFO declaration, an array counted whole (8 bytes each): 8 MiB,
 MAX_PIFO_BUCKETS = 1 << 20
 # ... and of all PIFOs of a program together (16 MiB): one global section holds them.
@@ -111,9 +140,13 @@ Lowered = tuple[ir.Expr, Kindish]
 class _Checker:
     def __init__(self, source: str) -> None:
         self.source = source
+        self.warnings: list[SourceWarning] = []
 
     def error(self, message: str, span: Span, hint: str = "") -> SourceError:
         return SourceError(message, span, self.source, hint)
+
+    def warn(self, message: str, span: Span, hint: str = "") -> None:
+        self.warnings.append(SourceWarning(message, span, self.source, hint))
 
     # -- constants -----------------------------------------------------------------
 
@@ -289,20 +322,29 @@ class _Checker:
                     raise self.error(f"{func}() takes two or more values", e.span)
                 lowered = [self.expr(a, sc) for a in args]
                 kinds = [k for _, k in lowered]
-                real = {k for k in kinds if k != ZERO}
+                real = {_base(k) for k in kinds if k != ZERO}
                 if len(real) > 1 or BOOL in real:
                     raise self.error(f"{func}() of {' and '.join(_name(k) for k in kinds)}", e.span,
                                      "all its values must be of one kind")
-                return ir.MinMax(func, tuple(v for v, _ in lowered)), (real.pop() if real
-                                                                         else ZERO)
+                signed = any(isinstance(k, Signed) for k in kinds)
+                # max() of a signed and an unsigned value is never below 0: it is unsigned.
+                result = signed and (func == "min" or all(isinstance(k, Signed) for k in kinds))
+                kind = real.pop() if real else ZERO
+                return ir.MinMax(func, tuple(v for v, _ in lowered), signed), \
+                    _with_sign(kind, result)
             case ast.Unary(op="not", operand=x):
                 value, k = self.expr(x, sc)
                 if k is not BOOL:
                     raise self.error(f"'not' of {_name(k)}", e.span, "'not' takes true/false")
                 return ir.Not(value), BOOL
-            case ast.Unary(op="-"):
-                raise self.error("values are unsigned: there is no negation", e.span,
-                                 "subtract from something larger, or compare instead")
+            case ast.Unary(op="-", operand=x):
+                value, k = self.expr(x, sc)
+                if k is BOOL:
+                    raise self.error("'-' of true/false", e.span)
+                kind = _with_sign(C if k == ZERO else _base(k), True)
+                if isinstance(value, ir.Const):
+                    return ir.Const(-value.value & U64_MAX), (ZERO if not value.value else kind)
+                return ir.Arith("-", ir.Const(0), value), kind
             case ast.Binary(op=op, left=left, right=right):
                 return self.binary(op, self.expr(left, sc), self.expr(right, sc), e)
         raise self.error("not an expression", e.span)
@@ -325,6 +367,7 @@ class _Checker:
 
     def binary(self, op: str, left: Lowered, right: Lowered, e: ast.Binary) -> Lowered:
         (lv, lk), (rv, rk) = left, right
+        self.sign_trap(op, left, right, e)
         if ZERO in (lk, rk) and op not in ("and", "or"):
             other = rk if lk == ZERO else lk
             if op in ("*", "/"):
@@ -341,21 +384,38 @@ class _Checker:
                 raise self.error(f"'{op}' of {_name(lk)} and {_name(rk)}", e.span,
                                  f"'{op}' takes true/false on both sides")
             return ir.Logic(op, lv, rv), BOOL
+        signed = isinstance(lk, Signed) or isinstance(rk, Signed)
         if op in ("==", "!=", "<", "<=", ">", ">="):
-            if lk is not rk:
+            if _base(lk) is not _base(rk):
                 raise self.error(f"comparing {_name(lk)} with {_name(rk)}", e.span)
             if lk is BOOL and op not in ("==", "!="):
                 raise self.error(f"'{op}' on true/false values", e.span)
-            return ir.Cmp(op, lv, rv), BOOL
+            return ir.Cmp(op, lv, rv, signed and op not in ("==", "!=")), BOOL
         table = {"+": _SUM, "-": _SUM, "*": _PRODUCT, "/": _QUOTIENT, "%": _SUM}[op]
+        lk, rk = _base(lk), _base(rk)
         if (lk, rk) in table:
-            return _lower_arith(op, lv, lk, rv, rk), table[(lk, rk)]
+            return _lower_arith(op, lv, lk, rv, rk, signed), _with_sign(table[(lk, rk)], signed)
         verb = {"+": "adding", "-": "subtracting", "*": "multiplying", "/": "dividing",
                 "%": "taking the remainder of"}[op]
         hint = ""
         if op in "+-" and {lk, rk} == {T, B}:
             hint = "a virtual time counted in bytes (as in fair queueing) should be declared bytes"
         raise self.error(f"{verb} {_name(lk)} and {_name(rk)}", e.span, hint)
+
+    def sign_trap(self, op: str, left: Lowered, right: Lowered, e: ast.Binary) -> None:
+        """``credit < 0`` on an unsigned value is always false (and ``>= 0`` always
+        true): say so, for the program means something else."""
+        (lv, lk), (rv, rk) = left, right
+        if rv == ir.Const(0) and isinstance(lk, Kind) and lk is not BOOL:
+            always = {"<": "false", ">=": "true"}.get(op)
+        elif lv == ir.Const(0) and isinstance(rk, Kind) and rk is not BOOL:
+            always = {">": "false", "<=": "true"}.get(op)
+        else:
+            return
+        if always is not None:
+            kind = lk if isinstance(lk, Kind) else rk
+            self.warn(f"this is always {always}: {_name(kind)} is never below 0", e.span,
+                      "declare what may go below 0 signed: credit: signed bytes = 0")
 
     # -- statements ----------------------------------------------------------------
 
@@ -444,7 +504,10 @@ class _Checker:
                 raise self.error(f"cannot assign to '{dotted}'", target.span,
                                  "only state (global, flow., per-queue) can change")
         if not _fits(kind, want):
-            raise self.error(f"'{dotted}' holds {_name(want)}, not {_name(kind)}", target.span)
+            hint = f"it may be below 0: max(x, 0) is never below 0, or declare '{dotted}' " \
+                "signed" if isinstance(kind, Signed) and _base(kind) is want else ""
+            raise self.error(f"'{dotted}' holds {_name(want)}, not {_name(kind)}", target.span,
+                             hint)
         return lowered  # type: ignore[return-value]
 
     def enqueue(self, s: ast.Enqueue, sc: _Scope) -> ir.Enqueue:
@@ -471,6 +534,9 @@ class _Checker:
         if s.rank is None:
             return ir.Const(0)
         rank, k = self.expr(s.rank, sc)
+        if isinstance(k, Signed):
+            raise self.error(f"a rank is never below 0, and this is {_name(k)}", s.rank.span,
+                             "max(x, 0) is never below 0")
         if k in (BOOL, R):
             raise self.error(f"a rank is a time, bytes or a count, not {_name(k)}", s.rank.span)
         return rank
@@ -564,13 +630,16 @@ class _Checker:
                 if space.startswith("queue") and f.name in QUEUE_ATTRS:
                     raise self.error(f"'{f.name}' is what a queue holds: name the field "
                                      "otherwise", f.span)
-                kind = Kind(f.type)
+                kind: Kindish = Kind(f.type)
+                if f.signed and kind is BOOL:
+                    raise self.error(f"'{f.name}': true/false has no sign", f.span)
+                kind = _with_sign(kind, f.signed)
                 init, k = self.expr(f.default, _Scope())
                 if not _fits(k, kind) or not isinstance(init, ir.Const):
                     raise self.error(f"'{f.name}' holds {_name(kind)}, its initial value is "
                                      f"{_name(k)}", f.default.span)
                 kinds[f.name] = kind
-                out.append(ir.Var(f.name, kind, init.value))
+                out.append(ir.Var(f.name, _base(kind), init.value, f.signed))  # type: ignore[arg-type]
         for q in p.queues:
             if decls[q.name].clock is not None:
                 sc.clocks[q.name] = self.clock(decls[q.name].clock, sc)  # type: ignore[arg-type]
@@ -605,18 +674,20 @@ class _Checker:
                 body = (ir.Enqueue(sc.parents[q.name], (), ir.Const(0), None, q.span),)
                 hook = ir.Hook(tuple(f"i{k}" for k in range(len(q.dims))), body, (), q.span)
             ready[q.name] = hook
+        self.pifo_windows(p.queues, decls, lowered, sc, {prm.name: prm for prm in params})
         queues = tuple(
             ir.Queue(name=q.name, kind=q.kind, shape=decls[q.name].shape,
                      capacity=sc.capacities[q.name], range=decls[q.name].range,
                      parent=sc.parents.get(q.name), children=tuple(q.of),
-                     state=tuple(qstate.get(q.name, ())), clock=sc.clocks.get(q.name))
+                     state=tuple(qstate.get(q.name, ())), clock=sc.clocks.get(q.name),
+                     base=decls[q.name].base)
             for q in p.queues)
         return ir.Program(name=p.name, params=tuple(params), queues=queues,
                           globals=tuple(globals_), flow_key=flow_key, flow_vars=tuple(flow_vars),
                           enqueue=lowered[("enqueue", None)],
                           dequeue=lowered.get(("dequeue", None)), ready=ready,
                           reasons=tuple(sc.reasons), uses_at=sc.uses_at, source=p.span.file,
-                          flow_on_dequeue=sc.flow_on_dequeue)
+                          flow_on_dequeue=sc.flow_on_dequeue, warnings=tuple(self.warnings))
 
     def hook(self, h: ast.Hook, sc: _Scope) -> ir.Hook:
         if h.event == "ready":
@@ -728,7 +799,8 @@ class _Checker:
                 raise self.error(f"{count} pifos of range {rng} need {2 * rng * count} "
                                  "buckets", q.span,
                                  f"at most {MAX_PIFO_BUCKETS}: use a smaller range")
-        return _Decl(tuple(shape), cap, rng, clock)
+        base = args["base"][0] if "base" in args else None
+        return _Decl(tuple(shape), cap, rng, clock, base)
 
     def clock(self, arg: ast.QueueArg, sc: _Scope) -> str:
         """``clock = v``: a global of the program, on which eligibility counts."""
@@ -803,6 +875,44 @@ class _Checker:
             out[q.name] = cap
         return out
 
+    def pifo_windows(self, queues: tuple[ast.Queue, ...], decls: dict[str, _Decl],
+                     hooks: dict[tuple[str, str | None], ir.Hook], sc: _Scope,
+                     params: dict[str, ir.Param]) -> None:
+        """Warn of a pifo whose window moves while its ranks pick a level among a few
+        (ranks 0 and 1 for two priorities, a DSCP class): the window starts at the
+        first rank the empty pifo takes, and a lower rank after it waits behind it."""
+        ranks: dict[str, Bounds] = {}
+
+        def walk(body: tuple[ir.Stmt, ...], lets: dict[str, Bounds]) -> None:
+            for s in body:
+                match s:
+                    case ir.Let(name=n, value=v):
+                        b = bounds(v, params, lambda x: lets.get(x))
+                        lets[n] = union(lets[n], b) if n in lets else b
+                    case ir.If(then=then, orelse=orelse):
+                        walk(then, lets)
+                        walk(orelse, lets)
+                    case ir.Enqueue(queue=q, rank=r):
+                        b = bounds(r, params, lambda x: lets.get(x))
+                        ranks[q] = union(ranks[q], b) if q in ranks else b
+
+        for (event, queue), hook in hooks.items():
+            lets: dict[str, Bounds] = {}
+            if event == "ready" and queue is not None:
+                lets.update((i, (0, n - 1)) for i, n in zip(hook.params, sc.shapes[queue],
+                                                             strict=True))
+            if event != "dequeue":
+                walk(hook.body, lets)
+        for q in queues:
+            b, d = ranks.get(q.name), decls[q.name]
+            if q.kind != "pifo" or d.base is not None or b is None or b[0] == b[1]:
+                continue
+            rng = min(max(d.range, 1 << max(6, (b[1] - b[0]).bit_length() - 1)), 65536)
+            self.warn(f"the ranks of '{q.name}' lie in {b[0]}..{b[1]}, and its window moves: it "
+                      "starts at the first rank the empty pifo holds, so a lower rank that "
+                      "comes after it waits behind it (strict priority is lost)", q.span,
+                      f"fix its window: pifo(range = {rng}, base = {b[0]})")
+
     def pifo_storage(self, queues: tuple[ast.Queue, ...], decls: dict[str, _Decl]) -> None:
         total = 0
         for q in queues:
@@ -821,6 +931,7 @@ class _Decl:
     capacity: int | None  # as declared
     range: int
     clock: ast.QueueArg | None
+    base: int | None
 
 
 def _dims(shape: tuple[int, ...]) -> str:
@@ -832,13 +943,14 @@ def _which(dims: int) -> str:
     return "".join(f"[{c}]" for c in "ijklmnop"[:dims])
 
 
-def _lower_arith(op: str, lv: ir.Expr, lk: Kindish, rv: ir.Expr, rk: Kindish) -> ir.Expr:
+def _lower_arith(op: str, lv: ir.Expr, lk: Kindish, rv: ir.Expr, rk: Kindish,
+                 signed: bool) -> ir.Expr:
     """Arithmetic with the unit conversions made explicit (canonical units)."""
     if op == "*" and {lk, rk} == {R, T}:  # bit/s × ns = bytes × 8e9
-        return ir.Arith("/", ir.Arith("*", lv, rv), ir.Const(S_PER_BYTE_BIT))
+        return ir.Arith("/", ir.Arith("*", lv, rv), ir.Const(S_PER_BYTE_BIT), signed)
     if op == "/" and lk is B and rk in (R, T):  # bytes / (bit/s) = ns × 8e9, and back
-        return ir.Arith("/", ir.Arith("*", lv, ir.Const(S_PER_BYTE_BIT)), rv)
-    return ir.Arith(op, lv, rv)
+        return ir.Arith("/", ir.Arith("*", lv, ir.Const(S_PER_BYTE_BIT)), rv, signed)
+    return ir.Arith(op, lv, rv, signed and op in "/%")
 
 
 def check(program: ast.Program, source: str) -> ir.Program:

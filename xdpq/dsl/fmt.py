@@ -261,7 +261,8 @@ class _Printer:
         start, end = self.src.start(s.span), self.src.end(s.span)
         lbrace = self.src.find("{", start)
         rbrace = self.src.match[lbrace]
-        fields = [f"{f.name}: {f.type} = {expr(f.default)}" for f in s.fields]
+        fields = [f"{f.name}: {'signed ' * f.signed}{f.type} = {expr(f.default)}"
+                  for f in s.fields]
         if len(fields) <= 1 and not self.comment_inside(lbrace, rbrace):
             self.add(0, f"{head} {{ {fields[0]} }}" if fields else f"{head} {{}}", start, end)
             return

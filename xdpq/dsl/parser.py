@@ -31,6 +31,7 @@ _WORDS = {
     "NUMBER": "a number (with a unit where it has one: 5ms, 10Mbit, 1500B)",
     "QKIND": "a queue kind (fifo, pifo or rbtree)",
     "TYPE": "a type (time, bytes, rate, count or bool)",
+    "SIGNED": "'signed'",
     "COMP": "a comparison",
     "ADDOP": "'+' or '-'",
     "MULOP": "'*', '/' or '%'",
@@ -260,7 +261,8 @@ class _ToAst(Transformer_NonRecursive):
 
     @v_args(meta=True)
     def field(self, meta, c):  # type: ignore[no-untyped-def]
-        return ast.Field(str(c[0]), str(c[1]), c[2], self._s(meta))
+        name, signed, typ, default = c
+        return ast.Field(str(name), str(typ), signed is not None, default, self._s(meta))
 
     @v_args(meta=True)
     def global_scope(self, meta, c):  # type: ignore[no-untyped-def]

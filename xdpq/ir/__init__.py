@@ -8,6 +8,10 @@ back end only has to implement the arithmetic below, with its rules:
 - ``+ - *`` wrap modulo 2^64;
 - ``a / 0`` is 0 and ``a % 0`` is a (BPF's own rule);
 - comparisons and ``and or not`` give 0 or 1;
+- a value that may be below 0 (``signed``) is the same 64 bits in two's
+  complement: ``+ - *`` are the same; its comparisons, ``min``/``max``, ``/``
+  (rounded towards 0) and ``%`` (with the sign of the dividend) are signed
+  where the IR node says ``signed``;
 - ``sqrt(x)`` is the integer square root, rounded down;
 - ``hash(...)`` is MurmurHash3_x86_32 (seed 0) over one 32-bit word per
   number and four big-endian words per address;

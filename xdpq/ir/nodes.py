@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xdpq.errors import Span
+from xdpq.errors import SourceWarning, Span
 from xdpq.units import Kind
 
 # -- expressions -------------------------------------------------------------------
@@ -98,6 +98,7 @@ class Arith:
     op: str  # + - * / %
     left: Expr
     right: Expr
+    signed: bool = False  # / and % of values that may be below 0 (two's complement)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,7 @@ class Cmp:
     op: str  # == != < <= > >=
     left: Expr
     right: Expr
+    signed: bool = False  # compares them as two's complement
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +132,7 @@ class Sqrt:
 class MinMax:
     op: str  # min, max
     args: tuple[Expr, ...]
+    signed: bool = False  # compares them as two's complement
 
 
 Expr = (Const | ParamRef | Global | FlowVar | QState | Attr | Field | Now | DeqField | PathField
@@ -203,7 +206,8 @@ class Param:
 class Var:
     name: str
     kind: Kind
-    init: int
+    init: int  # its 64 bits (a signed value's two's complement)
+    signed: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -221,6 +225,7 @@ class Queue:
     children: tuple[str, ...]  # a parent: the declarations it schedules
     state: tuple[Var, ...]  # an array: per-queue state
     clock: str | None = None  # a virtual clock (a global) its entries' eligibility counts on
+    base: int | None = None  # pifo: its windows stay at [base, base + 2 * range)
 
     @property
     def count(self) -> int | None:
@@ -254,6 +259,7 @@ class Program:
     uses_at: bool  # some enqueue gives an eligibility time
     source: str  # the program's file name, for #line
     flow_on_dequeue: bool = False  # on dequeue reads or writes the dequeued packet's flow
+    warnings: tuple[SourceWarning, ...] = ()  # what check found suspicious, though valid
 
     def queue(self, name: str) -> Queue:
         return next(q for q in self.queues if q.name == name)

@@ -56,6 +56,7 @@ class NodeSpec:
     range: int  # pifo: ranks per window
     parent: int  # its parent's node, -1 at the top
     clock: int = -1  # its virtual clock (an index into Tree.clocks), -1: the real one
+    base: int | None = None  # pifo: where its windows stay, if they do
 
 
 def _queue(s: NodeSpec) -> Fifo | Pifo | RBTree:
@@ -63,7 +64,7 @@ def _queue(s: NodeSpec) -> Fifo | Pifo | RBTree:
         case "fifo":
             return Fifo(s.capacity)
         case "pifo":
-            return Pifo(s.capacity, s.range)
+            return Pifo(s.capacity, s.range, s.base)
     return RBTree(s.capacity)
 
 
@@ -76,7 +77,7 @@ def _insert(q: Fifo | Pifo | RBTree, rank: int, item: int, size: int) -> None:
 
 def _window(q: Fifo | Pifo | RBTree, rank: int) -> Enq:
     """What enqueueing ``rank`` would answer now, for a packet that is to wait."""
-    if not isinstance(q, Pifo) or not len(q):
+    if not isinstance(q, Pifo) or not (len(q) or q.fixed):
         return _OK
     if rank < q.base:
         return _CLAMPED
