@@ -133,8 +133,22 @@ static __always_inline __u32 xdpq_slot_bound(__u32 len)
 	return len & (XDPQ_SLOT_DATA - 1);
 }
 
-/* Copy the first len bytes of the frame into a slot. */
-static __always_inline int xdpq_slot_store(struct xdp_md *ctx, __u32 slot, __u32 len, __u64 now)
+/* A slot's header for a frame of len bytes arriving at now: what the queues,
+ * AQM and the transmit path read of it. */
+static __always_inline int xdpq_slot_head(__u32 slot, __u32 len, __u64 now)
+{
+	struct xdpq_slot *s = bpf_map_lookup_elem(&xdpq_slots, &slot);
+
+	if (!s || !xdpq_slot_fits(len))
+		return -1;
+	s->len = len;
+	s->tstamp = now;
+	s->inflight = XDPQ_UNTRACKED;
+	return 0;
+}
+
+/* Copy the first len bytes of the frame into a slot's data. */
+static __always_inline int xdpq_slot_copy_in(struct xdp_md *ctx, __u32 slot, __u32 len)
 {
 	struct xdpq_slot *s = bpf_map_lookup_elem(&xdpq_slots, &slot);
 
@@ -143,12 +157,26 @@ static __always_inline int xdpq_slot_store(struct xdp_md *ctx, __u32 slot, __u32
 	len = xdpq_slot_bound(len);
 	if (!len)
 		return -1;
-	if (bpf_xdp_load_bytes(ctx, 0, s->data, len))
+	return bpf_xdp_load_bytes(ctx, 0, s->data, len);
+}
+
+/* Copy the first len bytes of the frame into a slot. */
+static __always_inline int xdpq_slot_store(struct xdp_md *ctx, __u32 slot, __u32 len, __u64 now)
+{
+	if (xdpq_slot_copy_in(ctx, slot, len))
 		return -1;
-	s->len = len;
-	s->tstamp = now;
-	s->inflight = XDPQ_UNTRACKED;
-	return 0;
+	return xdpq_slot_head(slot, len, now);
+}
+
+/* A queued slot whose frame could not be copied in (which cannot happen to a
+ * frame that fits): the transmit path refuses it as it finds it, counted
+ * pass_oversize, rather than send what the slot held before. */
+static __always_inline void xdpq_slot_spoil(__u32 slot)
+{
+	struct xdpq_slot *s = bpf_map_lookup_elem(&xdpq_slots, &slot);
+
+	if (s)
+		s->len = 0;
 }
 
 /* Copy a slot's frame into the (already sized) frame of ctx. */
@@ -166,6 +194,22 @@ static __always_inline int xdpq_slot_load(struct xdp_md *ctx, __u32 slot)
 	if (!len)
 		return -1;
 	return bpf_xdp_store_bytes(ctx, 0, s->data, len);
+}
+
+/* Make ctx's frame a slot's frame: sized to it, and its bytes copied in. A
+ * frame cannot grow beyond its buffer (a NIC's may be 2 KiB with headroom):
+ * -1, and the frame is left as it was unless the copy itself failed. */
+static __always_inline int xdpq_slot_write(struct xdp_md *ctx, __u32 slot)
+{
+	struct xdpq_slot *s = bpf_map_lookup_elem(&xdpq_slots, &slot);
+	__u32 len;
+
+	if (!s)
+		return -1;
+	len = s->len;
+	if (!xdpq_slot_fits(len) || bpf_xdp_adjust_tail(ctx, (int)len - (int)xdpq_frame_len(ctx)))
+		return -1;
+	return xdpq_slot_load(ctx, slot);
 }
 
 #endif /* XDPQ_SLOTS_H */
