@@ -151,6 +151,8 @@ def table(s: dict[str, Any], before: dict[str, Any] | None) -> Any:
                       _rate(s, before, "drops", reason, "packets"))
     for reason, v in s["scheduler_drops"].items():
         t.add_row(f"  scheduler: {reason}", f"{v['packets']:,}", f"{v['bytes']:,}", "")
+    for reason, v in s["scheduler_marks"].items():
+        t.add_row(f"mark ce {reason}", f"{v['packets']:,}", f"{v['bytes']:,}", "")
     for reason, v in s["forwards"].items():
         t.add_row(f"forwarded, {reason}", f"{v['packets']:,}", f"{v['bytes']:,}",
                   _rate(s, before, "forwards", reason, "packets"))

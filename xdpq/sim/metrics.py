@@ -47,6 +47,7 @@ class FlowStats:
     # datapath's counter ("drop_queue_full").
     drops: dict[str, int] = field(default_factory=dict)
     queued: int = 0  # packets still queued (or on the wire) when the run ended
+    marks: dict[str, int] = field(default_factory=dict)  # ECN CE marks, by the program's reason
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class Summary:
     # Drops by the program's own reasons, every reason it has: name -> packets, bytes
     # (as ``xdpq stats --json`` shows a deployment's).
     scheduler_drops: dict[str, dict[str, int]] = field(default_factory=dict)
+    # ECN marks (``mark ce``) likewise.
+    scheduler_marks: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def drop_reasons(records: list[Record], dropped: Mapping[int, str]) -> list[str]:
@@ -76,10 +79,13 @@ def drop_reasons(records: list[Record], dropped: Mapping[int, str]) -> list[str]
 
 def summarize(result: Result, rate_bps: int, propagation_ns: int = 0,
               weights: dict[int, float] | None = None, dropped: Mapping[int, str] | None = None,
-              reasons: Mapping[str, list[int]] | None = None) -> Summary:
+              reasons: Mapping[str, list[int]] | None = None,
+              marked: list[tuple[int, str]] | None = None,
+              marks: Mapping[str, list[int]] | None = None) -> Summary:
     """Per-flow and overall metrics; Jain's index is over throughput / weight. ``dropped``
     names the program's reason for the records it dropped, ``reasons`` holds its
-    counters (name -> [packets, bytes])."""
+    counters (name -> [packets, bytes]); ``marked`` and ``marks`` are the same for
+    its ECN marks."""
     by_flow: dict[int, list[Record]] = defaultdict(list)
     drops: dict[int, Counter[str]] = defaultdict(Counter)
     for rec, why in zip(result.records, drop_reasons(result.records, dropped or {}),
@@ -87,6 +93,9 @@ def summarize(result: Result, rate_bps: int, propagation_ns: int = 0,
         by_flow[rec.flow].append(rec)
         if why:
             drops[rec.flow][why] += 1
+    flow_marks: dict[int, Counter[str]] = defaultdict(Counter)
+    for item, why in marked or ():
+        flow_marks[result.records[item].flow][why] += 1
     seconds = max(result.duration_ns, 1) / 1e9
     total_bytes = sum(r.size for r in result.records if r.departed != DROPPED)
     completed = {c.flow: c for c in completions(result.records, rate_bps, propagation_ns)}
@@ -103,6 +112,7 @@ def summarize(result: Result, rate_bps: int, propagation_ns: int = 0,
             latency_p999_ns=percentile(lat, 99.9), fct_ns=c.fct_ns if c else 0,
             slowdown=c.slowdown if c else 0.0, drops=dict(sorted(drops[flow].items())),
             queued=sum(r.outcome == "unfinished" for r in recs),
+            marks=dict(sorted(flow_marks[flow].items())),
         ))
     weights = weights or {}
     normalized = [f.throughput_bps / weights.get(f.flow, 1.0) for f in flows]
@@ -120,6 +130,7 @@ def summarize(result: Result, rate_bps: int, propagation_ns: int = 0,
         counters=dict(result.counters),
         flows=flows,
         scheduler_drops={r: {"packets": n, "bytes": b} for r, (n, b) in (reasons or {}).items()},
+        scheduler_marks={r: {"packets": n, "bytes": b} for r, (n, b) in (marks or {}).items()},
     )
 
 

@@ -108,6 +108,8 @@ class Simulation:
 
     def run(self, arrivals: Iterable[Arrival], until: int | None = None) -> Result:
         datapath = Bypassed(self.scheduler, self.unclaimed)
+        # ECN marks (mark ce), which a scheduler that never marks need not keep.
+        marked: list[tuple[int, str]] = getattr(self.scheduler, "marked", [])
         admit, step = datapath.admit, datapath.step
         trace = self.trace
         enq_ok = Enq.OK
@@ -278,7 +280,8 @@ class Simulation:
             if not busy:
                 busy = True
                 t_wake, seq_wake, seq = now, seq, seq + 1
-        for name, n in (("enqueued", enqueued), ("dequeued", dequeued), ("drop_aqm", drop_aqm)):
+        for name, n in (("enqueued", enqueued), ("dequeued", dequeued), ("drop_aqm", drop_aqm),
+                        ("mark_ce", len(marked))):
             if n:
                 counters[name] += n
         for rec in records:

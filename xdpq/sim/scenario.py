@@ -571,7 +571,7 @@ def run_scenario(scenario: Scenario | str | os.PathLike[str], out_dir: str | os.
     weights = tags.weights if any(w != 1.0 for w in tags.weights.values()) else None
     dropped = dict(sched.dropped)
     summary = summarize(result, link.rate_bps, link.propagation_ns, weights, dropped,
-                        sched.reasons)
+                        sched.reasons, sched.marked, sched.marks)
     done = completions(result.records, link.rate_bps, link.propagation_ns, tags.flow_sizes)
     doc = {
         "scenario": {
