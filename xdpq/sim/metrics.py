@@ -1,8 +1,10 @@
 """What a simulation's records say: throughput, shares, fairness, latency,
-flow completion times, drops by reason; written as JSON and CSV."""
+flow completion times, drops by reason, TCP flows' goodput over time; written
+as JSON and CSV."""
 
 from __future__ import annotations
 
+import bisect
 import csv
 import json
 from collections import Counter, defaultdict
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from xdpq.sim.run import DROPPED, Record, Result
+from xdpq.sim.tcp import TcpStats
 
 N = TypeVar("N", int, float)
 
@@ -210,3 +213,70 @@ def fct_summary(done: list[Completion]) -> list[dict[str, object]]:
             "slowdown_p99": percentile(slow, 99),
         })
     return rows
+
+
+# --- TCP flows ---------------------------------------------------------------------------------
+
+TIMELINE_BINS = 200  # at most, over a run
+TIMELINE_MIN_BIN_NS = 10_000_000
+
+
+def timeline_bin(end_ns: int) -> int:
+    """The width of a timeline's bins: at most TIMELINE_BINS over the run, whole
+    milliseconds, at least TIMELINE_MIN_BIN_NS."""
+    per = -(-end_ns // TIMELINE_BINS)
+    return max(TIMELINE_MIN_BIN_NS, -(-per // 1_000_000) * 1_000_000)
+
+
+def tcp_summary(stats: list[TcpStats], records: list[Record], end_ns: int,
+                weights: Mapping[int, float] | None = None) -> dict[str, object]:
+    """What the TCP flows did (their stats, without the samples), their goodput in all
+    and Jain's index of it (over goodput / weight), and a timeline: each TCP flow's
+    goodput and each other flow's median latency (of the packets that arrived in the
+    bin and were delivered; None where none was) per bin."""
+    weights = weights or {}
+    bin_ns = timeline_bin(end_ns)
+    bins = -(-end_ns // bin_ns)
+    goodput: dict[str, list[float]] = {}
+    for s in stats:
+        # Bytes ACKed by each bin's edge, between the samples around it.
+        times = [s.start_ns] + [t for t, _, _, _ in s.samples]
+        acked = [0] + [nbytes for _, _, _, nbytes in s.samples]
+        at_edge = [_between(times, acked, b * bin_ns) for b in range(bins + 1)]
+        goodput[str(s.flow)] = [(at_edge[b + 1] - at_edge[b]) * 8e9 / bin_ns
+                                for b in range(bins)]
+    tcp_flows = {s.flow for s in stats}
+    lat: dict[int, list[list[int]]] = defaultdict(lambda: [[] for _ in range(bins)])
+    for r in records:
+        if r.flow not in tcp_flows and r.departed != DROPPED and r.arrived < end_ns:
+            lat[r.flow][r.arrived // bin_ns].append(r.departed - r.arrived)
+    latency = {str(f): [percentile(sorted(x), 50) if x else None for x in per_bin]
+               for f, per_bin in sorted(lat.items())}
+    rates = [s.goodput_bps / weights.get(s.flow, 1.0) for s in stats]
+    return {
+        "goodput_bps": sum(s.goodput_bps for s in stats),
+        "jain_index": jain(rates) if rates else 1.0,
+        "flows": [{k: v for k, v in asdict(s).items() if k != "samples"} for s in stats],
+        "timeline": {"bin_ns": bin_ns, "goodput_bps": goodput, "latency_ns": latency},
+    }
+
+
+def _between(xs: list[int], ys: list[int], x: int) -> float:
+    """y at x on the line through the points (xs ascending); flat beyond them."""
+    i = bisect.bisect_right(xs, x)
+    if i == 0:
+        return 0.0
+    if i == len(xs):
+        return float(ys[-1])
+    x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0) if x1 > x0 else float(y1)
+
+
+def write_tcp_csv(stats: list[TcpStats], path: Path) -> None:
+    """One row per sample of a TCP flow: its window, smoothed RTT and bytes ACKed."""
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["flow", "time_ns", "cwnd_segments", "srtt_ns", "acked_bytes"])
+        for s in stats:
+            for t, cwnd, srtt, acked in s.samples:
+                w.writerow([s.flow, t, round(cwnd, 2), srtt, acked])
