@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import random
 from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
@@ -115,6 +116,13 @@ class TcpSpec:
     dscp: int = 0
     ip: int = 4
     weight: float = 1.0  # in Jain's index
+    # Each segment reaches the link up to this much later than its flow's delay says
+    # (uniform, from a generator seeded by ``seed``; never before the segment sent
+    # before it): a host's processing time, which breaks the phase effects that a
+    # deterministic simulation of drop-tail queues otherwise has (Floyd and Jacobson,
+    # "On traffic phase effects in packet-switched gateways", 1991).
+    jitter_ns: int = 0
+    seed: int = 0
 
 
 @dataclass
@@ -136,6 +144,7 @@ class TcpStats:
     ecn_events: int  # reductions for ECN marks
     ce_received: int  # segments that arrived CE-marked
     fct_ns: int  # start to the last byte received; 0 if it did not complete
+    min_rtt_ns: int  # the least RTT sample
     srtt_p50_ns: int
     srtt_p99_ns: int
     # (time, cwnd in segments, smoothed RTT in ns, bytes acknowledged), sampled
@@ -175,6 +184,8 @@ class _Flow:
                                 proto=IPPROTO_TCP, dport=TCP_PORT, ecn=ecn)
         self.last_payload = last
         self.rwnd_segs = max(1, spec.rwnd // spec.mss)
+        self.rng = random.Random(spec.seed) if spec.jitter_ns else None
+        self.last_arrival = 0  # of the last segment sent, at the link
         # sender
         self.state = OPEN
         self.snd_una = self.snd_nxt = 0
@@ -250,7 +261,11 @@ class _Flow:
         cwr = new and self.cwr_pending  # CWR goes on the next new segment
         if cwr:
             self.cwr_pending = False
-        self.agent.push(now + self.d_fwd, ARRIVE, self, (self, seg, self.txid, now, cwr))
+        at = now + self.d_fwd
+        if self.rng is not None:
+            at = max(at + self.rng.randrange(self.spec.jitter_ns), self.last_arrival)
+            self.last_arrival = at
+        self.agent.push(at, ARRIVE, self, (self, seg, self.txid, now, cwr))
         if self.rto_at == NEVER:
             self.arm_rto(now)
 
@@ -562,6 +577,7 @@ class _Flow:
             loss_events=self.loss_events, ecn_events=self.ecn_events,
             ce_received=self.ce_received,
             fct_ns=self.done_at - spec.start_ns if self.done_at else 0,
+            min_rtt_ns=self.min_rtt if self.min_rtt != NEVER else 0,
             srtt_p50_ns=pick(0.5), srtt_p99_ns=pick(0.99), samples=self.samples)
 
 
