@@ -54,6 +54,15 @@ def test_tcp_tables_number_their_flows_after_the_workloads() -> None:
     assert (a.cc, a.ecn, a.size, a.rtt_ns) == (Cc.NEWRENO, Ecn.CLASSIC, 1 << 20, 10 * MS)
     assert (c.cc, c.ecn, c.ip, c.delack_ns, c.stop_ns) == (Cc.DCTCP, Ecn.L4S, 6, 0, 10**10)
     assert (a.mss, c.mss) == (1448, 1428)  # 1514-byte frames over IPv4 and IPv6
+    assert (a.jitter_ns, c.jitter_ns) == (0, 0) and len({a.seed, b.seed, c.seed}) == 3
+
+
+def test_a_run_with_jittered_senders_is_a_function_of_its_file(tmp_path: Path) -> None:
+    data = rrul("fifo", duration="1s")
+    first, again = run(data, tmp_path / "a"), run(data, tmp_path / "b")
+    assert first["tcp"]["flows"] == again["tcp"]["flows"]
+    data["seed"] = 2  # another draw of the jitter
+    assert run(data, tmp_path / "c")["tcp"]["flows"] != first["tcp"]["flows"]
 
 
 @pytest.mark.parametrize(("table", "message"), [

@@ -299,7 +299,7 @@ def parse_scenario(data: dict[str, Any], path: str | os.PathLike[str]) -> Scenar
         next_flow = spec.first_flow + n_flows
     tcp: list[TcpSpec] = []
     for i, raw in enumerate(raw_tcp):
-        flows = _tcp(_Table(path, f"tcp[{i}]", raw), next_flow, duration)
+        flows = _tcp(_Table(path, f"tcp[{i}]", raw), next_flow, duration, seed)
         tcp.extend(flows)
         next_flow = flows[-1].flow + 1
 
@@ -328,11 +328,11 @@ def _tables(top: _Table, name: str) -> list[Any]:
 
 
 TCP_KEYS = ("flows, first_flow, cc (cubic | newreno | dctcp), rtt, start, stagger, size, stop, "
-            "ecn (off | classic | l4s), mss, rwnd, init_cwnd, min_rto, delack, hystart, dscp, "
-            "ip, weight")
+            "ecn (off | classic | l4s), mss, rwnd, init_cwnd, min_rto, delack, hystart, jitter, "
+            "dscp, ip, weight")
 
 
-def _tcp(t: _Table, next_flow: int, duration: int) -> list[TcpSpec]:
+def _tcp(t: _Table, next_flow: int, duration: int, seed: int) -> list[TcpSpec]:
     """``[[tcp]]``: one or more identical TCP flows (``xdpq.sim.tcp``), the first at
     ``start``, each further one ``stagger`` later."""
     n = t.integer("flows", 1, low=1, high=UNBOUNDED_FLOWS)
@@ -358,9 +358,12 @@ def _tcp(t: _Table, next_flow: int, duration: int) -> list[TcpSpec]:
         min_rto_ns=t.quantity("min_rto", Kind.TIME, TcpSpec.min_rto_ns, low=1),
         delack_ns=t.quantity("delack", Kind.TIME, TcpSpec.delack_ns, low=0),
         hystart=t.boolean("hystart", True), dscp=t.integer("dscp", 0, 0, 63), ip=ip,
-        weight=t.number("weight", 1.0, low=1e-9))
+        weight=t.number("weight", 1.0, low=1e-9),
+        jitter_ns=t.quantity("jitter", Kind.TIME, 0, low=0))
     t.done(TCP_KEYS)
-    return [replace(spec, flow=first + i, start_ns=start + i * stagger) for i in range(n)]
+    # Each flow's jitter has its own generator, seeded by the scenario's seed and its number.
+    return [replace(spec, flow=first + i, start_ns=start + i * stagger,
+                    seed=seed * 1_000_003 + first + i) for i in range(n)]
 
 
 def _bql(t: _Table, name: str, default: Bql) -> Bql:
