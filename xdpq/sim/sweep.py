@@ -8,9 +8,10 @@ one more axis (``key``, ``values``), unless the command line names its key.
 
 A key is spelled as the path of what it changes in the scenario file
 (:data:`SCENARIO_KEYS`): ``duration``, ``link.rate``, ``workload[0].load``,
-``scheduler.file``, ``scheduler.params.quantum``, ``scheduler.params.weight[1]``.
-A bare parameter name (``quantum``, ``weight[1]``) is short for
-``scheduler.params.NAME``, and ``workload.0.load`` for ``workload[0].load``;
+``tcp[0].rtt``, ``scheduler.file``, ``scheduler.params.quantum``,
+``scheduler.params.weight[1]``. A bare parameter name (``quantum``,
+``weight[1]``) is short for ``scheduler.params.NAME``, and ``workload.0.load``
+for ``workload[0].load`` (``tcp.0.rtt`` for ``tcp[0].rtt``);
 :func:`sweep_key` gives the one spelling, which is what the outputs show.
 Values are TOML values (the command line's texts are read as TOML would:
 ``0.6`` a number, ``10Mbit`` a string); a parameter's are checked as
