@@ -212,10 +212,23 @@ def simulated(compiled: Compiled, params: dict[str, object], exp: TcpFlows) -> T
                       drops, res.counters["mark_ce"])
 
 
-def expected_shares(compiled: Compiled, params: dict[str, object], exp: TcpFlows,
-                    seeds: int) -> tuple[float, ...]:
-    """The simulator's ranked shares (:meth:`TcpOutcome.ranked_shares`), the mean over
-    ``seeds`` runs that differ in the senders' jitter only."""
-    runs = [simulated(compiled, params, replace(exp, seed=seed)).ranked_shares(exp)
+def seeded_shares(compiled: Compiled, params: dict[str, object], exp: TcpFlows,
+                  seeds: int) -> list[tuple[float, ...]]:
+    """The simulator's ranked shares (:meth:`TcpOutcome.ranked_shares`) of ``seeds``
+    runs that differ in the senders' jitter only."""
+    return [simulated(compiled, params, replace(exp, seed=seed)).ranked_shares(exp)
             for seed in range(seeds)]
-    return tuple(sum(r[i] for r in runs) / seeds for i in range(len(exp.rtts_ns)))
+
+
+def mean_shares(runs: list[tuple[float, ...]]) -> tuple[float, ...]:
+    """Each flow's share, the mean over runs."""
+    return tuple(sum(col) / len(runs) for col in zip(*runs, strict=True))
+
+
+def within_spread(shares: tuple[float, ...], runs: list[tuple[float, ...]], pp: float
+                  ) -> bool:
+    """Whether each of ``shares`` lies within the runs' range for it, widened by ``pp``:
+    under a FIFO which flow is favoured, and how much, is chance in the model as in the
+    kernel, so one kernel run is held to the model's runs, not to their mean."""
+    return all(min(col) - pp <= x <= max(col) + pp
+               for x, col in zip(shares, zip(*runs, strict=True), strict=True))
