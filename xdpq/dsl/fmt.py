@@ -308,6 +308,8 @@ class _Printer:
                     text += f" at {expr(at)}"
             case ast.Drop(reason=reason):
                 text = f"drop {reason}"
+            case ast.Mark(reason=reason, otherwise=otherwise):
+                text = f"mark ce {reason} else drop {otherwise}"
             case ast.Pass():
                 text = "pass"
         self.add(indent, text, self.src.start(s.span), self.src.end(s.span))

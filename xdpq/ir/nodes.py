@@ -66,7 +66,7 @@ class Now:
 
 @dataclass(frozen=True, slots=True)
 class DeqField:
-    """The dequeued packet: len, rank, enqueued, index, parent_rank."""
+    """The dequeued packet: len, rank, enqueued, ecn, index, parent_rank."""
 
     name: str
 
@@ -167,11 +167,22 @@ class Drop:
 
 
 @dataclass(frozen=True, slots=True)
+class Mark:
+    """On dequeue: set the packet's ECN field to CE and send it, counted under
+    ``reason``; a packet that is not ECN-capable (Not-ECT) is dropped instead, counted
+    under the drop reason ``otherwise`` (RFC 8290's rule for fq_codel)."""
+
+    reason: str
+    otherwise: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Pass:
     span: Span
 
 
-Stmt = Let | Store | If | Enqueue | Drop | Pass
+Stmt = Let | Store | If | Enqueue | Drop | Mark | Pass
 
 # -- declarations ------------------------------------------------------------------
 
@@ -225,6 +236,7 @@ class Program:
     dequeue: Hook | None
     ready: dict[str, Hook]  # array name -> its hook
     reasons: tuple[str, ...]  # drop reasons, numbered in this order
+    marks: tuple[str, ...] = ()  # ECN mark reasons (mark ce), numbered in this order
     uses_at: bool  # some enqueue gives an eligibility time
     source: str  # the program's file name, for #line
 
