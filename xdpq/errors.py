@@ -41,6 +41,17 @@ def render_caret(source: str, span: Span) -> str:
     return f"{text}\n{' ' * (span.column - 1)}{'^' * width}"
 
 
+def _render(severity: str, message: str, span: Span, source: str, hint: str) -> str:
+    """``file:line:col: severity: message``, the line with a caret under ``span``, a hint."""
+    out = [f"{span}: {severity}: {message}"]
+    caret = render_caret(source, span) if source else ""
+    if caret:
+        out.append(caret)
+    if hint:
+        out.append(f"hint: {hint}")
+    return "\n".join(out)
+
+
 class XdpqError(Exception):
     """Base of every error xdpq reports to a user; ``str()`` is the full message."""
 
@@ -56,13 +67,21 @@ class SourceError(XdpqError):
         super().__init__(self.render())
 
     def render(self) -> str:
-        out = [f"{self.span}: error: {self.message}"]
-        caret = render_caret(self.source, self.span) if self.source else ""
-        if caret:
-            out.append(caret)
-        if self.hint:
-            out.append(f"hint: {self.hint}")
-        return "\n".join(out)
+        return _render("error", self.message, self.span, self.source, self.hint)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceWarning:
+    """Something valid but suspicious in a program (it checks, and means what it says
+    rather than what it seems to), positioned like a SourceError."""
+
+    message: str
+    span: Span
+    source: str = ""
+    hint: str = ""
+
+    def render(self) -> str:
+        return _render("warning", self.message, self.span, self.source, self.hint)
 
 
 class BuildError(XdpqError):
