@@ -47,6 +47,7 @@ from xdpq.net.testbed import DUT, TestBed  # noqa: E402
 from xdpq.net.trafficgen import Flow, TrafficGen  # noqa: E402
 from xdpq.runtime import service  # noqa: E402
 from xdpq.runtime.counters import read_counters  # noqa: E402
+from xdpq.testing.malformed import free_slots  # noqa: E402
 
 NAME = "soak"
 WARMUP_S = 20.0
@@ -176,9 +177,7 @@ def main() -> int:
             c = {k: v.packets for k, v in read_counters(view.obj).items()}
             slots_in_use, slots_peak = bss["xdpq_slots_in_use"], bss["xdpq_slots_peak"]
             backlog, staged = bss["xdpq_backlog"], bss["xdpq_staged"]
-            free = view.obj.map("xdpq_free")
-            free_slots = sorted(int.from_bytes(v, "little")
-                                for v in iter(free.pop, None))  # fmt: skip
+            free = sorted(free_slots(view.obj))
             view.close()
             received, refused = rcv.received, gen.refused
         finally:
@@ -207,7 +206,7 @@ def main() -> int:
             sum(c[k] for k in STORED) == c["transmitted"] + c["drop_aqm"] + c["drop_shutdown"],
     }  # fmt: skip
     no_leak = (slots_in_use == 0 and backlog == 0 and staged == 0
-               and free_slots == list(range(pool)))  # fmt: skip
+               and free == list(range(pool)))  # fmt: skip
     growth = round(100.0 * (rss_end - rss_start) / rss_start, 2)
     out = {
         "scheduler": args.sched, "bql": args.bql, "seconds": round(elapsed, 1),
@@ -220,7 +219,7 @@ def main() -> int:
         "slot_pool": {"size": pool, "peak_in_use": slots_peak,
                       "low_water_free": max(0, pool - slots_peak),
                       "max_in_use_sampled": max_in_use, "in_use_after_stop": slots_in_use,
-                      "free_list_complete": free_slots == list(range(pool))},
+                      "free_list_complete": free == list(range(pool))},
         "max_backlog_sampled": max_backlog, "samples": samples,
         "deployer_rss_kib": {"start": rss_start, "end": rss_end, "growth_pct": growth},
         "memory_flat": growth <= MEMORY_GROWTH_MAX_PCT,

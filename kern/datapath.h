@@ -114,6 +114,19 @@ __u64 xdpq_completed_pkts;
 __u32 xdpq_bql_hit;		/* the limit stopped the scheduler in this hold period */
 __u64 xdpq_bql_peak;		/* most bytes in flight in this hold period */
 __u64 xdpq_bql_period_start;
+/* The completion source hears of the frames the device takes as far as the
+ * kernel runs our tracing programs, and 6.18 does not run xdpq_complete for
+ * every NAPI poll of the egress's peer (seen under TCP both ways: about one
+ * poll in a few hundred thousand frames goes unheard). Frames never heard of
+ * stay in flight for good, and once the limit stops the scheduler nothing
+ * would restart it. So the timer, stopped on the limit, also looks again
+ * XDPQ_BQL_DEAF_NS after the stop or the last completion, and if still none
+ * came and nothing is staged, takes everything in flight as complete (a
+ * veth's peer takes its frames within microseconds), counted in
+ * xdpq_bql_forgiven. */
+#define XDPQ_BQL_DEAF_NS 5000000ULL
+__u64 xdpq_bql_heard_at;	/* the last completion, or when the limit last stopped us */
+__u64 xdpq_bql_forgiven;	/* frames taken as complete unheard */
 
 struct xdpq_timer {
 	struct bpf_timer t;
@@ -256,38 +269,6 @@ static __always_inline bool xdpq_store(struct xdp_md *ctx, __u32 slot, __u32 len
 	return false;
 }
 
-/* An unclaimed frame: into the bypass FIFO (counted `forwarded`), or to the
- * local stack (`passed`) when the deployment says so. */
-static __always_inline int xdpq_unclaimed(struct xdp_md *ctx, __u32 slot, __u32 len,
-					  __u64 now, enum xdpq_counter passed,
-					  enum xdpq_counter forwarded)
-{
-	if (xdpq_unclaimed_stack) {
-		xdpq_slot_release(slot);
-		xdpq_count(passed, len);
-		return XDP_PASS;
-	}
-	if (!xdpq_store(ctx, slot, len, now))
-		return XDP_PASS;
-	/* Counted before the dequeue can see it, so the counts never go below 0. */
-	__sync_fetch_and_add(&xdpq_bypass_packets, 1);
-	__sync_fetch_and_add(&xdpq_bypass_bytes, len);
-	__sync_fetch_and_add(&xdpq_backlog, 1);
-	__sync_fetch_and_add(&xdpq_backlog_bytes, len);
-	if (bpf_map_push_elem(&xdpq_bypass, &slot, 0)) {
-		__sync_fetch_and_sub(&xdpq_backlog_bytes, len);
-		__sync_fetch_and_sub(&xdpq_backlog, 1);
-		__sync_fetch_and_sub(&xdpq_bypass_bytes, len);
-		__sync_fetch_and_sub(&xdpq_bypass_packets, 1);
-		xdpq_slot_release(slot);
-		xdpq_count(XDPQ_CNT_DROP_BYPASS_FULL, len);
-		return XDP_DROP;
-	}
-	xdpq_count(forwarded, len);
-	xdpq_kick_now();
-	return XDP_DROP;
-}
-
 /* What the scheduler sends next: the bypass FIFO's head, else what the
  * program's dequeue gives (whose hooks never see bypassed frames). */
 static __always_inline int xdpq_dequeue_next(__u64 now, struct xdpq_entry *e, __u64 *when)
@@ -321,15 +302,168 @@ static __always_inline void xdpq_inflight_cancel(__u64 pos, __u32 len)
 	__sync_fetch_and_sub(&xdpq_inflight, len);
 }
 
-/* -- transmit --------------------------------------------------------------- */
+static __always_inline bool xdpq_bql_allows(void)
+{
+	return xdpq_bql_mode == XDPQ_BQL_OFF || xdpq_inflight < (__s64)xdpq_bql_limit;
+}
+
+/* A slot sent under BQL: its size joins the in-flight ring, and the slot
+ * remembers where (for a refusal). One sender at a time: the consumer. */
+static __always_inline void xdpq_bql_sent(__u32 slot, __u32 len)
+{
+	struct xdpq_slot *s = bpf_map_lookup_elem(&xdpq_slots, &slot);
+	__u64 pos = xdpq_inflight_tail;
+	__s64 inflight;
+
+	if (!s || pos - xdpq_inflight_head >= XDPQ_INFLIGHT_RING)
+		return;		/* the ring is full: this one is not counted */
+	xdpq_inflight_ring[pos & (XDPQ_INFLIGHT_RING - 1)] = len;
+	s->inflight = pos;
+	__sync_fetch_and_add(&xdpq_inflight_tail, 1);
+	inflight = __sync_add_and_fetch(&xdpq_inflight, len);
+	if (inflight > 0 && (__u64)inflight > xdpq_bql_peak)
+		xdpq_bql_peak = inflight;
+}
+
+/* -- the consumer ------------------------------------------------------------ */
+
+/* One consumer dequeues at a time (the queue maps and the generated dequeue
+ * rely on it, and so do the link rate's clock and the in-flight ring): the
+ * timer callback, or an arrival sending the scheduler's next frame in its own
+ * place (see "cut through" below). Whoever turns xdpq_consumer from 0 to 1
+ * is it. The timer, finding it taken, leaves word in xdpq_consumer_wanted and
+ * stops; the arrival, done, restarts it. */
+__u32 xdpq_consumer;
+__u32 xdpq_consumer_wanted;
+
+static __always_inline bool xdpq_consume(void)
+{
+	return __sync_val_compare_and_swap(&xdpq_consumer, 0, 1) == 0;
+}
+
+/* The timer: the token, or word that it wants it. Both sides write, then look
+ * at the other's word (full barriers): either the arrival sees the word, or
+ * the timer sees the token free. */
+static __always_inline bool xdpq_timer_consumes(void)
+{
+	if (xdpq_consume())
+		return true;
+	__sync_lock_test_and_set(&xdpq_consumer_wanted, 1);
+	if (!xdpq_consume())
+		return false;
+	__sync_lock_test_and_set(&xdpq_consumer_wanted, 0);
+	return true;
+}
+
+/* An arrival gives the token back, and restarts a timer that wanted it. */
+static __always_inline void xdpq_consume_end(void)
+{
+	struct xdpq_timer *t;
+
+	__sync_lock_test_and_set(&xdpq_consumer, 0);
+	if (*(volatile __u32 *)&xdpq_consumer_wanted &&
+	    __sync_val_compare_and_swap(&xdpq_consumer_wanted, 1, 0) == 1) {
+		t = xdpq_timer();
+		if (t)
+			bpf_timer_start(&t->t, 0, 0);
+	}
+}
+
+/* -- transmit ----------------------------------------------------------------- */
+
+/* A chosen frame reaches the egress by one of two paths: staged on the
+ * transmit ring for the transmitter, or sent by an arrival in its own frame's
+ * place ("cut through", below). Either way it waits in the bulk queue of the
+ * CPU that redirected it, and the egress gets each CPU's bulk queue in one
+ * piece, in no set order between CPUs (or between the transmitter's calls and
+ * the ingress's NAPI polls on one CPU). So that the egress takes frames in the
+ * order the scheduler chose them, a frame leaves by one path only once what
+ * left by the other is out of its bulk queue:
+ *
+ * - the transmitter's frames are out when it is between BPF_PROG_RUN calls
+ *   with nothing staged (each call flushes before it returns): txloop.c
+ *   raises xdpq_tx_busy around its calls;
+ * - an arrival's frame is out at the end of the NAPI poll it came in, on its
+ *   CPU: arrivals on that CPU may go on cutting through behind it, and
+ *   anything else waits until XDPQ_CUT_GRACE after the last one
+ *   (xdpq_cut_at). The devmap flush tracepoint says exactly when, but the
+ *   kernel does not run tracing programs in every context a NAPI poll runs
+ *   in (seen on 6.18: a poll run from another task's softirq), and a missed
+ *   flush must not hold the scheduler forever; a poll takes tens of
+ *   microseconds. */
+#define XDPQ_CUT_GRACE 200000ULL	/* ns */
+
+__u32 xdpq_tx_busy;		/* the transmitter is inside a BPF_PROG_RUN call */
+__u64 xdpq_cut_at;		/* the last frame an arrival sent, and on which CPU */
+__u32 xdpq_cut_cpu;
+__u64 xdpq_cut_sent;		/* frames arrivals sent in their place */
+
+/* Frames of the transmitter may be in a bulk queue. */
+static __always_inline bool xdpq_tx_unsent(void)
+{
+	return xdpq_staged || *(volatile __u32 *)&xdpq_tx_busy;
+}
+
+/* Frames an arrival sent may still be in a bulk queue: not before when. */
+static __always_inline bool xdpq_cut_unsent(__u64 now, __u64 *when)
+{
+	__u64 at = *(volatile __u64 *)&xdpq_cut_at;
+
+	*when = at + XDPQ_CUT_GRACE;
+	return at && now < *when;
+}
+
+/* Wake the transmitter, but only when it sleeps: one record per wake-up. */
+static __always_inline void xdpq_wake_tx(void)
+{
+	__u64 one = 1;
+
+	if (__sync_val_compare_and_swap(&xdpq_tx_sleeping, 1, 0) == 1) {
+		bpf_ringbuf_output(&xdpq_wake, &one, sizeof(one), 0);
+		__sync_fetch_and_add(&xdpq_wakeups, 1);
+	}
+}
+
+/* The scheduler chose a frame to send at now: it is in flight for BQL, it
+ * takes its time at the link rate, and it counts dequeued. */
+static __always_inline void xdpq_chosen(__u64 now, struct xdpq_entry *e)
+{
+	if (xdpq_bql_mode != XDPQ_BQL_OFF)
+		xdpq_bql_sent(e->slot, e->len);
+	xdpq_shape_charge(now, e->len);
+	xdpq_count(XDPQ_CNT_DEQUEUED, e->len);
+}
+
+/* Hand a chosen slot to the transmitter: false (the slot freed) if the ring
+ * refuses it, which cannot happen: it holds every slot of the pool. */
+static __always_inline bool xdpq_stage(__u32 slot, __u32 len)
+{
+	struct xdpq_slot *s;
+
+	__sync_fetch_and_add(&xdpq_staged, 1);
+	if (!bpf_map_push_elem(&xdpq_txring, &slot, 0))
+		return true;
+	__sync_fetch_and_sub(&xdpq_staged, 1);
+	s = bpf_map_lookup_elem(&xdpq_slots, &slot);
+	if (s)
+		xdpq_inflight_cancel(s->inflight, len);
+	xdpq_count(XDPQ_CNT_SLOT_FREE_FAIL, len);
+	xdpq_slot_release(slot);
+	return false;
+}
+
+static __always_inline struct xdpq_txlog *xdpq_txlog_here(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&xdpq_txlogs, &zero);
+}
 
 static __always_inline void xdpq_txlog_append(__u64 inflight, __u32 len)
 {
+	struct xdpq_txlog *l = xdpq_txlog_here();
 	struct xdpq_txlog_entry *e;
-	struct xdpq_txlog *l;
-	__u32 zero = 0;
 
-	l = bpf_map_lookup_elem(&xdpq_txlogs, &zero);
 	if (!l)
 		return;
 	if (l->tail - l->head >= XDPQ_TXLOG)
@@ -340,48 +474,188 @@ static __always_inline void xdpq_txlog_append(__u64 inflight, __u32 len)
 	l->tail++;
 }
 
-/* One run of the transmitter: take one staged slot, write it into the frame
- * and redirect it into the egress device's ndo_xdp_xmit. */
-static __always_inline int xdpq_transmit(struct xdp_md *ctx)
+/* Send the chosen slot's frame, which ctx's frame now holds: the slot is
+ * freed, the frame counted transmitted and logged for the egress's verdict,
+ * and redirected into the egress device's ndo_xdp_xmit. */
+static __always_inline int xdpq_send(__u32 slot)
 {
-	struct xdpq_slot *s;
-	__u32 slot, len;
+	struct xdpq_slot *s = bpf_map_lookup_elem(&xdpq_slots, &slot);
 	__u64 inflight;
-	int delta;
+	__u32 len;
 
-	__sync_fetch_and_add(&xdpq_tx_runs, 1);
-	if (bpf_map_pop_elem(&xdpq_txring, &slot))
-		return XDP_DROP;	/* nothing staged: the template frame goes nowhere */
-	__sync_fetch_and_sub(&xdpq_staged, 1);
-	s = bpf_map_lookup_elem(&xdpq_slots, &slot);
 	if (!s)
 		return XDP_DROP;
 	len = s->len;
 	inflight = s->inflight;
-	delta = (int)len - (int)xdpq_frame_len(ctx);
-	if (!xdpq_slot_fits(len) || bpf_xdp_adjust_tail(ctx, delta) || xdpq_slot_load(ctx, slot)) {
-		xdpq_count(XDPQ_CNT_PASS_OVERSIZE, len);
-		xdpq_inflight_cancel(inflight, len);
-		xdpq_slot_release(slot);
-		return XDP_DROP;
-	}
 	xdpq_slot_release(slot);
 	xdpq_count(XDPQ_CNT_TRANSMITTED, len);
 	xdpq_txlog_append(inflight, len);
 	return bpf_redirect(xdpq_egress_ifindex, 0);
 }
 
+/* A chosen slot whose frame cannot be written into ctx's: dropped, counted
+ * pass_oversize, out of flight. */
+static __always_inline int xdpq_unsendable(__u32 slot)
+{
+	struct xdpq_slot *s = bpf_map_lookup_elem(&xdpq_slots, &slot);
+	__u32 len = s ? s->len : 0;
+
+	xdpq_count(XDPQ_CNT_PASS_OVERSIZE, len);
+	if (s)
+		xdpq_inflight_cancel(s->inflight, len);
+	xdpq_slot_release(slot);
+	return XDP_DROP;
+}
+
+/* One run of the transmitter: take one staged slot, write it into the frame
+ * and send it. Not while frames an arrival sent may still be in a bulk queue
+ * (see above): those were chosen first. */
+static __always_inline int xdpq_transmit(struct xdp_md *ctx)
+{
+	__u64 when;
+	__u32 slot;
+
+	__sync_fetch_and_add(&xdpq_tx_runs, 1);
+	if (xdpq_cut_unsent(bpf_ktime_get_ns(), &when) ||
+	    bpf_map_pop_elem(&xdpq_txring, &slot))
+		return XDP_DROP;	/* nothing to send: the template frame goes nowhere */
+	__sync_fetch_and_sub(&xdpq_staged, 1);
+	if (xdpq_slot_write(ctx, slot))
+		return xdpq_unsendable(slot);
+	return xdpq_send(slot);
+}
+
+/* -- cut through --------------------------------------------------------------- */
+
+/* Under load, every departure through the transmitter costs a live-frame
+ * BPF_PROG_RUN of its own, and from idle the first one waits for the timer
+ * and the transmitter's wake-up. Instead, an arrival on the ingress device
+ * may carry the scheduler's next frame out in its own frame's place: it is
+ * enqueued as always, the consumer dequeues once as the timer would at this
+ * moment, and the frame chosen (this arrival's own, when it is the head: no
+ * copy at all) is written into the arrival's frame and redirected into the
+ * egress. The timer and the transmitter then drain only what is left when
+ * arrivals stop or cannot carry it.
+ *
+ * Everything that holds for the timer's dequeues holds for these: the same
+ * consumer token, the BQL limit and the link rate checked first and charged
+ * after, counted dequeued and transmitted, logged for the egress's verdict
+ * (refusals), in flight for BQL. Only on the device the deployment names
+ * (xdpq_cut_ifindex, set when the program runs in the driver: generic XDP
+ * sends redirected frames without the bulk queue whose flush tells us they
+ * left), never on a test's virtual clock. */
+__u32 xdpq_cut_ifindex;		/* 0: arrivals never send */
+
+/* Whether this arrival may send: true holding the consumer token. Not while
+ * the transmitter's frames may be in a bulk queue, nor another CPU's
+ * arrivals': ours would overtake them (a CPU's bulk queue keeps its order). */
+static __always_inline bool xdpq_cut_begin(struct xdp_md *ctx, __u64 now)
+{
+	__u64 when;
+
+	if (!xdpq_cut_ifindex || ctx->ingress_ifindex != xdpq_cut_ifindex || xdpq_clock_virtual ||
+	    xdpq_tx_unsent() || !xdpq_consume())
+		return false;
+	if (!xdpq_tx_unsent() &&
+	    (xdpq_cut_cpu == bpf_get_smp_processor_id() || !xdpq_cut_unsent(now, &when)) &&
+	    xdpq_bql_allows() && xdpq_shape_allows(now, &when))
+		return true;
+	xdpq_consume_end();
+	return false;
+}
+
+/* Holding the token, with the arrival (len bytes) enqueued in slot own and
+ * its bytes copied there already or not (stored): dequeue once, and send
+ * what comes out in the arrival's frame; give the token back. The arrival
+ * still queued gets its bytes now, before its frame is overwritten, and arms
+ * the scheduler (bypassed: at once, see xdpq_kick_now). */
+static __always_inline int xdpq_cut_through(struct xdp_md *ctx, __u32 own, __u32 len,
+					    __u64 now, bool stored, bool bypassed)
+{
+	struct xdpq_entry e = {};
+	int res, verdict = XDP_DROP;
+	bool gone = false;
+	__u64 when;
+
+	res = xdpq_dequeue_next(now, &e, &when);
+	if (res == XDPQ_DEQ_OK || res == XDPQ_DEQ_DROP) {
+		__sync_fetch_and_sub(&xdpq_backlog, 1);
+		__sync_fetch_and_sub(&xdpq_backlog_bytes, e.len);
+		gone = e.slot == own;
+	}
+	if (!gone && !stored && xdpq_slot_copy_in(ctx, own, len))
+		xdpq_slot_spoil(own);
+	if (res == XDPQ_DEQ_DROP) {
+		xdpq_count(XDPQ_CNT_DROP_AQM, e.len);
+		xdpq_slot_release(e.slot);
+	} else if (res == XDPQ_DEQ_OK) {
+		xdpq_chosen(now, &e);
+		if (gone || !xdpq_slot_write(ctx, e.slot)) {
+			xdpq_cut_at = now;
+			xdpq_cut_cpu = bpf_get_smp_processor_id();
+			__sync_fetch_and_add(&xdpq_cut_sent, 1);
+			verdict = xdpq_send(e.slot);
+		} else if (xdpq_stage(e.slot, e.len)) {
+			/* The arrival's buffer cannot hold it: the transmitter sends
+			 * it, once the frames cut through before it are out. */
+			xdpq_wake_tx();
+		}
+	}
+	xdpq_consume_end();
+	if (!gone) {
+		if (bypassed)
+			xdpq_kick_now();
+		else
+			xdpq_kick();
+	}
+	return verdict;
+}
+
+/* An unclaimed frame: into the bypass FIFO (counted `forwarded`), or to the
+ * local stack (`passed`) when the deployment says so. */
+static __always_inline int xdpq_unclaimed(struct xdp_md *ctx, __u32 slot, __u32 len,
+					  __u64 now, enum xdpq_counter passed,
+					  enum xdpq_counter forwarded)
+{
+	if (xdpq_unclaimed_stack) {
+		xdpq_slot_release(slot);
+		xdpq_count(passed, len);
+		return XDP_PASS;
+	}
+	if (!xdpq_store(ctx, slot, len, now))
+		return XDP_PASS;
+	/* Counted before the dequeue can see it, so the counts never go below 0. */
+	__sync_fetch_and_add(&xdpq_bypass_packets, 1);
+	__sync_fetch_and_add(&xdpq_bypass_bytes, len);
+	__sync_fetch_and_add(&xdpq_backlog, 1);
+	__sync_fetch_and_add(&xdpq_backlog_bytes, len);
+	if (bpf_map_push_elem(&xdpq_bypass, &slot, 0)) {
+		__sync_fetch_and_sub(&xdpq_backlog_bytes, len);
+		__sync_fetch_and_sub(&xdpq_backlog, 1);
+		__sync_fetch_and_sub(&xdpq_bypass_bytes, len);
+		__sync_fetch_and_sub(&xdpq_bypass_packets, 1);
+		xdpq_slot_release(slot);
+		xdpq_count(XDPQ_CNT_DROP_BYPASS_FULL, len);
+		return XDP_DROP;
+	}
+	xdpq_count(forwarded, len);
+	if (xdpq_cut_begin(ctx, now))
+		return xdpq_cut_through(ctx, slot, len, now, true, true);
+	xdpq_kick_now();
+	return XDP_DROP;
+}
+
 /* -- enqueue ---------------------------------------------------------------- */
 
 /* Both ends of the datapath are this one program. Attached to the ingress
- * interface it enqueues what arrives there; run by the transmitter with
- * live-frame BPF_PROG_RUN, whose context names the egress interface as the
- * receiving one, it transmits. Why one program: an XDP BPF_PROG_RUN with
- * repeat > 1 first puts the program into the kernel's XDP dispatcher and
- * takes it out afterwards, each change waiting for an RCU grace period
- * (~20 ms here), unless the program is already there because it is
- * attached. The ingress program is attached, so transmitter runs cost
- * microseconds, not tens of milliseconds. */
+ * interface it enqueues what arrives there (and may send in its place);
+ * run by the transmitter with live-frame BPF_PROG_RUN, whose context names
+ * the egress interface as the receiving one, it transmits. Why one program:
+ * an XDP BPF_PROG_RUN with repeat > 1 first puts the program into the
+ * kernel's XDP dispatcher and takes it out afterwards, each change waiting
+ * for an RCU grace period (~20 ms here), unless the program is already there
+ * because it is attached. The ingress program is attached, so transmitter
+ * runs cost microseconds, not tens of milliseconds. */
 SEC("xdp")
 int xdpq_ingress(struct xdp_md *ctx)
 {
@@ -389,6 +663,7 @@ int xdpq_ingress(struct xdp_md *ctx)
 	__u64 now;
 	struct xdpq_meta m = {};
 	__u32 slot;
+	bool cut;
 	int res;
 
 	if (ctx->ingress_ifindex == xdpq_egress_ifindex)
@@ -425,7 +700,13 @@ int xdpq_ingress(struct xdp_md *ctx)
 			   XDPQ_CNT_DROP_ADMISSION, len);
 		return XDP_DROP;
 	}
-	if (!xdpq_store(ctx, slot, len, now))
+	/* Sending in its place, the arrival holds the only consumer: no one
+	 * dequeues its slot before it copies its bytes there, which it need not
+	 * do at all if it is itself the head. Otherwise the bytes go first. */
+	cut = xdpq_cut_begin(ctx, now);
+	if (cut)
+		xdpq_slot_head(slot, len, now);
+	else if (!xdpq_store(ctx, slot, len, now))
 		return XDP_PASS;
 	res = xdpq_sched_enqueue(&m, slot, len, now);
 	switch (res) {
@@ -436,6 +717,8 @@ int xdpq_ingress(struct xdp_md *ctx)
 		__sync_fetch_and_add(&xdpq_backlog, 1);
 		__sync_fetch_and_add(&xdpq_backlog_bytes, len);
 		xdpq_count(XDPQ_CNT_ENQUEUED, len);
+		if (cut)
+			return xdpq_cut_through(ctx, slot, len, now, false, false);
 		xdpq_kick();
 		return XDP_DROP;
 	case XDPQ_ENQ_FULL:
@@ -448,6 +731,8 @@ int xdpq_ingress(struct xdp_md *ctx)
 		xdpq_count(XDPQ_CNT_DROP_NO_MEMORY, len);
 		break;
 	}
+	if (cut)
+		xdpq_consume_end();
 	xdpq_slot_release(slot);
 	return XDP_DROP;
 }
@@ -462,29 +747,6 @@ struct xdpq_step {
 	struct xdpq_entry last;	/* the last entry staged or dropped (for tests) */
 };
 
-static __always_inline bool xdpq_bql_allows(void)
-{
-	return xdpq_bql_mode == XDPQ_BQL_OFF || xdpq_inflight < (__s64)xdpq_bql_limit;
-}
-
-/* A slot staged under BQL: its size joins the in-flight ring, and the slot
- * remembers where (for a refusal). One stager at a time: the timer callback. */
-static __always_inline void xdpq_bql_sent(__u32 slot, __u32 len)
-{
-	struct xdpq_slot *s = bpf_map_lookup_elem(&xdpq_slots, &slot);
-	__u64 pos = xdpq_inflight_tail;
-	__s64 inflight;
-
-	if (!s || pos - xdpq_inflight_head >= XDPQ_INFLIGHT_RING)
-		return;		/* the ring is full: this one is not counted */
-	xdpq_inflight_ring[pos & (XDPQ_INFLIGHT_RING - 1)] = len;
-	s->inflight = pos;
-	__sync_fetch_and_add(&xdpq_inflight_tail, 1);
-	inflight = __sync_add_and_fetch(&xdpq_inflight, len);
-	if (inflight > 0 && (__u64)inflight > xdpq_bql_peak)
-		xdpq_bql_peak = inflight;
-}
-
 /* Move one packet from the scheduler's queues to the transmit ring. */
 static long xdpq_dequeue_one(__u64 index, struct xdpq_step *s)
 {
@@ -493,6 +755,8 @@ static long xdpq_dequeue_one(__u64 index, struct xdpq_step *s)
 
 	if (!xdpq_bql_allows()) {
 		xdpq_bql_hit = 1;
+		if (!xdpq_bql_blocked)
+			xdpq_bql_heard_at = s->now;
 		xdpq_bql_blocked = 1;	/* a completion that lifts the limit restarts us */
 		s->stop = XDPQ_HOLD_BQL;
 		return 1;
@@ -515,30 +779,10 @@ static long xdpq_dequeue_one(__u64 index, struct xdpq_step *s)
 		xdpq_slot_release(e.slot);
 		return 0;
 	}
-	if (bpf_map_push_elem(&xdpq_txring, &e.slot, 0)) {
-		/* The ring holds every slot of the pool: this is a bug. */
-		xdpq_count(XDPQ_CNT_SLOT_FREE_FAIL, e.len);
-		xdpq_slot_release(e.slot);
-		return 0;
-	}
-	if (xdpq_bql_mode != XDPQ_BQL_OFF)
-		xdpq_bql_sent(e.slot, e.len);
-	xdpq_shape_charge(s->now, e.len);
-	__sync_fetch_and_add(&xdpq_staged, 1);
-	xdpq_count(XDPQ_CNT_DEQUEUED, e.len);
-	s->staged++;
+	xdpq_chosen(s->now, &e);
+	if (xdpq_stage(e.slot, e.len))
+		s->staged++;
 	return 0;
-}
-
-/* Wake the transmitter, but only when it sleeps: one record per wake-up. */
-static __always_inline void xdpq_wake_tx(void)
-{
-	__u64 one = 1;
-
-	if (__sync_val_compare_and_swap(&xdpq_tx_sleeping, 1, 0) == 1) {
-		bpf_ringbuf_output(&xdpq_wake, &one, sizeof(one), 0);
-		__sync_fetch_and_add(&xdpq_wakeups, 1);
-	}
 }
 
 /* Only the timer callback writes these: no atomics needed. */
@@ -557,12 +801,25 @@ static __always_inline void xdpq_rearm(struct xdpq_timer *t, __u64 when)
 	bpf_timer_start(&t->t, when > now ? when - now : 0, 0);
 }
 
+static __always_inline void xdpq_bql_deaf(__u64 now);	/* with the completions, below */
+
 static int xdpq_timer_fire(void *map, __u32 *key, struct xdpq_timer *t)
 {
-	struct xdpq_step s = { .now = xdpq_now() };
+	struct xdpq_step s = {};
 
 	__sync_fetch_and_add(&xdpq_timer_fires, 1);
+	if (!xdpq_timer_consumes())
+		return 0;	/* an arrival is sending in our place: it restarts us */
+	s.now = xdpq_now();
+	if (xdpq_cut_unsent(s.now, &s.when)) {
+		/* What we stage could overtake the frames arrivals sent. */
+		__sync_lock_test_and_set(&xdpq_consumer, 0);
+		xdpq_rearm(t, s.when);
+		return 0;
+	}
+	xdpq_bql_deaf(s.now);
 	bpf_loop(XDPQ_BURST, xdpq_dequeue_one, &s, 0);
+	__sync_lock_test_and_set(&xdpq_consumer, 0);
 	if (s.staged)
 		xdpq_wake_tx();
 	switch (s.stop) {
@@ -591,9 +848,12 @@ static int xdpq_timer_fire(void *map, __u32 *key, struct xdpq_timer *t)
 	case XDPQ_HOLD_BQL:
 		xdpq_stopped(XDPQ_STOP_BQL);
 		/* Blocked on the BQL limit: a completion re-arms us, unless one came
-		 * between the look at the limit and now. */
+		 * between the look at the limit and now; if none comes, we look
+		 * again when it would be overdue (xdpq_bql_deaf). */
 		if (xdpq_bql_allows() && __sync_val_compare_and_swap(&xdpq_bql_blocked, 1, 0))
 			bpf_timer_start(&t->t, 0, 0);
+		else
+			xdpq_rearm(t, xdpq_bql_heard_at + XDPQ_BQL_DEAF_NS);
 		break;
 	default:
 		/* Burst used up with more to send: yield, come back at once. */
@@ -795,6 +1055,7 @@ static __always_inline void xdpq_bql_complete(__u64 now, __u32 n)
 {
 	struct xdpq_retire r = {};
 
+	xdpq_bql_heard_at = now;
 	r.left = n < XDPQ_MAX_COMPLETE ? n : XDPQ_MAX_COMPLETE;
 	/* Up to the whole ring: refused entries are stepped over. */
 	bpf_loop(XDPQ_INFLIGHT_RING, xdpq_retire_one, &r, 0);
@@ -808,11 +1069,52 @@ static __always_inline void xdpq_bql_complete(__u64 now, __u32 n)
 	xdpq_bql_unblock();
 }
 
-/* Is dev our egress? The same ifindex in another namespace is not. */
+/* Stopped on the limit with no completion heard for XDPQ_BQL_DEAF_NS: take
+ * everything in flight as complete. Only the timer calls this. */
+static __always_inline void xdpq_bql_deaf(__u64 now)
+{
+	__u64 head = xdpq_inflight_head, tail = xdpq_inflight_tail;
+	__s64 inflight = xdpq_inflight;
+
+	/* Signed: a completion on another CPU may be stamped after our now.
+	 * Only frames the device was given can have gone unheard: none while
+	 * some are still staged (a transmitter that is slow, or gone). */
+	if (!xdpq_bql_blocked || xdpq_staged ||
+	    (__s64)(now - xdpq_bql_heard_at) < (__s64)XDPQ_BQL_DEAF_NS)
+		return;
+	/* A completion retiring an entry meanwhile loses the race and retires
+	 * nothing: its frame is counted here. */
+	if (__sync_val_compare_and_swap(&xdpq_inflight_head, head, tail) != head)
+		return;
+	if (inflight > 0) {
+		__sync_fetch_and_sub(&xdpq_inflight, inflight);
+		__sync_fetch_and_add(&xdpq_completed_bytes, inflight);
+	}
+	__sync_fetch_and_add(&xdpq_completed_pkts, tail - head);
+	__sync_fetch_and_add(&xdpq_bql_forgiven, tail - head);
+	xdpq_bql_heard_at = now;
+	xdpq_bql_blocked = 0;
+}
+
+/* Is dev the device ifindex of the egress's namespace? The same ifindex in
+ * another namespace is not. */
+static __always_inline bool xdpq_is_dev(const struct net_device *dev, __u32 ifindex)
+{
+	return dev && BPF_CORE_READ(dev, ifindex) == ifindex &&
+	       BPF_CORE_READ(dev, nd_net.net, net_cookie) == xdpq_egress_netns;
+}
+
 static __always_inline bool xdpq_is_egress(const struct net_device *dev)
 {
-	return dev && BPF_CORE_READ(dev, ifindex) == xdpq_egress_ifindex &&
-	       BPF_CORE_READ(dev, nd_net.net, net_cookie) == xdpq_egress_netns;
+	return xdpq_is_dev(dev, xdpq_egress_ifindex);
+}
+
+/* Are frames redirected to the egress from receiving device rx ours? The
+ * transmitter's live frames name the egress itself; arrivals that cut
+ * through, the ingress. */
+static __always_inline bool xdpq_sent_from(const struct net_device *rx)
+{
+	return xdpq_is_egress(rx) || (xdpq_cut_ifindex && xdpq_is_dev(rx, xdpq_cut_ifindex));
 }
 
 /* The peer of a veth egress polled: the frames it took are complete. */
@@ -905,18 +1207,20 @@ static long xdpq_flushed_one(__u64 index, struct xdpq_flushed *f)
 
 /* A bulk queue of frames for our egress was flushed on this CPU: the oldest
  * `sent` frames of the log went, the next `drops` were refused (the device
- * is down, its queue is full). Ours are the transmitter's live frames, whose
- * receiving device is the egress itself. */
+ * is down, its queue is full). Ours come from the transmitter's live frames,
+ * whose receiving device is the egress itself, or from arrivals on the
+ * ingress that cut through; a CPU flushes one of the two at a time (each
+ * flushes before it turns bottom halves back on). */
 SEC("tp_btf/xdp_devmap_xmit")
 int BPF_PROG(xdpq_xmit_flush, const struct net_device *from_dev,
 	     const struct net_device *to_dev, int sent, int drops, int err)
 {
 	struct xdpq_flushed f = { .sent = sent };
-	__u32 zero = 0, n = sent + drops;
+	__u32 n = sent + drops;
 
-	if (from_dev != to_dev || !xdpq_is_egress(to_dev))
+	if (!xdpq_is_egress(to_dev) || !xdpq_sent_from(from_dev))
 		return 0;
-	f.log = bpf_map_lookup_elem(&xdpq_txlogs, &zero);
+	f.log = xdpq_txlog_here();
 	if (!f.log)
 		return 0;
 	bpf_loop(n < XDPQ_TXLOG ? n : XDPQ_TXLOG, xdpq_flushed_one, &f, 0);
@@ -929,17 +1233,16 @@ int BPF_PROG(xdpq_xmit_flush, const struct net_device *from_dev,
 
 /* A redirect into our egress failed before the bulk queue (a veth whose peer
  * has neither XDP nor GRO: no ndo_xdp_xmit; the egress down; the frame too
- * long): the frame the transmit program just logged is the one. */
+ * long): the frame the program just logged is the one. */
 SEC("tp_btf/xdp_redirect_err")
 int BPF_PROG(xdpq_redirect_err, const struct net_device *dev, const struct bpf_prog *xdp,
 	     const void *tgt, int err, enum bpf_map_type map_type, __u32 map_id, __u32 index)
 {
 	struct xdpq_txlog *l;
-	__u32 zero = 0;
 
-	if (index != xdpq_egress_ifindex || !xdpq_is_egress(dev))
+	if (index != xdpq_egress_ifindex || !xdpq_sent_from(dev))
 		return 0;
-	l = bpf_map_lookup_elem(&xdpq_txlogs, &zero);
+	l = xdpq_txlog_here();
 	if (!l || l->head == l->tail)
 		return 0;
 	l->tail--;

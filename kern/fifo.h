@@ -16,7 +16,7 @@ struct xdpq_fifo {
 
 #define XDPQ_FIFO_INIT(capacity) { .cap = (capacity) }
 
-/* The operations, with xdpq_lock held (a tree holds it across its levels). */
+/* The operations, with the lock held (a tree holds it across its levels). */
 static __always_inline int xdpq_fifo_push(struct xdpq_fifo *q, __u32 slot, __u64 rank, __u32 len)
 {
 	if (q->len >= q->cap)
@@ -57,9 +57,9 @@ static __always_inline int xdpq_fifo_enqueue(struct xdpq_fifo *q, __u32 slot, __
 
 	if (slot >= XDPQ_LINKS)
 		return XDPQ_ENQ_BAD_SLOT;
-	bpf_spin_lock(&xdpq_lock);
+	xdpq_lock_take();
 	ret = xdpq_fifo_push(q, slot, rank, len);
-	bpf_spin_unlock(&xdpq_lock);
+	xdpq_lock_give();
 	return ret;
 }
 
@@ -67,9 +67,9 @@ static __always_inline int xdpq_fifo_peek(struct xdpq_fifo *q, struct xdpq_entry
 {
 	int ret;
 
-	bpf_spin_lock(&xdpq_lock);
+	xdpq_lock_take();
 	ret = xdpq_fifo_first(q, e);
-	bpf_spin_unlock(&xdpq_lock);
+	xdpq_lock_give();
 	return ret;
 }
 
@@ -77,9 +77,9 @@ static __always_inline int xdpq_fifo_dequeue(struct xdpq_fifo *q, struct xdpq_en
 {
 	int ret;
 
-	bpf_spin_lock(&xdpq_lock);
+	xdpq_lock_take();
 	ret = xdpq_fifo_pop(q, e);
-	bpf_spin_unlock(&xdpq_lock);
+	xdpq_lock_give();
 	return ret;
 }
 

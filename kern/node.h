@@ -93,7 +93,7 @@ static __always_inline bool xdpq_wait_before(__u32 a, __u32 b)
 
 /* Merge heaps a and b (XDPQ_NIL: empty); the new root. Down the right spine,
  * the smaller root stays and the rest merges into its right child; back up,
- * each node keeps the shorter path on its right. Callers hold xdpq_lock. */
+ * each node keeps the shorter path on its right. Callers hold the lock. */
 static __always_inline __u32 xdpq_heap_merge(__u32 a, __u32 b)
 {
 	struct bpf_iter_num it;

@@ -143,7 +143,7 @@ static __always_inline int xdpq_pifo_first(struct xdpq_pifo *q, __u32 w)
 	return m * 64 + xdpq_ctz64(*leaf);
 }
 
-/* The operations, with xdpq_lock held (a tree holds it across its levels). */
+/* The operations, with the lock held (a tree holds it across its levels). */
 static __always_inline int xdpq_pifo_push(struct xdpq_pifo *q, __u32 slot, __u64 rank, __u32 len)
 {
 	struct xdpq_bucket *bk;
@@ -240,9 +240,9 @@ static __always_inline int xdpq_pifo_enqueue(struct xdpq_pifo *q, __u32 slot, __
 
 	if (slot >= XDPQ_LINKS)
 		return XDPQ_ENQ_BAD_SLOT;
-	bpf_spin_lock(&xdpq_lock);
+	xdpq_lock_take();
 	ret = xdpq_pifo_push(q, slot, rank, len);
-	bpf_spin_unlock(&xdpq_lock);
+	xdpq_lock_give();
 	return ret;
 }
 
@@ -250,9 +250,9 @@ static __always_inline int xdpq_pifo_peek(struct xdpq_pifo *q, struct xdpq_entry
 {
 	int ret;
 
-	bpf_spin_lock(&xdpq_lock);
+	xdpq_lock_take();
 	ret = xdpq_pifo_head_entry(q, e);
-	bpf_spin_unlock(&xdpq_lock);
+	xdpq_lock_give();
 	return ret;
 }
 
@@ -260,9 +260,9 @@ static __always_inline int xdpq_pifo_dequeue(struct xdpq_pifo *q, struct xdpq_en
 {
 	int ret;
 
-	bpf_spin_lock(&xdpq_lock);
+	xdpq_lock_take();
 	ret = xdpq_pifo_pop(q, e);
-	bpf_spin_unlock(&xdpq_lock);
+	xdpq_lock_give();
 	return ret;
 }
 

@@ -243,9 +243,9 @@ static __always_inline int xdpq_tree_push(__u32 n, __u32 slot, __u64 rank, __u32
 
 	if (slot >= XDPQ_POOL_SLOTS)
 		return XDPQ_ENQ_BAD_SLOT;
-	bpf_spin_lock(&xdpq_lock);
+	xdpq_lock_take();
 	res = xdpq_node_enter(n, slot, rank, len, at, now);
-	bpf_spin_unlock(&xdpq_lock);
+	xdpq_lock_give();
 	return res;
 }
 
@@ -254,7 +254,7 @@ static __noinline void xdpq_tree_place(__u32 c, __u64 rank, __u64 at, __u64 now)
 {
 	struct xdpq_node *cd;
 
-	bpf_spin_lock(&xdpq_lock);
+	xdpq_lock_take();
 	cd = xdpq_node(c);
 	cd->trank = rank;
 	cd->tat = at;
@@ -263,7 +263,7 @@ static __noinline void xdpq_tree_place(__u32 c, __u64 rank, __u64 at, __u64 now)
 		xdpq_put(c, now);
 	else
 		cd->state = XDPQ_T_PARKED;
-	bpf_spin_unlock(&xdpq_lock);
+	xdpq_lock_give();
 }
 
 static __always_inline bool xdpq_tree_claim(__u32 n)
@@ -279,9 +279,9 @@ static __noinline bool xdpq_tree_release(__u32 c)
 {
 	struct xdpq_node *cd = xdpq_node(c);
 
-	bpf_spin_lock(&xdpq_lock);
+	xdpq_lock_take();
 	cd->state = XDPQ_T_NONE;
-	bpf_spin_unlock(&xdpq_lock);
+	xdpq_lock_give();
 	__sync_lock_test_and_set(&xdpq_claimed[c & (XDPQ_NODES - 1)], 0);
 	return *(volatile __u32 *)&cd->len && xdpq_tree_claim(c);
 }
@@ -349,7 +349,7 @@ static __always_inline int xdpq_tree_serve(struct xdpq_entry *e, struct xdpq_pat
 	__u32 n = XDPQ_NIL, d = 0, rb = XDPQ_NIL;
 	int *i, res = -1;
 
-	bpf_spin_lock(&xdpq_lock);
+	xdpq_lock_take();
 	bpf_iter_num_new(&it, 0, XDPQ_TOPS);
 	while ((i = bpf_iter_num_next(&it))) {
 		if (xdpq_node(*i)->avail) {
@@ -398,7 +398,7 @@ static __always_inline int xdpq_tree_serve(struct xdpq_entry *e, struct xdpq_pat
 		nd->avail--;
 		nd->len--;
 		nd->bytes -= x->len;
-		bpf_spin_unlock(&xdpq_lock);
+		xdpq_lock_give();
 		xdpq_rbnode_entry(x, e);
 		xdpq_obj_drop(x);
 		path->rank[d] = e->rank;
@@ -406,7 +406,7 @@ static __always_inline int xdpq_tree_serve(struct xdpq_entry *e, struct xdpq_pat
 	}
 #endif
 out:
-	bpf_spin_unlock(&xdpq_lock);
+	xdpq_lock_give();
 	return res;
 }
 
@@ -417,11 +417,11 @@ static __always_inline __u64 xdpq_tree_later(void)
 	__u64 at = ~0ULL;
 	__u32 r;
 
-	bpf_spin_lock(&xdpq_lock);
+	xdpq_lock_take();
 	r = xdpq_wait_root;
 	if (r < XDPQ_LINKS)
 		at = xdpq_wait(r)->at;
-	bpf_spin_unlock(&xdpq_lock);
+	xdpq_lock_give();
 	return at;
 }
 #endif
@@ -444,10 +444,10 @@ static __always_inline int xdpq_tree_push_rb(__u32 n, __u32 slot, __u64 rank, __
 	x->rank = rank;
 	*(volatile __u32 *)&x->slot = slot;
 	*(volatile __u32 *)&x->len = len;
-	bpf_spin_lock(&xdpq_lock);
+	xdpq_lock_take();
 	nd = xdpq_node(n);
 	if (nd->len >= nd->cap) {
-		bpf_spin_unlock(&xdpq_lock);
+		xdpq_lock_give();
 		xdpq_obj_drop(x);
 		return XDPQ_ENQ_FULL;
 	}
@@ -458,7 +458,7 @@ static __always_inline int xdpq_tree_push_rb(__u32 n, __u32 slot, __u64 rank, __
 		nd->len++;
 		nd->bytes += len;
 		xdpq_heap_push(&xdpq_wait_root, slot, at, n);
-		bpf_spin_unlock(&xdpq_lock);
+		xdpq_lock_give();
 		xdpq_obj_drop(x);
 		return res;
 	}
@@ -470,7 +470,7 @@ static __always_inline int xdpq_tree_push_rb(__u32 n, __u32 slot, __u64 rank, __
 	nd->len++;
 	nd->bytes += len;
 	xdpq_gained(n, now);
-	bpf_spin_unlock(&xdpq_lock);
+	xdpq_lock_give();
 	return res;
 }
 
@@ -484,13 +484,13 @@ static __always_inline int xdpq_due_rb(__u32 slot, __u32 n, __u64 now)
 	struct xdpq_node *nd;
 
 	if (!x) {
-		bpf_spin_lock(&xdpq_lock);
+		xdpq_lock_take();
 		xdpq_heap_insert(&xdpq_wait_root, slot);
-		bpf_spin_unlock(&xdpq_lock);
+		xdpq_lock_give();
 		return 1;
 	}
 	*(volatile __u32 *)&x->slot = slot;
-	bpf_spin_lock(&xdpq_lock);
+	xdpq_lock_take();
 	x->rank = xdpq_link(slot)->rank;
 	*(volatile __u32 *)&x->len = xdpq_link(slot)->len;
 	nd = xdpq_node(n);
@@ -499,7 +499,7 @@ static __always_inline int xdpq_due_rb(__u32 slot, __u32 n, __u64 now)
 	nd->rb.bytes += xdpq_link(slot)->len;
 	xdpq_rbtree_add(xq_rbtree_root(n), &x->rb, xdpq_rb_less);
 	xdpq_gained(n, now);
-	bpf_spin_unlock(&xdpq_lock);
+	xdpq_lock_give();
 	return 0;
 }
 #endif
@@ -513,10 +513,10 @@ static __always_inline int xdpq_due_one(__u64 now)
 	struct xdpq_node *nd;
 	__u32 r, n;
 
-	bpf_spin_lock(&xdpq_lock);
+	xdpq_lock_take();
 	r = xdpq_wait_root;
 	if (r >= XDPQ_LINKS || xdpq_wait(r)->at > now) {
-		bpf_spin_unlock(&xdpq_lock);
+		xdpq_lock_give();
 		return 1;
 	}
 	xdpq_heap_pop(&xdpq_wait_root);
@@ -527,21 +527,21 @@ static __always_inline int xdpq_due_one(__u64 now)
 
 		if (!cd->avail) {
 			cd->state = XDPQ_T_PARKED;
-			bpf_spin_unlock(&xdpq_lock);
+			xdpq_lock_give();
 			return 0;
 		}
 		cd->state = XDPQ_T_ELIGIBLE;
 		xdpq_node_insert(nd, r, cd->trank, 0);
 #ifdef XDPQ_RBTREES
 	} else if (xdpq_is_rbtree(nd)) {
-		bpf_spin_unlock(&xdpq_lock);
+		xdpq_lock_give();
 		return xdpq_due_rb(r, n, now);
 #endif
 	} else {
 		xdpq_node_insert(nd, r, xdpq_link(r)->rank, xdpq_link(r)->len);
 	}
 	xdpq_gained(n, now);
-	bpf_spin_unlock(&xdpq_lock);
+	xdpq_lock_give();
 	return 0;
 }
 
@@ -567,12 +567,12 @@ static __noinline __u64 xdpq_node_head(__u32 n)
 	struct xdpq_entry e;
 	int res;
 
-	bpf_spin_lock(&xdpq_lock);
+	xdpq_lock_take();
 	if (xdpq_is_pifo(nd))
 		res = xdpq_pifo_head_entry(&nd->pifo, &e);
 	else
 		res = xdpq_fifo_first(&nd->fifo, &e);
-	bpf_spin_unlock(&xdpq_lock);
+	xdpq_lock_give();
 	return res ? 0 : e.len;
 }
 

@@ -35,10 +35,11 @@ _Static_assert((XDPQ_POOL_SLOTS & (XDPQ_POOL_SLOTS - 1)) == 0, "XDPQ_POOL_SLOTS:
 /* End of a slot list. */
 #define XDPQ_NIL 0xffffffffu
 
-/* All queue state lives in one global data section guarded by one
- * bpf_spin_lock, like a qdisc's root lock. bpf_rbtree roots must share a map
- * value with the lock that guards them, and under the lock only direct
- * memory access is allowed (no map lookups), so everything the queue
+/* All queue state lives in one global data section guarded by one lock,
+ * like a qdisc's root lock (queue_common.h: a bpf_spin_lock, or where that
+ * is safe a cheaper one of our own). bpf_rbtree roots must share a map value
+ * with the bpf_spin_lock that guards them, and under it only direct memory
+ * access is allowed (no map lookups), so everything the queue
  * operations touch sits in this one section. libbpf 1.1 ignores .bss.NAME
  * sections, hence .data.NAME. */
 #define xdpq_locked SEC(".data.xq") __attribute__((aligned(8)))

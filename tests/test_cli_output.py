@@ -159,6 +159,10 @@ def test_stats_nests_the_programs_drops_in_the_datapaths_and_shows_rates(cli: Cl
             table = cli.ok("stats", "st")
         finally:
             sender.join()
+        # The counts once every packet is through: read while packets arrive, the program's
+        # reasons and the datapath's counters are two maps read one after the other.
+        wait_for(lambda: cli.stats("st")["backlog"] == 0)
+        s = {**cli.stats("st"), "rates": s["rates"]}
         assert "scheduler_drops" not in s
         adm = s["drops"]["admission"]
         assert set(adm["reasons"]) <= {"queue_full", "flow_limit"} and adm["reasons"]

@@ -71,3 +71,26 @@ def test_concurrent_enqueue_and_dequeue_conserve_every_packet(sched: str, transm
         assert r.slots_peak >= pool
     assert r.flushed == r.backlog + r.staged
     assert r.free_ok
+
+
+@pytest.mark.parametrize("sched", sorted(SCHEDULERS))
+def test_enqueues_in_process_context_beside_the_live_timer_conserve_every_packet(sched: str):
+    """The scheduler's lock taken by BPF_PROG_RUN from user space on every CPU while the
+    scheduler's timer, armed by those enqueues on their own CPUs, dequeues under the same
+    lock in its softirq (kern/queue_common.h): no deadlock (the run ends), and the same
+    exact accounting."""
+    obj = SCHEDULERS[sched]().obj_path
+    with (
+        TestBed() as bed,
+        bed.enter(DUT),
+        Stepper(obj, egress_ifindex=bed.ifindex("out0")) as s,
+    ):
+        r = run_concurrent(s, FRAMES, timer=True)
+        fires = s.obj.section(".bss")["xdpq_timer_fires"]
+    summary = r.summary()
+    assert r.errors == [], summary
+    assert r.steps == 0 and fires > 100, summary  # the timer did the dequeues
+    c = r.before_flush
+    assert c["enqueued"] > 1000 and c["dequeued"] > 1000 and c["transmitted"] > 1000, summary
+    assert r.backlog == 0 and r.staged == 0, summary  # drained by the timer
+    assert r.free_ok

@@ -95,9 +95,13 @@ def test_idle_scheduler_makes_no_runs_and_no_timer_fires(bed: TestBed) -> None:
             after = d.stats()
         finally:
             d.close()
-    assert before.timer_fires > 0 and before.tx_calls > 0
+    # The scheduler ran: its timer and the transmitter, or arrivals sending in their own
+    # place (cut through, kern/datapath.h), which need neither.
+    assert before.counters["dequeued"].packets > 0
+    assert (before.timer_fires > 0 and before.tx_calls > 0) or before.cut_through > 0
     assert after.timer_fires == before.timer_fires
     assert after.tx_calls == before.tx_calls
+    assert after.cut_through == before.cut_through
     assert after.tx_runs == before.tx_runs
 
 

@@ -19,7 +19,9 @@ VERBS = ("doctor", "check", "fmt", "compile", "sim", "sweep", "deploy", "stats",
          "list", "demo")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(verbs: tuple[str, ...] = VERBS) -> argparse.ArgumentParser:
+    """The parser, with the verbs ``verbs`` (their modules are imported: all of them
+    only where the whole command line is asked for, see ``_needed``)."""
     parser = argparse.ArgumentParser(
         prog="xdpq",
         description="Write a packet scheduler, simulate it, deploy it into XDP.",
@@ -29,9 +31,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"xdpq {__version__}")
     json_options(parser, top=True)
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
-    for verb in VERBS:
+    for verb in verbs:
         importlib.import_module(f"xdpq.commands.{verb}").register(sub)
     return parser
+
+
+def _needed(argv: list[str]) -> tuple[str, ...]:
+    """The verbs whose modules this command line needs: the one it names (the first word
+    that is not an option), none for a bare --version, else all (the top help, or an
+    unknown verb's message, lists them; shell completion offers them). Importing one
+    verb's module, not all twelve with what they import, is most of how fast a verb
+    starts."""
+    if "_ARGCOMPLETE" in os.environ:
+        return VERBS
+    words = [a for a in argv if not a.startswith("-")]
+    if words:
+        return (words[0],) if words[0] in VERBS else VERBS
+    return () if "--version" in argv and not {"-h", "--help"} & set(argv) else VERBS
 
 
 def _complete(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C at any point, even while the verbs' modules are still being imported,
     # ends quietly with the shell's status for SIGINT.
     try:
-        parser = build_parser()
+        parser = build_parser(_needed(sys.argv[1:] if argv is None else argv))
         _complete(parser)
         args = parser.parse_args(argv)
         args.json = args.json or args.pretty

@@ -195,6 +195,7 @@ def table(s: dict[str, Any], before: dict[str, Any] | None) -> Any:
     x = s["transmitter"]
     t.add_row("transmitter runs / batches", f"{x['runs']:,} / {x['batches']:,}", "",
               f"{x['per_batch']} per batch")
+    t.add_row("sent by arrivals (cut through)", f"{x['cut_through']:,}", "", "")
     if x.get("error"):
         t.add_row("transmitter error", str(x["error"]), "", "")
     e = s["egress_state"]

@@ -17,6 +17,7 @@ class LinkInfo:
     up: bool
     peer_ifindex: int  # veth: the peer's ifindex (in its own namespace); 0 otherwise
     xdp_attached: bool
+    xdp_native: bool = False  # the attached program runs in the driver (not generic XDP)
 
 
 def link_info(name: str) -> LinkInfo:
@@ -29,14 +30,15 @@ def link_info(name: str) -> LinkInfo:
     linkinfo = msg.get_attr("IFLA_LINKINFO")
     kind = linkinfo.get_attr("IFLA_INFO_KIND") if linkinfo else ""
     xdp = msg.get_attr("IFLA_XDP")
-    attached = bool(xdp and (xdp.get_attr("IFLA_XDP_ATTACHED") or 0))
+    mode = (xdp.get_attr("IFLA_XDP_ATTACHED") or 0) if xdp else 0
     return LinkInfo(
         name=name,
         ifindex=msg["index"],
         kind=kind or "",
         up=bool(msg["flags"] & 1),
         peer_ifindex=(msg.get_attr("IFLA_LINK") or 0) if kind == "veth" else 0,
-        xdp_attached=attached,
+        xdp_attached=bool(mode),
+        xdp_native=mode in (1, "xdp"),  # XDP_ATTACHED_DRV, as a number or as pyroute2 names it
     )
 
 

@@ -76,6 +76,7 @@ class Stats:
     tx_runs: int
     tx_calls: int
     wakeups: int
+    cut_through: int  # frames arrivals sent in their own place (kern/datapath.h)
     shaper: Shaper
     stops: Stops
     extra: dict[str, int] = field(default_factory=dict)
@@ -116,10 +117,12 @@ class Deployment:
         resume: bool = False,
         unclaimed: Unclaimed = Unclaimed.FORWARD,
         external_completions: bool = False,
+        cut_through: bool = True,
     ) -> None:
         self.shaper = shaper or Shaper()
         self.bql = bql or default_bql(self.shaper)
         self.unclaimed = unclaimed  # resumed: what the scheduler left behind was given
+        self.cut_through = cut_through
         self.program = program
         self.pin_dir = Path(pin_dir) if pin_dir is not None else None
         self._pins: list[Path] = []
@@ -194,6 +197,11 @@ class Deployment:
             self._links.append(self.obj.prog(tracepoint).attach())
         self._tx = Transmitter(self.obj, self.egress.ifindex)
         self._links.append(self.obj.prog("xdpq_ingress").attach_xdp(self.ingress.ifindex))
+        # Arrivals send the scheduler's next frame in their place only where the program
+        # runs in the driver: generic XDP sends redirected frames without the bulk queue
+        # whose flush says they left (kern/datapath.h, "cut through").
+        native = self.cut_through and link_info(self.ingress.name).xdp_native
+        self.obj.section(".bss")["xdpq_cut_ifindex"] = self.ingress.ifindex if native else 0
         if self.resumed:  # a scheduler the dead one left stopped on a limit
             self.obj.prog("xdpq_release").run(frame, ctx=xdp_ctx(64))
 
@@ -262,6 +270,7 @@ class Deployment:
             tx_runs=bss["xdpq_tx_runs"],
             tx_calls=self.tx_calls,
             wakeups=bss["xdpq_wakeups"],
+            cut_through=bss["xdpq_cut_sent"],
             shaper=read_shaper(self.obj),
             stops=read_stops(self.obj),
         )

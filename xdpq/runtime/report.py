@@ -198,7 +198,8 @@ def collect(obj: BpfObject, prog: ir.Program, runtime: dict[str, Any] | None = N
         "bql": {"mode": BqlMode(bss["xdpq_bql_mode"]).name.lower(),
                 "limit": data["xdpq_bql_limit"], "inflight": _signed(bss["xdpq_inflight"]),
                 "peak": bss["xdpq_bql_peak"], "completed_bytes": bss["xdpq_completed_bytes"],
-                "completion_polls": bss["xdpq_complete_polls"]},
+                "completion_polls": bss["xdpq_complete_polls"],
+                "forgiven": bss["xdpq_bql_forgiven"]},
         "rate": {"rate_bps": shaper.rate, "burst_ns": shaper.burst_ns,
                  "overhead": shaper.overhead, "latency_ns": shaper.latency_ns,
                  "limit_bytes": shaper.limit, "backlog_bytes": bss["xdpq_backlog_bytes"],
@@ -208,6 +209,7 @@ def collect(obj: BpfObject, prog: ir.Program, runtime: dict[str, Any] | None = N
         "transmitter": {"runs": tx_runs, "batches": tx_calls,
                         "per_batch": round(tx_runs / tx_calls, 1) if tx_calls else 0.0,
                         "timer_fires": bss["xdpq_timer_fires"], "wakeups": bss["xdpq_wakeups"],
+                        "cut_through": bss["xdpq_cut_sent"],
                         "error": runtime.get("tx_error")},
         "params": format_values(prog, read_params(obj, prog)),
         "param_values": read_params(obj, prog),
@@ -318,5 +320,7 @@ def _direction(add: Callable[[str, str, str, dict[str, str], float], None],
         t["batches"])
     add("xdpq_timer_fires_total", "counter", "scheduler timer callbacks", d,
         t["timer_fires"])
+    add("xdpq_cut_through_total", "counter", "frames arrivals sent in their own place", d,
+        t["cut_through"])
     add("xdpq_egress_refusing", "gauge", "1 while the egress refuses frames", d,
         1 if s["egress_state"]["refusing"] else 0)

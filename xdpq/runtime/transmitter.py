@@ -29,7 +29,7 @@ def _lib() -> ctypes.CDLL:
     so = ctypes.CDLL(str(compile_host_library(_SOURCE, ("bpf",))), use_errno=True)
     so.xdpq_tx_start.restype = ctypes.c_void_p
     so.xdpq_tx_start.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
-                                 ctypes.c_int, ctypes.c_int]
+                                 ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
     so.xdpq_tx_stop.restype = ctypes.c_int
     so.xdpq_tx_stop.argtypes = [ctypes.c_void_p]
     so.xdpq_tx_calls.restype = ctypes.c_ulonglong
@@ -50,6 +50,7 @@ class Transmitter:
             obj.map("xdpq_wake").fd,
             bss.address("xdpq_staged"),
             bss.address("xdpq_tx_sleeping"),
+            bss.address("xdpq_tx_busy"),
             egress_ifindex,
             batch_size,
         )

@@ -6,6 +6,11 @@
  * redirected into the egress device); when none are, it announces that it
  * sleeps, looks once more, and blocks in epoll on the wake-up ring buffer
  * and on a stop eventfd. No spinning, no polling interval.
+ *
+ * Around each call it raises xdpq_tx_busy: frames it took off the transmit
+ * ring may be in the egress's bulk queue until the call returns (the kernel
+ * flushes it before), and arrivals on the ingress must not send in the
+ * scheduler's place until then (kern/datapath.h, "cut through").
  */
 #include <errno.h>
 #include <pthread.h>
@@ -27,6 +32,7 @@ struct xdpq_tx {
 	int batch;
 	volatile unsigned long long *staged;
 	volatile unsigned int *sleeping;
+	volatile unsigned int *busy;
 	struct ring_buffer *ring;
 	int stop_fd;
 	int epoll_fd;
@@ -72,7 +78,9 @@ static void *loop(void *arg)
 	while (!tx->stopping) {
 		staged = __atomic_load_n(tx->staged, __ATOMIC_ACQUIRE);
 		if (staged) {
+			__atomic_store_n(tx->busy, 1, __ATOMIC_SEQ_CST);
 			err = run_batch(tx, staged);
+			__atomic_store_n(tx->busy, 0, __ATOMIC_RELEASE);
 			if (err) {
 				tx->error = -err;
 				break;
@@ -107,7 +115,7 @@ void xdpq_tx_free(struct xdpq_tx *tx)
 }
 
 struct xdpq_tx *xdpq_tx_start(int prog_fd, int ring_map_fd, void *staged, void *sleeping,
-			      int egress_ifindex, int batch)
+			      void *busy, int egress_ifindex, int batch)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct xdpq_tx *tx = calloc(1, sizeof(*tx));
@@ -120,6 +128,8 @@ struct xdpq_tx *xdpq_tx_start(int prog_fd, int ring_map_fd, void *staged, void *
 	tx->batch = batch;
 	tx->staged = staged;
 	tx->sleeping = sleeping;
+	tx->busy = busy;
+	*tx->busy = 0;	/* a transmitter that died in a call (resumed) holds nothing */
 	tx->stop_fd = eventfd(0, EFD_CLOEXEC);
 	tx->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	tx->ring = ring_buffer__new(ring_map_fd, on_wake, NULL, NULL);

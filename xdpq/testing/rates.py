@@ -38,10 +38,12 @@ from xdpq.runtime.deploy import Deployment
 LATENCY_NS = 50_000_000
 
 
-def offer(bed: TestBed, gen: TrafficGen, rate: int, seconds: float) -> dict[str, float]:
-    """Twice ``rate`` for ``seconds``; the rate the receiver saw, once all is in."""
+def offer(bed: TestBed, gen: TrafficGen, rate: int, seconds: float,
+          load: float = 2.0) -> dict[str, float]:
+    """``load`` times ``rate`` (twice, unless told) for ``seconds``; the rate the receiver
+    saw, once all is in."""
     with Receiver(bed) as rcv:
-        pps = 2 * rate / (8 * MTU_FRAME)
+        pps = load * rate / (8 * MTU_FRAME)
         sent = gen.send(count=int(pps * seconds), rate_pps=pps, timeout_s=4 * seconds + 10)
         time.sleep(0.1 + (LATENCY_NS + DEFAULT_BURST_NS) / 1e9)  # the queue drains
         arrivals = rcv.arrivals()
@@ -87,17 +89,25 @@ def xdpq_tbf(bed: TestBed, gen: TrafficGen, rate: int, seconds: float) -> dict[s
 
 def tc_tbf(bed: TestBed, gen: TrafficGen, rate: int, seconds: float) -> dict[str, object]:
     """tc's tbf on out0, the kernel bridging in0 and out0 (see :func:`bridged`)."""
-    ns = bed.ns[DUT]
-    burst = DEFAULT_BURST_NS * rate // NS_BITS + MTU_FRAME
-    tc = ["tc", "-n", ns, "qdisc"]
-    subprocess.run([*tc, "replace", "dev", "out0", "root", "tbf", "rate", f"{rate}bit",
-                    "burst", str(burst), "latency", f"{LATENCY_NS // 1000}us"], check=True)
-    try:
+    with tbf(bed, rate) as burst:
         out: dict[str, object] = dict(offer(bed, gen, rate, seconds))
-    finally:
-        subprocess.run([*tc, "del", "dev", "out0", "root"], check=True)
     out["burst_bytes"] = burst
     return out
+
+
+@contextmanager
+def tbf(bed: TestBed, rate: int, latency_ns: int = LATENCY_NS) -> Iterator[int]:
+    """``tc qdisc tbf`` on out0 at ``rate`` while in the block: xdpq's burst plus one frame
+    (tbf's bucket holds the frame itself), the limit ``latency_ns`` at the rate. Yields
+    the burst in bytes."""
+    burst = DEFAULT_BURST_NS * rate // NS_BITS + MTU_FRAME
+    tc = ["tc", "-n", bed.ns[DUT], "qdisc"]
+    subprocess.run([*tc, "replace", "dev", "out0", "root", "tbf", "rate", f"{rate}bit",
+                    "burst", str(burst), "latency", f"{latency_ns // 1000}us"], check=True)
+    try:
+        yield burst
+    finally:
+        subprocess.run([*tc, "del", "dev", "out0", "root"], check=True)
 
 
 @contextmanager

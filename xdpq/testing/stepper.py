@@ -14,6 +14,7 @@ from pathlib import Path
 
 from xdpq.bpf import BpfObject, xdp_ctx
 from xdpq.bpf.program import XDP_PASS, XDP_REDIRECT
+from xdpq.errors import XdpqError
 from xdpq.ir.link import Bql, Shaper
 from xdpq.ir.outcomes import Unclaimed
 from xdpq.runtime.counters import read_counters
@@ -63,6 +64,18 @@ class Stepper:
         except BaseException:
             self.obj.close()
             raise
+
+    def start_timer(self) -> None:
+        """The real clock, and the scheduler's own timer dequeuing (as deployed): every
+        enqueue arms it. :meth:`stop_timer` goes back to the virtual clock."""
+        if self.obj.prog("xdpq_init").run(bytes(64), ctx=xdp_ctx(64)).retval != XDP_PASS:
+            raise XdpqError("xdpq_init could not set up the scheduler's timer")
+        self.obj.section(".bss")["xdpq_clock_virtual"] = 0
+
+    def stop_timer(self) -> None:
+        """Back to the virtual clock: enqueues no longer arm the timer (one already armed
+        still fires once)."""
+        self.obj.section(".bss")["xdpq_clock_virtual"] = 1
 
     def ingress(self, frame: bytes, now: int = 0) -> int:
         """Deliver a frame at virtual time ``now``; returns the XDP verdict."""

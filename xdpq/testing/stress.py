@@ -29,6 +29,13 @@ per run is what varies the flows. The runs are made through prebuilt
 ``bpf_test_run_opts``; ctypes releases the GIL for the system call, so the
 kernel parts of the threads overlap.
 
+With ``timer`` the scheduler runs on the real clock and its own timer does
+the dequeues, in a softirq on whichever CPU an enqueue armed it: every
+enqueuer, holding the scheduler's lock inside its ``BPF_PROG_RUN``, may have
+the timer fire on its CPU and want the same lock (kern/queue_common.h says
+why that cannot deadlock). The dequeuer thread then only transmits, and the
+run waits for the timer to drain the queues before the accounting.
+
 The transmit path needs a real egress device whose ifindex differs from the
 receiving one: the caller runs this inside the DUT namespace of a veth test
 bed (``TestBed.enter``), where ``out0`` is the egress and the loopback the
@@ -57,6 +64,7 @@ from xdpq.testing.malformed import free_slots
 from xdpq.testing.stepper import LOOPBACK, Stepper
 
 _STEP_IO_SIZE = 40  # struct xdpq_step_io (kern/datapath.h): now comes first
+_DRAIN_S = 10.0  # at most, for the timer to drain what the enqueuers left
 
 
 def flow_frames(rng: random.Random, n: int) -> list[bytes]:
@@ -152,7 +160,7 @@ def _read(m: object, keys: list[bytes]) -> list[list[tuple[int, int]]]:
 
 def run_concurrent(
     stepper: Stepper, frames: int, threads: int | None = None, seed: int = 1,
-    distinct: int = 4096, transmit_ratio: float = 1.0,
+    distinct: int = 4096, transmit_ratio: float = 1.0, timer: bool = False,
 ) -> Result:  # fmt: skip
     """Hammer ``stepper`` (which must have an egress) as the module's doc describes."""
     cpus = sorted(os.sched_getaffinity(0))
@@ -188,6 +196,9 @@ def run_concurrent(
     step = _Runner(stepper.obj.prog("xdpq_step").fd, [bytes(_STEP_IO_SIZE)], 0)
     step.frames[0] = step_io
     tx = _Runner(prog_fd, [bytes(64)], stepper.egress_ifindex)
+    bss = stepper.obj.section(".bss")
+    if timer:
+        stepper.start_timer()
 
     def dequeuer() -> None:
         """Bursts of 32 dequeues at a rising virtual time, each followed by transmit
@@ -196,7 +207,7 @@ def run_concurrent(
             now, owed = 0, 0.0
             barrier.wait()
             while not stop_deq.is_set():
-                for _ in range(32):
+                for _ in range(0 if timer else 32):
                     now += 1000
                     struct.pack_into("=Q", step_io, 0, now)
                     step.run(0)
@@ -233,6 +244,11 @@ def run_concurrent(
     for t in enq:
         t.join()
     res.seconds = time.monotonic() - t0
+    if timer:  # the timer drains the queues, the dequeuer what it stages
+        deadline = time.monotonic() + _DRAIN_S
+        while (bss["xdpq_backlog"] or bss["xdpq_staged"]) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        stepper.stop_timer()
     stop_deq.set()
     deq.join()
     stop_sampler.set()
