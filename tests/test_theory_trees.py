@@ -25,6 +25,7 @@ from xdpq.packet import parse
 from xdpq.runtime.params import write_params
 from xdpq.sim.run import DROPPED, Arrival, FlowPacket, Simulation
 from xdpq.testing.frames import FrameSpec, frame
+from xdpq.testing.rates import HtbClass, htb_shares
 from xdpq.testing.replay import replay
 from xdpq.testing.stepper import Stepper
 
@@ -160,32 +161,10 @@ def test_stfq_exceeds_the_parekh_gallager_bound_within_its_own_and_wf2q_beats_it
 
 # -- HTB: rate, ceil and borrowing ----------------------------------------------------------
 
-def htb_rates(link: int, rate: Sequence[int], ceil: Sequence[int],
-              demand: Sequence[int]) -> list[float]:
-    """What HTB gives each class: its rate (or demand, or ceil, if less), and what the
-    link has left, shared in proportion to the rates among the classes that still want
-    more, each up to min(demand, ceil) (water-filling)."""
-    want = [min(d, c) for d, c in zip(demand, ceil, strict=True)]
-    got = [float(min(r, w)) for r, w in zip(rate, want, strict=True)]
-    left = link - sum(got)
-    hungry = [k for k in range(len(got)) if got[k] < want[k]]
-    while hungry and left > 1e-6:
-        weight = sum(rate[k] for k in hungry)
-        share = {k: left * rate[k] / weight for k in hungry}
-        capped = [k for k in hungry if got[k] + share[k] >= want[k]]
-        if not capped:
-            for k in hungry:
-                got[k] += share[k]
-            break
-        for k in capped:
-            left -= want[k] - got[k]
-            got[k] = want[k]
-        hungry = [k for k in hungry if k not in capped]
-    return got
-
-
-HTB_RATE = [20 * MBIT, 30 * MBIT, 10 * MBIT, *[10 * MBIT] * 5]
-HTB_CEIL = [100 * MBIT, 40 * MBIT, 100 * MBIT, *[100 * MBIT] * 5]
+HTB = [HtbClass(0, 20 * MBIT, 100 * MBIT), HtbClass(8, 30 * MBIT, 40 * MBIT),
+       HtbClass(16, 10 * MBIT, 100 * MBIT)]
+HTB_PARAMS: dict[str, int | list[int]] = {"rate": [c.rate for c in HTB] + [10 * MBIT] * 5,
+                                          "ceil": [c.ceil for c in HTB] + [LINK] * 5}
 
 
 @pytest.mark.parametrize("offered", [
@@ -198,10 +177,11 @@ def test_htb_classes_get_their_rate_and_their_share_up_to_ceil(
         offered: tuple[int, int, int], egress: int) -> None:
     sizes = (1500, 1000, 1200)
     stop = 400 * MS
-    sources = [steady(size, 8 * c, 1 + c, mbit * MBIT, 0, stop)
-               for c, (size, mbit) in enumerate(zip(sizes, offered, strict=True)) if mbit]
-    deps = run("htb", {"rate": HTB_RATE, "ceil": HTB_CEIL}, sources, egress)
-    want = htb_rates(LINK, HTB_RATE[:3], HTB_CEIL[:3], [m * MBIT for m in offered])
+    sources = [steady(size, c.dscp, 1 + k, mbit * MBIT, 0, stop)
+               for k, (c, size, mbit) in enumerate(zip(HTB, sizes, offered, strict=True))
+               if mbit]
+    deps = run("htb", HTB_PARAMS, sources, egress)
+    want = htb_shares(LINK, HTB, [m * MBIT for m in offered])
     for out in deps.both():
         got = iter(out)
         for c, mbit in enumerate(offered):
