@@ -5,17 +5,20 @@ program's own drop reasons; `compile -o` saying where the C went."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
-from verbs import Cli, deploy_args, nothing_left
+from verbs import Cli, deploy_args, nothing_left, wait_for
 
 from conftest import REPO
 from xdpq.cli import VERBS, build_parser
 from xdpq.net.receiver import Receiver
 from xdpq.net.testbed import TestBed
+from xdpq.net.trafficgen import Flow, TrafficGen
 
 FIFO = str(REPO / "schedulers/fifo.xdpq")
 TBF_SCENARIO = str(REPO / "sim/tbf.toml")
@@ -133,3 +136,62 @@ def test_deploy_set_stats_list_down_print_json(cli: Cli, bed: TestBed) -> None:
         assert stopped["event"] == "stopped" and "transmitted" in stopped["counters"]
     nothing_left(cli, bed)
 
+
+
+# -- stats and list as tc -s and ip show them ----------------------------------------------
+
+
+@pytest.mark.kernel
+def test_stats_nests_the_programs_drops_in_the_datapaths_and_shows_rates(cli: Cli,
+                                                                         bed: TestBed) -> None:
+    """stfq at 5 Mbit/s, offered 20 Mbit/s of one flow: its own drops (flow_limit,
+    queue_full) are admission drops, listed inside it, counted once; in and out carry
+    bits and packets per second, from the deploying process's estimate."""
+    flows = [Flow(size=1000, sport=11)]
+    with Receiver(bed), TrafficGen(bed, flows) as gen:
+        cli.ok(*deploy_args(bed, "--detach", "--name", "st", "--rate", "5mbit"))
+        sender = threading.Thread(target=gen.send, kwargs={
+            "count": 7500, "rate_pps": 2500.0})  # 3 s at 20 Mbit/s
+        sender.start()
+        try:
+            wait_for(lambda: (cli.stats("st")["rates"] or {}).get("out", {}).get("bps", 0) > 0)
+            s = cli.stats("st")
+            table = cli.ok("stats", "st")
+        finally:
+            sender.join()
+        assert "scheduler_drops" not in s
+        adm = s["drops"]["admission"]
+        assert set(adm["reasons"]) <= {"queue_full", "flow_limit"} and adm["reasons"]
+        assert sum(r["packets"] for r in adm["reasons"].values()) == adm["packets"] > 0
+        assert s["dropped"]["packets"] == sum(v["packets"] for v in s["drops"].values())
+        assert s["rates"]["in"]["pps"] > 0 and s["rates"]["out"]["bps"] > 0
+        assert "of which flow_limit" in table or "of which queue_full" in table
+        assert re.search(r"^\s*│?\s*out\b.*(Kbit|Mbit) [\d,]+pps", table, re.M), table
+        cli.ok("down", "st")
+    nothing_left(cli, bed)
+
+
+@pytest.mark.kernel
+def test_list_piped_is_not_cut_and_watch_ends_on_sigterm_with_its_table(cli: Cli,
+                                                                        bed: TestBed) -> None:
+    name = "a-long-name-to-see-list-cut-it"
+    cli.ok(*deploy_args(bed, "--detach", "--name", name, "--param", "weight=1,2,3,4,5,6,7,8"))
+    out = cli.ok("list")  # a pipe: not a terminal
+    row = next(line for line in out.splitlines() if name in line)
+    assert "weight=1,2,3,4,5,6,7,8" in row and len(row) > 80  # one line, not cut
+    watch = cli.popen("stats", name, "--watch", "--interval", "0.2")
+    wait_for(lambda: _catches(watch.pid, signal.SIGTERM))  # started, however loaded the host
+    watch.send_signal(signal.SIGTERM)
+    stdout, stderr = watch.communicate(timeout=30)
+    assert watch.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert "binding" in stdout and "transmitter" in stdout  # the last table stays
+    cli.ok("down", name)
+    nothing_left(cli, bed)
+
+
+def _catches(pid: int, sig: int) -> bool:
+    """Whether process ``pid`` has a handler for ``sig`` (its SigCgt mask in /proc)."""
+    with open(f"/proc/{pid}/status") as f:
+        mask = next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt:"))
+    return bool(mask >> (sig - 1) & 1)

@@ -1,6 +1,6 @@
-"""The tree is lint-clean: ruff runs as part of the suite, so CI enforces it; and every
-scheduler program of the repository is in the layout `xdpq fmt` gives (.ci/run checks
-that too, with the installed command)."""
+"""The tree is lint-clean: ruff runs as part of the suite, so CI (.ci/run, the README's
+test command) enforces it; and every scheduler program of the repository is in the
+layout `xdpq fmt --check` gives."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ same next release time, and every arrival the same fate.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from enum import IntEnum
 
 import pytest
@@ -32,21 +33,23 @@ from xdpq.testing.stepper import Stepper
 pytestmark = pytest.mark.kernel
 
 
-@pytest.fixture(scope="module")
-def stfq() -> Stepper:
-    compiled = compile_library("stfq")
+def _library(name: str) -> Iterator[Stepper]:
+    """A library scheduler in the kernel, on a virtual clock, with its program beside."""
+    compiled = compile_library(name)
     with Stepper(compiled.obj_path) as kernel:
         kernel.program = compiled.program  # type: ignore[attr-defined]
         yield kernel
 
 
 @pytest.fixture(scope="module")
-def pacing() -> Stepper:
+def stfq() -> Iterator[Stepper]:
+    yield from _library("stfq")
+
+
+@pytest.fixture(scope="module")
+def pacing() -> Iterator[Stepper]:
     """Eligibility times: each flow's packets at most 100 Mbit/s apart."""
-    compiled = compile_library("pacing")
-    with Stepper(compiled.obj_path) as kernel:
-        kernel.program = compiled.program  # type: ignore[attr-defined]
-        yield kernel
+    yield from _library("pacing")
 
 
 def _members(e: type[IntEnum], prefix: str) -> dict[str, int]:

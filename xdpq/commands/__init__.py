@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def json_options(p: argparse.ArgumentParser, group: Any = None, *, top: bool = False) -> None:
@@ -22,3 +26,11 @@ def json_options(p: argparse.ArgumentParser, group: Any = None, *, top: bool = F
 def emit(args: argparse.Namespace, doc: Any) -> None:
     """A verb's JSON output: one line, or indented with -p."""
     print(json.dumps(doc, indent=2 if getattr(args, "pretty", False) else None, default=str))
+
+
+def console() -> Console:
+    """Where a verb prints its tables: on a terminal, at its width; piped, as wide as the
+    rows are (rich would cut them at 80 columns)."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 1 << 16)

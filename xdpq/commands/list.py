@@ -6,7 +6,7 @@ import argparse
 import json
 from dataclasses import asdict
 
-from xdpq.commands import json_options
+from xdpq.commands import console, json_options
 from xdpq.runtime import registry
 
 EPILOG = """\
@@ -52,7 +52,6 @@ def run(args: argparse.Namespace) -> int:
     if not states and not broken:
         print("no deployments (start one with xdpq deploy)")
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(header_style="bold")
@@ -71,5 +70,5 @@ def run(args: argparse.Namespace) -> int:
                   " ".join(f"{k}={v}" for k, v in s.params.items()) or "-")
     for n in broken:
         t.add_row(n, "?", "?", "?", f"incomplete: xdpq down {n}", "")
-    Console().print(t)
+    console().print(t)
     return 0

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
-from xdpq.commands import json_options
+from xdpq.commands import console, json_options
 from xdpq.errors import XdpqError
 from xdpq.runtime import registry, report, service
 
@@ -104,23 +105,35 @@ def _show(args: argparse.Namespace, s: dict[str, Any]) -> int:
     elif args.prometheus:
         sys.stdout.write(report.prometheus({args.name: s}))
     else:
-        from rich.console import Console
-
-        Console().print(*tables(s, None))
+        console().print(*tables(s, None))
     return 0
 
 
+def _bits(bps: float) -> str:
+    """A rate as tc prints one: 950Kbit, 12.5Mbit, 1.2Gbit."""
+    for scale, unit in ((1e9, "Gbit"), (1e6, "Mbit"), (1e3, "Kbit")):
+        if bps >= scale:
+            return f"{bps / scale:.3g}{unit}"
+    return f"{bps:.0f}bit"
+
+
 def _rate(now: dict[str, Any], before: dict[str, Any] | None, *path: str) -> str:
+    """Bits and packets per second of the counter at ``path`` (e.g. drops, queue_full):
+    between two readings (``--watch``), or, for in and out, the deploying process's own
+    estimate over its last second."""
     if before is None:
+        r = now.get("rates") if len(path) == 1 else None
+        if not r or path[0] not in r:
+            return ""
+        return f"{_bits(r[path[0]]['bps'])} {r[path[0]]['pps']:,.0f}pps"
+    dt = now["time"] - before["time"]
+    if dt <= 0:
         return ""
     a, b = now, before
     for k in path:
         a, b = a[k], b[k]
-    dt = now["time"] - before["time"]
-    if dt <= 0:
-        return ""
-    r = (a - b) / dt
-    return f"{r:,.0f}/s"
+    return f"{_bits(8 * (a['bytes'] - b['bytes']) / dt)} " \
+           f"{(a['packets'] - b['packets']) / dt:,.0f}pps"
 
 
 def tables(s: dict[str, Any], before: dict[str, Any] | None) -> list[Any]:
@@ -141,23 +154,25 @@ def table(s: dict[str, Any], before: dict[str, Any] | None) -> Any:
     t.add_column("packets", justify="right")
     t.add_column("bytes", justify="right")
     t.add_column("rate", justify="right")
-    t.add_row("in", f"{s['in']['packets']:,}", f"{s['in']['bytes']:,}",
-              _rate(s, before, "in", "packets"))
+    t.add_row("in", f"{s['in']['packets']:,}", f"{s['in']['bytes']:,}", _rate(s, before, "in"))
     t.add_row("out", f"{s['out']['packets']:,}", f"{s['out']['bytes']:,}",
-              _rate(s, before, "out", "packets"))
+              _rate(s, before, "out"))
     for reason, v in s["drops"].items():
-        if v["packets"]:
+        if v["packets"] or v.get("reasons"):
             t.add_row(f"drop {reason}", f"{v['packets']:,}", f"{v['bytes']:,}",
-                      _rate(s, before, "drops", reason, "packets"))
-    for reason, v in s["scheduler_drops"].items():
-        t.add_row(f"  scheduler: {reason}", f"{v['packets']:,}", f"{v['bytes']:,}", "")
+                      _rate(s, before, "drops", reason))
+        for own, w in v.get("reasons", {}).items():  # the program's, within it
+            t.add_row(f"  of which {own}", f"{w['packets']:,}", f"{w['bytes']:,}", "")
+    if s["dropped"]["packets"]:
+        t.add_row("dropped, all reasons", f"{s['dropped']['packets']:,}",
+                  f"{s['dropped']['bytes']:,}", "")
     for reason, v in s["forwards"].items():
         t.add_row(f"forwarded, {reason}", f"{v['packets']:,}", f"{v['bytes']:,}",
-                  _rate(s, before, "forwards", reason, "packets"))
+                  _rate(s, before, "forwards", reason))
     for reason, v in s["passes"].items():
         if v["packets"]:
             t.add_row(f"pass {reason}", f"{v['packets']:,}", f"{v['bytes']:,}", "")
-    if not any(v["packets"] for v in s["drops"].values()):
+    if not s["dropped"]["packets"]:
         t.add_row("drops", "0", "0", "")
     t.add_section()
     for q, v in s["queues"].items():
@@ -198,6 +213,11 @@ def _watch(view: service.View, interval: float) -> int:
     from rich.live import Live
 
     before = None
+
+    def term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # as Ctrl-C: the last table stays on the screen
+
+    signal.signal(signal.SIGTERM, term)
     try:
         with Live(auto_refresh=False) as live:
             while True:
@@ -208,6 +228,8 @@ def _watch(view: service.View, interval: float) -> int:
                 before = s
                 time.sleep(interval)
     except KeyboardInterrupt:
+        if before is None:  # ended before its first table was drawn: the table stays anyway
+            console().print(Group(*tables(snapshot(view), None)))
         return 0
 
 

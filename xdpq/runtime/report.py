@@ -105,10 +105,66 @@ def egress_state(obj: BpfObject) -> dict[str, Any]:
     }
 
 
+def in_out(c: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """``in`` (every frame the ingress program saw) and ``out`` (what the egress took) of
+    counters by name."""
+    return {"in": {u: sum(c[k][u] for k in INGRESS_COUNTERS if k in c)
+                   for u in ("packets", "bytes")},
+            "out": {u: c["transmitted"][u] - c["drop_xmit"][u] for u in ("packets", "bytes")}}
+
+
+def counters(obj: BpfObject) -> dict[str, dict[str, int]]:
+    return {k: {"packets": v.packets, "bytes": v.bytes} for k, v in read_counters(obj).items()}
+
+
+def rates(now: dict[str, dict[str, int]], before: dict[str, dict[str, int]], seconds: float
+          ) -> dict[str, dict[str, float]]:
+    """Bits and packets per second of ``in`` and ``out`` (see :func:`in_out`) between two
+    readings ``seconds`` apart, as tc's rate estimator shows them."""
+    return {way: {"bps": 8 * (now[way]["bytes"] - before[way]["bytes"]) / seconds,
+                  "pps": (now[way]["packets"] - before[way]["packets"]) / seconds}
+            for way in ("in", "out")}
+
+
+def _nested_drops(obj: BpfObject, prog: ir.Program, c: dict[str, dict[str, int]]
+                  ) -> dict[str, dict[str, Any]]:
+    """The datapath's drops by reason; the scheduler program's own reasons inside the
+    datapath reason they are counted under: ``admission`` for a ``drop`` in its enqueue
+    hook, ``aqm`` in its dequeue hook. A reason the program uses in both hooks is
+    counted once by the kernel, so it is listed under ``program`` instead."""
+    drops: dict[str, dict[str, Any]] = {k.removeprefix("drop_"): dict(v) for k, v in c.items()
+                                        if k.startswith("drop_")}
+    hooks = reason_hooks(prog)
+    for reason, v in scheduler_reasons(obj).items():
+        where = {"enqueue": "admission", "dequeue": "aqm"}.get(hooks.get(reason, ""), "program")
+        drops.setdefault(where, {"packets": 0, "bytes": 0}).setdefault("reasons", {})[reason] = v
+    return drops
+
+
+def reason_hooks(prog: ir.Program) -> dict[str, str]:
+    """Each drop reason of the program: the hook it is used in (``enqueue``, ``dequeue``),
+    or ``both``."""
+    out: dict[str, str] = {}
+
+    def walk(body: tuple[ir.Stmt, ...], hook: str) -> None:
+        for st in body:
+            match st:
+                case ir.Drop(reason=r):
+                    out[r] = hook if out.get(r, hook) == hook else "both"
+                case ir.If(then=then, orelse=orelse):
+                    walk(then, hook)
+                    walk(orelse, hook)
+
+    walk(prog.enqueue.body, "enqueue")
+    if prog.dequeue is not None:
+        walk(prog.dequeue.body, "dequeue")
+    return out
+
+
 def collect(obj: BpfObject, prog: ir.Program, runtime: dict[str, Any] | None = None
             ) -> dict[str, Any]:
     """Everything ``xdpq stats`` shows, as plain data."""
-    c = {k: {"packets": v.packets, "bytes": v.bytes} for k, v in read_counters(obj).items()}
+    c = counters(obj)
     bss, data = obj.section(".bss"), obj.section(".data")
     runtime = runtime or {}
     tx_runs = bss["xdpq_tx_runs"]
@@ -117,12 +173,13 @@ def collect(obj: BpfObject, prog: ir.Program, runtime: dict[str, Any] | None = N
     return {
         "time": time.time(),
         "program": prog.name,
-        "in": {u: sum(c[k][u] for k in INGRESS_COUNTERS if k in c) for u in ("packets", "bytes")},
-        "out": {u: c["transmitted"][u] - c["drop_xmit"][u] for u in ("packets", "bytes")},
+        **in_out(c),
+        "rates": runtime.get("rates"),  # the deploying process's estimate, each second
         "enqueued": c.get("enqueued"),
         "dequeued": c.get("dequeued"),
-        "drops": {k.removeprefix("drop_"): v for k, v in c.items() if k.startswith("drop_")},
-        "scheduler_drops": scheduler_reasons(obj),
+        "drops": _nested_drops(obj, prog, c),
+        "dropped": {u: sum(v[u] for k, v in c.items() if k.startswith("drop_"))
+                    for u in ("packets", "bytes")},
         "passes": {k.removeprefix("pass_"): v for k, v in c.items() if k.startswith("pass_")},
         "forwards": {k.removeprefix("forward_"): v for k, v in c.items()
                      if k.startswith("forward_")},
@@ -196,8 +253,6 @@ def prometheus(stats: dict[str, dict[str, Any]]) -> str:
 
 # Packet counters by reason: (key in collect(), metric, help)
 _BY_REASON = (
-    ("scheduler_drops", "xdpq_scheduler_drops_total",
-     "packets dropped by the scheduler program, by its own reason"),
     ("passes", "xdpq_passes_total", "packets passed to the stack, by reason"),
     ("forwards", "xdpq_forwards_total",
      "packets the scheduler did not claim, sent on through the bypass FIFO, by reason"),
@@ -219,6 +274,12 @@ def _direction(add: Callable[[str, str, str, dict[str, str], float], None],
             {**d, "reason": reason}, v["packets"])
         add("xdpq_drop_bytes_total", "counter", "bytes dropped, by datapath reason",
             {**d, "reason": reason}, v["bytes"])
+    for datapath, v in s["drops"].items():
+        for reason, w in v.get("reasons", {}).items():
+            add("xdpq_scheduler_drops_total", "counter",
+                "packets dropped by the scheduler program, by its own reason (within the "
+                "datapath reason: admission, aqm)", {**d, "reason": reason, "within": datapath},
+                w["packets"])
     for key, metric, help_ in _BY_REASON:
         for reason, v in s[key].items():
             add(metric, "counter", help_, {**d, "reason": reason}, v["packets"])

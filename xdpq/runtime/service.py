@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -444,6 +445,8 @@ class Way:
 
     d: Deployment
     refusing: bool = False
+    # The last reading of in and out, and when: the rate estimator's (see runtime()).
+    last: tuple[float, dict[str, dict[str, int]]] | None = None
 
     def egress_change(self) -> str | None:
         """What changed about the egress since the last look, to log, or None."""
@@ -459,10 +462,15 @@ class Way:
         return f"egress {out} takes frames again (since {e['last_taken']})"
 
     def runtime(self) -> dict[str, object]:
-        """What runtime.json says of this direction."""
+        """What runtime.json says of this direction, refreshed about every second: the
+        transmitter, the egress, and in and out per second since the last refresh (what
+        tc's rate estimator shows)."""
         e = report.egress_state(self.d.obj)
+        now, io = time.monotonic(), report.in_out(report.counters(self.d.obj))
+        rates = report.rates(io, self.last[1], now - self.last[0]) if self.last else None
+        self.last = (now, io)
         return {"tx_calls": self.d.tx_calls, "tx_error": self.d.tx_error,
-                "egress_refusing": e["error"] if e["refusing"] else None}
+                "egress_refusing": e["error"] if e["refusing"] else None, "rates": rates}
 
 
 def _runtime(name: str, ways: list[Way]) -> str | None:
