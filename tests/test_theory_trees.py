@@ -159,6 +159,19 @@ def test_stfq_exceeds_the_parekh_gallager_bound_within_its_own_and_wf2q_beats_it
         assert worst_delay(w[0]) < worst_delay(s[0])
 
 
+def test_wf2q_long_run_shares_follow_the_weights(egress: int) -> None:
+    # Weights 1:2:3, offered 0.3, 0.5 and 0.6 of the link, each above its share; sizes
+    # differ, since WF2Q+ shares bytes.
+    flows = ((1500, 0.3), (600, 0.5), (1000, 0.6))
+    sources = [steady(size, 8 * f, 1 + f, int(load * LINK), 0, 300 * MS)
+               for f, (size, load) in enumerate(flows)]
+    deps = run("wf2q", {"weight": [1, 2, 3, 1, 1, 1, 1, 1]}, sources, egress)
+    for out in deps.both():
+        for f, weight in enumerate((1, 2, 3)):
+            got = bps(out[f], flows[f][0], 50 * MS, 300 * MS)
+            assert got == pytest.approx(weight / 6 * LINK, rel=0.02), f
+
+
 # -- HTB: rate, ceil and borrowing ----------------------------------------------------------
 
 HTB = [HtbClass(0, 20 * MBIT, 100 * MBIT), HtbClass(8, 30 * MBIT, 40 * MBIT),
