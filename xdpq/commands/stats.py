@@ -166,6 +166,8 @@ def table(s: dict[str, Any], before: dict[str, Any] | None) -> Any:
     if s["dropped"]["packets"]:
         t.add_row("dropped, all reasons", f"{s['dropped']['packets']:,}",
                   f"{s['dropped']['bytes']:,}", "")
+    for reason, v in s["marks"].items():
+        t.add_row(f"mark ce {reason}", f"{v['packets']:,}", f"{v['bytes']:,}", "")
     for reason, v in s["forwards"].items():
         t.add_row(f"forwarded, {reason}", f"{v['packets']:,}", f"{v['bytes']:,}",
                   _rate(s, before, "forwards", reason))
