@@ -27,6 +27,7 @@ from xdpq.packet import parse
 from xdpq.queues import Enq
 from xdpq.sim.run import Arrival, FlowPacket, Simulation
 from xdpq.testing.frames import FrameSpec, frame
+from xdpq.testing.replay import replay as replay_log
 from xdpq.testing.stepper import Stepper
 
 pytestmark = pytest.mark.kernel
@@ -124,21 +125,7 @@ def replay(kernel: Stepper, trace: list[tuple[int, int, int, int]], rate: int,
     kernel.set_shaper(shaper)
     before = kernel.packets()
     try:
-        for event in log:
-            match event:
-                case ("arrive", now, item):
-                    kernel.ingress(frames[item], now)
-                case ("step", now, outcome):
-                    assert kernel.step(now).result == outcome.value, event
-                case ("blocked", now):
-                    assert kernel.step(now).result == Hold.BQL, event
-                case ("held", now, when):
-                    step = kernel.step(now)
-                    assert (step.result, step.when) == (Hold.RATE, when), event
-                case ("complete", now, _, limit, inflight):
-                    done = kernel.complete(now)
-                    if bql_mode is not BqlMode.OFF:
-                        assert (done.limit, done.inflight) == (limit, inflight), event
+        replay_log(kernel, log, frames, bql=bql_mode is not BqlMode.OFF)
         counted = kernel.packets()
         for name in ("enqueued", "dequeued", "drop_overlimit", "drop_queue_full"):
             assert counted.get(name, 0) - before.get(name, 0) == result.counters[name], name
