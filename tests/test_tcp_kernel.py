@@ -13,7 +13,8 @@ why; bench/tcp.py reports the distance). With equal RTTs, the queueing delay
 the flows see agrees at the median within 25 %; with RTTs of 10 and 40 ms
 the model's median is 22 to 30 % above the kernel's (CoDel acts on the
 model's short-RTT flows more often), which bench/tcp.py reports. The drops
-are the same kind, in numbers within a factor of two. With ECN, fq_codel marks instead of dropping, on both sides.
+are the same kind, in numbers within a factor of two. With ECN, fq_codel
+marks instead of dropping, on both sides.
 """
 
 from __future__ import annotations
