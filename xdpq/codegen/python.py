@@ -127,6 +127,10 @@ class Scheduler(Protocol):
     # ``admit`` and ``step`` dropped, in order, with the reason.
     reasons: dict[str, list[int]]
     dropped: list[tuple[int, str]]
+    # The parameters it was made with (by name, as resolve_params gives them), and
+    # the program it was generated from.
+    params: dict[str, Any]
+    program: ir.Program
 
     def step(self, now: int) -> tuple[Deq, int, int, int, int]:
         """``dequeue`` as a plain tuple of Dequeued's fields (what the simulator's
@@ -296,6 +300,7 @@ class _Emitter:
     def init(self) -> None:
         p = self.p
         self.line("def __init__(self, params):", 1)
+        self.line("self.params = params", 2)
         for prm in p.params:
             value = f"params[{prm.name!r}]"
             self.line(f"self.p_{prm.name} = {value}", 2)
@@ -456,6 +461,7 @@ def scheduler_factory(prog: ir.Program) -> Callable[..., Any]:
     namespace = dict(_RUNTIME)
     exec(compile(python_source(prog), f"<xdpq {prog.name}>", "exec"), namespace)
     cls = namespace["Scheduler"]
+    cls.program = prog  # what the fast simulator (xdpq.sim.fast) compiles
 
     def make(params: Mapping[str, int | list[int]] | None = None) -> Any:
         return cls(resolve_params(prog, params or {}))
