@@ -105,8 +105,17 @@ class Simulation:
     # The slot pool (kern/xdpq_defs.h XDPQ_POOL_SLOTS): a packet the scheduler holds
     # takes a slot; an arrival that finds none free is drop_no_slot.
     pool: int = POOL_SLOTS
+    # Run in C (xdpq.sim.fast) to the same records; where it cannot, it says why on
+    # stderr and this loop runs. The scheduler serves one run either way.
+    fast: bool = False
 
     def run(self, arrivals: Iterable[Arrival], until: int | None = None) -> Result:
+        if self.fast:
+            from xdpq.sim.fast import run_fast
+
+            result, arrivals = run_fast(self, arrivals, until)
+            if result is not None:
+                return result
         datapath = Bypassed(self.scheduler, self.unclaimed)
         admit, step = datapath.admit, datapath.step
         trace = self.trace
