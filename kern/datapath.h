@@ -698,8 +698,9 @@ int xdpq_flush(struct xdp_md *ctx)
 		xdpq_slot_release(slot);
 		return XDP_PASS;
 	}
-	/* Far in the future: every packet is eligible. */
-	res = xdpq_dequeue_next(~0ULL >> 1, &e, &when);
+	/* The end of time: every entry is eligible, whatever time it waits for
+	 * (a hook's now + x wraps to a time before it). */
+	res = xdpq_dequeue_next(~0ULL, &e, &when);
 	if (res != XDPQ_DEQ_OK && res != XDPQ_DEQ_DROP)
 		return XDP_DROP;
 	__sync_fetch_and_sub(&xdpq_backlog, 1);

@@ -16,52 +16,69 @@ struct xdpq_fifo {
 
 #define XDPQ_FIFO_INIT(capacity) { .cap = (capacity) }
 
+/* The operations, with xdpq_lock held (a tree holds it across its levels). */
+static __always_inline int xdpq_fifo_push(struct xdpq_fifo *q, __u32 slot, __u64 rank, __u32 len)
+{
+	if (q->len >= q->cap)
+		return XDPQ_ENQ_FULL;
+	xdpq_link(slot)->rank = rank;
+	xdpq_link(slot)->len = len;
+	xdpq_list_append(&q->head, &q->tail, slot, q->len == 0);
+	q->len++;
+	q->bytes += len;
+	return XDPQ_ENQ_OK;
+}
+
+static __always_inline int xdpq_fifo_first(struct xdpq_fifo *q, struct xdpq_entry *e)
+{
+	if (!q->len || q->head >= XDPQ_LINKS)
+		return -1;
+	xdpq_entry_of(e, q->head);
+	return 0;
+}
+
+static __always_inline int xdpq_fifo_pop(struct xdpq_fifo *q, struct xdpq_entry *e)
+{
+	__u32 slot = q->len ? xdpq_list_pop(&q->head) : XDPQ_NIL;
+
+	if (slot >= XDPQ_LINKS)
+		return -1;
+	xdpq_entry_of(e, slot);
+	q->len--;
+	q->bytes -= e->len;
+	return 0;
+}
+
+/* The same, each taking the lock itself. */
 static __always_inline int xdpq_fifo_enqueue(struct xdpq_fifo *q, __u32 slot, __u64 rank,
 					     __u32 len)
 {
-	int ret = XDPQ_ENQ_FULL;
+	int ret;
 
 	if (slot >= XDPQ_LINKS)
 		return XDPQ_ENQ_BAD_SLOT;
 	bpf_spin_lock(&xdpq_lock);
-	if (q->len < q->cap) {
-		xdpq_link(slot)->rank = rank;
-		xdpq_link(slot)->len = len;
-		xdpq_list_append(&q->head, &q->tail, slot, q->len == 0);
-		q->len++;
-		q->bytes += len;
-		ret = XDPQ_ENQ_OK;
-	}
+	ret = xdpq_fifo_push(q, slot, rank, len);
 	bpf_spin_unlock(&xdpq_lock);
 	return ret;
 }
 
 static __always_inline int xdpq_fifo_peek(struct xdpq_fifo *q, struct xdpq_entry *e)
 {
-	int ret = -1;
+	int ret;
 
 	bpf_spin_lock(&xdpq_lock);
-	if (q->len && q->head < XDPQ_LINKS) {
-		xdpq_entry_of(e, q->head);
-		ret = 0;
-	}
+	ret = xdpq_fifo_first(q, e);
 	bpf_spin_unlock(&xdpq_lock);
 	return ret;
 }
 
 static __always_inline int xdpq_fifo_dequeue(struct xdpq_fifo *q, struct xdpq_entry *e)
 {
-	int ret = -1;
-	__u32 slot;
+	int ret;
 
 	bpf_spin_lock(&xdpq_lock);
-	slot = q->len ? xdpq_list_pop(&q->head) : XDPQ_NIL;
-	if (slot < XDPQ_LINKS) {
-		xdpq_entry_of(e, slot);
-		q->len--;
-		q->bytes -= e->len;
-		ret = 0;
-	}
+	ret = xdpq_fifo_pop(q, e);
 	bpf_spin_unlock(&xdpq_lock);
 	return ret;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Declarations of the kernel's graph kfuncs (object allocation and rbtree).
+/* Declarations of the kernel's graph kfuncs (object allocation and rbtree)
+ * and of its open-coded number iterator.
  *
  * The vmlinux.h that bookworm's bpftool dumps carries no kfunc prototypes, so
  * they are declared here, resolved by libbpf against the kernel's BTF.
@@ -18,6 +19,12 @@ extern int bpf_rbtree_add_impl(struct bpf_rb_root *root, struct bpf_rb_node *nod
 extern struct bpf_rb_node *bpf_rbtree_first(struct bpf_rb_root *root) __ksym;
 extern struct bpf_rb_node *bpf_rbtree_remove(struct bpf_rb_root *root,
 					     struct bpf_rb_node *node) __ksym;
+
+/* An open-coded loop (6.4): allowed under bpf_spin_lock, and the verifier
+ * checks its body once however many times it runs. */
+extern int bpf_iter_num_new(struct bpf_iter_num *it, int start, int end) __ksym;
+extern int *bpf_iter_num_next(struct bpf_iter_num *it) __ksym;
+extern void bpf_iter_num_destroy(struct bpf_iter_num *it) __ksym;
 
 #define xdpq_obj_new(type) ((type *)bpf_obj_new_impl(bpf_core_type_id_local(type), NULL))
 #define xdpq_obj_drop(obj) bpf_obj_drop_impl(obj, NULL)

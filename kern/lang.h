@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* What schedulers generated from the xdpq language call: the language's
- * arithmetic rules, indexing, hashing, eligibility times and hierarchy
- * tokens. The rules are the IR's (xdpq/ir/__init__.py); the simulator
- * implements the same ones in Python. */
+ * arithmetic rules, indexing and hashing. The rules are the IR's
+ * (xdpq/ir/__init__.py); the simulator implements the same ones in Python.
+ * Their queues are the nodes of a tree (node.h; the operations, tree.h, come
+ * after the program has declared its nodes). */
 #ifndef XDPQ_LANG_H
 #define XDPQ_LANG_H
 
 #include "xdpq.h"
+#include "node.h"
 
 /* a / 0 is 0 and a % 0 is a: BPF's own rule, spelled out because division
  * by zero is undefined in C and clang may assume it away. */
@@ -18,6 +20,35 @@ static __always_inline __u64 xdpq_div(__u64 a, __u64 b)
 static __always_inline __u64 xdpq_mod(__u64 a, __u64 b)
 {
 	return b ? a % b : a;
+}
+
+/* The same for values that may be below 0 (two's complement): the quotient
+ * rounded towards 0, the remainder with the dividend's sign (C's rules). The
+ * BPF instruction set of -mcpu=v3 has no signed division, so it is done on
+ * the magnitudes. */
+static __always_inline __u64 xdpq_sdiv(__u64 a, __u64 b)
+{
+	__u64 ma = (__s64)a < 0 ? -a : a, mb = (__s64)b < 0 ? -b : b, q;
+
+	if (!b)
+		return 0;
+	q = ma / mb;
+	return ((__s64)a < 0) != ((__s64)b < 0) ? -q : q;
+}
+
+static __always_inline __u64 xdpq_smod(__u64 a, __u64 b)
+{
+	return b ? a - xdpq_sdiv(a, b) * b : a;
+}
+
+static __always_inline __u64 xdpq_smin(__u64 a, __u64 b)
+{
+	return (__s64)a < (__s64)b ? a : b;
+}
+
+static __always_inline __u64 xdpq_smax(__u64 a, __u64 b)
+{
+	return (__s64)a > (__s64)b ? a : b;
 }
 
 static __always_inline __u64 xdpq_min(__u64 a, __u64 b)
@@ -85,32 +116,6 @@ struct xdpq_reason_count {
 	__u64 bytes;
 };
 
-/* Eligibility times (enqueue … at t), one per slot. */
-#ifdef XDPQ_USES_AT
-__u64 xdpq_at[XDPQ_POOL_SLOTS];
-
-static __always_inline void xdpq_set_at(__u32 slot, __u64 at)
-{
-	xdpq_barrier_var(slot);
-	xdpq_at[slot & (XDPQ_POOL_SLOTS - 1)] = at;
-}
-
-/* Is the head e eligible at now? If not, fold its time into *later. */
-static __always_inline bool xdpq_eligible(const struct xdpq_entry *e, __u64 now, __u64 *later)
-{
-	__u32 slot = e->slot;
-	__u64 at;
-
-	xdpq_barrier_var(slot);
-	at = xdpq_at[slot & (XDPQ_POOL_SLOTS - 1)];
-	if (at <= now)
-		return true;
-	if (at < *later)
-		*later = at;
-	return false;
-}
-#endif
-
 /* When the packet in slot was enqueued (its slot's time stamp). */
 static __always_inline __u64 xdpq_enqueued(__u32 slot)
 {
@@ -119,58 +124,12 @@ static __always_inline __u64 xdpq_enqueued(__u32 slot)
 	return s ? s->tstamp : 0;
 }
 
-/* q.head: the size of a queue's first packet, 0 when it is empty. */
-static __always_inline __u64 xdpq_fifo_head(struct xdpq_fifo *q)
-{
-	struct xdpq_entry e;
-
-	return xdpq_fifo_peek(q, &e) ? 0 : e.len;
-}
-
-static __always_inline __u64 xdpq_pifo_head(struct xdpq_pifo *q)
-{
-	struct xdpq_entry e;
-
-	return xdpq_pifo_peek(q, &e) ? 0 : e.len;
-}
-
+/* q.head of an rbtree queue: the size of its first packet, 0 when it is empty. */
 static __always_inline __u64 xdpq_rbtree_head(struct bpf_rb_root *root)
 {
 	struct xdpq_entry e;
 
 	return xdpq_rbtree_peek(root, &e) ? 0 : e.len;
-}
-
-/* A child queue's token into its parent PIFO. A token is never refused,
- * or the child's packets would be stranded: a rank beyond the secondary
- * window takes its last bucket. (Enqueuers never move base, except into an
- * empty PIFO, which takes any rank; so the second try fits.) */
-static __always_inline void xdpq_pifo_schedule(struct xdpq_pifo *q, __u32 child, __u64 rank)
-{
-	if (xdpq_pifo_enqueue(q, XDPQ_TOKEN(child), rank, 0) == XDPQ_ENQ_OUT_OF_WINDOW)
-		xdpq_pifo_enqueue(q, XDPQ_TOKEN(child), q->base + 2 * (__u64)q->range - 1, 0);
-}
-
-static __always_inline void xdpq_fifo_schedule(struct xdpq_fifo *q, __u32 child, __u64 rank)
-{
-	xdpq_fifo_enqueue(q, XDPQ_TOKEN(child), rank, 0);
-}
-
-/* A child has a token in its parent exactly while *flag is 1. Enqueuers
- * (any CPU) and the dequeuer race on it: whoever turns it from 0 to 1
- * places the token, so a child never has two. */
-static __always_inline bool xdpq_claim_token(__u32 *flag)
-{
-	return __sync_val_compare_and_swap(flag, 0, 1) == 0;
-}
-
-/* The dequeuer found the child empty: give up the token, then look again,
- * for a packet may have arrived after the look and before the give-up
- * (its enqueuer saw the flag still set and placed no token). */
-static __always_inline bool xdpq_release_token(__u32 *flag, __u32 *child_len)
-{
-	__sync_lock_test_and_set(flag, 0);
-	return *(volatile __u32 *)child_len && xdpq_claim_token(flag);
 }
 
 #endif /* XDPQ_LANG_H */

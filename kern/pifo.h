@@ -49,6 +49,8 @@ struct xdpq_pifo {
 	__u32 primary;		/* which window (0 or 1) is primary */
 	__u32 bucket0;		/* first of this PIFO's 2*range buckets */
 	__u32 word0;		/* first of its 2*XDPQ_PIFO_WINDOW_WORDS(range) words */
+	__u32 fixed;		/* its windows stay where base puts them */
+	__u32 pad;
 };
 
 xdpq_locked struct xdpq_bucket xdpq_buckets[XDPQ_PIFO_BUCKETS];
@@ -58,6 +60,10 @@ xdpq_locked __u64 xdpq_bits[XDPQ_PIFO_WORDS];
  * code generator lays PIFOs out one after another. */
 #define XDPQ_PIFO_INIT(capacity, range_, bucket0_, word0_) \
 	{ .cap = (capacity), .range = (range_), .bucket0 = (bucket0_), .word0 = (word0_) }
+/* The same with its windows fixed at [base, base + 2 * range). */
+#define XDPQ_PIFO_FIXED(capacity, range_, bucket0_, word0_, base_)			\
+	{ .cap = (capacity), .range = (range_), .bucket0 = (bucket0_), .word0 = (word0_),	\
+	  .fixed = 1, .base = (base_) }
 
 /* Indices are in bounds by construction (the layout is fixed at compile
  * time); the mask is what proves it to the verifier, and costs no branch
@@ -137,22 +143,18 @@ static __always_inline int xdpq_pifo_first(struct xdpq_pifo *q, __u32 w)
 	return m * 64 + xdpq_ctz64(*leaf);
 }
 
-static __always_inline int xdpq_pifo_enqueue(struct xdpq_pifo *q, __u32 slot, __u64 rank,
-					     __u32 len)
+/* The operations, with xdpq_lock held (a tree holds it across its levels). */
+static __always_inline int xdpq_pifo_push(struct xdpq_pifo *q, __u32 slot, __u64 rank, __u32 len)
 {
 	struct xdpq_bucket *bk;
-	int ret = XDPQ_ENQ_FULL;
+	int ret = XDPQ_ENQ_OK;
 	__u32 w, b;
 	__u64 off;
 
-	if (slot >= XDPQ_LINKS)
-		return XDPQ_ENQ_BAD_SLOT;
-	bpf_spin_lock(&xdpq_lock);
 	if (q->len >= q->cap)
-		goto out;
-	if (!q->len)
+		return XDPQ_ENQ_FULL;
+	if (!q->len && !q->fixed)
 		q->base = rank;
-	ret = XDPQ_ENQ_OK;
 	if (rank < q->base) {
 		off = 0;
 		ret = XDPQ_ENQ_CLAMPED;
@@ -166,8 +168,7 @@ static __always_inline int xdpq_pifo_enqueue(struct xdpq_pifo *q, __u32 slot, __
 		w = q->primary ^ 1;
 		b = off - q->range;
 	} else {
-		ret = XDPQ_ENQ_OUT_OF_WINDOW;
-		goto out;
+		return XDPQ_ENQ_OUT_OF_WINDOW;
 	}
 	bk = xdpq_pifo_bucket(q, w & 1, b);
 	xdpq_link(slot)->rank = rank;
@@ -176,65 +177,91 @@ static __always_inline int xdpq_pifo_enqueue(struct xdpq_pifo *q, __u32 slot, __
 	xdpq_pifo_mark(q, w & 1, b);
 	q->len++;
 	q->bytes += len;
-out:
-	bpf_spin_unlock(&xdpq_lock);
 	return ret;
 }
 
-/* With the lock held: promote the secondary if the primary is empty, and
- * return the primary's first bucket (-1 when the PIFO is empty). */
-static __always_inline int xdpq_pifo_first_promoted(struct xdpq_pifo *q)
+/* The first bucket (-1 when the PIFO is empty), its window in *w: the
+ * primary's; when that is empty, the secondary's, which becomes the primary
+ * (with a fixed base, it is served where it is). */
+static __always_inline int xdpq_pifo_head_bucket(struct xdpq_pifo *q, __u32 *w)
 {
 	int b;
 
 	if (!q->len)
 		return -1;
-	b = xdpq_pifo_first(q, q->primary & 1);
+	*w = q->primary & 1;
+	b = xdpq_pifo_first(q, *w);
 	if (b >= 0)
 		return b;
-	q->primary ^= 1;
-	q->base += q->range;
-	return xdpq_pifo_first(q, q->primary & 1);
+	*w ^= 1;
+	if (!q->fixed) {
+		q->primary = *w;
+		q->base += q->range;
+	}
+	return xdpq_pifo_first(q, *w);
+}
+
+static __always_inline int xdpq_pifo_head_entry(struct xdpq_pifo *q, struct xdpq_entry *e)
+{
+	__u32 w;
+	int b = xdpq_pifo_head_bucket(q, &w);
+
+	if (b < 0)
+		return -1;
+	xdpq_entry_of(e, xdpq_pifo_bucket(q, w, b)->head);
+	return 0;
+}
+
+static __always_inline int xdpq_pifo_pop(struct xdpq_pifo *q, struct xdpq_entry *e)
+{
+	struct xdpq_bucket *bk;
+	__u32 w, slot;
+	int b = xdpq_pifo_head_bucket(q, &w);
+
+	if (b < 0)
+		return -1;
+	bk = xdpq_pifo_bucket(q, w, b);
+	slot = xdpq_list_pop(&bk->head);
+	if (slot >= XDPQ_LINKS)
+		return -1;
+	if (bk->head == XDPQ_NIL)
+		xdpq_pifo_unmark(q, w, b);
+	xdpq_entry_of(e, slot);
+	q->len--;
+	q->bytes -= e->len;
+	return 0;
+}
+
+/* The same, each taking the lock itself. */
+static __always_inline int xdpq_pifo_enqueue(struct xdpq_pifo *q, __u32 slot, __u64 rank,
+					     __u32 len)
+{
+	int ret;
+
+	if (slot >= XDPQ_LINKS)
+		return XDPQ_ENQ_BAD_SLOT;
+	bpf_spin_lock(&xdpq_lock);
+	ret = xdpq_pifo_push(q, slot, rank, len);
+	bpf_spin_unlock(&xdpq_lock);
+	return ret;
 }
 
 static __always_inline int xdpq_pifo_peek(struct xdpq_pifo *q, struct xdpq_entry *e)
 {
-	struct xdpq_bucket *bk;
-	int ret = -1, b;
+	int ret;
 
 	bpf_spin_lock(&xdpq_lock);
-	b = xdpq_pifo_first_promoted(q);
-	if (b >= 0) {
-		bk = xdpq_pifo_bucket(q, q->primary & 1, b);
-		xdpq_entry_of(e, bk->head);
-		ret = 0;
-	}
+	ret = xdpq_pifo_head_entry(q, e);
 	bpf_spin_unlock(&xdpq_lock);
 	return ret;
 }
 
 static __always_inline int xdpq_pifo_dequeue(struct xdpq_pifo *q, struct xdpq_entry *e)
 {
-	struct xdpq_bucket *bk;
-	__u32 w, slot;
-	int ret = -1, b;
+	int ret;
 
 	bpf_spin_lock(&xdpq_lock);
-	b = xdpq_pifo_first_promoted(q);
-	w = q->primary & 1;
-	if (b < 0)
-		goto out;
-	bk = xdpq_pifo_bucket(q, w, b);
-	slot = xdpq_list_pop(&bk->head);
-	if (slot >= XDPQ_LINKS)
-		goto out;
-	if (bk->head == XDPQ_NIL)
-		xdpq_pifo_unmark(q, w, b);
-	xdpq_entry_of(e, slot);
-	q->len--;
-	q->bytes -= e->len;
-	ret = 0;
-out:
+	ret = xdpq_pifo_pop(q, e);
 	bpf_spin_unlock(&xdpq_lock);
 	return ret;
 }

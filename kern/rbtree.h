@@ -35,9 +35,12 @@ struct xdpq_rbtree {
 	__u32 cap;
 };
 
-#define XDPQ_RBTREE_DEFINE(name, capacity)					\
+#define XDPQ_RBTREE_ROOT(name)							\
 	struct xdpq_rbnode *name##_node_type __attribute__((used));		\
-	xdpq_locked struct bpf_rb_root name##_root xdpq_contains(xdpq_rbnode, rb);	\
+	xdpq_locked struct bpf_rb_root name##_root xdpq_contains(xdpq_rbnode, rb)
+
+#define XDPQ_RBTREE_DEFINE(name, capacity)					\
+	XDPQ_RBTREE_ROOT(name);							\
 	xdpq_locked struct xdpq_rbtree name = { .cap = (capacity) }
 
 static bool xdpq_rb_less(struct bpf_rb_node *a, const struct bpf_rb_node *b)

@@ -51,7 +51,7 @@ def test_every_verb_takes_j_and_p_before_or_after_it(verb: str) -> None:
 
 def test_check_fmt_compile_print_json(tmp_path) -> None:
     r = xdpq("-j", "check", FIFO)
-    assert r.returncode == 0 and json.loads(r.stdout) == {"file": FIFO, "ok": True,
+    assert r.returncode == 0 and json.loads(r.stdout) == {"file": FIFO, "ok": True, "warnings": [],
                                                           "scheduler": "fifo"}
     bad = tmp_path / "bad.xdpq"
     bad.write_text("scheduler bad\nqueue q: fifo(capacity = 10)\non enqueue { enqueue r }\n")

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.kernel
 
 CMD = struct.Struct("=IIQIIiIQ")
 ENQUEUE, PEEK, DEQUEUE, ALLOC, RELEASE = range(5)
-FIFO, PIFO, RBTREE = range(3)
+FIFO, PIFO, RBTREE, FIXED = range(4)
+FIXED_BASE = 100  # kern/test/queue_test.bpf.c TEST_BASE
 POOL = 1024
 CONFIGS = {"small": (8, 64), "wide": (200, 128)}  # capacity, PIFO range
 
@@ -63,7 +64,8 @@ def machine_for(obj: BpfObject, queue: int, cap: int, rng: int) -> type[RuleBase
             while command(prog, DEQUEUE, queue)[5] == 0:
                 pass
             self.model = {FIFO: lambda: Fifo(cap), PIFO: lambda: Pifo(cap, rng),
-                          RBTREE: lambda: RBTree(cap)}[queue]()
+                          RBTREE: lambda: RBTree(cap),
+                          FIXED: lambda: Pifo(cap, rng, FIXED_BASE)}[queue]()
             self.slot = 0
 
         def _enqueue(self, rank: int, size: int) -> None:
@@ -114,7 +116,8 @@ def machine_for(obj: BpfObject, queue: int, cap: int, rng: int) -> type[RuleBase
     return QueueMachine
 
 
-@pytest.mark.parametrize("queue", [FIFO, PIFO, RBTREE], ids=["fifo", "pifo", "rbtree"])
+@pytest.mark.parametrize("queue", [FIFO, PIFO, RBTREE, FIXED],
+                         ids=["fifo", "pifo", "rbtree", "fixed-base pifo"])
 def test_kernel_queue_matches_model(queue_obj: tuple[BpfObject, int, int], queue: int) -> None:
     obj, cap, rng = queue_obj
     machine = machine_for(obj, queue, cap, rng)

@@ -65,6 +65,26 @@ class SourceError(XdpqError):
         return "\n".join(out)
 
 
+@dataclass(frozen=True, slots=True)
+class SourceWarning:
+    """Something valid but suspicious in a program (it checks, and means what it says
+    rather than what it seems to), positioned like a SourceError."""
+
+    message: str
+    span: Span
+    source: str = ""
+    hint: str = ""
+
+    def render(self) -> str:
+        out = [f"{self.span}: warning: {self.message}"]
+        caret = render_caret(self.source, self.span) if self.source else ""
+        if caret:
+            out.append(caret)
+        if self.hint:
+            out.append(f"hint: {self.hint}")
+        return "\n".join(out)
+
+
 class BuildError(XdpqError):
     """clang could not compile a BPF object."""
 

@@ -24,18 +24,19 @@ class PacketField:
     c: str
     py: str
     doc: str
+    high: int = (1 << 32) - 1  # the largest value it can have (the parser's member's width)
     address: bool = False  # 16 bytes: keys per-flow state and hash(), not a number
 
 
-def _plain(name: str, kind: Kind, member: str, doc: str) -> PacketField:
-    return PacketField(name, kind, member, f"pkt.{member}", f"pkt.{member}", doc)
+def _plain(name: str, kind: Kind, member: str, doc: str, high: int) -> PacketField:
+    return PacketField(name, kind, member, f"pkt.{member}", f"pkt.{member}", doc, high)
 
 
 def _of_proto(name: str, member: str, proto: int, doc: str) -> PacketField:
     """A port that reads 0 unless the packet is of IP protocol ``proto``."""
     return PacketField(name, Kind.COUNT, member,
                        f"(pkt.l4_proto == {proto} ? pkt.{member} : 0)",
-                       f"(pkt.{member} if pkt.l4_proto == {proto} else 0)", doc)
+                       f"(pkt.{member} if pkt.l4_proto == {proto} else 0)", doc, 65535)
 
 
 def _address(name: str, member: str, doc: str) -> PacketField:
@@ -45,21 +46,21 @@ def _address(name: str, member: str, doc: str) -> PacketField:
 
 C = Kind.COUNT
 FIELDS: dict[str, PacketField] = {f.name: f for f in (
-    _plain("pkt.len", Kind.BYTES, "len", "the frame's length (bytes)"),
-    _plain("ip.dscp", C, "dscp", "DSCP, 0..63 (IPv4 and IPv6)"),
-    _plain("ip.ecn", C, "ecn", "ECN field, 0..3"),
-    _plain("ip.proto", C, "l4_proto", "IP protocol (IPv6: after extension headers)"),
-    _plain("ip.ttl", C, "ttl", "IPv4 TTL or IPv6 hop limit"),
-    _plain("ip.version", C, "ip_ver", "4, 6, or 0 for a frame that is not IP"),
-    _plain("ip6.flow", C, "flow_label", "IPv6 flow label (0 for IPv4)"),
+    _plain("pkt.len", Kind.BYTES, "len", "the frame's length (bytes)", (1 << 32) - 1),
+    _plain("ip.dscp", C, "dscp", "DSCP, 0..63 (IPv4 and IPv6)", 63),
+    _plain("ip.ecn", C, "ecn", "ECN field, 0..3", 3),
+    _plain("ip.proto", C, "l4_proto", "IP protocol (IPv6: after extension headers)", 255),
+    _plain("ip.ttl", C, "ttl", "IPv4 TTL or IPv6 hop limit", 255),
+    _plain("ip.version", C, "ip_ver", "4, 6, or 0 for a frame that is not IP", 6),
+    _plain("ip6.flow", C, "flow_label", "IPv6 flow label (0 for IPv4)", (1 << 20) - 1),
     PacketField("vlan.id", C, "vlan_tci", "(pkt.vlan_count ? pkt.vlan_tci[0] & 0xfff : 0)",
                 "(pkt.vlan_tci[0] & 0xfff if pkt.vlan_count else 0)",
-                "the outer VLAN's id (0 untagged)"),
-    _plain("l4.sport", C, "sport", "TCP or UDP source port (0 for other protocols)"),
-    _plain("l4.dport", C, "dport", "TCP or UDP destination port"),
+                "the outer VLAN's id (0 untagged)", 4095),
+    _plain("l4.sport", C, "sport", "TCP or UDP source port (0 for other protocols)", 65535),
+    _plain("l4.dport", C, "dport", "TCP or UDP destination port", 65535),
     _of_proto("tcp.sport", "sport", 6, "source port of a TCP packet, else 0"),
     _of_proto("tcp.dport", "dport", 6, "destination port of a TCP packet, else 0"),
-    _plain("tcp.flags", C, "tcp_flags", "TCP flags: CWR ECE URG ACK PSH RST SYN FIN"),
+    _plain("tcp.flags", C, "tcp_flags", "TCP flags: CWR ECE URG ACK PSH RST SYN FIN", 255),
     _of_proto("udp.sport", "sport", 17, "source port of a UDP packet, else 0"),
     _of_proto("udp.dport", "dport", 17, "destination port of a UDP packet, else 0"),
     _address("ip.src", "saddr", "source address (IPv4 or IPv6)"),

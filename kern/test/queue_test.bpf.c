@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Drives one FIFO, one PIFO and one RBtree queue from BPF_PROG_RUN.
+/* Drives one FIFO, one PIFO, one PIFO with a fixed base (TEST_BASE) and one
+ * RBtree queue from BPF_PROG_RUN.
  *
  * The frame carries one command; the program executes it and writes the
  * outcome back into the frame, which the test reads as data_out. Tests
@@ -12,10 +13,12 @@
 #ifndef TEST_RANGE
 #define TEST_RANGE 64
 #endif
-/* Two windows of buckets, and two windows of bitmap words (at most
- * 2 * (17 + range/64)), rounded up to powers of two. */
-#define XDPQ_PIFO_BUCKETS (2 * TEST_RANGE)
-#define XDPQ_PIFO_WORDS (TEST_RANGE >= 2048 ? 4 * TEST_RANGE / 64 : 64)
+#define TEST_BASE 100
+/* Two PIFOs of two windows of buckets, and of two windows of bitmap words (at
+ * most 2 * (17 + range/64) each), rounded up to powers of two. */
+#define XDPQ_PIFO_BUCKETS (4 * TEST_RANGE)
+#define TEST_WORDS (TEST_RANGE >= 2048 ? 4 * TEST_RANGE / 64 : 64)
+#define XDPQ_PIFO_WORDS (2 * TEST_WORDS)
 
 #define XDPQ_POOL_SLOTS 1024
 
@@ -23,7 +26,7 @@
 #include "slots.h"
 
 enum { TEST_ENQUEUE, TEST_PEEK, TEST_DEQUEUE, TEST_ALLOC, TEST_RELEASE };
-enum { TEST_FIFO, TEST_PIFO, TEST_RBTREE };
+enum { TEST_FIFO, TEST_PIFO, TEST_RBTREE, TEST_FIXED };
 
 struct test_cmd {
 	__u32 op;
@@ -38,6 +41,8 @@ struct test_cmd {
 
 xdpq_locked struct xdpq_fifo test_fifo = XDPQ_FIFO_INIT(TEST_CAP);
 xdpq_locked struct xdpq_pifo test_pifo = XDPQ_PIFO_INIT(TEST_CAP, TEST_RANGE, 0, 0);
+xdpq_locked struct xdpq_pifo test_fixed =
+	XDPQ_PIFO_FIXED(TEST_CAP, TEST_RANGE, 2 * TEST_RANGE, TEST_WORDS, TEST_BASE);
 XDPQ_RBTREE_DEFINE(test_rbtree, TEST_CAP);
 
 static __always_inline int run_fifo(struct test_cmd *c, struct xdpq_entry *e)
@@ -52,15 +57,16 @@ static __always_inline int run_fifo(struct test_cmd *c, struct xdpq_entry *e)
 	}
 }
 
-static __always_inline int run_pifo(struct test_cmd *c, struct xdpq_entry *e)
+static __always_inline int run_pifo(struct xdpq_pifo *q, struct test_cmd *c,
+				    struct xdpq_entry *e)
 {
 	switch (c->op) {
 	case TEST_ENQUEUE:
-		return xdpq_pifo_enqueue(&test_pifo, c->slot, c->rank, c->len);
+		return xdpq_pifo_enqueue(q, c->slot, c->rank, c->len);
 	case TEST_PEEK:
-		return xdpq_pifo_peek(&test_pifo, e);
+		return xdpq_pifo_peek(q, e);
 	default:
-		return xdpq_pifo_dequeue(&test_pifo, e);
+		return xdpq_pifo_dequeue(q, e);
 	}
 }
 
@@ -107,9 +113,14 @@ int queue_test(struct xdp_md *ctx)
 		c->qbytes = test_fifo.bytes;
 		break;
 	case TEST_PIFO:
-		c->result = run_pifo(c, &e);
+		c->result = run_pifo(&test_pifo, c, &e);
 		c->qlen = test_pifo.len;
 		c->qbytes = test_pifo.bytes;
+		break;
+	case TEST_FIXED:
+		c->result = run_pifo(&test_fixed, c, &e);
+		c->qlen = test_fixed.len;
+		c->qbytes = test_fixed.bytes;
 		break;
 	case TEST_RBTREE:
 		c->result = run_rbtree(c, &e);

@@ -79,7 +79,7 @@ GOLDEN = [
      "hint: ranks beyond two windows are dropped; scale ranks down (e.g. rank = t / 16) to fit"),
     (program("  enqueue q", "queue p: fifo(size = 10)\n"),
      "t.xdpq:3:15: error: fifo queues have no 'size'\nqueue p: fifo(size = 10)\n"
-     "              ^^^^^^^^^\nhint: fifo takes: capacity"),
+     "              ^^^^^^^^^\nhint: fifo takes: capacity, clock"),
     (program("  enqueue q", "queue p: fifo(capacity = 100000)\n"),
      "t.xdpq:3:1: error: capacity 100000: a queue holds 1 to 65536 packets\n"
      "queue p: fifo(capacity = 100000)\n^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^"),
@@ -92,9 +92,10 @@ GOLDEN = [
     (program("  enqueue q rank ip.src"),
      "t.xdpq:4:18: error: 'ip.src' is an address: it can key per-flow state, not be computed "
      "with\n  enqueue q rank ip.src\n                 ^^^^^^"),
-    (program("  let n = -pkt.len\n  enqueue q"),
-     "t.xdpq:4:11: error: values are unsigned: there is no negation\n  let n = -pkt.len\n"
-     "          ^^^^^^^^\nhint: subtract from something larger, or compare instead"),
+    (program("  enqueue q rank -pkt.len / 1B"),
+     "t.xdpq:4:18: error: a rank is never below 0, and this is a signed count\n"
+     "  enqueue q rank -pkt.len / 1B\n                 ^^^^^^^^^^^^^\n"
+     "hint: max(x, 0) is never below 0"),
     (program("  let n = avg(pkt.len, 1B)\n  enqueue q"),
      "t.xdpq:4:11: error: unknown function 'avg'\n  let n = avg(pkt.len, 1B)\n"
      "          ^^^^^^^^^^^^^^^^\nhint: functions: min, max, sqrt, hash"),

@@ -20,7 +20,7 @@ from xdpq.codegen.python import scheduler_factory
 from xdpq.ir.link import Bql
 from xdpq.packet import parse
 from xdpq.resources import cache_dir
-from xdpq.sim.fast import _native, source
+from xdpq.sim.fast import PackedRecords, _library, source
 from xdpq.sim.run import Arrival, FlowPacket, Simulation
 
 PROGRAMS = 12
@@ -40,7 +40,7 @@ def _accepted(n: int) -> list[int]:
 def hostile(request: pytest.FixtureRequest) -> ir.Program:
     prog = outcome(*program(request.param)).program
     assert prog is not None
-    built = _native(source(prog), cache_dir())
+    built = _library(source(prog), cache_dir())
     assert not isinstance(built, str), built
     return prog
 
@@ -68,6 +68,8 @@ def test_hostile_programs_run_the_same_fast(hostile: ir.Program,
     for fast in (False, True):
         sched = make()
         result = Simulation(sched, 10**8, bql=Bql.parse(bql), fast=fast).run(arrivals)
+        if fast:
+            assert isinstance(result.records, PackedRecords), "the fast path did not run"
         runs.append(([asdict(r) for r in result.records], list(result.counters.items()),
                      result.duration_ns, result.bql_limit, sched.dropped, sched.reasons))
     assert runs[0] == runs[1]

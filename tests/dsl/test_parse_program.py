@@ -31,13 +31,14 @@ def test_declarations() -> None:
     assert [(q.name, q.kind) for q in p.queues] == [("q", "pifo"), ("fq", "fifo")]
     assert [a.name for a in p.queues[0].args] == ["range", "capacity"]
     assert p.queues[0].args[0].value == ast.Number("64Ki", p.queues[0].args[0].value.span)
-    assert isinstance(p.queues[1].count, ast.Number)
+    (size,) = p.queues[1].dims
+    assert isinstance(size, ast.Number) and size.text == "1024"
     glob, flow = p.states
     assert isinstance(glob.scope, ast.GlobalScope)
     assert isinstance(flow.scope, ast.FlowScope)
     assert [k.parts for k in flow.scope.key][-1] == ("ip", "proto")
     assert [h.event for h in p.hooks] == ["enqueue", "dequeue"]
-    assert p.hooks[1].packet == "p"
+    assert p.hooks[1].params == ("p",)
 
 
 def test_statements_and_precedence() -> None:

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from test_trees import trees
 
 from conftest import REPO
 from xdpq import ir
@@ -215,6 +216,7 @@ def test_fast_path_codel_drops() -> None:
 def test_the_outcomes_are_the_datapaths_counters() -> None:
     native = _native(source(PROGRAMS["fifo"]), cache_dir())
     assert not isinstance(native, str), native
+    native.close()
     named = set(native.names) - {"unfinished", "delivered", "pifo_clamped", "drop_aqm"}
     assert named <= set(INGRESS_COUNTERS)
     assert set(INGRESS_COUNTERS) - named == {"pass_oversize"}  # frames a run never has
@@ -284,6 +286,11 @@ def test_a_scheduler_that_ran_before_falls_back(capsys: pytest.CaptureFixture[st
     log: list[tuple[object, ...]] = []
     Simulation(load_scheduler(library_path("fifo")), 10**8, trace=log, fast=True).run(trace)
     assert log and "event log" in capsys.readouterr().err
+    # and a slot pool larger than the kernel's (kern/ links slots by index)
+    big = Simulation(load_scheduler(library_path("fifo")), 10**8, pool=2 * POOL_SLOTS,
+                     fast=True).run(trace)
+    assert not isinstance(big.records, PackedRecords)
+    assert f"a slot pool of {2 * POOL_SLOTS} is beyond" in capsys.readouterr().err
 
 
 def test_without_clang_the_cli_says_so_and_runs(tmp_path: Path) -> None:
@@ -348,3 +355,26 @@ on dequeue(p) {
     assert runs[0] == runs[1]
     reasons = runs[0][5]
     assert reasons["seventh"][0] > 0 and reasons["big"][0] > 0
+
+
+# No shrinking: every example builds a library, and a failure prints its tree.
+@settings(max_examples=max(EXAMPLES // 8, 4), deadline=None,
+          phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(text=trees(), data=st.data())
+def test_random_trees_run_the_same_fast(text: str, data: st.DataObject) -> None:
+    """The trees test_trees.py holds the kernel to (up to four levels, fixed PIFO windows,
+    eligibility on the real clock and on virtual ones, signed state, drops, paths read on
+    dequeue), through the fast path and the reference over drawn traces and links."""
+    make = scheduler_factory(check(parse(text, "tree.xdpq"), text))
+    for _ in range(3):
+        trace = arrivals(data.draw(sends, label="trace"))
+        link = data.draw(links, label="link")
+        runs = []
+        for fast in (False, True):
+            sched = make()
+            result = Simulation(sched, fast=fast, **link).run(trace)
+            if fast:
+                assert isinstance(result.records, PackedRecords), "the fast path did not run"
+            runs.append(outcome(result, sched))
+        assert runs[0] == runs[1]

@@ -1,17 +1,21 @@
 """IR → BPF C over the kern/ headers.
 
-The generated file defines the scheduler hooks that kern/datapath.h calls
-(``xdpq_sched_classify``, ``_enqueue``, ``_dequeue``) and then includes it.
-The whole ``on enqueue`` body runs in classify, which sees the parsed packet
-and leaves its decision (queue, index, rank, eligibility) in the meta;
-enqueue only stores the slot and, for a queue of an array, places the
-queue's token in its parent. Every statement carries a ``#line`` directive
-into the ``.xdpq`` file, so clang and verifier errors point there.
+The generated file declares the program's parameters, state and the nodes of
+its scheduling tree (kern/node.h, numbered by ``xdpq.ir.layout``), includes
+kern/tree.h (the tree's operations), defines the scheduler hooks that
+kern/datapath.h calls (``xdpq_sched_classify``, ``_enqueue``, ``_dequeue``)
+and then includes it. The whole ``on enqueue`` body runs in classify, which
+sees the parsed packet and leaves its decision (node, rank, eligibility) in
+the meta; enqueue stores the slot in that node and, if the node was empty,
+places its token in its parent (``on ready``), and so on up. Dequeue walks
+down the tree to a packet (kern/tree.h), runs ``on dequeue``, and places
+again each node of the way back up. Every statement carries a ``#line``
+directive into the ``.xdpq`` file, so clang and verifier errors point there.
 
 Identifiers are never pasted: every user name is mangled into a namespace
-prefix (``xq_g_`` globals, ``xq_p_`` parameters, ``xq_q_`` queues, ``xq_t_`` trees, ``l_``
-locals, ``v_`` fields) that no header uses, so ``int`` or ``xdpq_lock`` as a
-name is harmless.
+prefix (``xq_g_`` globals, ``xq_p_`` parameters, ``xq_s_`` per-queue state,
+``xq_t_`` rbtree roots, ``xq_ready_`` hooks, ``l_`` locals, ``v_`` fields)
+that no header uses, so ``int`` or ``xdpq_lock`` as a name is harmless.
 """
 
 from __future__ import annotations
@@ -20,8 +24,7 @@ from xdpq import ir
 from xdpq.fields import FIELDS
 from xdpq.ir.layout import Layout, layout, queue_var
 
-DEQ_C = {"len": "(__u64)e->len", "rank": "e->rank", "enqueued": "xdpq_enqueued(e->slot)",
-         "index": "index", "parent_rank": "parent_rank"}
+KIND_C = {"fifo": "XDPQ_KIND_FIFO", "pifo": "XDPQ_KIND_PIFO", "rbtree": "XDPQ_KIND_RBTREE"}
 ENQ_OK = "(res == XDPQ_ENQ_OK || res == XDPQ_ENQ_CLAMPED)"
 
 
@@ -30,9 +33,13 @@ def key_words(fields: tuple[str, ...]) -> int:
     return sum(4 if FIELDS[f].address else 1 for f in fields)
 
 
+def _pow2(n: int) -> int:
+    return 1 << max(0, (n - 1).bit_length())
+
+
 class Emitter:
-    """IR → BPF C; ``xdpq.codegen.host`` shares its expressions and hooks, and replaces
-    what only a BPF program has (the prologue, the flow table, classify's start)."""
+    """IR → BPF C; ``xdpq.codegen.host`` shares its declarations and hooks, and replaces
+    what only a BPF program has (the drop reasons' map, classify's start, the datapath)."""
 
     def __init__(self, prog: ir.Program, c_name: str) -> None:
         self.p = prog
@@ -40,8 +47,9 @@ class Emitter:
         self.lay: Layout = layout(prog)
         self.out: list[str] = []
         self.hook = "enqueue"
-        self.ready_array = ""  # in on ready: the array whose queue it places
         self.reasons = {r: i for i, r in enumerate(prog.reasons)}
+        self.clocks = sorted({q.clock for q in prog.queues if q.clock is not None})
+        self.ready_fns: list[str] = []  # queues with a ready hook of their own
 
     # -- output --------------------------------------------------------------------
 
@@ -57,26 +65,20 @@ class Emitter:
 
     # -- names ---------------------------------------------------------------------
 
-    def size(self, array: str) -> int:
-        q = self.p.queue(array)
-        assert q.count is not None
-        return q.count
+    def flat(self, name: str, index: tuple[ir.Expr, ...]) -> str:
+        """The row-major position of ``index`` in array ``name``, each index bounded."""
+        shape = self.p.queue(name).shape
+        acc = ""
+        for size, i in zip(shape, index, strict=True):
+            bounded = f"xdpq_index({self.expr(i)}, {size})"
+            acc = f"({acc}) * {size} + {bounded}" if acc else bounded
+        return f"({acc})" if len(shape) > 1 else acc
 
-    def var(self, name: str) -> str:
-        return queue_var(self.p.queue(name))
-
-    def queue_ref(self, name: str, index: str | None) -> str:
-        """Pointer to a queue, index already bounded."""
-        return f"&{self.var(name)}[{index}]" if index is not None else f"&{self.var(name)}"
-
-    def token(self, i: str) -> str:
-        """In on ready: the token of the ready queue ``i`` (its number in the parent,
-        less XDPQ_POOL_SLOTS: see kern/queue_common.h XDPQ_TOKEN)."""
-        base = self.lay.token_base[self.ready_array]
-        return f"{i} + {base}" if base else i
-
-    def bounded(self, index: ir.Expr, n: int) -> str:
-        return f"xdpq_index({self.expr(index)}, {n})"
+    def node(self, name: str, index: tuple[ir.Expr, ...]) -> str:
+        first = self.lay.first[name]
+        if not index:
+            return str(first)
+        return f"{first} + {self.flat(name, index)}" if first else self.flat(name, index)
 
     # -- expressions ---------------------------------------------------------------
 
@@ -88,13 +90,13 @@ class Emitter:
                 return f"xq_p_{n}"
             case ir.ParamRef(name=n, index=idx):
                 count = next(p.count for p in self.p.params if p.name == n)
-                return f"xq_p_{n}[{self.bounded(idx, count or 1)}]"
+                return f"xq_p_{n}[xdpq_index({self.expr(idx)}, {count or 1})]"
             case ir.Global(name=n):
                 return f"xq_g_{n}"
             case ir.FlowVar(name=n):
                 return f"f->v_{n}"
             case ir.QState(array=a, index=idx, name=n):
-                return f"xq_s_{a}[{self.bounded(idx, self.size(a))}].v_{n}"
+                return f"xq_s_{a}[{self.flat(a, idx)}].v_{n}"
             case ir.Attr(queue=q, index=idx, name=attr):
                 return self.attr(q, idx, attr)
             case ir.Field(name=n):
@@ -102,11 +104,15 @@ class Emitter:
             case ir.Now():
                 return "now"
             case ir.DeqField(name=n):
-                return DEQ_C[n]
+                return self.dequeued(n)
+            case ir.PathField(queue=q, name=n):
+                return self.on_path(q, n)
             case ir.Local(name=n):
                 return f"l_{n}"
             case ir.Hash(fields=fields):
                 return self.hash(fields)
+            case ir.Arith(op="/" | "%" as op, left=a, right=b, signed=True):
+                return f"xdpq_s{'div' if op == '/' else 'mod'}({self.expr(a)}, {self.expr(b)})"
             case ir.Arith(op="/", left=a, right=ir.Const(value=v)) if v:
                 return f"({self.expr(a)} / {v}ULL)"
             case ir.Arith(op="%", left=a, right=ir.Const(value=v)) if v:
@@ -117,6 +123,8 @@ class Emitter:
                 return f"xdpq_mod({self.expr(a)}, {self.expr(b)})"
             case ir.Arith(op=op, left=a, right=b):
                 return f"({self.expr(a)} {op} {self.expr(b)})"
+            case ir.Cmp(op=op, left=a, right=b, signed=True):
+                return f"(__u64)((__s64){self.expr(a)} {op} (__s64){self.expr(b)})"
             case ir.Cmp(op=op, left=a, right=b):
                 return f"(__u64)({self.expr(a)} {op} {self.expr(b)})"
             case ir.Logic(op=op, left=a, right=b):
@@ -126,23 +134,42 @@ class Emitter:
                 return f"(__u64)!{self.expr(a)}"
             case ir.Sqrt(operand=a):
                 return f"xdpq_sqrt({self.expr(a)})"
-            case ir.MinMax(op=op, args=args):
+            case ir.MinMax(op=op, args=args, signed=signed):
                 acc = self.expr(args[0])
                 for a in args[1:]:
-                    acc = f"xdpq_{op}({acc}, {self.expr(a)})"
+                    acc = f"xdpq_{'s' * signed}{op}({acc}, {self.expr(a)})"
                 return acc
         raise AssertionError(f"no C for {e!r}")
 
-    def attr(self, name: str, idx: ir.Expr | None, attr: str) -> str:
+    def attr(self, name: str, idx: tuple[ir.Expr, ...], attr: str) -> str:
         q = self.p.queue(name)
-        index = self.bounded(idx, self.size(name)) if idx is not None else None
-        ref = self.queue_ref(name, index)
         if attr == "head":
             if q.kind == "rbtree":
-                return f"xdpq_rbtree_head(&{self.var(name)}_root)"
-            return f"xdpq_{q.kind}_head({ref})"
+                return f"xdpq_rbtree_head(&{queue_var(q)}_root)"
+            return f"xdpq_node_head({self.node(name, idx)})"
         field = "len" if attr == "packets" else "bytes"
-        return f"(__u64)({ref})->{field}"
+        return f"(__u64)xdpq_node({self.node(name, idx)})->{field}"
+
+    def dequeued(self, name: str) -> str:
+        match name:
+            case "len":
+                return "(__u64)e->len"
+            case "rank":
+                return "e->rank"
+            case "enqueued":
+                return "xdpq_enqueued(e->slot)"
+            case "parent_rank":
+                return "(path->depth ? path->rank[(path->depth - 1) & 7] : 0ULL)"
+        return "xq_leaf_index(path)"
+
+    def on_path(self, name: str, what: str) -> str:
+        """``p.Q.rank`` / ``p.Q.index``: of queue Q's node on the path, 0 off it."""
+        q, d = self.p.queue(name), self.lay.depth[name]
+        first, n = self.lay.first[name], q.count or 1
+        node = f"path->node[{d}]" + (f" - {first}" if first else "")
+        value = f"path->rank[{d}]" if what == "rank" else \
+            f"(__u64)(({node}) % {q.shape[-1]})" if q.shape else "0ULL"
+        return f"(path->depth >= {d} && {node} < {n} ? {value} : 0ULL)"
 
     def hash(self, fields: tuple[str, ...]) -> str:
         acc = "0"
@@ -173,16 +200,13 @@ class Emitter:
                     self.line("} else {", d)
                     self.block(orelse, d + 1)
                 self.line("}", d)
-            case ir.Enqueue() if self.hook == "ready":
-                parent = self.p.queue(s.queue)
-                self.line(f"xdpq_{parent.kind}_schedule({self.queue_ref(s.queue, None)}, "
-                          f"{self.token('i')}, {self.expr(s.rank)});", d)
+            case ir.Enqueue(rank=rank, at=at) if self.hook == "ready":
+                self.line(f"*rank = {self.expr(rank)};", d)
+                if at is not None:
+                    self.line(f"*at = {self.expr(at)};", d)
                 self.line("return;", d)
             case ir.Enqueue(queue=q, index=idx, rank=rank, at=at):
-                n = self.p.queue(q).count
-                self.line(f"m->queue = {self.lay.leaf_ids[q]};", d)
-                self.line(f"m->index = {self.bounded(idx, n) if idx is not None and n else 0};",
-                          d)
+                self.line(f"m->node = {self.node(q, idx)};", d)
                 self.line(f"m->rank = {self.expr(rank)};", d)
                 if at is not None:
                     self.line(f"m->at = {self.expr(at)};", d)
@@ -205,35 +229,44 @@ class Emitter:
         self.prologue()
         self.declare_params()
         self.declare_state()
-        self.declare_queues()
-        self.declare_reasons()
-        self.line("struct xdpq_meta {\n\t__u64 rank;\n\t__u64 at;\n\t__u32 queue;\n"
-                  "\t__u32 index;\n};")
+        self.declare_nodes()
+        self.line('#include "tree.h"')
         self.line()
+        self.declare_reasons()
+        self.declare_meta()
         self.hooks()
         self.epilogue()
         return "\n".join(self.out) + "\n"
 
-    def banner(self) -> None:
-        self.line(f"// SPDX-License-Identifier: GPL-2.0\n/* Generated by xdpq from "
-                  f"{_comment(self.p.source)}: change that file, not this one. */")
-
     def prologue(self) -> None:
         p, lay = self.p, self.lay
-        self.banner()
+        self.line(f"// SPDX-License-Identifier: GPL-2.0\n/* Generated by xdpq from "
+                  f"{_comment(p.source)}: change that file, not this one. */")
         self.line(f"#define XDPQ_PIFO_BUCKETS {lay.pifo_buckets}")
         self.line(f"#define XDPQ_PIFO_WORDS {lay.pifo_words}")
+        self.line(f"#define XDPQ_NODES {_pow2(lay.nodes)}")
+        self.line(f"#define XDPQ_TOPS {lay.tops}")
+        kinds = {q.kind for q in p.queues}
+        for kind, name in (("fifo", "FIFOS"), ("pifo", "PIFOS"), ("rbtree", "RBTREES")):
+            if kind in kinds:
+                self.line(f"#define XDPQ_{name} 1")
+        if p.ready:
+            self.line("#define XDPQ_PARENTS 1")
         if p.uses_at:
-            self.line("#define XDPQ_USES_AT 1")
+            self.line("#define XDPQ_WAITS 1")
+        if self.clocks:
+            self.line("#define XDPQ_VCLOCKS 1")
         self.line('#include "lang.h"')
         self.line()
 
     def hooks(self) -> None:
         """The scheduler's functions, each after what it calls."""
-        for array, hook in self.p.ready.items():
-            self.ready(array, hook)
-        if self.p.dequeue is not None:
-            self.on_dequeue(self.p.dequeue)
+        p = self.p
+        for name, hook in p.ready.items():
+            self.ready(name, hook)
+        self.dispatch()
+        if p.dequeue is not None:
+            self.on_dequeue(p.dequeue)
         self.classify()
         self.enqueue()
         self.dequeue()
@@ -257,7 +290,21 @@ class Emitter:
         for v in p.globals:
             self.line(f"__u64 xq_g_{v.name} = {v.init}ULL;")
         if p.flow_vars:
-            self.declare_flows()
+            self.line("/* Per-flow state, keyed by the words of its fields as hash() mixes "
+                      "them. */")
+            self.line(f"struct xq_flow_key {{\n\t__u32 w[{key_words(p.flow_key)}];\n}};")
+            self.line("struct xq_flow {")
+            for v in p.flow_vars:
+                self.line(f"__u64 v_{v.name};", 1)
+            self.line("};")
+            inits = ", ".join(f".v_{v.name} = {v.init}ULL" for v in p.flow_vars)
+            self.line(f"const struct xq_flow xq_flow_init = {{ {inits} }};")
+            self.line("struct {\n\t__uint(type, BPF_MAP_TYPE_LRU_HASH);\n"
+                      "\t__uint(max_entries, 65536);\n\t__type(key, struct xq_flow_key);\n"
+                      "\t__type(value, struct xq_flow);\n} xq_flows SEC(\".maps\");")
+        if p.flow_on_dequeue:
+            self.line("/* The flow of each queued packet, for on dequeue. */")
+            self.line("struct xq_flow_key xq_flow_of[XDPQ_POOL_SLOTS];")
         for q in p.queues:
             if not q.state:
                 continue
@@ -270,45 +317,46 @@ class Emitter:
                       f"{{ [0 ... {(q.count or 1) - 1}] = {{ {inits} }} }};")
         self.line()
 
-    def declare_flow_types(self) -> None:
-        p = self.p
-        self.line("/* Per-flow state, keyed by the words of its fields as hash() mixes them. */")
-        self.line(f"struct xq_flow_key {{\n\t__u32 w[{key_words(p.flow_key)}];\n}};")
-        self.line("struct xq_flow {")
-        for v in p.flow_vars:
-            self.line(f"__u64 v_{v.name};", 1)
+    def declare_nodes(self) -> None:
+        """The tree's nodes; its clocks and rbtree roots, for kern/tree.h."""
+        p, lay = self.p, self.lay
+        rbtrees = [q for q in p.queues if q.kind == "rbtree"]
+        for q in rbtrees:
+            self.line(f"XDPQ_RBTREE_ROOT({queue_var(q)});")
+        self.line("/* The queues, as nodes of the scheduling tree (xdpq/ir/layout.py). */")
+        self.line("xdpq_locked struct xdpq_node xdpq_nodes[XDPQ_NODES] = {")
+        for q in (*(q for q in p.queues if q.parent is None),
+                  *(q for q in p.queues if q.parent is not None)):
+            clock = self.clocks.index(q.clock) if q.clock is not None else "XDPQ_NIL"
+            for n in lay.nodes_of(q.name, q.count):
+                parent = lay.parent[n] if lay.parent[n] >= 0 else "XDPQ_NIL"
+                own = {"fifo": f".fifo = XDPQ_FIFO_INIT({q.capacity})",
+                       "rbtree": f".rb = {{ .cap = {q.capacity} }}"}.get(q.kind)
+                if own is None:
+                    at = f"{q.capacity}, {q.range}, {lay.pifo_offsets[n][0]}, " \
+                         f"{lay.pifo_offsets[n][1]}"
+                    own = f".pifo = XDPQ_PIFO_INIT({at})" if q.base is None else \
+                        f".pifo = XDPQ_PIFO_FIXED({at}, {q.base}ULL)"
+                self.line(f"[{n}] = {{ {own}, XDPQ_NODE_INIT({KIND_C[q.kind]}, {q.capacity}, "
+                          f"{parent}, {clock}) }},", 1)
         self.line("};")
-        inits = ", ".join(f".v_{v.name} = {v.init}ULL" for v in p.flow_vars)
-        self.line(f"const struct xq_flow xq_flow_init = {{ {inits} }};")
-
-    def declare_flows(self) -> None:
-        self.declare_flow_types()
-        self.line("struct {\n\t__uint(type, BPF_MAP_TYPE_LRU_HASH);\n"
-                  "\t__uint(max_entries, 65536);\n\t__type(key, struct xq_flow_key);\n"
-                  "\t__type(value, struct xq_flow);\n} xq_flows SEC(\".maps\");")
-
-    def declare_queues(self) -> None:
-        for q in self.p.queues:
-            var = self.var(q.name)
-            if q.kind == "rbtree":
-                self.line(f"XDPQ_RBTREE_DEFINE({var}, {q.capacity});")
-            elif q.kind == "fifo" and q.count is None:
-                self.line(f"xdpq_locked struct xdpq_fifo {var} = XDPQ_FIFO_INIT({q.capacity});")
-            elif q.kind == "fifo":
-                self.line(f"xdpq_locked struct xdpq_fifo {var}[{q.count}] = "
-                          f"{{ [0 ... {q.count - 1}] = XDPQ_FIFO_INIT({q.capacity}) }};")
-            else:
-                inits = [f"XDPQ_PIFO_INIT({q.capacity}, {q.range}, {b}, {w})"
-                         for b, w in self.lay.pifo_offsets[q.name]]
-                if q.count is None:
-                    self.line(f"xdpq_locked struct xdpq_pifo {var} = {inits[0]};")
-                else:
-                    self.line(f"xdpq_locked struct xdpq_pifo {var}[{q.count}] = {{")
-                    for init in inits:
-                        self.line(f"{init},", 1)
-                    self.line("};")
-            if q.parent is not None:
-                self.line(f"__u32 xq_token_{q.name}[{q.count}];")
+        if not self.clocks:
+            self.line("__u64 xq_clock_none;")
+        self.line("/* The program's virtual clocks (globals), by number. */")
+        self.line("static __always_inline __u64 *xq_clock(__u32 k)\n{")
+        for k, name in enumerate(self.clocks[1:], 1):
+            self.line(f"if (k == {k})", 1)
+            self.line(f"return &xq_g_{name};", 2)
+        self.line(f"return &xq_g_{self.clocks[0]};" if self.clocks else "return &xq_clock_none;",
+                  1)
+        self.line("}")
+        if rbtrees:
+            self.line("static __always_inline struct bpf_rb_root *xq_rbtree_root(__u32 n)\n{")
+            for q in rbtrees[1:]:
+                self.line(f"if (n == {lay.first[q.name]})", 1)
+                self.line(f"return &{queue_var(q)}_root;", 2)
+            self.line(f"return &{queue_var(rbtrees[0])}_root;", 1)
+            self.line("}")
         self.line()
 
     def declare_reasons(self) -> None:
@@ -329,42 +377,122 @@ class Emitter:
                   "\tif (c) {\n\t\tc->packets++;\n\t\tc->bytes += len;\n\t}\n}")
         self.line()
 
+    def declare_meta(self) -> None:
+        self.line("struct xdpq_meta {\n\t__u64 rank;\n\t__u64 at;\n\t__u32 node;\n\t__u32 pad;")
+        if self.p.flow_on_dequeue:
+            self.line("struct xq_flow_key key;", 1)
+        self.line("};")
+        self.line()
+
     # -- hooks ---------------------------------------------------------------------
 
-    def ready(self, array: str, hook: ir.Hook) -> None:
-        """on ready: place queue i of the array into its parent."""
-        n = self.size(array)
-        self.ready_array = array
-        self.line(f"static __always_inline void xq_ready_{array}(__u32 i, __u64 now)\n{{")
-        self.line(f"__u64 l_{hook.name} = xdpq_index(i, {n});", 1)
+    def ready(self, name: str, hook: ir.Hook) -> None:
+        """on ready: the rank and time of the token of a queue of ``name`` in its parent."""
+        if not hook.locals and all(isinstance(s, ir.Enqueue) and s.at is None
+                                   and s.rank == ir.Const(0) for s in hook.body):
+            return  # the default: rank 0, eligible at once (see dispatch)
+        self.ready_fns.append(name)
+        q = self.p.queue(name)
+        args = "".join(f"__u64 l_{i}, " for i in hook.params)
+        self.line(f"static __always_inline void xq_ready_{name}({args}__u64 now, __u64 *rank, "
+                  "__u64 *at)\n{")
+        for i, size in zip(hook.params, q.shape, strict=True):
+            self.line(f"l_{i} = xdpq_index(l_{i}, {size});", 1)
         self.locals_(hook)
         self.hook = "ready"
         self.block(hook.body, 1)
         self.here()
         self.line("}\n")
-        self.line(f"static __always_inline void xq_activate_{array}(__u32 i, __u64 now)\n{{")
-        self.line(f"i = xdpq_index(i, {n});", 1)
-        self.line(f"if (xdpq_claim_token(&xq_token_{array}[i]))", 1)
-        self.line(f"xq_ready_{array}(i, now);", 2)
+
+    def dispatch(self) -> None:
+        """xq_ready(n): node n's ready hook, by its declaration; xq_activate and xq_up,
+        which place tokens on the way up (on enqueue, and after a dequeue)."""
+        p, lay = self.p, self.lay
+        if not p.ready:
+            return
+        self.line("static __always_inline void xq_ready(__u32 n, __u64 now, __u64 *rank, "
+                  "__u64 *at)\n{")
+        self.line("__u32 k;\n", 1)
+        self.line("*rank = 0;", 1)
+        self.line("*at = 0;", 1)
+        for name in self.ready_fns:
+            q = p.queue(name)
+            first, count = lay.first[name], q.count or 1
+            self.line(f"k = n - {first};", 1)
+            self.line(f"if (k < {count}) {{", 1)
+            args, rest = [], "k"
+            for size in reversed(q.shape):
+                args.insert(0, f"({rest}) % {size}")
+                rest = f"({rest}) / {size}"
+            self.line(f"xq_ready_{name}({''.join(a + ', ' for a in args)}now, rank, at);", 2)
+            self.line("return;", 2)
+            self.line("}", 1)
         self.line("}\n")
-        self.line("/* After a dequeue from queue i: its next place, if it still has packets. */")
-        self.line(f"static __always_inline void xq_requeue_{array}(__u32 i, __u64 now)\n{{")
-        self.line(f"i = xdpq_index(i, {n});", 1)
-        var = self.var(array)
-        self.line(f"if (*(volatile __u32 *)&{var}[i].len ||", 1)
-        self.line(f"    xdpq_release_token(&xq_token_{array}[i], &{var}[i].len))", 1)
-        self.line(f"xq_ready_{array}(i, now);", 2)
+        self.line("/* A packet entered leaf n: while a node on the way up had no token, its "
+                  "ready hook places one. */")
+        self.line("static __always_inline void xq_activate(__u32 n, __u64 now)\n{")
+        self.line("struct bpf_iter_num it;\n\t__u64 rank, at;\n\tint *i;\n", 1)
+        self.line("bpf_iter_num_new(&it, 0, XDPQ_MAX_DEPTH);", 1)
+        self.line("while ((i = bpf_iter_num_next(&it))) {", 1)
+        self.line("if (n < XDPQ_TOPS || !xdpq_tree_claim(n))", 2)
+        self.line("break;", 3)
+        self.line("xq_ready(n, now, &rank, &at);", 2)
+        self.line("xdpq_tree_place(n, rank, at, now);", 2)
+        self.line("n = xdpq_node(n)->parent;", 2)
+        self.line("}", 1)
+        self.line("bpf_iter_num_destroy(&it);", 1)
+        self.line("}\n")
+        self.line("/* After a dequeue: each node on the way back up, from the leaf, takes a "
+                  "place again if it still has packets. */")
+        self.line("static __always_inline void xq_up(struct xdpq_path *path, __u64 now)\n{")
+        self.line("struct bpf_iter_num it;\n\t__u64 rank, at;\n\t__u32 c;\n\tint *i;\n", 1)
+        self.line("bpf_iter_num_new(&it, 0, path->depth);", 1)
+        self.line("while ((i = bpf_iter_num_next(&it))) {", 1)
+        self.line("c = path->node[(path->depth - *i) & (XDPQ_MAX_DEPTH - 1)];", 2)
+        self.line("if (!*(volatile __u32 *)&xdpq_node(c)->len && !xdpq_tree_release(c))", 2)
+        self.line("continue;", 3)
+        self.line("xq_ready(c, now, &rank, &at);", 2)
+        self.line("xdpq_tree_place(c, rank, at, now);", 2)
+        self.line("}", 1)
+        self.line("bpf_iter_num_destroy(&it);", 1)
         self.line("}\n")
 
     def on_dequeue(self, hook: ir.Hook) -> None:
+        p, lay = self.p, self.lay
+        if _mentions(hook.body, ir.DeqField("index")):
+            self.line("/* p.index: its leaf's index in the last dimension of its array. */")
+            self.line("static __always_inline __u64 xq_leaf_index(struct xdpq_path *path)\n{")
+            self.line("__u32 n = path->node[path->depth & (XDPQ_MAX_DEPTH - 1)];\n", 1)
+            for q in p.queues:
+                if q.children or not q.shape:
+                    continue
+                self.line(f"if (n - {lay.first[q.name]} < {q.count})", 1)
+                self.line(f"return (n - {lay.first[q.name]}) % {q.shape[-1]};", 2)
+            self.line("return 0;", 1)
+            self.line("}\n")
         self.line("static __always_inline int xq_on_dequeue(__u64 now, struct xdpq_entry *e, "
-                  "__u64 index, __u64 parent_rank)\n{")
+                  "struct xdpq_path *path)\n{")
+        if p.flow_on_dequeue:
+            self.line("struct xq_flow_key *k = &xq_flow_of[e->slot & (XDPQ_POOL_SLOTS - 1)];",
+                      1)
+            self.line("struct xq_flow *f = bpf_map_lookup_elem(&xq_flows, k);", 1)
         self.locals_(hook)
+        if p.flow_on_dequeue:
+            self.flow_create("XDPQ_DEQ_OK", "k")
         self.hook = "dequeue"
         self.block(hook.body, 1)
         self.here()
         self.line("return XDPQ_DEQ_OK;", 1)
         self.line("}\n")
+
+    def flow_create(self, none: str, key: str) -> None:
+        """A flow met for the first time gets its initial state (and if the map cannot
+        take it, the hook ends with ``none``)."""
+        self.line("if (!f) {", 1)
+        self.line(f"bpf_map_update_elem(&xq_flows, {key}, &xq_flow_init, BPF_NOEXIST);", 2)
+        self.line(f"f = bpf_map_lookup_elem(&xq_flows, {key});", 2)
+        self.line(f"if (!f)\n\t\t\treturn {none};", 2)
+        self.line("}", 1)
 
     def classify(self) -> None:
         p = self.p
@@ -384,98 +512,80 @@ class Emitter:
         self.here()
         self.line("}\n")
 
-    def flow_key(self, d: int) -> None:
-        """The words of the packet's flow key into ``k``."""
+    def flow_lookup(self) -> None:
         w = 0
         for f in self.p.flow_key:
             if FIELDS[f].address:
                 for i in range(4):
-                    self.line(f"k.w[{w}] = bpf_ntohl({FIELDS[f].c}.in6_u.u6_addr32[{i}]);", d)
+                    self.line(f"k.w[{w}] = bpf_ntohl({FIELDS[f].c}.in6_u.u6_addr32[{i}]);", 1)
                     w += 1
             else:
-                self.line(f"k.w[{w}] = {FIELDS[f].c};", d)
+                self.line(f"k.w[{w}] = {FIELDS[f].c};", 1)
                 w += 1
-
-    def flow_lookup(self) -> None:
-        self.flow_key(1)
+        if self.p.flow_on_dequeue:
+            self.line("m->key = k;", 1)
         self.line("f = bpf_map_lookup_elem(&xq_flows, &k);", 1)
-        self.line("if (!f) {", 1)
-        self.line("bpf_map_update_elem(&xq_flows, &k, &xq_flow_init, BPF_NOEXIST);", 2)
-        self.line("f = bpf_map_lookup_elem(&xq_flows, &k);", 2)
-        self.line("if (!f)\n\t\t\treturn XDPQ_NO_MEMORY;", 2)
-        self.line("}", 1)
+        self.flow_create("XDPQ_NO_MEMORY", "&k")
 
     def enqueue(self) -> None:
         p = self.p
         self.line("static __always_inline int xdpq_sched_enqueue(struct xdpq_meta *m, __u32 slot, "
                   "__u32 len, __u64 now)\n{")
         self.line("int res;\n", 1)
-        if p.uses_at:
-            self.line("xdpq_set_at(slot, m->at);", 1)
-        self.line("switch (m->queue) {", 1)
-        for q in p.queues:
-            if q.name not in self.lay.leaf_ids:
-                continue
-            self.line(f"case {self.lay.leaf_ids[q.name]}:", 1)
-            index = f"xdpq_index(m->index, {q.count})" if q.count else None
-            ref = self.queue_ref(q.name, index)
-            if q.kind == "rbtree":
-                self.line(f"res = xdpq_rbtree_enqueue({ref}, {ref}_root, slot, m->rank, len);", 2)
-            else:
-                self.line(f"res = xdpq_{q.kind}_enqueue({ref}, slot, m->rank, len);", 2)
-            if q.parent is not None:
-                self.line(f"if {ENQ_OK}", 2)
-                self.line(f"xq_activate_{q.name}(m->index, now);", 3)
-            self.line("return res;", 2)
-        self.line("}", 1)
-        self.line("return XDPQ_ENQ_BAD_SLOT;", 1)
+        if p.flow_on_dequeue:
+            self.line("xq_flow_of[slot & (XDPQ_POOL_SLOTS - 1)] = m->key;", 1)
+        leaves = [q for q in p.queues if not q.children]
+        rbtrees = [q for q in leaves if q.kind == "rbtree"]
+        for i, q in enumerate(rbtrees):
+            first = self.lay.first[q.name]
+            self.line(f"{'else ' if i else ''}if (m->node == {first})", 1)
+            self.line(f"res = xdpq_tree_push_rb({first}, slot, m->rank, len, m->at, now);", 2)
+        if len(rbtrees) < len(leaves):
+            self.line("else" if rbtrees else "", 1)
+            self.line("res = xdpq_tree_push(m->node, slot, m->rank, len, m->at, now);",
+                      2 if rbtrees else 1)
+        if p.ready:
+            self.line(f"if {ENQ_OK}", 1)
+            self.line("xq_activate(m->node, now);", 2)
+        self.line("return res;", 1)
         self.line("}\n")
 
     def dequeue(self) -> None:
-        """Top-level queues in declaration order: strict priority among them."""
+        """The first top-level queue that can serve, down its tree (kern/tree.h)."""
         p = self.p
         self.line("static __always_inline int xdpq_sched_dequeue(__u64 now, struct xdpq_entry *e, "
                   "__u64 *when)\n{")
-        if any(q.children for q in self.lay.serve):
-            self.line("struct xdpq_entry t;", 1)
-            self.line("__u32 i;", 1)
-            self.line("int res;", 1)
+        self.line("struct xdpq_path path = {};", 1)
+        self.line("int res = XDPQ_DEQ_OK;", 1)
         if p.uses_at:
-            self.line("__u64 later = ~0ULL;", 1)
+            self.line("__u64 later;", 1)
         self.line()
-        on_deq = "xq_on_dequeue(now, e, {}, {})" if p.dequeue is not None else "XDPQ_DEQ_OK"
-        for q in self.lay.serve:
-            ref = self.queue_ref(q.name, None)
-            root = f", {ref}_root" if q.kind == "rbtree" else ""
-            if q.children is None:
-                deq = f"!xdpq_{q.kind}_dequeue({ref}{root}, e)"
-                if p.uses_at:
-                    peek_root = f"{ref}_root" if q.kind == "rbtree" else ref
-                    self.line(f"if (!xdpq_{q.kind}_peek({peek_root}, e) && "
-                              f"xdpq_eligible(e, now, &later) &&\n\t    {deq})", 1)
-                else:
-                    self.line(f"if ({deq})", 1)
-                self.line(f"return {on_deq.format('0', '0')};", 2)
-                continue
-            child = p.queue(q.children)
-            self.line(f"if (!xdpq_{q.kind}_dequeue({ref}, &t)) {{", 1)
-            base = self.lay.token_base[child.name]
-            first = f"(XDPQ_POOL_SLOTS + {base})" if base else "XDPQ_POOL_SLOTS"
-            self.line(f"i = xdpq_index(t.slot - {first}, {child.count});", 2)
-            self.line(f"if (!xdpq_{child.kind}_dequeue({self.queue_ref(child.name, 'i')}, e)) {{",
-                      2)
-            self.line(f"res = {on_deq.format('i', 't.rank')};", 3)
-            self.line(f"xq_requeue_{child.name}(i, now);", 3)
-            self.line("return res;", 3)
-            self.line("}", 2)
-            self.line("/* Cannot happen (a token means packets); keep the tree sound. */", 2)
-            self.line(f"xq_requeue_{child.name}(i, now);", 2)
-            self.line("}", 1)
         if p.uses_at:
-            self.line("if (later != ~0ULL) {\n\t\t*when = later;\n\t\treturn XDPQ_DEQ_LATER;\n\t}",
-                      1)
-        self.line("return XDPQ_DEQ_EMPTY;", 1)
+            self.line("xdpq_tree_due(now);", 1)
+        self.line("if (xdpq_tree_serve(e, &path)) {", 1)
+        if p.uses_at:
+            self.line("later = xdpq_tree_later();", 2)
+            self.line("if (later != ~0ULL) {\n\t\t\t*when = later;\n\t\t\treturn XDPQ_DEQ_LATER;"
+                      "\n\t\t}", 2)
+        self.line("return XDPQ_DEQ_EMPTY;", 2)
+        self.line("}", 1)
+        if p.dequeue is not None:
+            self.line("res = xq_on_dequeue(now, e, &path);", 1)
+        if p.ready:
+            self.line("xq_up(&path, now);", 1)
+        self.line("return res;", 1)
         self.line("}\n")
+
+
+def _mentions(node: object, target: object) -> bool:
+    """Whether an IR tree contains ``target``."""
+    if node == target:
+        return True
+    if isinstance(node, tuple):
+        return any(_mentions(n, target) for n in node)
+    if hasattr(node, "__dataclass_fields__"):
+        return any(_mentions(getattr(node, f), target) for f in node.__dataclass_fields__)
+    return False
 
 
 def _c_string(text: str) -> str:

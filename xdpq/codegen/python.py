@@ -24,7 +24,8 @@ from xdpq.ir.layout import layout
 from xdpq.ir.outcomes import Claim, Deq, Dequeued
 from xdpq.ir.params import resolve_params
 from xdpq.packet import ParseStatus, hash_final, hash_word
-from xdpq.queues import Enq, Fifo, Pifo, RBTree
+from xdpq.queues import Enq
+from xdpq.queues.tree import NodeSpec, Tree
 
 M64 = (1 << 64) - 1
 _ADDR = struct.Struct("!4I")
@@ -39,6 +40,31 @@ def _div(a: int, b: int) -> int:
 
 def _mod(a: int, b: int) -> int:
     return a % b if b else a
+
+
+def _s(v: int) -> int:
+    """A 64-bit value as two's complement."""
+    return v - (1 << 64) if v >> 63 else v
+
+
+def _sdiv(a: int, b: int) -> int:
+    """kern/lang.h xdpq_sdiv: rounded towards 0; x / 0 is 0."""
+    if not b:
+        return 0
+    q = abs(_s(a)) // abs(_s(b))
+    return (-q if (_s(a) < 0) != (_s(b) < 0) else q) & M64
+
+
+def _smod(a: int, b: int) -> int:
+    return (a - _sdiv(a, b) * b) & M64 if b else a
+
+
+def _smin(*args: int) -> int:
+    return min(args, key=_s)
+
+
+def _smax(*args: int) -> int:
+    return max(args, key=_s)
 
 
 _HASHES: dict[tuple[int | bytes, ...], int] = {}
@@ -58,22 +84,6 @@ def _hash(values: tuple[int | bytes, ...]) -> int:
             _HASHES.clear()
         _HASHES[values] = h
     return h
-
-
-_OUT_OF_WINDOW = Enq.OUT_OF_WINDOW
-
-# A child queue's entry in its parent is the item -1 - its token (``ir.layout``):
-# never a packet's item (those are >= 0).
-
-
-def _schedule_pifo(q: Pifo, token: int, rank: int) -> None:
-    """kern/lang.h xdpq_pifo_schedule: a token is never refused."""
-    if q.enqueue(rank, -1 - token, 0) is _OUT_OF_WINDOW:
-        q.enqueue((q.base + 2 * q.range - 1) & M64, -1 - token, 0)
-
-
-def _schedule_fifo(q: Fifo, token: int, rank: int) -> None:
-    q.enqueue(rank, -1 - token, 0)
 
 
 def _cheap(e: ir.Expr) -> bool:
@@ -99,10 +109,10 @@ _RUNTIME = {
     "_CLAIM": Claim.CLAIM, "_OK": Enq.OK, "_CLAMPED": Enq.CLAMPED, "_DEQ_OK": Deq.OK,
     "_LATER": Deq.LATER,
     "_EMPTY": (Deq.EMPTY, -1, 0, 0, 0),
-    "_div": _div, "_mod": _mod, "_hash": _hash,
-    "_schedule_pifo": _schedule_pifo, "_schedule_fifo": _schedule_fifo, "isqrt": isqrt,
-    "_ADDR": _ADDR, "Claim": Claim, "Deq": Deq, "Dequeued": Dequeued, "Enq": Enq,
-    "Fifo": Fifo, "Pifo": Pifo, "RBTree": RBTree, "M64": M64, "PARSE_OK": ParseStatus.OK,
+    "_div": _div, "_mod": _mod, "_hash": _hash, "_s": _s, "_sdiv": _sdiv, "_smod": _smod,
+    "_smin": _smin, "_smax": _smax,
+    "isqrt": isqrt, "_ADDR": _ADDR, "Claim": Claim, "Deq": Deq, "Dequeued": Dequeued,
+    "Enq": Enq, "NodeSpec": NodeSpec, "Tree": Tree, "M64": M64, "PARSE_OK": ParseStatus.OK,
 }
 
 
@@ -148,16 +158,12 @@ class _Emitter:
         self.qstate_index = {q.name: {v.name: i for i, v in enumerate(q.state)}
                              for q in prog.queues}
         self.lay = layout(prog)
-        self.leaf_ids = self.lay.leaf_ids
-        self.ready_array = ""  # in on ready: the array whose queue it places
+        self.clocks = sorted({q.clock for q in prog.queues if q.clock is not None})
         # The enqueue time is kept only for a dequeue hook that reads it.
         self.timed = prog.dequeue is not None and _mentions(prog.dequeue.body, "enqueued")
 
     def line(self, text: str, depth: int) -> None:
         self.out.append("    " * depth + text)
-
-    def size(self, name: str) -> int:
-        return self.p.queue(name).count or 1
 
     def nonzero(self, e: ir.Expr) -> bool:
         """A divisor that is never 0: a constant, or a parameter whose range excludes 0."""
@@ -171,6 +177,21 @@ class _Emitter:
     def at_index(self, idx: ir.Expr, n: int) -> str:
         return f"({self.expr(idx)}) % {n}"
 
+    def flat(self, name: str, index: tuple[ir.Expr, ...]) -> str:
+        """The row-major position of ``index`` in array ``name``, each index bounded."""
+        shape = self.p.queue(name).shape
+        acc = ""
+        for size, i in zip(shape, index, strict=True):
+            bounded = self.at_index(i, size)
+            acc = f"({acc}) * {size} + {bounded}" if acc else bounded
+        return acc
+
+    def node(self, name: str, index: tuple[ir.Expr, ...]) -> str:
+        first = self.lay.first[name]
+        if not index:
+            return str(first)
+        return f"{first} + {self.flat(name, index)}" if first else self.flat(name, index)
+
     # -- expressions ---------------------------------------------------------------
 
     def expr(self, e: ir.Expr) -> str:
@@ -182,30 +203,35 @@ class _Emitter:
             case ir.ParamRef(name=n, index=idx):
                 count = next(p.count for p in self.p.params if p.name == n) or 1
                 return f"self.p_{n}[{self.at_index(idx, count)}]"
+            case ir.Global(name=n) if n in self.clocks:
+                return f"self.clk[{self.clocks.index(n)}]"
             case ir.Global(name=n):
                 return f"self.g_{n}"
             case ir.FlowVar(name=n):
                 return f"f[{self.flow_index[n]}]"
             case ir.QState(array=a, index=idx, name=n):
-                return f"self.s_{a}[{self.at_index(idx, self.size(a))}][{self.qstate_index[a][n]}]"
+                return f"self.s_{a}[{self.flat(a, idx)}][{self.qstate_index[a][n]}]"
             case ir.Attr(queue=q, index=idx, name=attr):
-                ref = f"self.q_{q}" if idx is None else \
-                    f"self.q_{q}[{self.at_index(idx, self.size(q))}]"
+                node = self.node(q, idx)
                 # head: the first entry's size (a temporary name no program can use)
-                head = f"(_h[2] if (_h := {ref}.first()) is not None else 0)"
-                return {"head": head, "packets": f"len({ref})",
-                        "bytes": f"{ref}.bytes"}[attr]
+                head = f"(_h[2] if (_h := self.tq[{node}].first()) is not None else 0)"
+                return {"head": head, "packets": f"self.tlen[{node}]",
+                        "bytes": f"self.tbytes[{node}]"}[attr]
             case ir.Field(name=n):
                 return FIELDS[n].py
             case ir.Now():
                 return "now"
             case ir.DeqField(name=n):
                 return DEQ_PY[n]
+            case ir.PathField(queue=q, name=n):
+                return self.on_path(q, n)
             case ir.Local(name=n):
                 return f"l_{n}"
             case ir.Hash(fields=fields):
                 words = ", ".join(FIELDS[f].py for f in fields)
                 return f"_hash(({words},))"
+            case ir.Arith(op="/" | "%" as op, left=a, right=b, signed=True):
+                return f"_s{'div' if op == '/' else 'mod'}({self.expr(a)}, {self.expr(b)})"
             case ir.Arith(op="/" | "%" as op, left=a, right=b) if self.nonzero(b):
                 return f"({self.expr(a)} {'//' if op == '/' else '%'} {self.expr(b)})"
             case ir.Arith(op="/", left=a, right=b):
@@ -218,6 +244,8 @@ class _Emitter:
                 return f"(1 if {self.cond(e)} else 0)"
             case ir.Sqrt(operand=a):
                 return f"isqrt({self.expr(a)})"
+            case ir.MinMax(op=op, args=args, signed=True):
+                return f"_s{op}({', '.join(self.expr(a) for a in args)})"
             case ir.MinMax(op=op, args=(x, y)) if _cheap(x) and _cheap(y):
                 a, b = self.expr(x), self.expr(y)  # no call to the builtin
                 return f"({a} if {a} {'>=' if op == 'max' else '<='} {b} else {b})"
@@ -225,8 +253,16 @@ class _Emitter:
                 return f"{op}({', '.join(self.expr(a) for a in args)})"
         raise AssertionError(f"no Python for {e!r}")
 
+    def on_path(self, name: str, what: str) -> str:
+        """``p.Q.rank`` / ``p.Q.index``: of queue Q's node on the path, 0 off it."""
+        d, first, n = self.lay.depth[name], self.lay.first[name], self.p.queue(name).count or 1
+        value = f"t.path_rank[{d}]" if what == "rank" else f"self.idx[t.path_node[{d}]]"
+        return f"({value} if t.depth >= {d} and 0 <= t.path_node[{d}] - {first} < {n} else 0)"
+
     def cond(self, e: ir.Expr) -> str:
         match e:
+            case ir.Cmp(op=op, left=a, right=b, signed=True):
+                return f"(_s({self.expr(a)}) {op} _s({self.expr(b)}))"
             case ir.Cmp(op=op, left=a, right=b):
                 return f"({self.expr(a)} {op} {self.expr(b)})"
             case ir.Logic(op=op, left=a, right=b):
@@ -255,21 +291,18 @@ class _Emitter:
                 if orelse:
                     self.line("else:", d)
                     self.block(orelse, d + 1)
-            case ir.Enqueue() if self.hook == "ready":
-                kind = self.p.queue(s.queue).kind
-                base = self.lay.token_base[self.ready_array]
-                token = f"i + {base}" if base else "i"
-                self.line(f"_schedule_{kind}(self.q_{s.queue}, {token}, {self.expr(s.rank)})", d)
-                self.line("return", d)
+            case ir.Enqueue(rank=rank, at=at) if self.hook == "ready":
+                at_py = self.expr(at) if at is not None else "0"
+                self.line(f"return {self.expr(rank)}, {at_py}", d)
             case ir.Enqueue(queue=q, index=idx, rank=rank, at=at):
-                index = self.at_index(idx, self.size(q)) if idx is not None else "0"
                 at_py = self.expr(at) if at is not None else "0"
                 if self.admitting:
-                    self.line(f"index, rank, at = {index}, {self.expr(rank)}, {at_py}", d)
-                    self.insertion(self.p.queue(q), d)
+                    self.line(f"node, rank, at = {self.node(q, idx)}, {self.expr(rank)}, {at_py}",
+                              d)
+                    self.insertion(d)
                 else:
-                    self.line(f"self.pending = ({self.leaf_ids[q]}, {index}, {self.expr(rank)}, "
-                              f"{at_py})", d)
+                    self.line(f"self.pending = ({self.node(q, idx)}, {self.expr(rank)}, "
+                              f"{at_py}{', key' if self.p.flow_on_dequeue else ''})", d)
                     self.line("return _CLAIM", d)
             case ir.Drop(reason=r):
                 size = "pkt.len" if self.hook == "enqueue" else "e[2]"
@@ -291,45 +324,61 @@ class _Emitter:
         self.classify(admitting=False)
         self.enqueue()
         self.classify(admitting=True)
-        for array, hook in self.p.ready.items():
-            self.ready(array, hook)
+        self.ready()
         self.on_dequeue()
         self.dequeue()
         return "\n".join(self.out) + "\n"
 
     def init(self) -> None:
-        p = self.p
+        p, lay = self.p, self.lay
         self.line("def __init__(self, params):", 1)
         self.line("self.params = params", 2)
         for prm in p.params:
             value = f"params[{prm.name!r}]"
             self.line(f"self.p_{prm.name} = {value}", 2)
         for v in p.globals:
-            self.line(f"self.g_{v.name} = {v.init}", 2)
+            if v.name not in self.clocks:
+                self.line(f"self.g_{v.name} = {v.init}", 2)
         self.line("self.flows = {}", 2)
         self.line(f"self.flow_init = {[v.init for v in p.flow_vars]!r}", 2)
-        for q in p.queues:
-            make = {"fifo": f"Fifo({q.capacity})", "pifo": f"Pifo({q.capacity}, {q.range})",
-                    "rbtree": f"RBTree({q.capacity})"}[q.kind]
-            if q.count is None:
-                self.line(f"self.q_{q.name} = {make}", 2)
-            else:
-                self.line(f"self.q_{q.name} = [{make} for _ in range({q.count})]", 2)
-            if q.state:
-                inits = [v.init for v in q.state]
-                self.line(f"self.s_{q.name} = [{inits!r} for _ in range({q.count})]", 2)
+        # The nodes, declaration by declaration in the layout's order (tops first).
+        specs, idx = [], []
+        for q in sorted(p.queues, key=lambda q: lay.first[q.name]):
+            clock = self.clocks.index(q.clock) if q.clock is not None else -1
+            n, last = q.count or 1, q.shape[-1] if q.shape else 1
+            parent = "-1"
             if q.parent is not None:
-                self.line(f"self.tok_{q.name} = [False] * {q.count}", 2)
+                added = len(q.shape) > len(p.queue(q.parent).shape)
+                parent = f"{lay.first[q.parent]} + k" + (f" // {last}" if added else "")
+            specs.append(f"[NodeSpec({q.kind!r}, {q.capacity}, {q.range}, {parent}, {clock}, "
+                         f"{q.base}) for k in range({n})]")
+            idx.append(f"[k % {last} for k in range({n})]")
+        self.line(f"self.tree = t = Tree({' + '.join(specs)}, {lay.tops}, {len(self.clocks)})",
+                  2)
+        self.line("self.tq, self.tlen, self.tbytes, self.clk = t.q, t.len, t.bytes, t.clocks", 2)
+        inits = {v.name: v.init for v in p.globals}
+        for k, name in enumerate(self.clocks):
+            self.line(f"self.clk[{k}] = {inits[name]}", 2)
+        self.line(f"self.idx = {' + '.join(idx)}", 2)
+        if p.ready:
+            ready = [f"[None] * {lay.tops}"] + [
+                f"[self.ready_{q.name}] * {q.count or 1}"
+                for q in sorted(p.queues, key=lambda q: lay.first[q.name]) if q.parent]
+            self.line(f"self.ready_of = {' + '.join(ready)}", 2)
+        for q in p.queues:
+            if q.state:
+                inits_q = [v.init for v in q.state]
+                self.line(f"self.s_{q.name} = [{inits_q!r} for _ in range({q.count})]", 2)
         self.line("self.enq_time = {}", 2)
-        self.line("self.at = {}", 2)
-        self.line("self.pending = (0, 0, 0, 0)", 2)
+        self.line("self.flow_of = {}", 2)
+        self.line("self.pending = (0, 0, 0, None)", 2)
         self.line(f"self.reasons = {{r: [0, 0] for r in {list(p.reasons)!r}}}", 2)
         self.line("self.dropped = []", 2)
 
     def classify(self, admitting: bool) -> None:
-        """``classify``, which leaves the queue and rank for ``enqueue``; or, admitting,
-        ``admit``, which enqueues at once (classify and enqueue in one call, for the
-        simulator's loop)."""
+        """``classify``, which leaves the node, rank and time for ``enqueue``; or,
+        admitting, ``admit``, which enqueues at once (classify and enqueue in one call,
+        for the simulator's loop)."""
         p = self.p
         self.admitting = admitting
         self.line("def admit(self, pkt, item, now):" if admitting
@@ -346,106 +395,106 @@ class _Emitter:
             self.line("f = self.flows.get(key)", 2)
             self.line("if f is None:", 2)
             self.line("f = self.flows[key] = list(self.flow_init)", 3)
+        elif p.flow_on_dequeue:
+            self.line("key = None", 2)
         self.hook = "enqueue"
         self.block(p.enqueue.body, 2)
 
     def enqueue(self) -> None:
-        p = self.p
         self.line("def enqueue(self, pkt, item, now):", 1)
-        self.line("queue, index, rank, at = self.pending", 2)
-        for q in p.queues:
-            if q.name not in self.leaf_ids:
-                continue
-            self.line(f"if queue == {self.leaf_ids[q.name]}:", 2)
-            self.insertion(q, 3)
-        self.line("return Enq.BAD_SLOT", 2)
+        key = ", key" if self.p.flow_on_dequeue else ""
+        self.line(f"node, rank, at{key} = self.pending", 2)
+        self.insertion(2)
 
-    def insertion(self, q: ir.Queue, d: int) -> None:
-        """Item into leaf queue ``q`` at ``index``, ``rank`` and ``at``; returns the outcome."""
-        ref = f"self.q_{q.name}" + ("[index]" if q.count is not None else "")
-        self.line(f"res = {ref}.enqueue(rank, item, pkt.len)", d)
+    def insertion(self, d: int) -> None:
+        """Item into leaf ``node`` at ``rank`` and ``at``; returns the outcome."""
+        self.line("t = self.tree", d)
+        self.line("res = t.push(node, item, rank, pkt.len, at, now)", d)
         stored = [*(["self.enq_time[item] = now"] if self.timed else []),
-                  *(["self.at[item] = at"] if self.p.uses_at else [])]
-        if stored or q.parent is not None:
+                  *(["self.flow_of[item] = key"] if self.p.flow_on_dequeue else [])]
+        if stored or self.p.ready:
             self.line("if res is _OK or res is _CLAMPED:", d)
             for text in stored:
                 self.line(text, d + 1)
-            if q.parent is not None:
-                self.line(f"if not self.tok_{q.name}[index]:", d + 1)
-                self.line(f"self.tok_{q.name}[index] = True", d + 2)
-                self.line(f"self.ready_{q.name}(index, now)", d + 2)
+            if self.p.ready:
+                self.line("if node >= t.tops and t.state[node] == 0:", d + 1)
+                self.line("self.activate(node, now)", d + 2)
         self.line("return res", d)
 
-    def ready(self, array: str, hook: ir.Hook) -> None:
-        self.ready_array = array
-        self.line(f"def ready_{array}(self, i, now):", 1)
-        self.line(f"l_{hook.name} = i", 2)
+    def ready(self) -> None:
+        """The ready hooks, by declaration, and ``ready_of``: each node's (its hook, or
+        rank 0 at once). A hook returns the rank and time of the node's token."""
+        p, lay = self.p, self.lay
+        if not p.ready:
+            return
         self.hook = "ready"
-        self.block(hook.body, 2)
-        self.line(f"def requeue_{array}(self, i, now):", 1)
-        self.line(f"if len(self.q_{array}[i]):", 2)
-        self.line(f"self.ready_{array}(i, now)", 3)
-        self.line("else:", 2)
-        self.line(f"self.tok_{array}[i] = False", 3)
+        for name, hook in p.ready.items():
+            q = p.queue(name)
+            self.line(f"def ready_{name}(self, n, now):", 1)
+            rest = f"n - {lay.first[name]}"
+            for i, size in reversed(list(zip(hook.params, q.shape, strict=True))):
+                self.line(f"l_{i} = ({rest}) % {size}", 2)
+                rest = f"({rest}) // {size}"
+            self.block(hook.body, 2)
+        self.line("def activate(self, n, now):", 1)
+        self.line("t = self.tree", 2)
+        self.line("while n >= t.tops and t.state[n] == 0:", 2)
+        self.line("rank, at = self.ready_of[n](n, now)", 3)
+        self.line("t.place(n, rank, at, now)", 3)
+        self.line("n = t.parent[n]", 3)
 
     def on_dequeue(self) -> None:
-        """A method for the queues under a parent, which requeue after it."""
-        if any(q.children is not None for q in self.lay.serve):
-            self.line("def on_dequeue(self, now, e, index, parent_rank):", 1)
-            self.leave(2, "index", "parent_rank")
+        """A method for a program with parents, whose tokens are placed again after it."""
+        if self.p.ready:
+            self.line("def on_dequeue(self, now, e, t):", 1)
+            self.leave(2)
 
-    def leave(self, d: int, index: str, parent_rank: str) -> None:
-        """The dequeue hook on entry ``e``; it returns the outcome."""
+    def leave(self, d: int) -> None:
+        """The dequeue hook on entry ``e`` (tree ``t``'s path says where it came from);
+        it returns the outcome."""
         if self.timed:
             self.line("enqueued = self.enq_time.pop(e[1])", d)
-        if self.p.uses_at:
-            self.line("del self.at[e[1]]", d)
+        if self.p.flow_on_dequeue:
+            self.line("key = self.flow_of.pop(e[1])", d)
+            self.line("f = self.flows.get(key)", d)
+            self.line("if f is None:", d)
+            self.line("f = self.flows[key] = list(self.flow_init)", d + 1)
         hook = self.p.dequeue
         if hook is not None:
-            for name, value in (("index", index), ("parent_rank", parent_rank)):
-                if value != name and _mentions(hook.body, name):
-                    self.line(f"{name} = {value}", d)
+            if _mentions(hook.body, "index"):
+                self.line("index = self.idx[t.path_node[t.depth]]", d)
+            if _mentions(hook.body, "parent_rank"):
+                self.line("parent_rank = t.path_rank[t.depth - 1] if t.depth else 0", d)
             self.hook = "dequeue"
             self.block(hook.body, d)
         self.line("return (_DEQ_OK, e[1], e[0], e[2], 0)", d)
 
     def dequeue(self) -> None:
-        """Top-level queues in declaration order, as xdpq_sched_dequeue."""
+        """The first top-level queue that can serve, down its tree, as xdpq_sched_dequeue."""
         p = self.p
         self.line("def step(self, now):", 1)
+        self.line("t = self.tree", 2)
         if p.uses_at:
-            self.line("later = M64", 2)
-        for q in self.lay.serve:
-            ref = f"self.q_{q.name}"
-            if q.children is None:
-                if p.uses_at:
-                    self.line(f"e = {ref}.first()", 2)
-                    self.line("if e is not None:", 2)
-                    self.line("at = self.at[e[1]]", 3)
-                    self.line("if at <= now:", 3)
-                    self.line(f"e = {ref}.pop()", 4)
-                    self.leave(4, "0", "0")
-                    self.line("later = min(later, at)", 3)
-                else:
-                    self.line(f"e = {ref}.pop()", 2)
-                    self.line("if e is not None:", 2)
-                    self.leave(3, "0", "0")
-                continue
-            child = p.queue(q.children)
-            self.line(f"t = {ref}.pop()", 2)
-            self.line("if t is not None:", 2)
-            base = self.lay.token_base[child.name]
-            self.line(f"i = (-1 - t[1]{f' - {base}' if base else ''}) % {child.count}", 3)
-            self.line(f"e = self.q_{child.name}[i].pop()", 3)
-            self.line("if e is not None:", 3)
-            self.line("res = self.on_dequeue(now, e, i, t[0])", 4)
-            self.line(f"self.requeue_{child.name}(i, now)", 4)
-            self.line("return res", 4)
-            self.line(f"self.requeue_{child.name}(i, now)", 3)
+            self.line("t.due(now)", 2)
+        self.line("e = t.serve()", 2)
+        self.line("if e is None:", 2)
         if p.uses_at:
-            self.line("if later != M64:", 2)
-            self.line("return (_LATER, -1, 0, 0, later)", 3)
-        self.line("return _EMPTY", 2)
+            self.line("later = t.later()", 3)
+            self.line("return _EMPTY if later is None else (_LATER, -1, 0, 0, later)", 3)
+        else:
+            self.line("return _EMPTY", 3)
+        if not p.ready:
+            self.leave(2)
+        else:
+            self.line("res = self.on_dequeue(now, e, t)", 2)
+            self.line("for d in range(t.depth, 0, -1):", 2)
+            self.line("c = t.path_node[d]", 3)
+            self.line("if t.len[c]:", 3)
+            self.line("rank, at = self.ready_of[c](c, now)", 4)
+            self.line("t.place(c, rank, at, now)", 4)
+            self.line("else:", 3)
+            self.line("t.release(c)", 4)
+            self.line("return res", 2)
         self.line("def dequeue(self, now):", 1)
         self.line("return Dequeued(*self.step(now))", 2)
 

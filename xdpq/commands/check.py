@@ -8,7 +8,7 @@ from pathlib import Path
 
 from xdpq.commands import emit, json_options
 from xdpq.dsl import check, parse, read_source
-from xdpq.errors import SourceError, XdpqError
+from xdpq.errors import SourceError, SourceWarning, XdpqError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog="example: xdpq check schedulers/stfq.xdpq",
     )
     p.add_argument("file", type=Path, help="the .xdpq program")
-    json_options(p)  # {file, ok, scheduler} or {file, ok, error: {message, line, column, hint}}
+    # {file, ok, scheduler, warnings: [...]} or {file, ok, error: {message, line, column, hint}}
+    json_options(p)
     p.set_defaults(func=run)
 
 
@@ -36,15 +37,20 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             emit(args, {"file": str(args.file), "ok": False, "error": source_error(err)})
         return 1
+    for warning in prog.warnings:
+        print(warning.render(), file=sys.stderr)
     if args.json:
-        emit(args, {"file": str(args.file), "ok": True, "scheduler": prog.name})
+        emit(args, {"file": str(args.file), "ok": True, "scheduler": prog.name,
+                    "warnings": [source_error(w) for w in prog.warnings]})
     else:
-        print(f"{args.file}: ok")
+        print(f"{args.file}: ok" + (f" ({len(prog.warnings)} warning"
+                                    f"{'s' * (len(prog.warnings) > 1)})" if prog.warnings else ""))
     return 0
 
 
-def source_error(err: SourceError) -> dict[str, object]:
-    """A mistake in a program, as JSON: where it is, what it is, what to do."""
+def source_error(err: SourceError | SourceWarning) -> dict[str, object]:
+    """A mistake (or a warning) in a program, as JSON: where it is, what it is, what
+    to do."""
     return {"message": err.message, "line": err.span.line, "column": err.span.column,
             "end_line": err.span.end_line, "end_column": err.span.end_column,
             "hint": err.hint}

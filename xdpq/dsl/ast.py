@@ -31,11 +31,12 @@ class Path:
 
 @dataclass(frozen=True, slots=True)
 class Index:
-    """``weight[c]`` (a parameter table) or ``flows[i].deficit`` (a field of one
-    queue of an array: its state, or ``head``, ``packets``, ``bytes``)."""
+    """``weight[c]`` (a parameter table) or ``flows[t][f].deficit`` (a field of one
+    queue of an array: its state, or ``head``, ``packets``, ``bytes``): one index
+    per dimension."""
 
     name: str
-    index: Expr
+    indices: tuple[Expr, ...]
     attr: str | None
     span: Span
 
@@ -92,7 +93,7 @@ class If:
 @dataclass(frozen=True, slots=True)
 class Enqueue:
     queue: str
-    index: Expr | None  # for an array of queues: which one
+    indices: tuple[Expr, ...]  # for an array of queues: which one, per dimension
     rank: Expr | None
     at: Expr | None  # eligibility time (pacing)
     span: Span
@@ -101,6 +102,7 @@ class Enqueue:
 @dataclass(frozen=True, slots=True)
 class Drop:
     reason: str
+    extra: Path | None  # a second name, which the checker refuses ('drop q tail')
     span: Span
 
 
@@ -135,10 +137,10 @@ class QueueArg:
 @dataclass(frozen=True, slots=True)
 class Queue:
     name: str
-    count: Expr | None  # an array of queues: queue fq[1024]: fifo(...)
+    dims: tuple[Expr, ...]  # an array of queues: queue fq[8][64]: fifo(...); () for one
     kind: str  # fifo, pifo, rbtree
     args: tuple[QueueArg, ...]
-    of: str | None  # a parent: its entries are the queues of this array
+    of: tuple[str, ...]  # a parent: its entries are the queues of these declarations
     span: Span
 
 
@@ -146,6 +148,7 @@ class Queue:
 class Field:
     name: str
     type: str
+    signed: bool  # its values may be below 0: credit: signed bytes = 0
     default: Expr
     span: Span
 
@@ -182,8 +185,8 @@ class State:
 @dataclass(frozen=True, slots=True)
 class Hook:
     event: str  # "enqueue", "dequeue" or "ready"
-    packet: str | None  # dequeue: the packet's name; ready: the queue index's name
-    queue: str | None  # ready: the array whose queues it ranks in their parent
+    params: tuple[str, ...]  # dequeue: the packet's name; ready: the queue's indices' names
+    queue: str | None  # ready: the queue (or array) it places in its parent
     body: tuple[Stmt, ...]
     span: Span
 

@@ -16,12 +16,14 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from math import prod
 
 from xdpq import ir
 from xdpq.dsl import ast
-from xdpq.errors import SourceError, Span
+from xdpq.dsl.bounds import Bounds, bounds, union
+from xdpq.errors import SourceError, SourceWarning, Span
 from xdpq.fields import FIELDS as PACKET_FIELDS
-from xdpq.ir.layout import MAX_TOKENS
+from xdpq.ir.layout import MAX_DEPTH, MAX_TOKENS
 from xdpq.units import U64_MAX, Kind, UnitError, quantity
 
 T, B, R, C, BOOL = Kind.TIME, Kind.BYTES, Kind.RATE, Kind.COUNT, Kind.BOOL
@@ -29,7 +31,25 @@ T, B, R, C, BOOL = Kind.TIME, Kind.BYTES, Kind.RATE, Kind.COUNT, Kind.BOOL
 # ``pkt.len > 0``, ``now + 0``); in ``*`` and ``/``, and any other number
 # without a unit, it is a count.
 ZERO = "zero"
-Kindish = Kind | str
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """A kind whose values may be below 0 (two's complement in the same 64 bits):
+    state declared ``signed``, a negation, and arithmetic with one of them."""
+
+    kind: Kind
+
+
+Kindish = Kind | str | Signed
+
+
+def _base(kind: Kindish) -> Kindish:
+    return kind.kind if isinstance(kind, Signed) else kind
+
+
+def _with_sign(kind: Kindish, signed: bool) -> Kindish:
+    return Signed(kind) if signed and isinstance(kind, Kind) else kind
 
 # What a program reads by a dotted name: the packet's fields (xdpq.fields) and now.
 FIELDS: dict[str, Kind] = {**{n: f.kind for n, f in PACKET_FIELDS.items() if not f.address},
@@ -38,7 +58,6 @@ FIELDS: dict[str, Kind] = {**{n: f.kind for n, f in PACKET_FIELDS.items() if not
 KEY_ONLY = {n for n, f in PACKET_FIELDS.items() if f.address}
 # What a dequeue hook can read of the packet it got.
 DEQUEUED = {"rank": C, "len": B, "enqueued": T}
-QUEUE_ARGS = {"fifo": {"capacity"}, "rbtree": {"capacity"}, "pifo": {"capacity", "range"}}
 MAX_PACKETS = 65536
 MAX_ARRAY = 4096
 
@@ -50,18 +69,32 @@ _QUOTIENT = {(T, C): T, (B, C): B, (R, C): R, (C, C): C, (T, T): C, (B, B): C, (
 
 
 def _name(kind: Kindish) -> str:
+    if isinstance(kind, Signed):
+        return {T: "a signed time", B: "signed bytes", R: "a signed rate",
+                C: "a signed count"}[kind.kind]
     return {T: "a time", B: "bytes", R: "a rate", C: "a count", BOOL: "true/false",
             ZERO: "a count"}[kind]
 
 
-def _fits(kind: Kindish, want: Kind) -> bool:
+def _fits(kind: Kindish, want: Kindish) -> bool:
+    """Whether a value of ``kind`` may go where ``want`` is wanted: a signed place takes
+    its kind signed or not, an unsigned one only unsigned values (one that may be below
+    0 would turn huge)."""
+    if isinstance(want, Signed):
+        return _base(kind) is want.kind or kind == ZERO
     return kind is want or (kind == ZERO and want is not BOOL)
 
 
-# What a dequeue hook can read of a packet that left a queue of an array.
+# What a dequeue hook can read of a packet that left a queue under a parent.
 DEQUEUED_CHILD = {"index": C, "parent_rank": C}
+# ... and of each queue on its way: p.tenants.rank, p.flows.index.
+DEQUEUED_PATH = {"rank": C, "index": C}
 # What a program can read of a queue: q.packets, flows[i].head, ...
 QUEUE_ATTRS = {"head": B, "packets": C, "bytes": B, "capacity": C}
+# (An rbtree's entries enter its tree only with a node allocated outside the lock:
+# moving them there as a virtual clock advances, under it, cannot be done.)
+QUEUE_ARGS = {"fifo": {"capacity", "clock"}, "rbtree": {"capacity"},
+              "pifo": {"capacity", "range", "clock", "base"}}
 # Bucket storage of one PIFO declaration, an array counted whole (8 bytes each): 8 MiB,
 MAX_PIFO_BUCKETS = 1 << 20
 # ... and of all PIFOs of a program together (16 MiB): one global section holds them.
@@ -79,20 +112,26 @@ class _Scope:
     param_kinds: dict[str, Kind] = field(default_factory=dict)
     tables: dict[str, int] = field(default_factory=dict)  # parameter tables and their sizes
     queues: dict[str, ast.Queue] = field(default_factory=dict)
-    capacities: dict[str, int] = field(default_factory=dict)  # known once queues are checked
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # known once checked
+    capacities: dict[str, int] = field(default_factory=dict)
+    parents: dict[str, str] = field(default_factory=dict)  # a queue -> its parent
+    clocks: dict[str, str] = field(default_factory=dict)  # a queue -> its virtual clock
     hook: str = "enqueue"
     packet: str | None = None  # the dequeue hook's packet name
-    ready: str | None = None  # the ready hook's array
-    ready_index: str = ""  # and the name its queue's index goes by
+    ready: str | None = None  # the ready hook's queue
     hierarchical: bool = False
     lets: list[str] = field(default_factory=list)  # every let of the hook, in order
     reasons: dict[str, None] = field(default_factory=dict)
     uses_at: bool = False
+    flow_on_dequeue: bool = False
 
     def hook_scope(self, hook: str, packet: str | None, ready: str | None) -> _Scope:
         """The scope of one hook: the program's names, and locals of its own."""
-        return replace(self, locals_={}, hook=hook, packet=packet, ready=ready, ready_index="",
-                       lets=[], uses_at=False)
+        return replace(self, locals_={}, hook=hook, packet=packet, ready=ready, lets=[],
+                       uses_at=False, flow_on_dequeue=False)
+
+    def children(self, name: str) -> list[str]:
+        return [c for c, p in self.parents.items() if p == name]
 
 
 Lowered = tuple[ir.Expr, Kindish]
@@ -101,9 +140,13 @@ Lowered = tuple[ir.Expr, Kindish]
 class _Checker:
     def __init__(self, source: str) -> None:
         self.source = source
+        self.warnings: list[SourceWarning] = []
 
     def error(self, message: str, span: Span, hint: str = "") -> SourceError:
         return SourceError(message, span, self.source, hint)
+
+    def warn(self, message: str, span: Span, hint: str = "") -> None:
+        self.warnings.append(SourceWarning(message, span, self.source, hint))
 
     # -- constants -----------------------------------------------------------------
 
@@ -158,25 +201,31 @@ class _Checker:
                 raise self.error(f"a dequeued packet has no '{rest[0]}'", p.span,
                                  f"it has {', '.join(fields)}")
             return ir.DeqField(rest[0]), fields[rest[0]]
+        if head == sc.packet and len(rest) == 2 and rest[0] in sc.queues:
+            if rest[1] not in DEQUEUED_PATH:
+                raise self.error(f"'{dotted}': of a queue on its way a dequeued packet has "
+                                 "rank and index", p.span, f"{head}.{rest[0]}.rank")
+            return ir.PathField(rest[0], rest[1]), DEQUEUED_PATH[rest[1]]
         if head == "flow":
             if not sc.flow:
                 raise self.error(f"'{head}.{rest[0]}' but no per-flow state is declared", p.span)
             if rest[0] not in sc.flow or len(rest) > 1:
                 raise self.unknown(dotted, p.span, [f"{head}.{n}" for n in sc.flow])
-            if sc.hook != "enqueue":
-                raise self.error(f"'{dotted}' in 'on {sc.hook}': per-flow state belongs to the "
-                                 "packet being enqueued", p.span,
-                                 "keep what dequeue needs in global or per-queue state")
+            if sc.hook == "ready":
+                raise self.error(f"'{dotted}' in 'on ready': a ready hook places a queue, and "
+                                 "per-flow state belongs to a packet", p.span,
+                                 "keep what the hook needs in per-queue state")
+            sc.flow_on_dequeue |= sc.hook == "dequeue"
             return ir.FlowVar(rest[0]), sc.flow[rest[0]]
         if head in sc.queues and len(rest) == 1:
             q = sc.queues[head]
             if rest[0] not in QUEUE_ATTRS:
                 raise self.error(f"a queue has no '{rest[0]}'", p.span,
                                  f"it has {', '.join(QUEUE_ATTRS)}")
-            if q.count is not None:
+            if q.dims:
                 raise self.error(f"'{head}' is an array of queues: say which one", p.span,
-                                 f"{head}[i].{rest[0]}")
-            return self.attr(head, None, rest[0], sc)
+                                 f"{head}{_which(len(q.dims))}.{rest[0]}")
+            return self.attr(head, (), rest[0], p.span, sc)
         if dotted in KEY_ONLY:
             raise self.error(f"'{dotted}' is an address: it can key per-flow state, not be "
                              "computed with", p.span)
@@ -190,19 +239,23 @@ class _Checker:
         raise self.unknown(dotted, p.span, FIELDS)
 
     def index(self, e: ast.Index, sc: _Scope) -> Lowered:
-        idx = self.index_expr(e.index, sc)
         if e.name in sc.tables:
             if e.attr is not None:
                 raise self.error(f"'{e.name}' is a parameter table: its values have no "
                                  f"'{e.attr}'", e.span)
-            return ir.ParamRef(e.name, idx), sc.param_kinds[e.name]
+            if len(e.indices) > 1:
+                raise self.error(f"'{e.name}' is a table of {sc.tables[e.name]} values: one "
+                                 "index", e.indices[1].span, f"{e.name}[i]")
+            return ir.ParamRef(e.name, self.index_expr(e.indices[0], sc)), \
+                sc.param_kinds[e.name]
         q = sc.queues.get(e.name)
-        if q is None or q.count is None:
+        if q is None or not q.dims:
             what = "a single queue" if q else "a parameter table or an array of queues"
             if q is None and e.name not in sc.param_kinds:
                 raise self.unknown(e.name, e.span, [*sc.tables, *sc.queues])
             raise self.error(f"'{e.name}' is not {what}" if q is None else
                              f"'{e.name}' is {what}, not an array", e.span)
+        idx = self.indices(e.name, e.indices, e.span, sc)
         if e.attr is None:
             raise self.error(f"'{e.name}[…]' is a queue: say what of it", e.span,
                              f"{', '.join(QUEUE_ATTRS)} or a field of 'state per {e.name}'")
@@ -210,14 +263,28 @@ class _Checker:
         if e.attr in fields:
             return ir.QState(e.name, idx, e.attr), fields[e.attr]
         if e.attr in QUEUE_ATTRS:
-            return self.attr(e.name, idx, e.attr, sc)
+            return self.attr(e.name, idx, e.attr, e.span, sc)
         raise self.unknown(f"{e.name}[…].{e.attr}", e.span,
                            [f"{e.name}[…].{n}" for n in (*fields, *QUEUE_ATTRS)])
 
-    @staticmethod
-    def attr(queue: str, idx: ir.Expr | None, name: str, sc: _Scope) -> Lowered:
+    def indices(self, name: str, given: tuple[ast.Expr, ...], span: Span,
+                sc: _Scope) -> tuple[ir.Expr, ...]:
+        """One index per dimension of queue array ``name``."""
+        dims = len(sc.shapes[name])
+        if len(given) != dims:
+            at = given[dims].span if len(given) > dims else span
+            raise self.error(f"'{name}' has {dims} dimension{'s' * (dims > 1)}: "
+                             f"{len(given)} ind{'ices' if len(given) > 1 else 'ex'} given", at,
+                             f"{name}{_which(dims)}")
+        return tuple(self.index_expr(i, sc) for i in given)
+
+    def attr(self, queue: str, idx: tuple[ir.Expr, ...], name: str, span: Span,
+             sc: _Scope) -> Lowered:
         if name == "capacity":  # fixed when the queue is declared
             return ir.Const(sc.capacities[queue]), C
+        if name == "head" and sc.children(queue):
+            raise self.error(f"'{queue}' schedules queues: only a queue of packets has a head "
+                             "packet", span, "read the head of a queue under it")
         return ir.Attr(queue, idx, name), QUEUE_ATTRS[name]
 
     def index_expr(self, e: ast.Expr, sc: _Scope) -> ir.Expr:
@@ -255,20 +322,29 @@ class _Checker:
                     raise self.error(f"{func}() takes two or more values", e.span)
                 lowered = [self.expr(a, sc) for a in args]
                 kinds = [k for _, k in lowered]
-                real = {k for k in kinds if k != ZERO}
+                real = {_base(k) for k in kinds if k != ZERO}
                 if len(real) > 1 or BOOL in real:
                     raise self.error(f"{func}() of {' and '.join(_name(k) for k in kinds)}", e.span,
                                      "all its values must be of one kind")
-                return ir.MinMax(func, tuple(v for v, _ in lowered)), (real.pop() if real
-                                                                         else ZERO)
+                signed = any(isinstance(k, Signed) for k in kinds)
+                # max() of a signed and an unsigned value is never below 0: it is unsigned.
+                result = signed and (func == "min" or all(isinstance(k, Signed) for k in kinds))
+                kind = real.pop() if real else ZERO
+                return ir.MinMax(func, tuple(v for v, _ in lowered), signed), \
+                    _with_sign(kind, result)
             case ast.Unary(op="not", operand=x):
                 value, k = self.expr(x, sc)
                 if k is not BOOL:
                     raise self.error(f"'not' of {_name(k)}", e.span, "'not' takes true/false")
                 return ir.Not(value), BOOL
-            case ast.Unary(op="-"):
-                raise self.error("values are unsigned: there is no negation", e.span,
-                                 "subtract from something larger, or compare instead")
+            case ast.Unary(op="-", operand=x):
+                value, k = self.expr(x, sc)
+                if k is BOOL:
+                    raise self.error("'-' of true/false", e.span)
+                kind = _with_sign(C if k == ZERO else _base(k), True)
+                if isinstance(value, ir.Const):
+                    return ir.Const(-value.value & U64_MAX), (ZERO if not value.value else kind)
+                return ir.Arith("-", ir.Const(0), value), kind
             case ast.Binary(op=op, left=left, right=right):
                 return self.binary(op, self.expr(left, sc), self.expr(right, sc), e)
         raise self.error("not an expression", e.span)
@@ -291,6 +367,7 @@ class _Checker:
 
     def binary(self, op: str, left: Lowered, right: Lowered, e: ast.Binary) -> Lowered:
         (lv, lk), (rv, rk) = left, right
+        self.sign_trap(op, left, right, e)
         if ZERO in (lk, rk) and op not in ("and", "or"):
             other = rk if lk == ZERO else lk
             if op in ("*", "/"):
@@ -307,21 +384,38 @@ class _Checker:
                 raise self.error(f"'{op}' of {_name(lk)} and {_name(rk)}", e.span,
                                  f"'{op}' takes true/false on both sides")
             return ir.Logic(op, lv, rv), BOOL
+        signed = isinstance(lk, Signed) or isinstance(rk, Signed)
         if op in ("==", "!=", "<", "<=", ">", ">="):
-            if lk is not rk:
+            if _base(lk) is not _base(rk):
                 raise self.error(f"comparing {_name(lk)} with {_name(rk)}", e.span)
             if lk is BOOL and op not in ("==", "!="):
                 raise self.error(f"'{op}' on true/false values", e.span)
-            return ir.Cmp(op, lv, rv), BOOL
+            return ir.Cmp(op, lv, rv, signed and op not in ("==", "!=")), BOOL
         table = {"+": _SUM, "-": _SUM, "*": _PRODUCT, "/": _QUOTIENT, "%": _SUM}[op]
+        lk, rk = _base(lk), _base(rk)
         if (lk, rk) in table:
-            return _lower_arith(op, lv, lk, rv, rk), table[(lk, rk)]
+            return _lower_arith(op, lv, lk, rv, rk, signed), _with_sign(table[(lk, rk)], signed)
         verb = {"+": "adding", "-": "subtracting", "*": "multiplying", "/": "dividing",
                 "%": "taking the remainder of"}[op]
         hint = ""
         if op in "+-" and {lk, rk} == {T, B}:
             hint = "a virtual time counted in bytes (as in fair queueing) should be declared bytes"
         raise self.error(f"{verb} {_name(lk)} and {_name(rk)}", e.span, hint)
+
+    def sign_trap(self, op: str, left: Lowered, right: Lowered, e: ast.Binary) -> None:
+        """``credit < 0`` on an unsigned value is always false (and ``>= 0`` always
+        true): say so, for the program means something else."""
+        (lv, lk), (rv, rk) = left, right
+        if rv == ir.Const(0) and isinstance(lk, Kind) and lk is not BOOL:
+            always = {"<": "false", ">=": "true"}.get(op)
+        elif lv == ir.Const(0) and isinstance(rk, Kind) and rk is not BOOL:
+            always = {">": "false", "<=": "true"}.get(op)
+        else:
+            return
+        if always is not None:
+            kind = lk if isinstance(lk, Kind) else rk
+            self.warn(f"this is always {always}: {_name(kind)} is never below 0", e.span,
+                      "declare what may go below 0 signed: credit: signed bytes = 0")
 
     # -- statements ----------------------------------------------------------------
 
@@ -367,7 +461,12 @@ class _Checker:
                     raise self.error("'enqueue' in 'on dequeue'", s.span,
                                      "packets are enqueued in 'on enqueue'")
                 return self.enqueue(s, sc), True
-            case ast.Drop(reason=reason):
+            case ast.Drop(reason=reason, extra=extra):
+                if extra is not None:
+                    raise self.error(f"'drop' takes one reason, not '{reason} "
+                                     f"{extra.parts[0]}'", extra.span,
+                                     f"drop {reason}, or name the reason {reason}_"
+                                     f"{extra.parts[0]}")
                 if sc.hook == "ready":
                     raise self.error("'drop' in 'on ready': a ready queue must get a place in "
                                      "its parent", s.span, "enqueue it with a rank")
@@ -405,7 +504,10 @@ class _Checker:
                 raise self.error(f"cannot assign to '{dotted}'", target.span,
                                  "only state (global, flow., per-queue) can change")
         if not _fits(kind, want):
-            raise self.error(f"'{dotted}' holds {_name(want)}, not {_name(kind)}", target.span)
+            hint = f"it may be below 0: max(x, 0) is never below 0, or declare '{dotted}' " \
+                "signed" if isinstance(kind, Signed) and _base(kind) is want else ""
+            raise self.error(f"'{dotted}' holds {_name(want)}, not {_name(kind)}", target.span,
+                             hint)
         return lowered  # type: ignore[return-value]
 
     def enqueue(self, s: ast.Enqueue, sc: _Scope) -> ir.Enqueue:
@@ -414,53 +516,58 @@ class _Checker:
             raise self.unknown(s.queue, s.span, sc.queues)
         if sc.hook == "ready":
             return self.schedule(s, q, sc)
-        if q.of is not None:
-            raise self.error(f"'{s.queue}' schedules the queues of '{q.of}': packets go into "
-                             "those", s.span, f"enqueue {q.of}[i]")
-        if q.count is not None and s.index is None:
+        children = sc.children(q.name)
+        if children:
+            first = sc.queues[children[0]]
+            raise self.error(f"'{s.queue}' schedules the queues of "
+                             f"{', '.join(repr(c) for c in children)}: packets go into those",
+                             s.span, f"enqueue {first.name}{_which(len(first.dims))}")
+        if q.dims and not s.indices:
             raise self.error(f"'{s.queue}' is an array of queues: say which one",
-                             s.span, f"enqueue {s.queue}[i]")
-        if q.count is None and s.index is not None:
-            raise self.error(f"'{s.queue}' is a single queue, not an array", s.index.span)
-        index = self.index_expr(s.index, sc) if s.index is not None else None
-        rank: ir.Expr = ir.Const(0)
-        if s.rank is not None:
-            rank, k = self.expr(s.rank, sc)
-            if k in (BOOL, R):
-                raise self.error(f"a rank is a time, bytes or a count, not {_name(k)}",
-                                 s.rank.span)
-        at = None
-        if s.at is not None:
-            at, k = self.expr(s.at, sc)
-            if not _fits(k, T):
-                raise self.error(f"'at' takes a time (when the packet may leave), not {_name(k)}",
-                                 s.at.span)
-            if q.count is not None:
-                raise self.error("'at' on a queue of an array: eligibility times work on "
-                                 "top-level queues", s.at.span,
-                                 "pace before the hierarchy, or rank by time")
-            sc.uses_at = True
-        return ir.Enqueue(s.queue, index, rank, at, s.span)
+                             s.span, f"enqueue {s.queue}{_which(len(q.dims))}")
+        if not q.dims and s.indices:
+            raise self.error(f"'{s.queue}' is a single queue, not an array", s.indices[0].span)
+        index = self.indices(q.name, s.indices, s.span, sc) if q.dims else ()
+        return ir.Enqueue(s.queue, index, self.rank(s, sc), self.at(s, q.name, sc), s.span)
+
+    def rank(self, s: ast.Enqueue, sc: _Scope) -> ir.Expr:
+        if s.rank is None:
+            return ir.Const(0)
+        rank, k = self.expr(s.rank, sc)
+        if isinstance(k, Signed):
+            raise self.error(f"a rank is never below 0, and this is {_name(k)}", s.rank.span,
+                             "max(x, 0) is never below 0")
+        if k in (BOOL, R):
+            raise self.error(f"a rank is a time, bytes or a count, not {_name(k)}", s.rank.span)
+        return rank
+
+    def at(self, s: ast.Enqueue, queue: str, sc: _Scope) -> ir.Expr | None:
+        """An eligibility time on the clock of ``queue``: real time, or its virtual clock."""
+        if s.at is None:
+            return None
+        at, k = self.expr(s.at, sc)
+        clock = sc.clocks.get(queue)
+        want = sc.globals_[clock] if clock is not None else T
+        if not _fits(k, want):
+            what = f"{_name(want)} on the clock '{clock}' of '{queue}'" if clock else \
+                "a time (when the packet may leave)" if sc.hook != "ready" else \
+                "a time (when the queue may be served)"
+            raise self.error(f"'at' takes {what}, not {_name(k)}", s.at.span)
+        sc.uses_at = True
+        return at
 
     def schedule(self, s: ast.Enqueue, q: ast.Queue, sc: _Scope) -> ir.Enqueue:
-        """``enqueue parent rank r`` in ``on ready``: the ready queue into its parent."""
-        if q.of != sc.ready:
-            parent = next(p.name for p in sc.queues.values() if p.of == sc.ready)
+        """``enqueue parent rank r [at t]`` in ``on ready``: the ready queue into its parent."""
+        parent = sc.parents[sc.ready or ""]
+        if q.name != parent:
             raise self.error(f"'on ready {sc.ready}' places a queue of '{sc.ready}' into its "
                              f"parent '{parent}', not into '{s.queue}'", s.span,
                              f"enqueue {parent} rank …")
-        if s.index is not None:
-            raise self.error(f"'{s.queue}' is a single queue, not an array", s.index.span)
-        if s.at is not None:
-            raise self.error("'at' in 'on ready': eligibility times are for packets",
-                             s.at.span)
-        rank: ir.Expr = ir.Const(0)
-        if s.rank is not None:
-            rank, k = self.expr(s.rank, sc)
-            if k in (BOOL, R):
-                raise self.error(f"a rank is a time, bytes or a count, not {_name(k)}",
-                                 s.rank.span)
-        return ir.Enqueue(s.queue, ir.Local(sc.ready_index), rank, None, s.span)
+        if s.indices:
+            which = f"the queue of '{parent}' that schedules it is implied" if q.dims else \
+                f"'{s.queue}' is a single queue, not an array"
+            raise self.error(which, s.indices[0].span, f"enqueue {parent} rank …")
+        return ir.Enqueue(s.queue, (), self.rank(s, sc), self.at(s, parent, sc), s.span)
 
     # -- declarations --------------------------------------------------------------
 
@@ -488,11 +595,12 @@ class _Checker:
         for q in p.queues:
             declare(q.name, q.span)
             sc.queues[q.name] = q
-        shapes = {q.name: self.queue(q, sc.queues) for q in p.queues}
-        sc.capacities.update((name, cap) for name, (_, cap, _) in shapes.items())
-        self.pifo_storage(p.queues, shapes)
-        self.tokens(p.queues, shapes)
-        sc.hierarchical = any(q.of for q in p.queues)
+        decls = {q.name: self.queue(q) for q in p.queues}
+        sc.shapes.update((name, d.shape) for name, d in decls.items())
+        self.tree(p.queues, sc)
+        sc.capacities.update(self.capacities(p.queues, decls, sc))
+        self.pifo_storage(p.queues, decls)
+        sc.hierarchical = bool(sc.parents)
         globals_: list[ir.Var] = []
         flow_vars: list[ir.Var] = []
         qstate: dict[str, list[ir.Var]] = {}
@@ -511,7 +619,7 @@ class _Checker:
                     q = sc.queues.get(name)
                     if q is None:
                         raise self.unknown(name, st.scope.span, sc.queues)
-                    if q.count is None:
+                    if not q.dims:
                         raise self.error(f"'state per {name}': '{name}' is a single queue",
                                          st.scope.span, "per-queue state is for arrays of "
                                          "queues; use global state for one queue")
@@ -522,13 +630,19 @@ class _Checker:
                 if space.startswith("queue") and f.name in QUEUE_ATTRS:
                     raise self.error(f"'{f.name}' is what a queue holds: name the field "
                                      "otherwise", f.span)
-                kind = Kind(f.type)
+                kind: Kindish = Kind(f.type)
+                if f.signed and kind is BOOL:
+                    raise self.error(f"'{f.name}': true/false has no sign", f.span)
+                kind = _with_sign(kind, f.signed)
                 init, k = self.expr(f.default, _Scope())
                 if not _fits(k, kind) or not isinstance(init, ir.Const):
                     raise self.error(f"'{f.name}' holds {_name(kind)}, its initial value is "
                                      f"{_name(k)}", f.default.span)
                 kinds[f.name] = kind
-                out.append(ir.Var(f.name, kind, init.value))
+                out.append(ir.Var(f.name, _base(kind), init.value, f.signed))  # type: ignore[arg-type]
+        for q in p.queues:
+            if decls[q.name].clock is not None:
+                sc.clocks[q.name] = self.clock(decls[q.name].clock, sc)  # type: ignore[arg-type]
         hooks: dict[tuple[str, str | None], ast.Hook] = {}
         for h in p.hooks:
             key = (h.event, h.queue)
@@ -547,45 +661,58 @@ class _Checker:
         for key, h in hooks.items():
             lowered[key] = self.hook(h, sc)
         for q in p.queues:
-            if q.count is not None and not any(o.of == q.name for o in p.queues):
+            if q.dims and q.name not in sc.parents:
                 raise self.error(f"'{q.name}' is an array of queues, and nothing chooses "
                                  "among them", q.span,
                                  f"add a parent: queue root: fifo() of {q.name}")
         ready = {}
         for q in p.queues:
-            if q.of is None:
+            if q.name not in sc.parents:
                 continue
-            hook = lowered.get(("ready", q.of))
+            hook = lowered.get(("ready", q.name))
             if hook is None:  # round robin, or arrival order in a PIFO
-                body = (ir.Enqueue(q.name, ir.Local("i"), ir.Const(0), None, q.span),)
-                hook = ir.Hook("i", body, (), q.span)
-            ready[q.of] = hook
+                body = (ir.Enqueue(sc.parents[q.name], (), ir.Const(0), None, q.span),)
+                hook = ir.Hook(tuple(f"i{k}" for k in range(len(q.dims))), body, (), q.span)
+            ready[q.name] = hook
+        self.pifo_windows(p.queues, decls, lowered, sc, {prm.name: prm for prm in params})
         queues = tuple(
-            ir.Queue(name=q.name, kind=q.kind, count=shapes[q.name][0],
-                     capacity=shapes[q.name][1], range=shapes[q.name][2],
-                     parent=next((o.name for o in p.queues if o.of == q.name), None),
-                     children=q.of, state=tuple(qstate.get(q.name, ())))
+            ir.Queue(name=q.name, kind=q.kind, shape=decls[q.name].shape,
+                     capacity=sc.capacities[q.name], range=decls[q.name].range,
+                     parent=sc.parents.get(q.name), children=tuple(q.of),
+                     state=tuple(qstate.get(q.name, ())), clock=sc.clocks.get(q.name),
+                     base=decls[q.name].base)
             for q in p.queues)
         return ir.Program(name=p.name, params=tuple(params), queues=queues,
                           globals=tuple(globals_), flow_key=flow_key, flow_vars=tuple(flow_vars),
                           enqueue=lowered[("enqueue", None)],
                           dequeue=lowered.get(("dequeue", None)), ready=ready,
-                          reasons=tuple(sc.reasons), uses_at=sc.uses_at, source=p.span.file)
+                          reasons=tuple(sc.reasons), uses_at=sc.uses_at, source=p.span.file,
+                          flow_on_dequeue=sc.flow_on_dequeue, warnings=tuple(self.warnings))
 
     def hook(self, h: ast.Hook, sc: _Scope) -> ir.Hook:
         if h.event == "ready":
             q = sc.queues.get(h.queue or "")
             if q is None:
                 raise self.unknown(h.queue or "", h.span, sc.queues)
-            if not any(o.of == q.name for o in sc.queues.values()):
+            if q.name not in sc.parents:
                 raise self.error(f"'on ready {q.name}': no queue schedules '{q.name}'", h.span,
                                  f"declare its parent: queue root: pifo(range = 64) of {q.name}")
-        hs = sc.hook_scope(h.event, h.packet if h.event == "dequeue" else None, h.queue)
-        if h.event == "ready":
-            hs.ready_index = h.packet or ""
-            hs.locals_[hs.ready_index] = C
+            if len(h.params) != len(q.dims):
+                names = ", ".join(f"i{k}" for k in range(len(q.dims)))
+                raise self.error(f"'on ready {q.name}' names {len(h.params)} ind"
+                                 f"{'ex' if len(h.params) == 1 else 'ices'}, and '{q.name}' has "
+                                 f"{len(q.dims)} dimension{'s' * (len(q.dims) != 1)}", h.span,
+                                 f"on ready {q.name}({names})" if names else
+                                 f"on ready {q.name} {{ … }}")
+        hs = sc.hook_scope(h.event, h.params[0] if h.event == "dequeue" else None, h.queue)
+        for name in h.params if h.event == "ready" else ():
+            if name in hs.locals_ or name in sc.param_kinds or name in sc.globals_:
+                raise self.error(f"'{name}' is already defined", h.span,
+                                 "give the index another name")
+            hs.locals_[name] = C
         body, ended = self.block(h.body, hs)
         sc.uses_at |= hs.uses_at
+        sc.flow_on_dequeue |= hs.flow_on_dequeue
         if not ended and h.event == "enqueue":
             raise self.error("a path of 'on enqueue' ends without enqueue, drop or pass",
                              h.span, "every packet needs an outcome")
@@ -593,7 +720,7 @@ class _Checker:
             raise self.error(f"a path of 'on ready {h.queue}' ends without placing the queue "
                              "in its parent", h.span, "end every path with: enqueue <parent> "
                              "rank <expression>")
-        return ir.Hook(h.packet or "", body, tuple(hs.lets), h.span)
+        return ir.Hook(h.params, body, tuple(hs.lets), h.span)
 
     def flow_key(self, key: tuple[ast.Path, ...], span: Span) -> tuple[str, ...]:
         if not key:
@@ -631,32 +758,33 @@ class _Checker:
             count = self.count(p.count, f"the size of table '{p.name}'", MAX_ARRAY)
         return ir.Param(name=p.name, kind=kind, count=count, default=value, low=low, high=high)
 
-    def queue(self, q: ast.Queue, queues: dict[str, ast.Queue]) -> tuple[int | None, int, int]:
-        """Check a queue declaration; its (count, capacity, range)."""
+    def queue(self, q: ast.Queue) -> _Decl:
+        """Check a queue declaration by itself: its shape, arguments and range."""
         args = {}
+        clock = None
         for a in q.args:
             if a.name not in QUEUE_ARGS[q.kind]:
                 raise self.error(f"{q.kind} queues have no '{a.name}'", a.span,
                                  f"{q.kind} takes: {', '.join(sorted(QUEUE_ARGS[q.kind]))}")
+            if a.name == "clock":
+                clock = a
+                continue
             args[a.name] = self.constant(a.value, f"'{a.name}'")
-        count = None
-        if q.count is not None:
-            n, _ = self.constant(q.count, "the number of queues")
+        shape = []
+        for d in q.dims:
+            n, _ = self.constant(d, "the number of queues")
             if not 1 <= n <= MAX_ARRAY:
-                raise self.error(f"{n} queues: an array holds 1 to {MAX_ARRAY}", q.count.span)
-            count = n
-            if q.kind == "rbtree":
-                raise self.error("an array of rbtrees", q.span,
-                                 "arrays hold fifo or pifo queues")
-        child = None
-        if q.of is not None:
-            child = self.parent_of(q, queues)
-        cap = args.get("capacity", (child if child is not None else 1024, C))[0]
-        if not 1 <= cap <= MAX_PACKETS:
+                raise self.error(f"{n} queues: an array holds 1 to {MAX_ARRAY}", d.span)
+            shape.append(n)
+        count = prod(shape)
+        if count > MAX_ARRAY:
+            raise self.error(f"{_dims(tuple(shape))} is {count} queues: an array holds 1 to "
+                             f"{MAX_ARRAY}", q.span)
+        if shape and q.kind == "rbtree":
+            raise self.error("an array of rbtrees", q.span, "arrays hold fifo or pifo queues")
+        cap = args["capacity"][0] if "capacity" in args else None
+        if cap is not None and not 1 <= cap <= MAX_PACKETS:
             raise self.error(f"capacity {cap}: a queue holds 1 to {MAX_PACKETS} packets", q.span)
-        if child is not None and cap < child:
-            raise self.error(f"capacity {cap}: '{q.name}' must hold all {child} queues of "
-                             f"'{q.of}'", q.span, "leave the capacity out")
         rng = 0
         if q.kind == "pifo":
             if "range" not in args:
@@ -667,68 +795,162 @@ class _Checker:
                 raise self.error(f"range {rng}: a power of two from 64 to 65536", q.span,
                                  "ranks beyond two windows are dropped; scale ranks down "
                                  "(e.g. rank = t / 16) to fit")
-            if 2 * rng * (count or 1) > MAX_PIFO_BUCKETS:
-                raise self.error(f"{count} pifos of range {rng} need "
-                                 f"{2 * rng * (count or 1)} buckets", q.span,
+            if 2 * rng * count > MAX_PIFO_BUCKETS:
+                raise self.error(f"{count} pifos of range {rng} need {2 * rng * count} "
+                                 "buckets", q.span,
                                  f"at most {MAX_PIFO_BUCKETS}: use a smaller range")
-        return count, cap, rng
+        base = args["base"][0] if "base" in args else None
+        return _Decl(tuple(shape), cap, rng, clock, base)
 
-    def pifo_storage(self, queues: tuple[ast.Queue, ...],
-                     shapes: dict[str, tuple[int | None, int, int]]) -> None:
+    def clock(self, arg: ast.QueueArg, sc: _Scope) -> str:
+        """``clock = v``: a global of the program, on which eligibility counts."""
+        name = ".".join(arg.value.parts) if isinstance(arg.value, ast.Path) else ""
+        if name not in sc.globals_ or sc.globals_[name] in (R, BOOL):
+            raise self.error("a clock is a global of the program (a time, bytes or a count)",
+                             arg.value.span, "state global { vtime: bytes = 0 } and "
+                             "clock = vtime")
+        return name
+
+    def tree(self, queues: tuple[ast.Queue, ...], sc: _Scope) -> None:
+        """Parents and children: one parent each, no cycle, shapes that fit, the depth."""
+        for q in queues:
+            for name in q.of:
+                child = sc.queues.get(name)
+                if child is None:
+                    raise self.unknown(name, q.span, sc.queues)
+                if child is q:
+                    raise self.error(f"'{q.name}' cannot schedule itself", q.span)
+                if q.kind == "rbtree":
+                    raise self.error("an rbtree cannot be a parent", q.span,
+                                     "a parent is a fifo (round robin) or a pifo (by rank)")
+                if name in sc.parents:
+                    first = sc.queues[sc.parents[name]]
+                    again = "is named twice" if first is q else \
+                        f"already has the parent '{first.name}'"
+                    raise self.error(f"'{name}' {again}", q.span,
+                                     f"a queue has one parent ('{first.name}', at {first.span})")
+                sc.parents[name] = q.name
+        for q in queues:
+            up, level = sc.parents.get(q.name), 1
+            while up is not None and up != q.name and level <= len(queues):
+                up, level = sc.parents.get(up), level + 1
+            if up == q.name:
+                raise self.error(f"'{q.name}' is under itself: its parents go round in a circle",
+                                 q.span, "a tree has a top, a queue that nothing schedules")
+            if level > MAX_DEPTH:
+                raise self.error(f"'{q.name}' is level {level} of its tree: a tree has at most "
+                                 f"{MAX_DEPTH} levels", q.span)
+            parent = sc.parents.get(q.name)
+            if parent is None:
+                continue
+            mine, theirs = sc.shapes[q.name], sc.shapes[parent]
+            if mine != theirs and mine[:-1] != theirs:
+                raise self.error(f"'{q.name}{_dims(mine)}' under '{parent}{_dims(theirs)}': "
+                                 f"under each queue of '{parent}' go one queue or an array",
+                                 q.span, f"queue {q.name}{_dims(theirs)}: … or queue "
+                                 f"{q.name}{_dims(theirs)}[n]: …")
         total = 0
         for q in queues:
-            count, _, rng = shapes[q.name]
-            total += 2 * rng * (count or 1)
+            for name in q.of:
+                total += prod(sc.shapes[name])
+                if total > MAX_TOKENS:
+                    raise self.error(f"'{q.name}' brings the queues under parents to {total}",
+                                     q.span, f"a program has at most {MAX_TOKENS} queues under "
+                                     "parents: use smaller arrays")
+
+    def capacities(self, queues: tuple[ast.Queue, ...], decls: dict[str, _Decl],
+                   sc: _Scope) -> dict[str, int]:
+        """A queue's capacity: as declared, else 1024 packets; a parent's holds all the
+        queues under it (one entry each)."""
+        out = {}
+        for q in queues:
+            under = sum(sc.shapes[c][-1] if len(sc.shapes[c]) > len(sc.shapes[q.name]) else 1
+                        for c in q.of)
+            cap = decls[q.name].capacity
+            if cap is None:
+                cap = under or 1024
+            if cap < under:
+                raise self.error(f"capacity {cap}: '{q.name}' must hold all {under} queues under "
+                                 "it", q.span, "leave the capacity out")
+            out[q.name] = cap
+        return out
+
+    def pifo_windows(self, queues: tuple[ast.Queue, ...], decls: dict[str, _Decl],
+                     hooks: dict[tuple[str, str | None], ir.Hook], sc: _Scope,
+                     params: dict[str, ir.Param]) -> None:
+        """Warn of a pifo whose window moves while its ranks pick a level among a few
+        (ranks 0 and 1 for two priorities, a DSCP class): the window starts at the
+        first rank the empty pifo takes, and a lower rank after it waits behind it."""
+        ranks: dict[str, Bounds] = {}
+
+        def walk(body: tuple[ir.Stmt, ...], lets: dict[str, Bounds]) -> None:
+            for s in body:
+                match s:
+                    case ir.Let(name=n, value=v):
+                        b = bounds(v, params, lambda x: lets.get(x))
+                        lets[n] = union(lets[n], b) if n in lets else b
+                    case ir.If(then=then, orelse=orelse):
+                        walk(then, lets)
+                        walk(orelse, lets)
+                    case ir.Enqueue(queue=q, rank=r):
+                        b = bounds(r, params, lambda x: lets.get(x))
+                        ranks[q] = union(ranks[q], b) if q in ranks else b
+
+        for (event, queue), hook in hooks.items():
+            lets: dict[str, Bounds] = {}
+            if event == "ready" and queue is not None:
+                lets.update((i, (0, n - 1)) for i, n in zip(hook.params, sc.shapes[queue],
+                                                             strict=True))
+            if event != "dequeue":
+                walk(hook.body, lets)
+        for q in queues:
+            b, d = ranks.get(q.name), decls[q.name]
+            if q.kind != "pifo" or d.base is not None or b is None or b[0] == b[1]:
+                continue
+            rng = min(max(d.range, 1 << max(6, (b[1] - b[0]).bit_length() - 1)), 65536)
+            self.warn(f"the ranks of '{q.name}' lie in {b[0]}..{b[1]}, and its window moves: it "
+                      "starts at the first rank the empty pifo holds, so a lower rank that "
+                      "comes after it waits behind it (strict priority is lost)", q.span,
+                      f"fix its window: pifo(range = {rng}, base = {b[0]})")
+
+    def pifo_storage(self, queues: tuple[ast.Queue, ...], decls: dict[str, _Decl]) -> None:
+        total = 0
+        for q in queues:
+            total += 2 * decls[q.name].range * prod(decls[q.name].shape)
             if total > MAX_PIFO_STORAGE:
                 raise self.error(f"the pifos up to '{q.name}' need {total} buckets", q.span,
                                  f"a program's pifos have at most {MAX_PIFO_STORAGE}: use "
                                  "smaller ranges")
 
-    def tokens(self, queues: tuple[ast.Queue, ...],
-               shapes: dict[str, tuple[int | None, int, int]]) -> None:
-        """Every queue under a parent has a token, numbered across the program."""
-        total = 0
-        for q in queues:
-            if q.of is None:
-                continue
-            total += shapes[q.of][0] or 1
-            if total > MAX_TOKENS:
-                raise self.error(f"'{q.name}' brings the queues under parents to {total}",
-                                 q.span, f"a program has at most {MAX_TOKENS} queues under "
-                                 "parents: use smaller arrays")
 
-    def parent_of(self, q: ast.Queue, queues: dict[str, ast.Queue]) -> int:
-        """Check ``queue root: … of children``; the number of children."""
-        child = queues.get(q.of or "")
-        if child is None:
-            raise self.unknown(q.of or "", q.span, queues)
-        if child is q:
-            raise self.error(f"'{q.name}' cannot schedule itself", q.span)
-        if q.count is not None:
-            raise self.error(f"'{q.name}' is an array: a parent is a single queue", q.span)
-        if q.kind == "rbtree":
-            raise self.error("an rbtree cannot be a parent", q.span,
-                             "a parent is a fifo (round robin) or a pifo (by rank)")
-        if child.count is None:
-            raise self.error(f"'{child.name}' is a single queue: a parent schedules an array",
-                             q.span, f"queue {child.name}[8]: …")
-        if child.of is not None:
-            raise self.error(f"'{child.name}' is itself a parent: hierarchies are two levels "
-                             "deep", q.span)
-        others = [o.name for o in queues.values() if o.of == child.name and o is not q]
-        if others:
-            raise self.error(f"'{child.name}' already has the parent '{others[0]}'", q.span)
-        n, _ = self.constant(child.count, "the number of queues")  # type: ignore[arg-type]
-        return n
+@dataclass(frozen=True, slots=True)
+class _Decl:
+    """What a queue declaration says by itself."""
+
+    shape: tuple[int, ...]
+    capacity: int | None  # as declared
+    range: int
+    clock: ast.QueueArg | None
+    base: int | None
 
 
-def _lower_arith(op: str, lv: ir.Expr, lk: Kindish, rv: ir.Expr, rk: Kindish) -> ir.Expr:
+def _dims(shape: tuple[int, ...]) -> str:
+    return "".join(f"[{n}]" for n in shape)
+
+
+def _which(dims: int) -> str:
+    """``[i]``, ``[i][j]``, …: how to say which queue of an array of that many dimensions."""
+    return "".join(f"[{c}]" for c in "ijklmnop"[:dims])
+
+
+def _lower_arith(op: str, lv: ir.Expr, lk: Kindish, rv: ir.Expr, rk: Kindish,
+                 signed: bool) -> ir.Expr:
     """Arithmetic with the unit conversions made explicit (canonical units)."""
     if op == "*" and {lk, rk} == {R, T}:  # bit/s × ns = bytes × 8e9
-        return ir.Arith("/", ir.Arith("*", lv, rv), ir.Const(S_PER_BYTE_BIT))
+        return ir.Arith("/", ir.Arith("*", lv, rv), ir.Const(S_PER_BYTE_BIT), signed)
     if op == "/" and lk is B and rk in (R, T):  # bytes / (bit/s) = ns × 8e9, and back
-        return ir.Arith("/", ir.Arith("*", lv, ir.Const(S_PER_BYTE_BIT)), rv)
-    return ir.Arith(op, lv, rv)
+        return ir.Arith("/", ir.Arith("*", lv, ir.Const(S_PER_BYTE_BIT)), rv, signed)
+    return ir.Arith(op, lv, rv, signed and op in "/%")
 
 
 def check(program: ast.Program, source: str) -> ir.Program:

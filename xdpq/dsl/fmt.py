@@ -155,8 +155,8 @@ def expr(e: ast.Expr) -> str:
             return "true" if value else "false"
         case ast.Path(parts=parts):
             return ".".join(parts)
-        case ast.Index(name=name, index=index, attr=attr):
-            return f"{name}[{expr(index)}]" + (f".{attr}" if attr is not None else "")
+        case ast.Index(name=name, indices=indices, attr=attr):
+            return name + _subscripts(indices) + (f".{attr}" if attr is not None else "")
         case ast.Call(func=func, args=args):
             return f"{func}({', '.join(expr(a) for a in args)})"
         case ast.Unary(op="not", operand=operand):
@@ -170,6 +170,10 @@ def expr(e: ast.Expr) -> str:
             # Left-associative chains: a right operand of the same strength needs parentheses.
             return f"{_operand(left, level)} {op} {_operand(right, level + 1)}"
     raise FormatError(f"internal error: cannot print {type(e).__name__}")
+
+
+def _subscripts(indices: tuple[ast.Expr, ...]) -> str:
+    return "".join(f"[{expr(i)}]" for i in indices)
 
 
 def _operand(e: ast.Expr, at_least: int) -> str:
@@ -240,12 +244,10 @@ class _Printer:
         self.whole(p, text)
 
     def queue(self, q: ast.Queue) -> None:
-        text = f"queue {q.name}"
-        if q.count is not None:
-            text += f"[{expr(q.count)}]"
+        text = f"queue {q.name}{_subscripts(q.dims)}"
         text += f": {q.kind}({', '.join(f'{a.name} = {expr(a.value)}' for a in q.args)})"
-        if q.of is not None:
-            text += f" of {q.of}"
+        if q.of:
+            text += f" of {', '.join(q.of)}"
         self.whole(q, text)
 
     def state(self, s: ast.State) -> None:
@@ -259,7 +261,8 @@ class _Printer:
         start, end = self.src.start(s.span), self.src.end(s.span)
         lbrace = self.src.find("{", start)
         rbrace = self.src.match[lbrace]
-        fields = [f"{f.name}: {f.type} = {expr(f.default)}" for f in s.fields]
+        fields = [f"{f.name}: {'signed ' * f.signed}{f.type} = {expr(f.default)}"
+                  for f in s.fields]
         if len(fields) <= 1 and not self.comment_inside(lbrace, rbrace):
             self.add(0, f"{head} {{ {fields[0]} }}" if fields else f"{head} {{}}", start, end)
             return
@@ -273,9 +276,9 @@ class _Printer:
             case "enqueue":
                 head = "on enqueue"
             case "dequeue":
-                head = f"on dequeue({h.packet})"
-            case _:
-                head = f"on ready {h.queue}({h.packet})"
+                head = f"on dequeue({h.params[0]})"
+            case _:  # a single queue's hook has no indices: on ready voice {
+                head = f"on ready {h.queue}" + (f"({', '.join(h.params)})" if h.params else "")
         start, end = self.src.start(h.span), self.src.end(h.span)
         lbrace = self.src.find("{", start)
         rbrace = self.src.match[lbrace]
@@ -300,14 +303,14 @@ class _Printer:
                 text = f"let {name} = {expr(value)}"
             case ast.Assign(target=target, value=value):
                 text = f"{expr(target)} = {expr(value)}"
-            case ast.Enqueue(queue=queue, index=index, rank=rank, at=at):
-                text = f"enqueue {queue}" + (f"[{expr(index)}]" if index is not None else "")
+            case ast.Enqueue(queue=queue, indices=indices, rank=rank, at=at):
+                text = f"enqueue {queue}{_subscripts(indices)}"
                 if rank is not None:
                     text += f" rank {expr(rank)}"
                 if at is not None:
                     text += f" at {expr(at)}"
-            case ast.Drop(reason=reason):
-                text = f"drop {reason}"
+            case ast.Drop(reason=reason, extra=extra):
+                text = f"drop {reason}" + (f" {extra.parts[0]}" if extra is not None else "")
             case ast.Pass():
                 text = "pass"
         self.add(indent, text, self.src.start(s.span), self.src.end(s.span))

@@ -31,6 +31,7 @@ _WORDS = {
     "NUMBER": "a number (with a unit where it has one: 5ms, 10Mbit, 1500B)",
     "QKIND": "a queue kind (fifo, pifo or rbtree)",
     "TYPE": "a type (time, bytes, rate, count or bool)",
+    "SIGNED": "'signed'",
     "COMP": "a comparison",
     "ADDOP": "'+' or '-'",
     "MULOP": "'*', '/' or '%'",
@@ -148,7 +149,8 @@ class _ToAst(Transformer_NonRecursive):
 
     @v_args(meta=True)
     def indexed(self, meta, c):  # type: ignore[no-untyped-def]
-        return ast.Index(str(c[0]), c[1], str(c[2]) if c[2] is not None else None,
+        name, *indices, attr = c
+        return ast.Index(str(name), tuple(indices), str(attr) if attr is not None else None,
                          self._s(meta))
 
     @v_args(meta=True)
@@ -217,16 +219,17 @@ class _ToAst(Transformer_NonRecursive):
 
     @v_args(meta=True)
     def target(self, meta, c):  # type: ignore[no-untyped-def]
-        return (str(c[0]), c[1])
+        return (str(c[0]), tuple(c[1:]))
 
     @v_args(meta=True)
     def enqueue(self, meta, c):  # type: ignore[no-untyped-def]
-        (queue, index), rank, at = c
-        return ast.Enqueue(queue, index, rank, at, self._s(meta))
+        (queue, indices), rank, at = c
+        return ast.Enqueue(queue, indices, rank, at, self._s(meta))
 
     @v_args(meta=True)
     def drop(self, meta, c):  # type: ignore[no-untyped-def]
-        return ast.Drop(str(c[0]), self._s(meta))
+        extra = ast.Path((str(c[1]),), _span(self.f, c[1])) if c[1] is not None else None
+        return ast.Drop(str(c[0]), extra, self._s(meta))
 
     @v_args(meta=True)
     def pass_stmt(self, meta, c):  # type: ignore[no-untyped-def]
@@ -245,13 +248,21 @@ class _ToAst(Transformer_NonRecursive):
 
     @v_args(meta=True)
     def queue(self, meta, c):  # type: ignore[no-untyped-def]
-        name, count, kind, *args, parent_of = c
-        return ast.Queue(str(name), count, str(kind), tuple(a for a in args if a),
-                         str(parent_of) if parent_of is not None else None, self._s(meta))
+        name, *rest, of = c
+        kind = next(i for i, x in enumerate(rest) if isinstance(x, Token) and x.type == "QKIND")
+        return ast.Queue(str(name), tuple(rest[:kind]), str(rest[kind]),
+                         tuple(a for a in rest[kind + 1:] if a), of or (), self._s(meta))
+
+    def children(self, c):  # type: ignore[no-untyped-def]
+        return tuple(str(n) for n in c)
+
+    def indices(self, c):  # type: ignore[no-untyped-def]
+        return tuple(str(n) for n in c if n is not None)
 
     @v_args(meta=True)
     def field(self, meta, c):  # type: ignore[no-untyped-def]
-        return ast.Field(str(c[0]), str(c[1]), c[2], self._s(meta))
+        name, signed, typ, default = c
+        return ast.Field(str(name), str(typ), signed is not None, default, self._s(meta))
 
     @v_args(meta=True)
     def global_scope(self, meta, c):  # type: ignore[no-untyped-def]
@@ -275,11 +286,11 @@ class _ToAst(Transformer_NonRecursive):
 
     @v_args(meta=True)
     def on_dequeue(self, meta, c):  # type: ignore[no-untyped-def]
-        return ast.Hook("dequeue", str(c[0]), None, c[1], self._s(meta))
+        return ast.Hook("dequeue", (str(c[0]),), None, c[1], self._s(meta))
 
     @v_args(meta=True)
     def on_ready(self, meta, c):  # type: ignore[no-untyped-def]
-        return ast.Hook("ready", str(c[1]), str(c[0]), c[2], self._s(meta))
+        return ast.Hook("ready", c[1] or (), str(c[0]), c[2], self._s(meta))
 
     @v_args(meta=True)
     def start(self, meta, c):  # type: ignore[no-untyped-def]

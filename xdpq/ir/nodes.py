@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xdpq.errors import Span
+from xdpq.errors import SourceWarning, Span
 from xdpq.units import Kind
 
 # -- expressions -------------------------------------------------------------------
@@ -35,20 +35,21 @@ class FlowVar:
 
 @dataclass(frozen=True, slots=True)
 class QState:
-    """A field of the state of one queue of an array."""
+    """A field of the state of one queue of an array: one index per dimension."""
 
     array: str
-    index: Expr
+    index: tuple[Expr, ...]
     name: str
 
 
 @dataclass(frozen=True, slots=True)
 class Attr:
-    """What a queue holds: ``head`` (bytes of its first packet, 0 if empty),
-    ``packets`` or ``bytes``. ``index`` is None for a single queue."""
+    """What a queue holds: ``head`` (bytes of the first packet it may give now, 0 if
+    none), ``packets`` (entries: packets, or for a parent the queues it holds) or
+    ``bytes``. ``index`` has one index per dimension; () for a single queue."""
 
     queue: str
-    index: Expr | None
+    index: tuple[Expr, ...]
     name: str
 
 
@@ -66,9 +67,20 @@ class Now:
 
 @dataclass(frozen=True, slots=True)
 class DeqField:
-    """The dequeued packet: len, rank, enqueued, index, parent_rank."""
+    """The dequeued packet: len, rank, enqueued, index (of its leaf in the last
+    dimension), parent_rank (the rank its leaf had in its parent)."""
 
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PathField:
+    """``p.Q.rank`` / ``p.Q.index``: the rank of the entry the dequeued packet's path
+    took out of queue declaration Q, and which queue of Q it was (its index in the
+    last dimension); 0 when the packet did not come through Q."""
+
+    queue: str
+    name: str  # rank, index
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +98,7 @@ class Arith:
     op: str  # + - * / %
     left: Expr
     right: Expr
+    signed: bool = False  # / and % of values that may be below 0 (two's complement)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +106,7 @@ class Cmp:
     op: str  # == != < <= > >=
     left: Expr
     right: Expr
+    signed: bool = False  # compares them as two's complement
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +132,11 @@ class Sqrt:
 class MinMax:
     op: str  # min, max
     args: tuple[Expr, ...]
+    signed: bool = False  # compares them as two's complement
 
 
-Expr = (Const | ParamRef | Global | FlowVar | QState | Attr | Field | Now | DeqField | Local
-        | Hash | Arith | Cmp | Logic | Not | Sqrt | MinMax)
+Expr = (Const | ParamRef | Global | FlowVar | QState | Attr | Field | Now | DeqField | PathField
+        | Local | Hash | Arith | Cmp | Logic | Not | Sqrt | MinMax)
 
 # -- statements --------------------------------------------------------------------
 
@@ -150,11 +165,12 @@ class If:
 
 @dataclass(frozen=True, slots=True)
 class Enqueue:
-    """Into a leaf queue (``on enqueue``), or, in ``on ready``, the ready queue
-    into its parent (``index`` is then the ready queue's)."""
+    """Into a leaf queue (``on enqueue``; one index per dimension), or, in ``on
+    ready``, the ready queue into its parent (``index`` is then ()). ``at``: when
+    the entry becomes eligible, on the clock of the queue it enters."""
 
     queue: str
-    index: Expr | None
+    index: tuple[Expr, ...]
     rank: Expr
     at: Expr | None
     span: Span
@@ -190,24 +206,39 @@ class Param:
 class Var:
     name: str
     kind: Kind
-    init: int
+    init: int  # its 64 bits (a signed value's two's complement)
+    signed: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Queue:
+    """A queue declaration: one queue, or an array of them (``shape``). Under a
+    parent of shape S, an array has shape S + (n,) (n queues under each queue of the
+    parent) or S (one under each)."""
+
     name: str
     kind: str  # fifo, pifo, rbtree
-    count: int | None  # an array of queues
+    shape: tuple[int, ...]  # an array's dimensions; () for a single queue
     capacity: int
     range: int  # pifo: ranks per window; 0 otherwise
-    parent: str | None  # an array: the queue that schedules its queues
-    children: str | None  # a parent: the array it schedules
+    parent: str | None  # the declaration whose queues schedule these
+    children: tuple[str, ...]  # a parent: the declarations it schedules
     state: tuple[Var, ...]  # an array: per-queue state
+    clock: str | None = None  # a virtual clock (a global) its entries' eligibility counts on
+    base: int | None = None  # pifo: its windows stay at [base, base + 2 * range)
+
+    @property
+    def count(self) -> int | None:
+        """How many queues an array has (all dimensions); None for a single queue."""
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n if self.shape else None
 
 
 @dataclass(frozen=True, slots=True)
 class Hook:
-    name: str  # the dequeued packet's or the ready queue index's name; "" on enqueue
+    params: tuple[str, ...]  # dequeue: the packet's name; ready: the queue's indices
     body: tuple[Stmt, ...]
     locals: tuple[str, ...]  # every let in the body, in order
     span: Span
@@ -223,10 +254,12 @@ class Program:
     flow_vars: tuple[Var, ...]
     enqueue: Hook
     dequeue: Hook | None
-    ready: dict[str, Hook]  # array name -> its hook
+    ready: dict[str, Hook]  # a queue under a parent -> its hook (rank 0 without one)
     reasons: tuple[str, ...]  # drop reasons, numbered in this order
     uses_at: bool  # some enqueue gives an eligibility time
     source: str  # the program's file name, for #line
+    flow_on_dequeue: bool = False  # on dequeue reads or writes the dequeued packet's flow
+    warnings: tuple[SourceWarning, ...] = ()  # what check found suspicious, though valid
 
     def queue(self, name: str) -> Queue:
         return next(q for q in self.queues if q.name == name)

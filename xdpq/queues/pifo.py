@@ -22,14 +22,16 @@ class Pifo(Entries):
     """Each window is a heap of ``(offset, arrival number, entry)``: the lowest
     bucket first and, within a bucket, arrival order (the model's stand-in for
     the kernel's buckets and find-first-set bitmap). The primary window's heap
-    is ``_p``, the secondary's ``_s``; offsets count from the window's start."""
+    is ``_p``, the secondary's ``_s``; offsets count from the window's start.
+    With a ``base``, the windows stay where it puts them (``fixed``)."""
 
-    def __init__(self, capacity: int, range_: int) -> None:
+    def __init__(self, capacity: int, range_: int, base: int | None = None) -> None:
         if range_ & (range_ - 1) or not MIN_RANGE <= range_ <= MAX_RANGE:
             raise ValueError(f"PIFO range {range_}: a power of two from 64 to 65536")
         self.capacity = capacity
         self.range = range_
-        self.base = 0
+        self.fixed = base is not None
+        self.base = base or 0
         self._p: list[tuple[int, int, Raw]] = []
         self._s: list[tuple[int, int, Raw]] = []
         self._arrivals = 0
@@ -41,7 +43,7 @@ class Pifo(Entries):
         n = len(self._p) + len(self._s)
         if n >= self.capacity:
             return _FULL
-        if n == 0:
+        if n == 0 and not self.fixed:
             self.base = rank
         base, window = self.base, self.range
         if rank < base:
@@ -60,21 +62,25 @@ class Pifo(Entries):
         self._bytes += size
         return outcome
 
-    def _promote(self) -> None:
+    def _head(self) -> list[tuple[int, int, Raw]]:
+        """The window to serve from: the primary; when it is empty, the secondary,
+        which becomes the primary (with a fixed base, it is served where it is)."""
         if not self._p and self._s:
+            if self.fixed:
+                return self._s
             self._p, self._s = self._s, []
             self.base += self.range
+        return self._p
 
     def first(self) -> Raw | None:
-        self._promote()
-        return self._p[0][2] if self._p else None
+        h = self._head()
+        return h[0][2] if h else None
 
     def pop(self) -> Raw | None:
-        if not self._p:
-            if not self._s:
-                return None
-            self._promote()
-        e = heappop(self._p)[2]
+        h = self._head()
+        if not h:
+            return None
+        e = heappop(h)[2]
         self._bytes -= e[2]
         return e
 

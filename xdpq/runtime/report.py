@@ -22,15 +22,13 @@ from typing import Any
 from xdpq import ir
 from xdpq.bpf import BpfObject
 from xdpq.bpf.maps import u32
-from xdpq.ir.layout import queue_var
+from xdpq.ir.layout import layout
 from xdpq.ir.link import BqlMode
 from xdpq.ir.outcomes import INGRESS_COUNTERS
 from xdpq.ir.params import format_values
 from xdpq.runtime.counters import read_counters, read_stops
 from xdpq.runtime.params import read_params
 from xdpq.runtime.shaping import read_shaper
-
-_STRUCT = {"fifo": "xdpq_fifo", "pifo": "xdpq_pifo", "rbtree": "xdpq_rbtree"}
 
 
 def _signed(v: int) -> int:
@@ -57,33 +55,22 @@ def scheduler_reasons(obj: BpfObject) -> dict[str, dict[str, int]]:
 
 def queue_occupancy(obj: BpfObject, prog: ir.Program) -> dict[str, dict[str, int]]:
     """Per queue: packets and bytes held now, and its capacity (per queue of an array).
-    An array of queues is summed, with how many of its queues hold packets."""
-    snapshots: dict[str, bytes] = {}
+    An array of queues is summed, with how many of its queues hold packets. (A
+    parent's packets are the queues it holds.)"""
+    lay = layout(prog)
+    sec = obj.section(".data.xq")
+    whole = sec.snapshot()
+    fields = obj.struct("xdpq_node")
+    base, step = sec.vars["xdpq_nodes"].offset, fields[""].size
     out = {}
     for q in prog.queues:
-        var = queue_var(q)
-        for section in (".data.xq", ".bss", ".data"):
-            try:
-                sec = obj.section(section)
-            except Exception:
-                continue
-            if var in sec.vars:
-                break
-        else:
-            continue
-        if section not in snapshots:
-            snapshots[section] = sec.snapshot()
-        layout = obj.struct(_STRUCT[q.kind])
-        whole = snapshots[section]
-        v = sec.vars[var]
-        step = layout[""].size
         packets = nbytes = busy = 0
-        for i in range(q.count or 1):
-            base = v.offset + i * step
-            n = struct.unpack_from("=I", whole, base + layout["len"].offset)[0]
-            packets += n
-            nbytes += struct.unpack_from("=Q", whole, base + layout["bytes"].offset)[0]
-            busy += n > 0
+        for n in lay.nodes_of(q.name, q.count):
+            at = base + n * step
+            held = struct.unpack_from("=I", whole, at + fields["len"].offset)[0]
+            packets += held
+            nbytes += struct.unpack_from("=Q", whole, at + fields["bytes"].offset)[0]
+            busy += held > 0
         entry = {"packets": packets, "bytes": nbytes, "capacity": q.capacity, "kind": q.kind}
         if q.count is not None:
             entry.update(queues=q.count, busy=busy)

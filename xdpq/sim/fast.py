@@ -3,9 +3,10 @@
 ``Simulation(..., fast=True).run`` comes here first. The scheduler's program
 is compiled once (cached like every object xdpq builds) into a shared library
 of two parts: the scheduler as userspace C (``xdpq.codegen.host``: the BPF
-back end's statements and hooks over a userspace twin of the queue maps),
-and ``fastloop.c``, the reference loop of ``xdpq.sim.run`` step by step. A
-run is one call: the arrivals go in as packed arrays (a time and a kind per
+back end's output over kern/'s own queues and tree), and ``fastloop.c``, the
+reference loop of ``xdpq.sim.run`` step by step. Each run loads the library
+afresh (kern/'s state is its globals, initialised as the BPF program's are).
+A run is one call: the arrivals go in as packed arrays (a time and a kind per
 packet, the fields of each kind once: the packets of one object alike), the
 records, counters and drop reasons come back as packed arrays, and Record
 objects are made from them when first read.
@@ -15,16 +16,20 @@ and BQL limit (``tests/sim/test_fast.py`` holds every library scheduler and
 scenario to it). Where it cannot, it says why in one line on stderr and the
 reference runs instead: no C compiler, a scheduler that is not generated from
 a program or has run before, an event log asked for, something in the run it
-does not model (closed-loop sources), or values beyond its 64-bit ranges.
+does not model (closed-loop sources), a slot pool larger than the kernel's, or
+values beyond its 64-bit ranges.
 """
 
 from __future__ import annotations
 
+import _ctypes
 import ctypes
 import hashlib
+import os
 import re
+import shutil
 import sys
-import threading
+import tempfile
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -37,14 +42,16 @@ from typing import Any
 
 from xdpq import ir
 from xdpq.bpf.build import compile_host_library
-from xdpq.codegen.host import generate_host
+from xdpq.codegen.host import INCLUDE, generate_host
 from xdpq.errors import XdpqError
 from xdpq.fields import FIELDS
+from xdpq.ir.layout import POOL_SLOTS
 from xdpq.ir.link import BQL_HOLD_NS, BQL_MAX, BQL_MIN, NS_BITS
 from xdpq.ir.outcomes import BYPASS_CAPACITY, Unclaimed
 from xdpq.packet import Packet
 from xdpq.queues import Fifo, Pifo, RBTree
-from xdpq.resources import cache_dir
+from xdpq.queues.tree import Tree
+from xdpq.resources import cache_dir, kern_dir
 from xdpq.sim.run import Arrival, Record, Result, Simulation
 
 LOOP = Path(__file__).with_name("fastloop.c")
@@ -56,7 +63,8 @@ RATE_LIMIT = 1 << 40  # bit/s
 MODELLED = frozenset({"scheduler", "rate_bps", "propagation_ns", "bql", "shaper", "trace",
                       "unclaimed", "pool", "fast"})
 _QUEUES = Fifo | Pifo | RBTree
-_ERRORS = {-1: "it ran out of memory", -2: "a time reached 2^62 ns"}
+_ERRORS = {-1: "it ran out of memory", -2: "a time reached 2^62 ns",
+           -3: "its slot pool is larger than the kernel's"}
 
 _get_time, _get_packet = attrgetter("time"), attrgetter("packet")
 _MEMBER = re.compile(r"\bpkt\.(\w+)")
@@ -84,11 +92,16 @@ class _Sim(ctypes.Structure):
 
 @dataclass(frozen=True)
 class Native:
-    """A program's library: its entry points and the names of its outcomes."""
+    """A program's library: its entry points and the names of its outcomes, loaded from
+    a copy of its own, freed with :meth:`close`."""
 
     lib: ctypes.CDLL
     names: tuple[str, ...]  # outcomes and counters, by number (fastloop.c enum xq_name)
-    lock: threading.Lock  # one run at a time: the library's state is its globals
+    path: Path
+
+    def close(self) -> None:
+        _ctypes.dlclose(self.lib._handle)
+        self.path.unlink(missing_ok=True)
 
 
 def source(prog: Any) -> str:
@@ -97,7 +110,7 @@ def source(prog: Any) -> str:
 
 
 @cache
-def _native(text: str, cache: Path) -> Native | str:
+def _library(text: str, cache: Path) -> Path | str:
     """The library built from ``text`` (in ``cache``), or why it cannot be."""
     digest = hashlib.sha256(text.encode()).hexdigest()[:20]
     path = cache / "sim" / f"fastsim-{digest}.c"
@@ -107,18 +120,36 @@ def _native(text: str, cache: Path) -> Native | str:
             tmp = path.with_suffix(".tmp")
             tmp.write_text(text)
             tmp.replace(path)
-        lib = ctypes.CDLL(str(compile_host_library(path)))
+        return compile_host_library(path, includes=(INCLUDE, kern_dir()))
     except (XdpqError, OSError) as exc:
         return f"it cannot be built: {str(exc).splitlines()[0]}"
+
+
+def _native(text: str, cache: Path) -> Native | str:
+    """A fresh instance of the library built from ``text``, or why there is none."""
+    built = _library(text, cache)
+    if isinstance(built, str):
+        return built
+    fd, name = tempfile.mkstemp(suffix=".so", prefix="xdpq-fastsim-")
+    os.close(fd)
+    path = Path(name)
+    try:
+        shutil.copyfile(built, path)
+        lib = ctypes.CDLL(str(path))
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        return f"it cannot be loaded: {exc}"
     lib.xq_sim_size.restype = ctypes.c_uint64
+    n = ctypes.c_uint32.in_dll(lib, "xq_nnames").value
+    names = tuple(s.decode() for s in (ctypes.c_char_p * n).in_dll(lib, "xq_names"))
+    native = Native(lib, names, path)
     if lib.xq_sim_size() != ctypes.sizeof(_Sim):
+        native.close()
         return "its library does not match this xdpq (struct xq_sim)"
     lib.xq_run.argtypes = [ctypes.POINTER(_Sim)]
     lib.xq_kinds.restype = ctypes.c_int64
     lib.xq_kinds.argtypes = [ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
-    n = ctypes.c_uint32.in_dll(lib, "xq_nnames").value
-    names = tuple(s.decode() for s in (ctypes.c_char_p * n).in_dll(lib, "xq_names"))
-    return Native(lib, names, threading.Lock())
+    return native
 
 
 @cache
@@ -129,8 +160,13 @@ def _say(why: str) -> None:
 
 
 def _same(fresh: Any, used: Any) -> bool:
-    """Whether a piece of a scheduler's state is as it was made: a queue (or an array of
-    them) empty, anything else equal."""
+    """Whether a piece of a scheduler's state is as it was made: a tree or queue (or an
+    array of them) empty, hooks aside, anything else equal."""
+    if isinstance(fresh, Tree):
+        return isinstance(used, Tree) and not any(used.len) and used.state == fresh.state \
+            and used.clocks == fresh.clocks
+    if isinstance(fresh, list) and any(map(callable, fresh)):
+        return True
     if isinstance(fresh, _QUEUES):
         return not len(used)
     if isinstance(fresh, list) and fresh and isinstance(fresh[0], _QUEUES):
@@ -159,9 +195,10 @@ def _why_not(sim: Simulation) -> str:
             return f"it does not model the run's {f.name}"
     if not (isinstance(sim.rate_bps, int) and 1 <= sim.rate_bps <= RATE_LIMIT):
         return f"a line rate of {sim.rate_bps} bit/s is beyond its range"
-    if not 0 <= sim.propagation_ns < TIME_LIMIT // 4 or not 0 <= sim.pool < TIME_LIMIT \
-            or abs(sim.bql.limit) >= TIME_LIMIT:
+    if not 0 <= sim.propagation_ns < TIME_LIMIT // 4 or abs(sim.bql.limit) >= TIME_LIMIT:
         return "a setting of the link is beyond its range"
+    if not 0 <= sim.pool <= POOL_SLOTS:
+        return f"a slot pool of {sim.pool} is beyond the kernel's {POOL_SLOTS} slots"
     if not _untouched(sched):
         return "the scheduler has run before (it runs one from its initial state)"
     return ""
@@ -281,15 +318,13 @@ def run_fast(sim: Simulation, arrivals: Iterable[Arrival],
     """The run in C, or None and the arrivals for the reference to run (the same ones:
     what was read from an iterator is handed back), having said why."""
     why = _why_not(sim)
-    native: Native | str = ""
+    if not why and until is not None and not 0 <= until < TIME_LIMIT:
+        why = f"until={until} ns is beyond its range"
+    native: Native | str = why
     if not why:
         native = _native(source(sim.scheduler.program), cache_dir())
-        why = native if isinstance(native, str) else ""
-    if why or isinstance(native, str):
-        _say(why)
-        return None, arrivals
-    if until is not None and not 0 <= until < TIME_LIMIT:
-        _say(f"until={until} ns is beyond its range")
+    if isinstance(native, str):
+        _say(native)
         return None, arrivals
     # As the reference, read no arrival past the first that comes after until.
     if isinstance(arrivals, list):
@@ -297,7 +332,10 @@ def run_fast(sim: Simulation, arrivals: Iterable[Arrival],
     else:
         given = list(arrivals if until is None else
                      takewhile(lambda a: a.time <= until, arrivals))
-    result, why = _run(sim, native, given, until)
+    try:
+        result, why = _run(sim, native, given, until)
+    finally:
+        native.close()
     if result is None:
         _say(why)
         return None, given
@@ -334,8 +372,7 @@ def _run(sim: Simulation, native: Native, arrivals: list[Arrival],
         ns_bits=NS_BITS, departed=_address(departed), outcome=_address(outcome),
         drop_item=_address(drop_item), drop_reason=_address(drop_reason),
         reasons=_address(counts))
-    with native.lock:
-        res = native.lib.xq_run(ctypes.byref(s))
+    res = native.lib.xq_run(ctypes.byref(s))
     if res:
         return None, _ERRORS.get(res, f"its loop failed ({res})")
     names = native.names

@@ -50,7 +50,7 @@ const char *const xq_names[XQ_NAMES] = {
 const __u32 xq_nnames = XQ_NAMES;
 const __u32 xq_nreasons = XQ_REASONS;
 
-enum { XQ_OK = 0, XQ_ERR_MEMORY = -1, XQ_ERR_TIME = -2 };
+enum { XQ_OK = 0, XQ_ERR_MEMORY = -1, XQ_ERR_TIME = -2, XQ_ERR_POOL = -3 };
 
 #define XQ_TIME_LIMIT (1LL << 62)
 #define XQ_NEVER INT64_MAX
@@ -120,6 +120,29 @@ struct xq_ring {
 
 static struct xq_ring xq_device, xq_bypass;
 
+/* The slot pool as the scheduler sees it: a held packet is in a slot of
+ * kern/'s (its links, its time stamp); the simulator's packet number is kept
+ * beside. The pool's size is the simulator's to enforce (queued < pool). */
+static __u32 xq_free_slots[XDPQ_POOL_SLOTS], xq_nfree;
+static __u64 xq_item_of[XDPQ_POOL_SLOTS];
+
+static __always_inline __u32 xq_slot_take(__u64 item, __u64 now)
+{
+	__u32 slot = xq_free_slots[--xq_nfree];
+	struct xdpq_slot *sl = bpf_map_lookup_elem(&xdpq_slots, &slot);
+
+	sl->tstamp = now;
+	xq_item_of[slot] = item;
+	return slot;
+}
+
+/* Back to the pool; the packet it held. */
+static __always_inline __u64 xq_slot_free(__u32 slot)
+{
+	xq_free_slots[xq_nfree++] = slot;
+	return xq_item_of[slot];
+}
+
 static void xq_ring_push(struct xq_ring *r, __u64 item, __u32 size)
 {
 	__u64 i;
@@ -145,6 +168,13 @@ static void xq_ring_push(struct xq_ring *r, __u64 item, __u32 size)
 	r->size[i] = size;
 }
 
+static void xq_ring_free(struct xq_ring *r)
+{
+	free(r->item);
+	free(r->size);
+	memset(r, 0, sizeof(*r));
+}
+
 static void xq_ring_pop(struct xq_ring *r, __u64 *item, __u32 *size)
 {
 	*item = r->item[r->head];
@@ -165,6 +195,14 @@ static __always_inline __s64 xq_wire(const struct xq_sim *s, __u32 size)
 	return ((__s64)size * s->ns_bits + s->rate - 1) / s->rate;
 }
 
+/* What a run allocated (the library is loaded afresh for each). */
+static void xq_free_run(void)
+{
+	xq_free_maps();
+	xq_ring_free(&xq_device);
+	xq_ring_free(&xq_bypass);
+}
+
 int xq_run(struct xq_sim *s)
 {
 	const bool unlimited = s->bql_mode == XQ_BQL_OFF;
@@ -179,13 +217,17 @@ int xq_run(struct xq_sim *s)
 	__u32 wire_size = 0;
 	__u64 enq_ok = 0, dequeued = 0, drop_aqm = 0;
 
-	if (setjmp(xq_fail))
+	if (setjmp(xq_fail)) {
+		xq_free_run();
 		return XQ_ERR_MEMORY;
-	xq_arrived = s->time;
+	}
+	if (s->pool > XDPQ_POOL_SLOTS)
+		return XQ_ERR_POOL;
 	xq_reason_counts = (__u64 (*)[2])s->reasons;
-	xq_reset(s->params, s->nkinds, s->n);
-	xq_device.head = xq_device.len = 0;
-	xq_bypass.head = xq_bypass.len = 0;
+	xq_params(s->params);
+	for (idx = 0; idx < XDPQ_POOL_SLOTS; idx++)
+		xq_free_slots[idx] = XDPQ_POOL_SLOTS - 1 - idx;
+	xq_nfree = XDPQ_POOL_SLOTS;
 
 	for (idx = 0;; idx++) {
 		t_arr = idx < s->n ? s->time[idx] : XQ_NEVER;
@@ -270,6 +312,8 @@ int xq_run(struct xq_sim *s)
 					res = XDPQ_DEQ_OK;
 				} else {
 					res = xdpq_sched_dequeue(now, &e, &when);
+					if (res == XDPQ_DEQ_OK || res == XDPQ_DEQ_DROP)
+						e.slot = xq_slot_free(e.slot);
 				}
 				if (res == XDPQ_DEQ_OK) {
 					dequeued++;
@@ -325,6 +369,7 @@ int xq_run(struct xq_sim *s)
 			const struct xdpq_pkt *pkt = &s->kinds[s->kind[idx]];
 			__u64 item = s->items++;
 			struct xdpq_meta m = { 0 };
+			__u32 slot;
 			int res;
 
 			now = t_arr;
@@ -342,7 +387,7 @@ int xq_run(struct xq_sim *s)
 				s->outcome[item] = XQ_DROP_NO_SLOT;
 				continue;
 			}
-			res = xq_classify(pkt, s->kind[idx], &m, now);
+			res = xq_classify(pkt, &m, now);
 			if (res == XDPQ_ADMISSION_DROP) {
 				xq_count(s, XQ_DROP_ADMISSION);
 				s->outcome[item] = XQ_DROP_ADMISSION;
@@ -376,7 +421,11 @@ int xq_run(struct xq_sim *s)
 				}
 				continue;
 			}
-			switch (xdpq_sched_enqueue(&m, item, pkt->len, now)) {
+			slot = xq_slot_take(item, now);
+			res = xdpq_sched_enqueue(&m, slot, pkt->len, now);
+			if (res != XDPQ_ENQ_OK && res != XDPQ_ENQ_CLAMPED)
+				xq_slot_free(slot);
+			switch (res) {
 			case XDPQ_ENQ_OK:
 				enq_ok++;
 				break;
@@ -406,6 +455,7 @@ int xq_run(struct xq_sim *s)
 			}
 		}
 	}
+	xq_free_run();
 	s->enqueued = enq_ok;
 	s->dequeued = dequeued;
 	s->drop_aqm = drop_aqm;
