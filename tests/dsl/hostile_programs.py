@@ -5,7 +5,9 @@ are C, BPF, Python and xdpq's own mangled names, whose comments and file
 names carry injection attempts (``*/``, ``#include``, line continuations,
 quotes, ``%n``, control characters, homoglyphs), whose numbers and units are
 enormous or negative, whose expressions and ifs nest beyond every bound,
-whose queues are huge or form cycles, and raw junk. Most are near-valid, so
+whose queues are huge, form cycles or trees up to and past the depth limit
+(arrays of parents, virtual clocks, fixed PIFO windows, eligibility at every
+level), whose state is signed, and raw junk. Most are near-valid, so
 that a good share passes check and goes further.
 
 ``outcome`` is the rule: ``check`` raises a SourceError positioned inside
@@ -133,7 +135,8 @@ def _expr(r: random.Random, n: _Names, depth: int, hook: str) -> str:
                 "hash(ip.src, l4.dport)",
             ]
         case "dequeue":
-            leaves += [f"{n.packet}.rank", f"{n.packet}.index"]
+            leaves += [f"{n.packet}.rank", f"{n.packet}.index", f"{n.packet}.{n.root}.rank",
+                       f"{n.packet}.{n.array}.index", "max(sg, 0)"]
         case _:
             leaves += [n.index, f"{n.array}[{n.index}].packets"]
     if r.random() < 0.005:
@@ -159,6 +162,8 @@ def _expr(r: random.Random, n: _Names, depth: int, hook: str) -> str:
             return f"sqrt({sub()})"
         case 9:
             return f"({sub()} {r.choice(['<', '==', '>=', '!='])} {sub()})"
+        case 10 if r.random() < 0.3:
+            return f"max(-{sub()} + sg, {sub()})"
         case _:
             return f"{n.table}[{sub()}]"
 
@@ -180,6 +185,11 @@ def _deep_expr(r: random.Random, depth: int) -> str:
             return "-" * depth + "1"
 
 
+def _at(r: random.Random, n: _Names) -> str:
+    """Eligibility: mostly none, else on the real clock, or a count (for a virtual one)."""
+    return r.choice(["", "", "", "", " at now + 10us", " at now", f" at {n.glob}", " at sg"])
+
+
 def _enqueue_stmt(r: random.Random, n: _Names) -> str:
     match r.randrange(5):
         case 0:
@@ -188,7 +198,7 @@ def _enqueue_stmt(r: random.Random, n: _Names) -> str:
             return f"enqueue {n.tree} rank {_expr(r, n, 2, 'enqueue')}"
         case 2:
             index, rank = _expr(r, n, 1, "enqueue"), _expr(r, n, 2, "enqueue")
-            return f"enqueue {n.array}[{index}] rank {rank}"
+            return f"enqueue {n.array}[{index}] rank {rank}{_at(r, n)}"
         case 3:
             return f"drop {_name(r)}"
         case _:
@@ -199,9 +209,11 @@ def _stmts(r: random.Random, n: _Names, depth: int, hook: str, final: bool = Tru
     """Updates and ifs; a final block ends with the hook's outcome."""
     out = []
     for _ in range(r.randrange(3)):
-        match r.randrange(4):
+        match r.randrange(5):
             case 0:
                 out.append(f"{n.glob} = {_expr(r, n, 2, hook)}")
+            case 4:
+                out.append(f"sg = sg - {_expr(r, n, 1, hook)}")
             case 1 if hook == "enqueue":
                 out.append(f"flow.{n.flow} = {_expr(r, n, 2, hook)}")
             case 2:
@@ -213,7 +225,7 @@ def _stmts(r: random.Random, n: _Names, depth: int, hook: str, final: bool = Tru
     if final and hook == "enqueue":
         out.append(_enqueue_stmt(r, n))
     elif final and hook == "ready":
-        out.append(f"enqueue {n.root} rank {_expr(r, n, 2, hook)}")
+        out.append(f"enqueue {n.root} rank {_expr(r, n, 2, hook)}{_at(r, n)}")
     return " ".join(out)
 
 
@@ -246,6 +258,19 @@ def _queues(r: random.Random, n: _Names) -> list[str]:
             queues += [f"queue {n.root}: fifo() of {n.array}", f"queue z: fifo() of {n.array}"]
         case 3:  # three levels
             queues += [f"queue {n.root}[2]: fifo() of {n.array}", f"queue top: fifo() of {n.root}"]
+        case 5 | 6 | 7:  # a middle level, on a virtual clock or with fixed windows
+            clock = r.choice(["", f", clock = {n.glob}", ", base = 0", ", clock = sg"])
+            top = r.choice(["fifo()", "pifo(range = 64)"])
+            queues += [f"queue {n.root}[{count}]: pifo(range = 64{clock}) of {n.array}",
+                       f"queue top: {top} of {n.root}, {n.queue}"]
+        case 8:  # an array of parents, each of an array
+            queues += [f"queue {n.root}: fifo() of {n.array}", "queue fl[2][2]: fifo()",
+                       "queue tn[2]: pifo(range = 64) of fl", f"queue top: fifo() of tn, {n.root}"]
+        case 9:  # deeper than a tree may go
+            k = r.choice([6, 7, 8])
+            queues += [f"queue {n.root}: fifo() of {n.array}"]
+            queues += [f"queue d{i}: fifo() of {f'd{i + 1}' if i < k - 1 else n.root}"
+                       for i in range(k)]
         case 4:  # the largest PIFOs, many times
             for i in range(r.randrange(1, 9)):
                 queues += [
@@ -271,6 +296,8 @@ def structured(r: random.Random) -> str:
     lines.append(f"param {n.table}[{size}] = 1 in 0..9")
     lines += _queues(r, n)
     lines.append(f"state global {{ {n.glob}: count = {_number(r)} }}")
+    sign = "signed " if r.random() < 0.9 else ""
+    lines.append(f"state global {{ sg: {sign}count = -1 }}")
     lines.append(f"state per flow(ip.src, {r.choice(FIELDS)}) {{ {n.flow}: count = 0 }}")
     lines.append(f"state per {n.array} {{ {n.qstate}: count = {_number(r, 0.9)} }}")
     depth = r.choice([0, 1, 2, 2, 3])
