@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 from verbs import Cli, deploy_args, nothing_left, wait_for
@@ -181,7 +180,7 @@ def test_list_piped_is_not_cut_and_watch_ends_on_sigterm_with_its_table(cli: Cli
     row = next(line for line in out.splitlines() if name in line)
     assert "weight=1,2,3,4,5,6,7,8" in row and len(row) > 80  # one line, not cut
     watch = cli.popen("stats", name, "--watch", "--interval", "0.2")
-    time.sleep(1.0)  # a few tables drawn
+    wait_for(lambda: _catches(watch.pid, signal.SIGTERM))  # started, however loaded the host
     watch.send_signal(signal.SIGTERM)
     stdout, stderr = watch.communicate(timeout=30)
     assert watch.returncode == 0, stderr
@@ -189,3 +188,10 @@ def test_list_piped_is_not_cut_and_watch_ends_on_sigterm_with_its_table(cli: Cli
     assert "binding" in stdout and "transmitter" in stdout  # the last table stays
     cli.ok("down", name)
     nothing_left(cli, bed)
+
+
+def _catches(pid: int, sig: int) -> bool:
+    """Whether process ``pid`` has a handler for ``sig`` (its SigCgt mask in /proc)."""
+    with open(f"/proc/{pid}/status") as f:
+        mask = next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt:"))
+    return bool(mask >> (sig - 1) & 1)

@@ -228,6 +228,8 @@ def _watch(view: service.View, interval: float) -> int:
                 before = s
                 time.sleep(interval)
     except KeyboardInterrupt:
+        if before is None:  # ended before its first table was drawn: the table stays anyway
+            console().print(Group(*tables(snapshot(view), None)))
         return 0
 
 
