@@ -10,7 +10,7 @@ import os
 from dataclasses import asdict
 
 import pytest
-from hostile_programs import outcome, program
+from hostile_programs import accepted, outcome, program
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_sim_vs_kernel import FLOWS, UNCLAIMED, Arrive, frame_of
@@ -27,16 +27,7 @@ PROGRAMS = 12
 EXAMPLES = int(os.environ.get("XDPQ_EXAMPLES", 200)) // PROGRAMS + 5
 
 
-def _accepted(n: int) -> list[int]:
-    seeds, seed = [], 0
-    while len(seeds) < n:
-        if outcome(*program(seed)).kind == "passed":
-            seeds.append(seed)
-        seed += 1
-    return seeds
-
-
-@pytest.fixture(scope="module", params=_accepted(PROGRAMS))
+@pytest.fixture(scope="module", params=accepted(PROGRAMS))
 def hostile(request: pytest.FixtureRequest) -> ir.Program:
     prog = outcome(*program(request.param)).program
     assert prog is not None

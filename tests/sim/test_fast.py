@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from test_sim_vs_kernel import param_values
 from test_trees import trees
 
 from conftest import REPO
-from xdpq import ir
 from xdpq.codegen.python import load_scheduler, scheduler_factory
 from xdpq.dsl import check, load, parse
 from xdpq.ir.layout import POOL_SLOTS
@@ -93,16 +93,6 @@ def arrivals(trace: list[Send]) -> list[Arrival]:
             shared[key] = packet(*key)
         out.append(Arrival(now, shared[key]))
     return out
-
-
-def param_values(prog: ir.Program) -> st.SearchStrategy[dict[str, Any]]:
-    def one(p: ir.Param) -> st.SearchStrategy[int]:
-        return st.one_of(st.sampled_from([p.low, p.default, p.high]),
-                         st.integers(p.low, p.default), st.integers(p.low, p.low * 8))
-
-    return st.fixed_dictionaries({
-        p.name: st.lists(one(p), min_size=p.count, max_size=p.count) if p.count else one(p)
-        for p in prog.params})
 
 
 def shapers(rate: int, burst: int, overhead: int, latency: int) -> Shaper:

@@ -496,21 +496,29 @@ class Emitter:
 
     def classify(self) -> None:
         p = self.p
-        self.line("static __always_inline int xdpq_sched_classify(struct xdp_md *ctx, "
-                  "struct xdpq_meta *m, __u64 now)\n{")
-        self.line("struct xdpq_pkt pkt;", 1)
+        self.classify_start()
         if p.flow_vars:
             self.line("struct xq_flow_key k = {};", 1)
             self.line("struct xq_flow *f;", 1)
         self.locals_(p.enqueue)
-        self.line("int res = xdpq_claim_ip(ctx, &pkt);\n", 1)
-        self.line("if (res != XDPQ_CLAIM)\n\t\treturn res;", 1)
+        self.claim()
         if p.flow_vars:
             self.flow_lookup()
         self.hook = "enqueue"
         self.block(p.enqueue.body, 1)
         self.here()
         self.line("}\n")
+
+    def classify_start(self) -> None:
+        """classify's signature and its packet."""
+        self.line("static __always_inline int xdpq_sched_classify(struct xdp_md *ctx, "
+                  "struct xdpq_meta *m, __u64 now)\n{")
+        self.line("struct xdpq_pkt pkt;", 1)
+
+    def claim(self) -> None:
+        """The claim the datapath makes before the program runs: IP that parses."""
+        self.line("int res = xdpq_claim_ip(ctx, &pkt);\n", 1)
+        self.line("if (res != XDPQ_CLAIM)\n\t\treturn res;", 1)
 
     def flow_lookup(self) -> None:
         w = 0

@@ -43,26 +43,18 @@ class HostEmitter(Emitter):
                   "\txq_last_reason = r;\n}")
         self.line()
 
-    def classify(self) -> None:
-        """``on enqueue`` on a packet, with the claim the datapath makes first (a packet
-        that does not parse, or is not IP, is not the program's)."""
-        p = self.p
+    def classify_start(self) -> None:
+        """classify on a packet the simulator hands over (``xq_classify``)."""
         self.line("static __always_inline int xq_classify(const struct xdpq_pkt *xq_pkt, "
                   "struct xdpq_meta *m, __u64 now)\n{")
         self.line("const struct xdpq_pkt pkt = *xq_pkt;", 1)
-        if p.flow_vars:
-            self.line("struct xq_flow_key k = {};", 1)
-            self.line("struct xq_flow *f;", 1)
-        self.locals_(p.enqueue)
+
+    def claim(self) -> None:
+        """xdpq_claim_ip's answer on a parsed packet: not the program's if it did not
+        parse, or is not IP."""
         self.line()
         self.line("if (pkt.status)\n\t\treturn XDPQ_MALFORMED;", 1)
         self.line("if (!pkt.ip_ver)\n\t\treturn XDPQ_UNCLAIMED;", 1)
-        if p.flow_vars:
-            self.flow_lookup()
-        self.hook = "enqueue"
-        self.block(p.enqueue.body, 1)
-        self.here()
-        self.line("}\n")
 
     def epilogue(self) -> None:
         """``xq_params``: the run's parameters (in the program's order, a table's values
