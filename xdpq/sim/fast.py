@@ -122,7 +122,7 @@ def _library(text: str, cache: Path) -> Path | str:
             tmp.replace(path)
         return compile_host_library(path, includes=(INCLUDE, kern_dir()))
     except (XdpqError, OSError) as exc:
-        return f"it cannot be built: {str(exc).splitlines()[0]}"
+        return "it cannot be built: " + " ".join(str(exc).splitlines()[:2])
 
 
 def _native(text: str, cache: Path) -> Native | str:

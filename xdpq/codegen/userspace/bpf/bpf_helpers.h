@@ -34,10 +34,27 @@
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 #endif
 
+/* A hash map: open addressing over (key, value) cells; a cell's first byte
+ * says whether it is used. */
+struct xq_hash {
+	__u8 *cells;
+	__u64 size, used;
+	__u32 ksize, vsize;
+};
+
 static jmp_buf xq_fail;
-/* What the run allocated for maps, freed when it ends (xq_free_maps). */
+/* What the run allocated, freed when it ends (xq_free_maps): the maps'
+ * storage (a hash's cells too), the rbtrees' heaps, the objects still alive. */
 static void *xq_maps[64];
 static __u32 xq_nmaps;
+static struct xq_hash *xq_hashes[64];
+static __u32 xq_nhashes;
+static struct bpf_rb_root *xq_roots[256];	/* the program's rbtree queues */
+static __u32 xq_nroots;
+struct xq_obj {		/* 16 bytes: the object after it is aligned as malloc's */
+	struct xq_obj *prev, *next;
+};
+static struct xq_obj xq_objs = { &xq_objs, &xq_objs };
 
 static void *xq_realloc(void *p, size_t bytes)
 {
@@ -59,17 +76,20 @@ static void *xq_calloc(size_t n, size_t size)
 
 static void xq_free_maps(void)
 {
+	while (xq_nhashes)
+		free(xq_hashes[--xq_nhashes]->cells);
 	while (xq_nmaps)
 		free(xq_maps[--xq_nmaps]);
-}
+	while (xq_nroots)
+		free(xq_roots[--xq_nroots]->heap);
+	while (xq_objs.next != &xq_objs) {
+		struct xq_obj *o = xq_objs.next;
 
-/* A hash map: open addressing over (key, value) cells; a cell's first byte
- * says whether it is used. */
-struct xq_hash {
-	__u8 *cells;
-	__u64 size, used;
-	__u32 ksize, vsize;
-};
+		xq_objs.next = o->next;
+		free(o);
+	}
+	xq_objs.prev = &xq_objs;
+}
 
 static __u64 xq_hash_bytes(const void *key, __u32 n)
 {
@@ -121,7 +141,9 @@ static void *xq_map_storage(void **store, __u32 type, __u32 max, __u32 ksize, __
 		*store = xq_maps[xq_nmaps++] = xq_calloc(max, vsize);
 		return *store;
 	}
-	t = xq_maps[xq_nmaps++] = xq_calloc(1, sizeof(*t));
+	if (xq_nhashes >= sizeof(xq_hashes) / sizeof(xq_hashes[0]))
+		longjmp(xq_fail, 1);
+	t = xq_maps[xq_nmaps++] = xq_hashes[xq_nhashes++] = xq_calloc(1, sizeof(*t));
 	t->ksize = ksize;
 	t->vsize = vsize;
 	*store = t;
@@ -233,16 +255,29 @@ void bpf_iter_num_destroy(struct bpf_iter_num *it)
 	(void)it;
 }
 
+/* Objects live in a list, so that those a run leaves in its queues are freed. */
 void *bpf_obj_new_impl(__u64 size, void *meta)
 {
+	struct xq_obj *o = calloc(1, sizeof(*o) + size);
+
 	(void)meta;
-	return calloc(1, size);	/* NULL: the queue says XDPQ_ENQ_NO_MEMORY */
+	if (!o)
+		return NULL;	/* the queue says XDPQ_ENQ_NO_MEMORY */
+	o->next = xq_objs.next;
+	o->prev = &xq_objs;
+	xq_objs.next->prev = o;
+	xq_objs.next = o;
+	return o + 1;
 }
 
 void bpf_obj_drop_impl(void *obj, void *meta)
 {
+	struct xq_obj *o = (struct xq_obj *)obj - 1;
+
 	(void)meta;
-	free(obj);
+	o->prev->next = o->next;
+	o->next->prev = o->prev;
+	free(o);
 }
 
 typedef bool (*xq_less_fn)(struct bpf_rb_node *a, const struct bpf_rb_node *b);
@@ -263,6 +298,11 @@ int bpf_rbtree_add_impl(struct bpf_rb_root *root, struct bpf_rb_node *node,
 	(void)meta;
 	(void)off;
 	if (root->len == root->cap) {
+		if (!root->cap) {
+			if (xq_nroots >= sizeof(xq_roots) / sizeof(xq_roots[0]))
+				longjmp(xq_fail, 1);
+			xq_roots[xq_nroots++] = root;
+		}
 		root->cap = root->cap ? 2 * root->cap : 64;
 		root->heap = xq_realloc(root->heap, root->cap * sizeof(*root->heap));
 	}
