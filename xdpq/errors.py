@@ -41,6 +41,17 @@ def render_caret(source: str, span: Span) -> str:
     return f"{text}\n{' ' * (span.column - 1)}{'^' * width}"
 
 
+def _render(severity: str, message: str, span: Span, source: str, hint: str) -> str:
+    """``file:line:col: severity: message``, the line with a caret under ``span``, a hint."""
+    out = [f"{span}: {severity}: {message}"]
+    caret = render_caret(source, span) if source else ""
+    if caret:
+        out.append(caret)
+    if hint:
+        out.append(f"hint: {hint}")
+    return "\n".join(out)
+
+
 class XdpqError(Exception):
     """Base of every error xdpq reports to a user; ``str()`` is the full message."""
 
@@ -56,13 +67,7 @@ class SourceError(XdpqError):
         super().__init__(self.render())
 
     def render(self) -> str:
-        out = [f"{self.span}: error: {self.message}"]
-        caret = render_caret(self.source, self.span) if self.source else ""
-        if caret:
-            out.append(caret)
-        if self.hint:
-            out.append(f"hint: {self.hint}")
-        return "\n".join(out)
+        return _render("error", self.message, self.span, self.source, self.hint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,13 +81,7 @@ class SourceWarning:
     hint: str = ""
 
     def render(self) -> str:
-        out = [f"{self.span}: warning: {self.message}"]
-        caret = render_caret(self.source, self.span) if self.source else ""
-        if caret:
-            out.append(caret)
-        if self.hint:
-            out.append(f"hint: {self.hint}")
-        return "\n".join(out)
+        return _render("warning", self.message, self.span, self.source, self.hint)
 
 
 class BuildError(XdpqError):

@@ -3,8 +3,8 @@
 Each formatted program must parse to the same tree (spans aside) as its
 source, keep its comments in order, and come out of a second formatting
 unchanged: on the library, on a messy program held to an exact text, and on
-generated programs (those of test_generated_programs, with comments and
-blank lines scattered through them)."""
+generated programs (those of test_generated_programs and the trees of
+tree_programs, with comments and blank lines scattered through them)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_generated_programs import programs, typed_programs
+from tree_programs import trees
 
 from xdpq.cli import main
 from xdpq.dsl import ast, parse
@@ -269,6 +270,14 @@ def test_generated_programs_format_idempotently(data: st.DataObject) -> None:
 @given(st.data())
 def test_well_typed_programs_format_idempotently(data: st.DataObject) -> None:
     assert check_formats(scatter_comments(data, data.draw(typed_programs)))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_trees_format_idempotently(data: st.DataObject) -> None:
+    """Arrays of parents, several children, ready hooks with indices, clocks, fixed
+    windows, eligibility at every level, signed state, paths in on dequeue."""
+    assert check_formats(scatter_comments(data, data.draw(trees())))
 
 
 # -- the verb -----------------------------------------------------------------------

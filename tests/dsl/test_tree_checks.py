@@ -3,13 +3,11 @@ of, and the exact words (positioned at what is wrong)."""
 
 from __future__ import annotations
 
-import pytest
-
 from xdpq.dsl import check, parse
-from xdpq.errors import SourceError
 
 HEAD = "scheduler x\n"
 
+# The exact errors (tests/dsl/test_check_errors.py holds the program to each).
 GOLDEN = [
     # two parents
     ("scheduler x\nqueue a[4]: fifo()\nqueue p: fifo() of a\nqueue r: pifo(range = 64) of a\n"
@@ -95,13 +93,6 @@ GOLDEN = [
      "t.xdpq:3:16: error: 'c': true/false has no sign\nstate global { c: signed bool = false }\n"
      "               ^^^^^^^^^^^^^^^^^^^^^^"),
 ]
-
-
-@pytest.mark.parametrize(("source", "message"), GOLDEN)
-def test_golden_check_error(source: str, message: str) -> None:
-    with pytest.raises(SourceError) as err:
-        check(parse(source, "t.xdpq"), source)
-    assert str(err.value) == message
 
 
 def warnings(source: str) -> list[str]:

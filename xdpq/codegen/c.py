@@ -20,6 +20,8 @@ that no header uses, so ``int`` or ``xdpq_lock`` as a name is harmless.
 
 from __future__ import annotations
 
+from math import prod
+
 from xdpq import ir
 from xdpq.fields import FIELDS
 from xdpq.ir.layout import Layout, layout, queue_var
@@ -72,7 +74,8 @@ class Emitter:
         for size, i in zip(shape, index, strict=True):
             bounded = f"xdpq_index({self.expr(i)}, {size})"
             acc = f"({acc}) * {size} + {bounded}" if acc else bounded
-        return f"({acc})" if len(shape) > 1 else acc
+        # The sum bounded again: clang may rebuild it from the unbounded parts.
+        return f"xdpq_index({acc}, {prod(shape)})" if len(shape) > 1 else acc
 
     def node(self, name: str, index: tuple[ir.Expr, ...]) -> str:
         first = self.lay.first[name]
