@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from test_sim_vs_kernel import param_values
-from test_trees import trees
+from tree_programs import trees
 
 from conftest import REPO
 from xdpq.codegen.python import load_scheduler, scheduler_factory
@@ -353,9 +353,10 @@ on dequeue(p) {
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(text=trees(), data=st.data())
 def test_random_trees_run_the_same_fast(text: str, data: st.DataObject) -> None:
-    """The trees test_trees.py holds the kernel to (up to four levels, fixed PIFO windows,
-    eligibility on the real clock and on virtual ones, signed state, drops, paths read on
-    dequeue), through the fast path and the reference over drawn traces and links."""
+    """The trees test_trees.py holds the kernel to (up to four levels, token buckets, fixed
+    PIFO windows, eligibility on the real clock and on virtual ones, signed state, drops,
+    paths read on dequeue), through the fast path and the reference over drawn traces and
+    links."""
     make = scheduler_factory(check(parse(text, "tree.xdpq"), text))
     for _ in range(3):
         trace = arrivals(data.draw(sends, label="trace"))
