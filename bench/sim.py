@@ -17,6 +17,11 @@ every packet, and the fast path give the reference's records, or the
 benchmark fails. The targets (``drr_vs_nspy``, ``stfq_pkt_per_s``) are the
 fast path's; ``reference`` holds the reference loop's figures beside them.
 
+Closed loop: four CUBIC flows (``xdpq.sim.tcp``, 20 ms base RTT) fill the same
+link for ``--tcp-seconds`` of simulated time through FIFO and fq_codel; their
+figure is the segments that entered the scheduler per CPU second, the ACKs,
+timers and the flows' own work included (``tcp`` in the JSON).
+
 Progress on stderr, one JSON object as the last line on stdout.
 Run: .venv/bin/python bench/sim.py [--packets N] [--quick]
 """
@@ -42,6 +47,7 @@ from xdpq.codegen.python import load_scheduler  # noqa: E402
 from xdpq.library import library_path  # noqa: E402
 from xdpq.sim.fast import PackedRecords  # noqa: E402
 from xdpq.sim.run import Arrival, Result, Simulation  # noqa: E402
+from xdpq.sim.tcp import TcpAgent, TcpSpec  # noqa: E402
 from xdpq.sim.workload import flow_packet  # noqa: E402
 
 RATE_BPS = 100_000_000
@@ -56,9 +62,12 @@ SCHEDULERS: dict[str, dict[str, Any]] = {
     "drr": {"quantum": QUANTUM},
 }
 TARGETS = {"stfq_pkt_per_s": 1_000_000, "drr_vs_nspy": 10.0}
+TCP_SCHEDULERS = ("fifo", "fq_codel")
+TCP_FLOWS, TCP_RTT_NS, TCP_JITTER_NS = 4, 20_000_000, 100_000
 
 Trace = list[tuple[int, int, int]]  # (arrival ns, flow, bytes), in time order
-Run = Callable[[], tuple[float, int]]  # one run: (CPU seconds, packets delivered)
+# One run: (CPU seconds, packets delivered, packets simulated)
+Run = Callable[[], tuple[float, int, int]]
 
 
 def log(text: str) -> None:
@@ -78,23 +87,26 @@ def trace(packets: int, seed: int) -> Trace:
     return out
 
 
-def measure(runs: dict[str, Run], trials: int, packets: int) -> dict[str, dict[str, Any]]:
+def measure(runs: dict[str, Run], trials: int) -> dict[str, dict[str, Any]]:
     """Each simulation ``trials`` times, in rounds (so that a busy spell of the machine
     hits them all alike); the fastest run of each counts."""
-    got: dict[str, list[tuple[float, int]]] = {name: [] for name in runs}
+    got: dict[str, list[tuple[float, int, int]]] = {name: [] for name in runs}
     for n in range(trials):
         for name, run in runs.items():
             got[name].append(run())
-            log(f"round {n + 1}/{trials} {name}: {packets / got[name][-1][0]:,.0f} pkt/s")
+            seconds, _, packets = got[name][-1]
+            log(f"round {n + 1}/{trials} {name}: {packets / seconds:,.0f} pkt/s")
     out = {}
     for name, results in got.items():
-        delivered = {d for _, d in results}
-        if len(delivered) != 1:
-            raise SystemExit(f"runs of {name} delivered {sorted(delivered)} packets")
-        seconds = min(s for s, _ in results)
+        outcomes = {(d, p) for _, d, p in results}
+        if len(outcomes) != 1:  # a run is a pure function of its inputs
+            raise SystemExit(f"runs of {name} differ: {sorted(outcomes)} (delivered, packets)")
+        ((delivered, packets),) = outcomes
+        seconds = min(s for s, _, _ in results)
         out[name] = {
             "cpu_seconds": round(seconds, 4),
-            "delivered": delivered.pop(),
+            "packets": packets,
+            "delivered": delivered,
             "pkt_per_s": round(packets / seconds),
         }
     return out
@@ -110,11 +122,28 @@ def simulate(name: str, tr: Trace, fast: bool) -> tuple[float, Result]:
 
 
 def xdpq_run(name: str, tr: Trace, fast: bool) -> Run:
-    def run() -> tuple[float, int]:
+    def run() -> tuple[float, int, int]:
         seconds, result = simulate(name, tr, fast)
         if fast and not isinstance(result.records, PackedRecords):
             raise SystemExit(f"the fast path did not run {name} (stderr says why)")
-        return seconds, result.counters["dequeued"]
+        return seconds, result.counters["dequeued"], len(tr)
+
+    return run
+
+
+def tcp_run(name: str, seconds: float) -> Run:
+    """Four CUBIC flows through ``name`` for ``seconds`` of simulated time (the
+    reference loop: the fast path has no closed-loop sources)."""
+    path = library_path(name)
+
+    def run() -> tuple[float, int, int]:
+        agent = TcpAgent([TcpSpec(i, rtt_ns=TCP_RTT_NS, jitter_ns=TCP_JITTER_NS, seed=i)
+                          for i in range(TCP_FLOWS)])
+        sim = Simulation(load_scheduler(path), RATE_BPS)
+        start = time.process_time()
+        result = sim.run([], until=int(seconds * 1e9), closed=agent)
+        cpu = time.process_time() - start
+        return cpu, result.counters["dequeued"], len(result.records)
 
     return run
 
@@ -162,7 +191,7 @@ def nspy_run(tr: Trace) -> Run:
     from ns.packet.sink import PacketSink
     from ns.scheduler.drr import DRRServer
 
-    def run() -> tuple[float, int]:
+    def run() -> tuple[float, int, int]:
         packets = [(t / 1e9, Packet(t / 1e9, s, i, flow_id=f)) for i, (t, f, s) in enumerate(tr)]
         env = simpy.Environment()
         # ns.py's quantum is 1500 B times weight / smallest weight: 1500 B for all.
@@ -179,7 +208,7 @@ def nspy_run(tr: Trace) -> Run:
         start = time.process_time()
         env.run()
         seconds = time.process_time() - start
-        return seconds, sum(sink.packets_received.values())
+        return seconds, sum(sink.packets_received.values()), len(tr)
 
     return run
 
@@ -190,8 +219,11 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=5, help="runs of each; the best counts")
     ap.add_argument("--quick", action="store_true", help="10k packets, one trial")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--tcp-seconds", type=float, default=5.0,
+                    help="simulated time of the TCP runs")
     args = ap.parse_args()
     packets, trials = (10_000, 1) if args.quick else (args.packets, args.trials)
+    tcp_seconds = 1.0 if args.quick else args.tcp_seconds
     tr = trace(packets, args.seed)
     out: dict[str, Any] = {
         "packets": packets,
@@ -209,18 +241,25 @@ def main() -> None:
         xdpq_run(name, tr[:10], True)()
     runs = {**{name: xdpq_run(name, tr, False) for name in SCHEDULERS},
             **{f"fast_{name}": xdpq_run(name, tr, True) for name in SCHEDULERS}}
+    runs.update({f"tcp_{name}": tcp_run(name, tcp_seconds) for name in TCP_SCHEDULERS})
     error = nspy_import()
     if error is None:
         runs["nspy_drr"] = nspy_run(tr)
     else:
         log(error)
-    got = measure(runs, trials, packets)
+    got = measure(runs, trials)
     out["fast"] = {name: got[f"fast_{name}"] for name in SCHEDULERS}
     out["reference"] = {name: got[name] for name in SCHEDULERS}
     for name in SCHEDULERS:
         out["fast"][name]["records_cpu_seconds"] = round(same_records(name, tr), 4)
     out["stfq_pkt_per_s"] = out["fast"]["stfq"]["pkt_per_s"]
     out["reference_stfq_pkt_per_s"] = out["reference"]["stfq"]["pkt_per_s"]
+    out["tcp"] = {
+        "workload": {"flows": TCP_FLOWS, "cc": "cubic", "rtt_ns": TCP_RTT_NS,
+                     "jitter_ns": TCP_JITTER_NS, "rate_bps": RATE_BPS,
+                     "simulated_ns": int(tcp_seconds * 1e9)},
+        **{name: got[f"tcp_{name}"] for name in TCP_SCHEDULERS},
+    }
     if error is None:
         nspy = got["nspy_drr"]["pkt_per_s"]
         out["nspy"] = {"version": metadata.version("ns.py"), "drr": got["nspy_drr"]}

@@ -30,6 +30,7 @@ enum xdpq_counter {
 	XDPQ_CNT_DROP_XMIT,		/* the egress device refused it after transmitted counted it */
 	XDPQ_CNT_DROP_SHUTDOWN,		/* still queued when the deployment stopped */
 	XDPQ_CNT_PIFO_CLAMPED,		/* PIFO: rank below the window, served as its lowest */
+	XDPQ_CNT_MARK_CE,		/* the scheduler set ECN's CE on it (mark ce) and sent it */
 	XDPQ_CNT_SLOT_FREE_FAIL,	/* a slot could not go back to the pool (a bug) */
 	XDPQ_CNT__MAX,
 };

@@ -124,6 +124,85 @@ static __always_inline __u64 xdpq_enqueued(__u32 slot)
 	return s ? s->tstamp : 0;
 }
 
+/* -- ECN (p.ecn, mark ce) ---------------------------------------------------- */
+
+/* Where the IP header of the frame in a slot starts, past up to two VLAN tags
+ * (as parse.h reads them), and its version: 0 when it is not IP or the frame
+ * is too short to hold the header. */
+static __always_inline __u32 xdpq_slot_l3(struct xdpq_slot *s, __u32 *ver)
+{
+	__u32 off = sizeof(struct ethhdr);
+	__u16 proto = (__u16)s->data[12] << 8 | s->data[13];
+
+	if (xdpq_is_vlan(proto)) {
+		proto = (__u16)s->data[16] << 8 | s->data[17];
+		off += sizeof(struct vlan_hdr);
+		if (xdpq_is_vlan(proto)) {
+			proto = (__u16)s->data[20] << 8 | s->data[21];
+			off += sizeof(struct vlan_hdr);
+		}
+	}
+	*ver = proto == ETH_P_IP ? 4 : proto == ETH_P_IPV6 ? 6 : 0;
+	if (s->len < off + (*ver == 4 ? 20 : 40))
+		*ver = 0;
+	return off;
+}
+
+/* The ECN field (RFC 3168) of the packet in slot: 0 Not-ECT, 1 ECT(1), 2 ECT(0),
+ * 3 CE. IPv4 keeps it in the low bits of the TOS byte, IPv6 in the traffic
+ * class, which straddles the header's first two bytes. */
+static __always_inline __u64 xdpq_slot_ecn(__u32 slot)
+{
+	struct xdpq_slot *s = bpf_map_lookup_elem(&xdpq_slots, &slot);
+	__u32 off, ver;
+
+	if (!s)
+		return 0;
+	off = xdpq_slot_l3(s, &ver);
+	if (ver == 4)
+		return s->data[off + 1] & 3;
+	if (ver == 6)
+		return (s->data[off + 1] >> 4) & 3;
+	return 0;
+}
+
+/* mark ce: set the ECN field of an ECN-capable packet to CE, in its slot
+ * before it is sent; false (the packet unchanged) when it is Not-ECT. IPv4's
+ * header checksum follows incrementally, as RFC 1624 gives it:
+ * HC' = ~(~HC + ~m + m') over the 16-bit word m that holds the TOS byte.
+ * IPv6 has no header checksum. */
+static __always_inline bool xdpq_mark_ce(__u32 slot)
+{
+	struct xdpq_slot *s = bpf_map_lookup_elem(&xdpq_slots, &slot);
+	__u32 off, ver, sum;
+	__u16 old, new;
+
+	if (!s)
+		return false;
+	off = xdpq_slot_l3(s, &ver);
+	if (ver == 4) {
+		if (!(s->data[off + 1] & 3))
+			return false;
+		old = (__u16)s->data[off] << 8 | s->data[off + 1];
+		new = old | 3;
+		sum = (__u16)~((__u16)s->data[off + 10] << 8 | s->data[off + 11]);
+		sum += (__u16)~old + new;
+		sum = (sum & 0xffff) + (sum >> 16);
+		sum = (sum & 0xffff) + (sum >> 16);
+		s->data[off + 1] = new & 0xff;
+		s->data[off + 10] = (__u8)(~sum >> 8);
+		s->data[off + 11] = (__u8)~sum;
+		return true;
+	}
+	if (ver == 6) {
+		if (!(s->data[off + 1] & 0x30))
+			return false;
+		s->data[off + 1] |= 0x30;
+		return true;
+	}
+	return false;
+}
+
 /* q.head of an rbtree queue: the size of its first packet, 0 when it is empty. */
 static __always_inline __u64 xdpq_rbtree_head(struct bpf_rb_root *root)
 {

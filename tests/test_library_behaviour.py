@@ -134,3 +134,34 @@ def test_hpfq_tenant_shares_hold_while_flows_vary(sched: Stepper, flows_in_tenan
         send(sched, 1001, 600 // flows_in_tenant_1, dscp=8, sport=10 + f)
     got = Counter(size for res, size in drain(sched, 400) if res == Deq.OK.value)
     assert abs(got[1000] - 100) <= 2 and abs(got[1001] - 300) <= 2
+
+
+@pytest.mark.parametrize("sched", [("delay", {"delay": [5_000_000] + [20_000_000] * 15})],
+                         indirect=True)
+def test_delay_holds_each_packet_for_its_ports_delay(sched: Stepper) -> None:
+    """Source port 16 takes entry 0 (5 ms), port 17 entry 1 (20 ms): neither leaves a
+    nanosecond early, and the short delay overtakes the long one."""
+    send(sched, 100, 3, now=0, sport=17)
+    send(sched, 200, 3, now=1_000_000, sport=16)
+    assert drain(sched, 1, now=5_999_999) == [(Deq.LATER.value, 0)]
+    assert sched.step(6_000_000).len == 200
+    assert [size for _, size in drain(sched, 2, now=6_000_000)] == [200, 200]
+    assert drain(sched, 1, now=19_999_999) == [(Deq.LATER.value, 0)]
+    assert [size for _, size in drain(sched, 3, now=20_000_000)] == [100, 100, 100]
+
+
+@pytest.mark.parametrize("sched", [("delay", {"delay": [0] * 16, "loss": 100_000,
+                                              "jitter": 1_000_000})], indirect=True)
+def test_delay_loses_its_share_and_jitters_within_bounds(sched: Stepper) -> None:
+    """10 % lost (of 2000, by the shared generator); delay 0 +- 1 ms clamped at 0: about
+    half the kept packets due at once, the others within 1 ms, none later."""
+    send(sched, 100, 2000, now=5_000_000)
+    lost = sched.reasons()["loss"][0]
+    assert 150 <= lost <= 250
+    at_once = 0
+    while sched.step(5_000_000).result == Deq.OK.value:
+        at_once += 1
+    assert 0.4 <= at_once / (2000 - lost) <= 0.6
+    assert all(r == Deq.OK.value for r, _ in drain(sched, 2000 - lost - at_once,
+                                                   now=6_000_000))
+    assert sched.step(6_000_000).result == Deq.EMPTY.value

@@ -114,10 +114,13 @@ GOLDEN = [
     (program("  enqueue q") + "on dequeue(p) { vtime = p.size }\n",
      "t.xdpq:6:25: error: a dequeued packet has no 'size'\n"
      "on dequeue(p) { vtime = p.size }\n                        ^^^^^^\n"
-     "hint: it has rank, len, enqueued"),
+     "hint: it has rank, len, enqueued, ecn"),
     (program("  enqueue q") + "on dequeue(p) { enqueue q }\n",
      "t.xdpq:6:17: error: 'enqueue' in 'on dequeue'\non dequeue(p) { enqueue q }\n"
      "                ^^^^^^^^^\nhint: packets are enqueued in 'on enqueue'"),
+    (program("  mark ce x else drop y"),
+     "t.xdpq:4:3: error: 'mark' in 'on enqueue': packets are marked as they leave\n"
+     "  mark ce x else drop y\n  ^^^^^^^^^^^^^^^^^^^^^\nhint: mark in 'on dequeue'"),
 ]
 
 

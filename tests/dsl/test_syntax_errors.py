@@ -51,6 +51,10 @@ GOLDEN = [
      "t.xdpq:2:19: error: unexpected character '\"', expected a name\n"
      "on enqueue { drop \"late\" }\n"
      "                  ^"),
+    ("scheduler x\non dequeue(p) { mark ce codel }",
+     "t.xdpq:2:31: error: found '}', expected 'else'\n"
+     "on dequeue(p) { mark ce codel }\n"
+     "                              ^"),
     ("scheduler x\nparam a = 1 in 1...5",
      "t.xdpq:2:19: error: found '.', expected an expression\n"
      "param a = 1 in 1...5\n"

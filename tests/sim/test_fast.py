@@ -24,7 +24,7 @@ from test_sim_vs_kernel import param_values
 from tree_programs import trees
 
 from conftest import REPO
-from xdpq.codegen.python import load_scheduler, scheduler_factory
+from xdpq.codegen.python import keeps_ecn, load_scheduler, scheduler_factory
 from xdpq.dsl import check, load, parse
 from xdpq.ir.layout import POOL_SLOTS
 from xdpq.ir.link import Bql, BqlMode, Shaper, ShaperError
@@ -33,10 +33,11 @@ from xdpq.library import library_path, names
 from xdpq.packet import ParseStatus
 from xdpq.resources import cache_dir
 from xdpq.sim import workload as wl
-from xdpq.sim.fast import PackedRecords, _native, source
+from xdpq.sim.fast import PackedRecords, _native, _say, source
 from xdpq.sim.run import Arrival, FlowPacket, Result, Simulation
 from xdpq.sim.scenario import load_scenario, run_scenario
 from xdpq.sim.sweep import axes_of, run_sweep
+from xdpq.sim.tcp import Ecn, TcpAgent, TcpSpec
 
 EXAMPLES = int(os.environ.get("XDPQ_EXAMPLES", 200)) // 2
 LIBRARY = names()
@@ -119,20 +120,33 @@ links = st.fixed_dictionaries({
 
 def outcome(result: Result, sched: Any) -> tuple[object, ...]:
     return ([asdict(r) for r in result.records], list(result.counters.items()),
-            result.duration_ns, result.bql_limit, sched.dropped, sched.reasons)
+            result.duration_ns, result.bql_limit, sched.dropped, sched.reasons, sched.marked,
+            sched.marks)
+
+
+def marks_ecn_capable(name: str, trace: list[Arrival], until: int | None = None,
+                      stream: bool = False) -> bool:
+    """The fast path does not model ECN marks: whether it leaves this run to the
+    reference, as a program that marks (or reads the dequeued packet's ecn) given an
+    ECN-capable packet among those it reads (all of a list; of a stream, as the
+    reference, none after until)."""
+    read = trace if until is None or not stream else [a for a in trace if a.time <= until]
+    return keeps_ecn(PROGRAMS[name]) and any(a.packet.ecn for a in read)
 
 
 def both(name: str, params: dict[str, Any], trace: list[Arrival], until: int | None,
          stream: bool = False, **link: Any) -> tuple[object, ...]:
     """The run through the reference and through the fast path (the arrivals as a list,
-    or a stream): the same, or it fails."""
+    or a stream): the same, or it fails. The fast path runs it, unless it marks."""
     runs = []
     for fast in (False, True):
         sched = load_scheduler(library_path(name), params)
         result = Simulation(sched, fast=fast, **link).run(iter(trace) if stream else trace,
                                                           until=until)
         if fast:
-            assert isinstance(result.records, PackedRecords), "the fast path did not run"
+            ran = isinstance(result.records, PackedRecords)
+            assert ran is not marks_ecn_capable(name, trace, until, stream), \
+                "the fast path did (not) run"
         runs.append(outcome(result, sched))
     assert runs[0] == runs[1]
     return runs[0]
@@ -175,7 +189,7 @@ def test_fast_path_breaks_ties_as_the_reference(name: str) -> None:
     frame. In another order the peak is two frames, and so is the limit at the end."""
     trace = list(wl.constant(125_000, 1000, 2000))
     params = {"rate": 10**9} if name == "tbf" else {}
-    *_, limit, _, _ = both(name, params, trace, None, rate_bps=10**9)
+    _, _, _, limit, *_ = both(name, params, trace, None, rate_bps=10**9)
     assert limit == 1514
 
 
@@ -196,11 +210,31 @@ def test_fast_path_drops_where_the_bypass_fifo_is_full() -> None:
 
 
 def test_fast_path_codel_drops() -> None:
-    """fq_codel's drops in its dequeue hook, in order, with their reason."""
+    """fq_codel's drops in its dequeue hook, in order, with their reason: its packets are
+    Not-ECT, so where it would mark CE (mark ce codel else drop codel) it drops."""
     trace = list(wl.constant(20_000, 1000, None, until_ns=300_000_000))
-    *_, dropped, reasons = both("fq_codel", {"target": 1000, "interval": 1_000_000}, trace,
-                                None, rate_bps=10**7)
+    assert keeps_ecn(PROGRAMS["fq_codel"]) and not marks_ecn_capable("fq_codel", trace)
+    *_, dropped, reasons, marked, marks = both("fq_codel", {"target": 1000,
+                                                            "interval": 1_000_000},
+                                               trace, None, rate_bps=10**7)
     assert len(dropped) == reasons["codel"][0] > 10
+    assert marked == [] and marks["codel"] == [0, 0]
+
+
+def test_marking_falls_back(capsys: pytest.CaptureFixture[str]) -> None:
+    """The same run with ECN-capable packets (ECT(0)): fq_codel marks them CE where it
+    dropped, which the fast path leaves to the reference, with its notice."""
+    trace = [replace(a, packet=wl.flow_packet(a.packet.flow, a.packet.len, ecn=2))
+             for a in wl.constant(20_000, 1000, None, until_ns=300_000_000)]
+    capsys.readouterr()
+    _say.cache_clear()  # the notice is once per process
+    _, counters, *_, dropped, reasons, marked, marks = both(
+        "fq_codel", {"target": 1000, "interval": 1_000_000}, trace, None, rate_bps=10**7)
+    assert len(marked) == marks["codel"][0] == dict(counters)["mark_ce"] > 10
+    assert dropped == [] and reasons["codel"] == [0, 0]
+    assert capsys.readouterr().err.splitlines() == [
+        "xdpq: the fast simulator does not run this: it does not model ECN (mark ce, the "
+        "dequeued packet's ecn) of ECN-capable packets; the reference simulator runs it instead"]
 
 
 def test_the_outcomes_are_the_datapaths_counters() -> None:
@@ -215,7 +249,8 @@ def test_the_outcomes_are_the_datapaths_counters() -> None:
 # -- scenarios -----------------------------------------------------------------------------
 
 
-SCENARIOS = sorted((REPO / "sim").glob("*.toml"))
+# Those without closed-loop flows, which the fast path leaves to the reference (below).
+SCENARIOS = [p for p in sorted((REPO / "sim").glob("*.toml")) if not load_scenario(p).tcp]
 
 
 def _files(out: Path) -> dict[str, bytes]:
@@ -245,7 +280,7 @@ def test_scenarios_write_the_same_files(path: Path, tmp_path: Path,
 
 @dataclass
 class Closed(Simulation):
-    """A run with something the fast path does not model, as closed-loop sources are."""
+    """A run with a setting the fast path does not know, so does not model."""
 
     sources: tuple[str, ...] = ()
 
@@ -263,6 +298,29 @@ def test_what_it_does_not_model_falls_back(capsys: pytest.CaptureFixture[str]) -
     err = capsys.readouterr().err.splitlines()
     assert err == ["xdpq: the fast simulator does not run this: it does not model the run's "
                    "sources; the reference simulator runs it instead"]
+
+
+def test_closed_loop_sources_fall_back(capsys: pytest.CaptureFixture[str]) -> None:
+    """TCP flows (run(..., closed=...)) beside open-loop arrivals, through fq_codel,
+    which marks their ECN-capable segments: the reference runs it, and says why."""
+    runs, stats = [], []
+    _say.cache_clear()  # the notice is once per process
+    for fast in (False, True):
+        agent = TcpAgent([TcpSpec(f, rtt_ns=4_000_000, ecn=Ecn.CLASSIC, seed=f)
+                          for f in (1, 2)])
+        sched = load_scheduler(library_path("fq_codel"), {"target": 100_000,
+                                                           "interval": 2_000_000})
+        sim = Simulation(sched, 10**7, fast=fast)
+        result = sim.run(list(wl.constant(100, 98, None, until_ns=300_000_000)),
+                         until=300_000_000, closed=agent)
+        assert not isinstance(result.records, PackedRecords)
+        runs.append(outcome(result, sim.scheduler))
+        stats.append([asdict(s) for s in agent.stats(300_000_000)])
+    assert runs[0] == runs[1] and stats[0] == stats[1]
+    assert runs[0][6], "nothing was marked"
+    assert capsys.readouterr().err.splitlines() == [
+        "xdpq: the fast simulator does not run this: it does not model closed-loop (TCP) "
+        "sources; the reference simulator runs it instead"]
 
 
 def test_a_scheduler_that_ran_before_falls_back(capsys: pytest.CaptureFixture[str]) -> None:

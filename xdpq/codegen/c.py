@@ -161,6 +161,8 @@ class Emitter:
                 return "e->rank"
             case "enqueued":
                 return "xdpq_enqueued(e->slot)"
+            case "ecn":
+                return "xdpq_slot_ecn(e->slot)"
             case "parent_rank":
                 return "(path->depth ? path->rank[(path->depth - 1) & 7] : 0ULL)"
         return "xq_leaf_index(path)"
@@ -219,6 +221,12 @@ class Emitter:
                 self.line(f"xdpq_reason(XQ_R_{r}, {length});", d)
                 self.line("return XDPQ_ADMISSION_DROP;" if self.hook == "enqueue"
                           else "return XDPQ_DEQ_DROP;", d)
+            case ir.Mark(reason=r, otherwise=other):
+                self.line("if (xdpq_mark_ce(e->slot)) {", d)
+                self.line(f"xdpq_mark(XQ_M_{r}, e->len);", d + 1)
+                self.line("return XDPQ_DEQ_OK;", d + 1)
+                self.line("}", d)
+                self.stmt(ir.Drop(other, s.span), d)
             case ir.Pass():
                 self.line("return XDPQ_UNCLAIMED;", d)
 
@@ -363,21 +371,30 @@ class Emitter:
         self.line()
 
     def declare_reasons(self) -> None:
-        reasons = self.p.reasons
-        if not reasons:
+        """Drops (``drop REASON``) and ECN marks (``mark ce REASON``, each also the
+        datapath's ``mark_ce``) by the program's own reasons: a per-CPU count each."""
+        self.counted("xdpq_reason", "XQ_R_", "xdpq_reasons", self.p.reasons)
+        self.counted("xdpq_mark", "XQ_M_", "xdpq_marks", self.p.marks,
+                     "\txdpq_count(XDPQ_CNT_MARK_CE, len);\n")
+
+    def counted(self, enum: str, prefix: str, map_name: str, names: tuple[str, ...],
+                also: str = "") -> None:
+        """``enum`` of ``names``, its map ``map_name`` and the function ``enum``()
+        that counts one packet under a name."""
+        if not names:
             return
-        self.line("enum xdpq_reason {")
-        for r in reasons:
-            self.line(f"XQ_R_{r},", 1)
+        self.line(f"enum {enum} {{")
+        for r in names:
+            self.line(f"{prefix}{r},", 1)
         self.line("};")
         self.line("struct {\n\t__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);\n"
-                  f"\t__uint(max_entries, {len(reasons)});\n"
-                  "\t__type(key, enum xdpq_reason);\n"
-                  "\t__type(value, struct xdpq_reason_count);\n} xdpq_reasons SEC(\".maps\");")
-        self.line("static __always_inline void xdpq_reason(enum xdpq_reason r, __u32 len)\n{\n"
+                  f"\t__uint(max_entries, {len(names)});\n"
+                  f"\t__type(key, enum {enum});\n"
+                  f"\t__type(value, struct xdpq_reason_count);\n}} {map_name} SEC(\".maps\");")
+        self.line(f"static __always_inline void {enum}(enum {enum} r, __u32 len)\n{{\n"
                   "\t__u32 key = r;\n"
-                  "\tstruct xdpq_reason_count *c = bpf_map_lookup_elem(&xdpq_reasons, &key);\n\n"
-                  "\tif (c) {\n\t\tc->packets++;\n\t\tc->bytes += len;\n\t}\n}")
+                  f"\tstruct xdpq_reason_count *c = bpf_map_lookup_elem(&{map_name}, &key);\n\n"
+                  f"\tif (c) {{\n\t\tc->packets++;\n\t\tc->bytes += len;\n\t}}\n{also}}}")
         self.line()
 
     def declare_meta(self) -> None:

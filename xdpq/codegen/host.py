@@ -42,6 +42,22 @@ class HostEmitter(Emitter):
                   "\txq_reason_counts[r][0]++;\n\txq_reason_counts[r][1] += len;\n"
                   "\txq_last_reason = r;\n}")
         self.line()
+        self.declare_marks()
+
+    def declare_marks(self) -> None:
+        """ECN marks (mark ce) are the reference's: a slot holds no frame here, so
+        xdpq_mark_ce finds no ECN-capable packet and the program drops instead, which
+        is the reference's outcome when the run has none (the only runs the fast path
+        takes). Were one marked all the same, the run ends and the reference runs it."""
+        if not self.p.marks:
+            return
+        self.line("enum xdpq_mark {")
+        for r in self.p.marks:
+            self.line(f"XQ_M_{r},", 1)
+        self.line("};")
+        self.line("static __always_inline void xdpq_mark(__u32 r, __u32 len)\n{\n"
+                  "\t(void)r;\n\t(void)len;\n\tlongjmp(xq_fail, XQ_FAIL_MARK);\n}")
+        self.line()
 
     def classify_start(self) -> None:
         """classify on a packet the simulator hands over (``xq_classify``)."""

@@ -30,7 +30,7 @@ from xdpq.queues.tree import NodeSpec, Tree
 M64 = (1 << 64) - 1
 _ADDR = struct.Struct("!4I")
 
-DEQ_PY = {"len": "e[2]", "rank": "e[0]", "enqueued": "enqueued",
+DEQ_PY = {"len": "e[2]", "rank": "e[0]", "enqueued": "enqueued", "ecn": "ecn",
           "index": "index", "parent_rank": "parent_rank"}
 
 
@@ -104,6 +104,12 @@ def _mentions(node: object, name: str) -> bool:
     return False
 
 
+def keeps_ecn(prog: ir.Program) -> bool:
+    """Whether a program's dequeue reads the dequeued packet's ECN field or marks it
+    (mark ce): then the scheduler keeps each packet's ECN field."""
+    return bool(prog.marks) or (prog.dequeue is not None and _mentions(prog.dequeue.body, "ecn"))
+
+
 # Hot constants as plain names: looking up an Enum member costs ten times more.
 _RUNTIME = {
     "_CLAIM": Claim.CLAIM, "_OK": Enq.OK, "_CLAMPED": Enq.CLAMPED, "_DEQ_OK": Deq.OK,
@@ -134,9 +140,11 @@ class Scheduler(Protocol):
     def dequeue(self, now: int) -> Dequeued: ...
 
     # Drops by the program's own reasons: name -> [packets, bytes]; and which items
-    # ``admit`` and ``step`` dropped, in order, with the reason.
+    # ``admit`` and ``step`` dropped, in order, with the reason. ECN marks likewise.
     reasons: dict[str, list[int]]
     dropped: list[tuple[int, str]]
+    marks: dict[str, list[int]]
+    marked: list[tuple[int, str]]
     # The parameters it was made with (by name, as resolve_params gives them), and
     # the program it was generated from.
     params: dict[str, Any]
@@ -161,6 +169,8 @@ class _Emitter:
         self.clocks = sorted({q.clock for q in prog.queues if q.clock is not None})
         # The enqueue time is kept only for a dequeue hook that reads it.
         self.timed = prog.dequeue is not None and _mentions(prog.dequeue.body, "enqueued")
+        # The ECN field likewise, for a dequeue hook that reads it or marks.
+        self.ecn_kept = keeps_ecn(prog)
 
     def line(self, text: str, depth: int) -> None:
         self.out.append("    " * depth + text)
@@ -313,6 +323,13 @@ class _Emitter:
                     self.line(f"self.dropped.append(({item}, {r!r}))", d)
                 self.line("return Claim.ADMISSION" if self.hook == "enqueue"
                           else "return (Deq.DROP, e[1], e[0], e[2], 0)", d)
+            case ir.Mark(reason=r, otherwise=other):
+                self.line("if ecn:", d)  # ECT(0), ECT(1) or CE already
+                self.line(f"c = self.marks[{r!r}]", d + 1)
+                self.line("c[0] += 1; c[1] += e[2]", d + 1)
+                self.line(f"self.marked.append((e[1], {r!r}))", d + 1)
+                self.line("return (_DEQ_OK, e[1], e[0], e[2], 0)", d + 1)
+                self.stmt(ir.Drop(other, s.span), d)
             case ir.Pass():
                 self.line("return Claim.UNCLAIMED", d)
 
@@ -371,9 +388,12 @@ class _Emitter:
                 self.line(f"self.s_{q.name} = [{inits_q!r} for _ in range({q.count})]", 2)
         self.line("self.enq_time = {}", 2)
         self.line("self.flow_of = {}", 2)
+        self.line("self.ecn = {}", 2)
         self.line("self.pending = (0, 0, 0, None)", 2)
         self.line(f"self.reasons = {{r: [0, 0] for r in {list(p.reasons)!r}}}", 2)
         self.line("self.dropped = []", 2)
+        self.line(f"self.marks = {{r: [0, 0] for r in {list(p.marks)!r}}}", 2)
+        self.line("self.marked = []", 2)
 
     def classify(self, admitting: bool) -> None:
         """``classify``, which leaves the node, rank and time for ``enqueue``; or,
@@ -411,6 +431,7 @@ class _Emitter:
         self.line("t = self.tree", d)
         self.line("res = t.push(node, item, rank, pkt.len, at, now)", d)
         stored = [*(["self.enq_time[item] = now"] if self.timed else []),
+                  *(["self.ecn[item] = pkt.ecn"] if self.ecn_kept else []),
                   *(["self.flow_of[item] = key"] if self.p.flow_on_dequeue else [])]
         if stored or self.p.ready:
             self.line("if res is _OK or res is _CLAMPED:", d)
@@ -454,6 +475,8 @@ class _Emitter:
         it returns the outcome."""
         if self.timed:
             self.line("enqueued = self.enq_time.pop(e[1])", d)
+        if self.ecn_kept:
+            self.line("ecn = self.ecn.pop(e[1])", d)
         if self.p.flow_on_dequeue:
             self.line("key = self.flow_of.pop(e[1])", d)
             self.line("f = self.flows.get(key)", d)

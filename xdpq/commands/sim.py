@@ -107,9 +107,35 @@ def summary_table(doc: dict[str, Any], top: int = TOP_FLOWS) -> str:
     rows.append(("all", f"{doc['packets']:,}", _rate(doc["throughput_bps"]),
                  "100.0%" if doc["delivered"] else "-", _delay(doc["latency_p50_ns"]),
                  _delay(doc["latency_p99_ns"]), _drops(dict(sorted(total.items())))))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for r in rows:
-        cells = [r[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(r[1:-1], widths[1:],
-                                                                      strict=True)), r[-1]]
-        lines.append("  ".join(cells).rstrip())
+    lines += _columns(rows)
+    if "tcp" in doc:
+        lines += tcp_table(doc["tcp"], top)
     return "\n".join(lines)
+
+
+def _columns(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows as lines: the first column to the left, the last as it comes, the others
+    to the right."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return ["  ".join([r[0].ljust(widths[0]),
+                       *(c.rjust(w) for c, w in zip(r[1:-1], widths[1:], strict=True)),
+                       r[-1]]).rstrip() for r in rows]
+
+
+def tcp_table(tcp: dict[str, Any], top: int = TOP_FLOWS) -> list[str]:
+    """The TCP flows (summary.json's "tcp"): per flow its goodput, retransmissions and
+    timeouts, smoothed RTT, completion time, and ECN marks it heard of."""
+    lines = [f"TCP: {len(tcp['flows'])} flows, {_rate(tcp['goodput_bps'])} goodput, "
+             f"Jain's index {tcp['jain_index']:.3f}"]
+    rows = [("flow", "cc", "rtt", "goodput", "retransmits", "timeouts", "srtt p50",
+             "srtt p99", "fct", "CE")]
+    flows = sorted(tcp["flows"], key=lambda f: -f["bytes_delivered"])[:top]
+    for f in sorted(flows, key=lambda f: f["flow"]):
+        rows.append((str(f["flow"]), f["cc"], _delay(f["rtt_ns"]), _rate(f["goodput_bps"]),
+                     f"{f['retransmits']:,}", f"{f['timeouts']:,}", _delay(f["srtt_p50_ns"]),
+                     _delay(f["srtt_p99_ns"]), _delay(f["fct_ns"]) if f["fct_ns"] else "-",
+                     f"{f['ce_received']:,}"))
+    if len(tcp["flows"]) > len(flows):
+        rows.append((f"{len(tcp['flows']) - len(flows):,} more", "", "", "", "", "", "", "",
+                     "", "(summary.json)"))
+    return lines + _columns(rows)

@@ -163,17 +163,16 @@ def table(s: dict[str, Any], before: dict[str, Any] | None) -> Any:
                       _rate(s, before, "drops", reason))
         for own, w in v.get("reasons", {}).items():  # the program's, within it
             t.add_row(f"  of which {own}", f"{w['packets']:,}", f"{w['bytes']:,}", "")
-    if s["dropped"]["packets"]:
-        t.add_row("dropped, all reasons", f"{s['dropped']['packets']:,}",
-                  f"{s['dropped']['bytes']:,}", "")
+    t.add_row("dropped, all reasons", f"{s['dropped']['packets']:,}",
+              f"{s['dropped']['bytes']:,}", "")
+    for reason, v in s["marks"].items():
+        t.add_row(f"mark ce {reason}", f"{v['packets']:,}", f"{v['bytes']:,}", "")
     for reason, v in s["forwards"].items():
         t.add_row(f"forwarded, {reason}", f"{v['packets']:,}", f"{v['bytes']:,}",
                   _rate(s, before, "forwards", reason))
     for reason, v in s["passes"].items():
         if v["packets"]:
             t.add_row(f"pass {reason}", f"{v['packets']:,}", f"{v['bytes']:,}", "")
-    if not s["dropped"]["packets"]:
-        t.add_row("drops", "0", "0", "")
     t.add_section()
     for q, v in s["queues"].items():
         extra = f" ({v['busy']} of {v['queues']} busy)" if "queues" in v else ""

@@ -107,11 +107,20 @@ class Drop:
 
 
 @dataclass(frozen=True, slots=True)
+class Mark:
+    """``mark ce REASON else drop OTHER``: CE on an ECN-capable packet, else a drop."""
+
+    reason: str
+    otherwise: str  # the drop's reason, for a packet that is not ECN-capable
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Pass:
     span: Span
 
 
-Stmt = Let | Assign | If | Enqueue | Drop | Pass
+Stmt = Let | Assign | If | Enqueue | Drop | Mark | Pass
 
 # -- declarations ----------------------------------------------------------------
 

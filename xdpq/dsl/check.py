@@ -57,7 +57,7 @@ FIELDS: dict[str, Kind] = {**{n: f.kind for n, f in PACKET_FIELDS.items() if not
 # Fields that can only key per-flow state (addresses are not numbers).
 KEY_ONLY = {n for n, f in PACKET_FIELDS.items() if f.address}
 # What a dequeue hook can read of the packet it got.
-DEQUEUED = {"rank": C, "len": B, "enqueued": T}
+DEQUEUED = {"rank": C, "len": B, "enqueued": T, "ecn": C}
 MAX_PACKETS = 65536
 MAX_ARRAY = 4096
 
@@ -122,6 +122,7 @@ class _Scope:
     hierarchical: bool = False
     lets: list[str] = field(default_factory=list)  # every let of the hook, in order
     reasons: dict[str, None] = field(default_factory=dict)
+    marks: dict[str, None] = field(default_factory=dict)
     uses_at: bool = False
     flow_on_dequeue: bool = False
 
@@ -472,6 +473,13 @@ class _Checker:
                                      "its parent", s.span, "enqueue it with a rank")
                 sc.reasons[reason] = None
                 return ir.Drop(reason, s.span), True
+            case ast.Mark(reason=reason, otherwise=otherwise):
+                if sc.hook != "dequeue":
+                    raise self.error(f"'mark' in 'on {sc.hook}': packets are marked as they "
+                                     "leave", s.span, "mark in 'on dequeue'")
+                sc.marks[reason] = None
+                sc.reasons[otherwise] = None
+                return ir.Mark(reason, otherwise, s.span), True
             case ast.Pass():
                 if sc.hook != "enqueue":
                     raise self.error(f"'pass' in 'on {sc.hook}': the packet was already taken",
@@ -686,7 +694,8 @@ class _Checker:
                           globals=tuple(globals_), flow_key=flow_key, flow_vars=tuple(flow_vars),
                           enqueue=lowered[("enqueue", None)],
                           dequeue=lowered.get(("dequeue", None)), ready=ready,
-                          reasons=tuple(sc.reasons), uses_at=sc.uses_at, source=p.span.file,
+                          reasons=tuple(sc.reasons), marks=tuple(sc.marks),
+                          uses_at=sc.uses_at, source=p.span.file,
                           flow_on_dequeue=sc.flow_on_dequeue, warnings=tuple(self.warnings))
 
     def hook(self, h: ast.Hook, sc: _Scope) -> ir.Hook:

@@ -311,6 +311,8 @@ class _Printer:
                     text += f" at {expr(at)}"
             case ast.Drop(reason=reason, extra=extra):
                 text = f"drop {reason}" + (f" {extra.parts[0]}" if extra is not None else "")
+            case ast.Mark(reason=reason, otherwise=otherwise):
+                text = f"mark ce {reason} else drop {otherwise}"
             case ast.Pass():
                 text = "pass"
         self.add(indent, text, self.src.start(s.span), self.src.end(s.span))

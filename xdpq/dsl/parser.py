@@ -232,6 +232,10 @@ class _ToAst(Transformer_NonRecursive):
         return ast.Drop(str(c[0]), extra, self._s(meta))
 
     @v_args(meta=True)
+    def mark(self, meta, c):  # type: ignore[no-untyped-def]
+        return ast.Mark(str(c[0]), str(c[1]), self._s(meta))
+
+    @v_args(meta=True)
     def pass_stmt(self, meta, c):  # type: ignore[no-untyped-def]
         return ast.Pass(self._s(meta))
 

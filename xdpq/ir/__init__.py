@@ -37,6 +37,7 @@ from xdpq.ir.nodes import (
     Let,
     Local,
     Logic,
+    Mark,
     MinMax,
     Not,
     Now,
@@ -55,6 +56,7 @@ from xdpq.ir.nodes import (
 
 __all__ = [
     "Arith", "Attr", "Cmp", "Const", "DeqField", "Drop", "Enqueue", "Expr", "Field", "FlowVar",
-    "Global", "Hash", "Hook", "If", "Let", "Local", "Logic", "MinMax", "Not", "Now", "Param",
-    "ParamRef", "Pass", "PathField", "Program", "QState", "Queue", "Sqrt", "Stmt", "Store", "Var",
+    "Global", "Hash", "Hook", "If", "Let", "Local", "Logic", "Mark", "MinMax", "Not", "Now",
+    "Param", "ParamRef", "Pass", "PathField", "Program", "QState", "Queue", "Sqrt", "Stmt",
+    "Store", "Var",
 ]

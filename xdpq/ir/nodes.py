@@ -67,7 +67,7 @@ class Now:
 
 @dataclass(frozen=True, slots=True)
 class DeqField:
-    """The dequeued packet: len, rank, enqueued, index (of its leaf in the last
+    """The dequeued packet: len, rank, enqueued, ecn, index (of its leaf in the last
     dimension), parent_rank (the rank its leaf had in its parent)."""
 
     name: str
@@ -183,11 +183,22 @@ class Drop:
 
 
 @dataclass(frozen=True, slots=True)
+class Mark:
+    """On dequeue: set the packet's ECN field to CE and send it, counted under
+    ``reason``; a packet that is not ECN-capable (Not-ECT) is dropped instead, counted
+    under the drop reason ``otherwise`` (RFC 8290's rule for fq_codel)."""
+
+    reason: str
+    otherwise: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Pass:
     span: Span
 
 
-Stmt = Let | Store | If | Enqueue | Drop | Pass
+Stmt = Let | Store | If | Enqueue | Drop | Mark | Pass
 
 # -- declarations ------------------------------------------------------------------
 
@@ -256,6 +267,7 @@ class Program:
     dequeue: Hook | None
     ready: dict[str, Hook]  # a queue under a parent -> its hook (rank 0 without one)
     reasons: tuple[str, ...]  # drop reasons, numbered in this order
+    marks: tuple[str, ...] = ()  # ECN mark reasons (mark ce), numbered in this order
     uses_at: bool  # some enqueue gives an eligibility time
     source: str  # the program's file name, for #line
     flow_on_dequeue: bool = False  # on dequeue reads or writes the dequeued packet's flow

@@ -39,15 +39,16 @@ def _signed32(v: int) -> int:
     return v - (1 << 32) if v >= 1 << 31 else v
 
 
-def scheduler_reasons(obj: BpfObject) -> dict[str, dict[str, int]]:
-    """Drops by the program's own reasons (``XQ_R_<name>``), summed over CPUs."""
-    if "xdpq_reasons" not in obj.maps:
+def scheduler_reasons(obj: BpfObject, kind: str = "reason") -> dict[str, dict[str, int]]:
+    """Drops by the program's own reasons (``XQ_R_<name>``), summed over CPUs; with
+    ``kind="mark"``, its ECN marks (``mark ce <name>``: ``XQ_M_<name>``)."""
+    if f"xdpq_{kind}s" not in obj.maps:
         return {}
-    m = obj.map("xdpq_reasons")
+    m = obj.map(f"xdpq_{kind}s")
     out = {}
-    for const, value in obj.enum("xdpq_reason").items():
+    for const, value in obj.enum(f"xdpq_{kind}").items():
         per_cpu = m.lookup_percpu(u32(value))
-        out[const.removeprefix("XQ_R_")] = {
+        out[const.split("_", 2)[2]] = {
             "packets": sum(int.from_bytes(v[:8], "little") for v in per_cpu),
             "bytes": sum(int.from_bytes(v[8:16], "little") for v in per_cpu)}
     return out
@@ -180,6 +181,7 @@ def collect(obj: BpfObject, prog: ir.Program, runtime: dict[str, Any] | None = N
         "drops": _nested_drops(obj, prog, c),
         "dropped": {u: sum(v[u] for k, v in c.items() if k.startswith("drop_"))
                     for u in ("packets", "bytes")},
+        "marks": scheduler_reasons(obj, "mark"),  # ECN CE, by the program's reason
         "passes": {k.removeprefix("pass_"): v for k, v in c.items() if k.startswith("pass_")},
         "forwards": {k.removeprefix("forward_"): v for k, v in c.items()
                      if k.startswith("forward_")},
@@ -253,6 +255,8 @@ def prometheus(stats: dict[str, dict[str, Any]]) -> str:
 
 # Packet counters by reason: (key in collect(), metric, help)
 _BY_REASON = (
+    ("marks", "xdpq_scheduler_marks_total",
+     "packets the scheduler program marked ECN CE, by its own reason"),
     ("passes", "xdpq_passes_total", "packets passed to the stack, by reason"),
     ("forwards", "xdpq_forwards_total",
      "packets the scheduler did not claim, sent on through the bypass FIFO, by reason"),

@@ -16,8 +16,9 @@ and BQL limit (``tests/sim/test_fast.py`` holds every library scheduler and
 scenario to it). Where it cannot, it says why in one line on stderr and the
 reference runs instead: no C compiler, a scheduler that is not generated from
 a program or has run before, an event log asked for, something in the run it
-does not model (closed-loop sources), a slot pool larger than the kernel's, or
-values beyond its 64-bit ranges.
+does not model (closed-loop sources; ECN marks, so a program that marks or reads
+the dequeued packet's ecn given ECN-capable packets), a slot pool larger than
+the kernel's, or values beyond its 64-bit ranges.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from typing import Any
 from xdpq import ir
 from xdpq.bpf.build import compile_host_library
 from xdpq.codegen.host import INCLUDE, generate_host
+from xdpq.codegen.python import keeps_ecn
 from xdpq.errors import XdpqError
 from xdpq.fields import FIELDS
 from xdpq.ir.layout import POOL_SLOTS
@@ -52,7 +54,7 @@ from xdpq.packet import Packet
 from xdpq.queues import Fifo, Pifo, RBTree
 from xdpq.queues.tree import Tree
 from xdpq.resources import cache_dir, kern_dir
-from xdpq.sim.run import Arrival, Record, Result, Simulation
+from xdpq.sim.run import Arrival, ClosedLoop, Record, Result, Simulation
 
 LOOP = Path(__file__).with_name("fastloop.c")
 TIME_LIMIT = 1 << 62  # fastloop.c XQ_TIME_LIMIT: times beyond it are the reference's
@@ -64,7 +66,7 @@ MODELLED = frozenset({"scheduler", "rate_bps", "propagation_ns", "bql", "shaper"
                       "unclaimed", "pool", "fast"})
 _QUEUES = Fifo | Pifo | RBTree
 _ERRORS = {-1: "it ran out of memory", -2: "a time reached 2^62 ns",
-           -3: "its slot pool is larger than the kernel's"}
+           -3: "its slot pool is larger than the kernel's", -4: "it does not model ECN marks"}
 
 _get_time, _get_packet = attrgetter("time"), attrgetter("packet")
 _MEMBER = re.compile(r"\bpkt\.(\w+)")
@@ -282,11 +284,13 @@ def _read(prog: ir.Program) -> tuple[str, ...]:
     return tuple(sorted({"len", "status", "ip_ver"} | keys | _members(prog)))
 
 
-def _kinds(native: Native, arrivals: list[Arrival],
-           read: tuple[str, ...]) -> tuple[array[int], bytearray] | str:
+def _kinds(native: Native, arrivals: list[Arrival], read: tuple[str, ...],
+           ecn: bool) -> tuple[array[int], bytearray] | str:
     """Each packet's kind (a distinct packet object of the arrivals), and each kind's
     struct xdpq_pkt (the members the program reads; the others 0); or why they cannot be
-    packed."""
+    packed. ``ecn``: the program marks or reads the dequeued packet's ECN field, which
+    kern/ keeps in the frame, and the fast path has no frames: it takes only runs whose
+    packets are all Not-ECT (then nothing is marked, and the ECN field reads 0)."""
     n = len(arrivals)
     packets = list(map(_get_packet, arrivals))
     ids = array("Q", map(id, packets))
@@ -294,10 +298,13 @@ def _kinds(native: Native, arrivals: list[Arrival],
     count = native.lib.xq_kinds(n, _address(ids), _address(kind), _address(first))
     if count < 0:
         return "it ran out of memory"
+    distinct = list(map(packets.__getitem__, first[:count]))
+    if ecn and any(map(attrgetter("ecn"), distinct)):
+        return "it does not model ECN (mark ce, the dequeued packet's ecn) of ECN-capable packets"
     row = attrgetter(*read)
     packed: dict[tuple[Any, ...], bytes] = {}
     out = bytearray()
-    for values in map(row, map(packets.__getitem__, first[:count])):
+    for values in map(row, distinct):
         raw = packed.get(values)
         if raw is None:
             fields = dict(zip(read, values, strict=True))
@@ -313,11 +320,11 @@ def _kinds(native: Native, arrivals: list[Arrival],
     return kind, out or bytearray(80)
 
 
-def run_fast(sim: Simulation, arrivals: Iterable[Arrival],
-             until: int | None) -> tuple[Result | None, Iterable[Arrival]]:
+def run_fast(sim: Simulation, arrivals: Iterable[Arrival], until: int | None,
+             closed: ClosedLoop | None = None) -> tuple[Result | None, Iterable[Arrival]]:
     """The run in C, or None and the arrivals for the reference to run (the same ones:
     what was read from an iterator is handed back), having said why."""
-    why = _why_not(sim)
+    why = "it does not model closed-loop (TCP) sources" if closed is not None else _why_not(sim)
     if not why and until is not None and not 0 <= until < TIME_LIMIT:
         why = f"until={until} ns is beyond its range"
     native: Native | str = why
@@ -352,7 +359,7 @@ def _run(sim: Simulation, native: Native, arrivals: list[Arrival],
     params = _params(sched)
     if params is None:
         return None, "a parameter is not a 64-bit value"
-    packed = _kinds(native, arrivals, _read(sched.program))
+    packed = _kinds(native, arrivals, _read(sched.program), keeps_ecn(sched.program))
     if isinstance(packed, str):
         return None, packed
     kind, kinds = packed

@@ -50,7 +50,7 @@ const char *const xq_names[XQ_NAMES] = {
 const __u32 xq_nnames = XQ_NAMES;
 const __u32 xq_nreasons = XQ_REASONS;
 
-enum { XQ_OK = 0, XQ_ERR_MEMORY = -1, XQ_ERR_TIME = -2, XQ_ERR_POOL = -3 };
+enum { XQ_OK = 0, XQ_ERR_MEMORY = -1, XQ_ERR_TIME = -2, XQ_ERR_POOL = -3, XQ_ERR_MARK = -4 };
 
 #define XQ_TIME_LIMIT (1LL << 62)
 #define XQ_NEVER INT64_MAX
@@ -216,10 +216,11 @@ int xq_run(struct xq_sim *s)
 	__u64 wire_item = 0, seq = 0, seq_link = 0, seq_wake = 0, idx;
 	__u32 wire_size = 0;
 	__u64 enq_ok = 0, dequeued = 0, drop_aqm = 0;
+	int fail = setjmp(xq_fail);
 
-	if (setjmp(xq_fail)) {
+	if (fail) {
 		xq_free_run();
-		return XQ_ERR_MEMORY;
+		return fail == XQ_FAIL_MARK ? XQ_ERR_MARK : XQ_ERR_MEMORY;
 	}
 	if (s->pool > XDPQ_POOL_SLOTS)
 		return XQ_ERR_POOL;

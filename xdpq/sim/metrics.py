@@ -1,8 +1,10 @@
 """What a simulation's records say: throughput, shares, fairness, latency,
-flow completion times, drops by reason; written as JSON and CSV."""
+flow completion times, drops by reason, TCP flows' goodput over time; written
+as JSON and CSV."""
 
 from __future__ import annotations
 
+import bisect
 import csv
 import json
 from collections import Counter, defaultdict
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from xdpq.sim.run import DROPPED, Record, Result
+from xdpq.sim.tcp import TcpStats
 
 N = TypeVar("N", int, float)
 
@@ -47,6 +50,7 @@ class FlowStats:
     # datapath's counter ("drop_queue_full").
     drops: dict[str, int] = field(default_factory=dict)
     queued: int = 0  # packets still queued (or on the wire) when the run ended
+    marks: dict[str, int] = field(default_factory=dict)  # ECN CE marks, by the program's reason
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,8 @@ class Summary:
     # Drops by the program's own reasons, every reason it has: name -> packets, bytes
     # (as ``xdpq stats --json`` shows a deployment's).
     scheduler_drops: dict[str, dict[str, int]] = field(default_factory=dict)
+    # ECN marks (``mark ce``) likewise.
+    scheduler_marks: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def drop_reasons(records: list[Record], dropped: Mapping[int, str]) -> list[str]:
@@ -76,10 +82,13 @@ def drop_reasons(records: list[Record], dropped: Mapping[int, str]) -> list[str]
 
 def summarize(result: Result, rate_bps: int, propagation_ns: int = 0,
               weights: dict[int, float] | None = None, dropped: Mapping[int, str] | None = None,
-              reasons: Mapping[str, list[int]] | None = None) -> Summary:
+              reasons: Mapping[str, list[int]] | None = None,
+              marked: list[tuple[int, str]] | None = None,
+              marks: Mapping[str, list[int]] | None = None) -> Summary:
     """Per-flow and overall metrics; Jain's index is over throughput / weight. ``dropped``
     names the program's reason for the records it dropped, ``reasons`` holds its
-    counters (name -> [packets, bytes])."""
+    counters (name -> [packets, bytes]); ``marked`` and ``marks`` are the same for
+    its ECN marks."""
     by_flow: dict[int, list[Record]] = defaultdict(list)
     drops: dict[int, Counter[str]] = defaultdict(Counter)
     for rec, why in zip(result.records, drop_reasons(result.records, dropped or {}),
@@ -87,6 +96,9 @@ def summarize(result: Result, rate_bps: int, propagation_ns: int = 0,
         by_flow[rec.flow].append(rec)
         if why:
             drops[rec.flow][why] += 1
+    flow_marks: dict[int, Counter[str]] = defaultdict(Counter)
+    for item, why in marked or ():
+        flow_marks[result.records[item].flow][why] += 1
     seconds = max(result.duration_ns, 1) / 1e9
     total_bytes = sum(r.size for r in result.records if r.departed != DROPPED)
     completed = {c.flow: c for c in completions(result.records, rate_bps, propagation_ns)}
@@ -103,6 +115,7 @@ def summarize(result: Result, rate_bps: int, propagation_ns: int = 0,
             latency_p999_ns=percentile(lat, 99.9), fct_ns=c.fct_ns if c else 0,
             slowdown=c.slowdown if c else 0.0, drops=dict(sorted(drops[flow].items())),
             queued=sum(r.outcome == "unfinished" for r in recs),
+            marks=dict(sorted(flow_marks[flow].items())),
         ))
     weights = weights or {}
     normalized = [f.throughput_bps / weights.get(f.flow, 1.0) for f in flows]
@@ -120,6 +133,7 @@ def summarize(result: Result, rate_bps: int, propagation_ns: int = 0,
         counters=dict(result.counters),
         flows=flows,
         scheduler_drops={r: {"packets": n, "bytes": b} for r, (n, b) in (reasons or {}).items()},
+        scheduler_marks={r: {"packets": n, "bytes": b} for r, (n, b) in (marks or {}).items()},
     )
 
 
@@ -199,3 +213,70 @@ def fct_summary(done: list[Completion]) -> list[dict[str, object]]:
             "slowdown_p99": percentile(slow, 99),
         })
     return rows
+
+
+# --- TCP flows ---------------------------------------------------------------------------------
+
+TIMELINE_BINS = 200  # at most, over a run
+TIMELINE_MIN_BIN_NS = 10_000_000
+
+
+def timeline_bin(end_ns: int) -> int:
+    """The width of a timeline's bins: at most TIMELINE_BINS over the run, whole
+    milliseconds, at least TIMELINE_MIN_BIN_NS."""
+    per = -(-end_ns // TIMELINE_BINS)
+    return max(TIMELINE_MIN_BIN_NS, -(-per // 1_000_000) * 1_000_000)
+
+
+def tcp_summary(stats: list[TcpStats], records: list[Record], end_ns: int,
+                weights: Mapping[int, float] | None = None) -> dict[str, object]:
+    """What the TCP flows did (their stats, without the samples), their goodput in all
+    and Jain's index of it (over goodput / weight), and a timeline: each TCP flow's
+    goodput and each other flow's median latency (of the packets that arrived in the
+    bin and were delivered; None where none was) per bin."""
+    weights = weights or {}
+    bin_ns = timeline_bin(end_ns)
+    bins = -(-end_ns // bin_ns)
+    goodput: dict[str, list[float]] = {}
+    for s in stats:
+        # Bytes ACKed by each bin's edge, between the samples around it.
+        times = [s.start_ns] + [t for t, _, _, _ in s.samples]
+        acked = [0] + [nbytes for _, _, _, nbytes in s.samples]
+        at_edge = [_between(times, acked, b * bin_ns) for b in range(bins + 1)]
+        goodput[str(s.flow)] = [(at_edge[b + 1] - at_edge[b]) * 8e9 / bin_ns
+                                for b in range(bins)]
+    tcp_flows = {s.flow for s in stats}
+    lat: dict[int, list[list[int]]] = defaultdict(lambda: [[] for _ in range(bins)])
+    for r in records:
+        if r.flow not in tcp_flows and r.departed != DROPPED and r.arrived < end_ns:
+            lat[r.flow][r.arrived // bin_ns].append(r.departed - r.arrived)
+    latency = {str(f): [percentile(sorted(x), 50) if x else None for x in per_bin]
+               for f, per_bin in sorted(lat.items())}
+    rates = [s.goodput_bps / weights.get(s.flow, 1.0) for s in stats]
+    return {
+        "goodput_bps": sum(s.goodput_bps for s in stats),
+        "jain_index": jain(rates) if rates else 1.0,
+        "flows": [{k: v for k, v in asdict(s).items() if k != "samples"} for s in stats],
+        "timeline": {"bin_ns": bin_ns, "goodput_bps": goodput, "latency_ns": latency},
+    }
+
+
+def _between(xs: list[int], ys: list[int], x: int) -> float:
+    """y at x on the line through the points (xs ascending); flat beyond them."""
+    i = bisect.bisect_right(xs, x)
+    if i == 0:
+        return 0.0
+    if i == len(xs):
+        return float(ys[-1])
+    x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0) if x1 > x0 else float(y1)
+
+
+def write_tcp_csv(stats: list[TcpStats], path: Path) -> None:
+    """One row per sample of a TCP flow: its window, smoothed RTT and bytes ACKed."""
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["flow", "time_ns", "cwnd_segments", "srtt_ns", "acked_bytes"])
+        for s in stats:
+            for t, cwnd, srtt, acked in s.samples:
+                w.writerow([s.flow, t, round(cwnd, 2), srtt, acked])

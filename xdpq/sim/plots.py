@@ -23,6 +23,7 @@ import numpy as np
 from xdpq.resources import matplotlib_config
 from xdpq.sim.metrics import Completion
 from xdpq.sim.run import DROPPED, Record
+from xdpq.sim.tcp import TcpStats
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -315,12 +316,80 @@ def _tick_labels(fig: Figure, ax: Axes, xs: list[float], labels: Sequence[str]) 
     ax.set_xticks(xs, shown, **turn)
 
 
+def _timeline_axes(ax: Axes, timeline: Mapping[str, Any], what: str) -> bool:
+    """One line per flow of a run's timeline (``tcp_summary``): ``goodput_bps`` of
+    its TCP flows in Mbit/s, or ``latency_ns`` of the others in ms; False when it
+    has none."""
+    series = timeline[what]
+    if not series:
+        return False
+    bin_ns = timeline["bin_ns"]
+    for flow, ys in series.items():
+        n = len(ys)
+        xs = (np.arange(n) * bin_ns + bin_ns / 2) / 1e9
+        vals = np.array([np.nan if y is None else y for y in ys], dtype=np.float64)
+        vals /= 1e6
+        ax.plot(xs, vals, label=f"flow {flow}", drawstyle="steps-mid" if
+                what == "goodput_bps" else "default", marker="" if what == "goodput_bps"
+                else ".", markersize=2)
+    ax.set_ylabel("Mbit/s goodput" if what == "goodput_bps" else "latency (ms)")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    if len(series) <= TOP_FLOWS:
+        ax.legend(fontsize="x-small", loc="upper right")
+    return True
+
+
+def tcp_figure(stats: Sequence[TcpStats], timeline: Mapping[str, Any], *,
+               title: str = "TCP flows") -> Figure:
+    """Over time: each TCP flow's goodput, congestion window and smoothed RTT, and the
+    latency of the other flows (a probe's) where there are any."""
+    probes = bool(timeline["latency_ns"])
+    fig = new_figure(figsize=(8, 9 if probes else 7))
+    axes = fig.subplots(4 if probes else 3, 1, sharex=True)
+    axes[0].set_title(title)
+    _timeline_axes(axes[0], timeline, "goodput_bps")
+    for s in stats:
+        t = np.array([x[0] for x in s.samples], dtype=np.float64) / 1e9
+        axes[1].plot(t, [x[1] for x in s.samples], label=f"flow {s.flow}")
+        axes[2].plot(t, np.array([x[2] for x in s.samples], dtype=np.float64) / 1e6,
+                     label=f"flow {s.flow}")
+    axes[1].set_ylabel("cwnd (segments)")
+    axes[2].set_ylabel("smoothed RTT (ms)")
+    for ax in axes[1:3]:
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+    if probes:
+        _timeline_axes(axes[3], timeline, "latency_ns")
+    axes[-1].set_xlabel("time (s)")
+    return fig
+
+
+def timelines_figure(runs: Sequence[tuple[str, Mapping[str, Any]]], *,
+                     title: str) -> Figure:
+    """One row per run (its label, its timeline): the latency of the flows that are not
+    TCP (the probes) and the goodput of the TCP flows over time, side by side."""
+    fig = new_figure(figsize=(11, 2.6 * len(runs) + 0.6))
+    grid = fig.subplots(len(runs), 2, sharex=True, squeeze=False)
+    fig.suptitle(title)
+    for (label, timeline), (left, right) in zip(runs, grid, strict=True):
+        if not _timeline_axes(left, timeline, "latency_ns"):
+            left.set_axis_off()
+        _timeline_axes(right, timeline, "goodput_bps")
+        left.set_title(label, fontsize="small", loc="left")
+    for ax in grid[-1]:
+        ax.set_xlabel("time (s)")
+    return fig
+
+
 def plot_run(records: Sequence[Record], out_dir: str | os.PathLike[str], *,
              done: Sequence[Completion] = (), propagation_ns: int = 0,
-             end_ns: int | None = None) -> list[Path]:
+             end_ns: int | None = None, tcp: Sequence[TcpStats] = (),
+             timeline: Mapping[str, Any] | None = None) -> list[Path]:
     """Every plot the records allow, into ``out_dir``: throughput.png,
-    latency_cdf.png, occupancy.png and, when flows completed, fct.png. ``end_ns``:
-    when the run ended (what is still queued then counts until then)."""
+    latency_cdf.png, occupancy.png, fct.png when flows completed, and tcp.png for TCP
+    flows (``tcp``, with the run's ``timeline``). ``end_ns``: when the run ended (what
+    is still queued then counts until then)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     made = [
@@ -330,4 +399,6 @@ def plot_run(records: Sequence[Record], out_dir: str | os.PathLike[str], *,
                             end_ns=end_ns),
         fct_by_size(done, out / "fct.png"),
     ]
+    if tcp and timeline is not None:
+        made.append(_save(tcp_figure(tcp, timeline), out / "tcp.png"))
     return [p for p in made if p is not None]

@@ -17,6 +17,13 @@ two events at one time run in the order they were scheduled; a delivery
 (a completion plus the propagation delay) changes nothing but its record,
 so it is written at once and counts only if it falls within ``until``. A run
 is a pure function of its inputs.
+
+Closed-loop sources (TCP: ``xdpq.sim.tcp``) send what the deliveries they
+hear of let them. They come as one more stream of arrivals whose next time
+can move: a :class:`ClosedLoop` keeps its own events (segments on their way,
+ACKs, timers) and says when the next is due; the loop runs them as arrivals
+(open-loop arrivals first at equal times), hands it each of its packets the
+link delivers, and asks again. Without one, the loop is the open-loop one.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from itertools import chain
+from typing import Any, Protocol
 
 from xdpq.codegen.python import Scheduler
 from xdpq.ir.layout import POOL_SLOTS
@@ -84,6 +92,24 @@ class Result:
 _LAST = Arrival(_NEVER, FlowPacket())  # ends the stream of arrivals
 
 
+class ClosedLoop(Protocol):
+    """Sources whose packets depend on what was delivered (``xdpq.sim.tcp.TcpAgent``)."""
+
+    def next_time(self) -> int:
+        """When its next event is due (later than any time when it has none)."""
+        ...
+
+    def pop(self) -> tuple[FlowPacket, Any] | None:
+        """Run its next event: a packet arriving now, with what to tell :meth:`deliver`
+        of it, or None."""
+        ...
+
+    def deliver(self, t: int, info: Any, ce: bool) -> int:
+        """Its packet ``info`` was delivered at ``t`` (marked CE or not); the time of
+        its next event."""
+        ...
+
+
 @dataclass
 class Simulation:
     scheduler: Scheduler
@@ -109,14 +135,17 @@ class Simulation:
     # stderr and this loop runs. The scheduler serves one run either way.
     fast: bool = False
 
-    def run(self, arrivals: Iterable[Arrival], until: int | None = None) -> Result:
+    def run(self, arrivals: Iterable[Arrival], until: int | None = None,
+            closed: ClosedLoop | None = None) -> Result:
         if self.fast:
             from xdpq.sim.fast import run_fast
 
-            result, arrivals = run_fast(self, arrivals, until)
+            result, arrivals = run_fast(self, arrivals, until, closed)
             if result is not None:
                 return result
         datapath = Bypassed(self.scheduler, self.unclaimed)
+        # ECN marks (mark ce), which a scheduler that never marks need not keep.
+        marked: list[tuple[int, str]] = getattr(self.scheduler, "marked", [])
         admit, step = datapath.admit, datapath.step
         trace = self.trace
         enq_ok = Enq.OK
@@ -147,9 +176,20 @@ class Simulation:
         seq = seq_link = seq_wake = 0
         now = last = 0
         item = -1  # the last arrival's number: its record's index
+        # Closed-loop sources: their next event, their packets in the datapath (item ->
+        # what to tell them on delivery), and which of those the scheduler marked CE.
+        t_closed = closed.next_time() if closed is not None else _NEVER
+        own: dict[int, Any] = {}
+        ce: set[int] = set()
+        n_marked = 0
+        marking = bool(getattr(self.scheduler, "marks", None))
+        # The open-loop arrivals; the last is never taken (it is after any ``until``).
+        take = chain(arrivals, (_LAST,)).__next__
+        nxt = take()
+        t_open = nxt.time
 
-        for arrival in chain(arrivals, (_LAST,)):
-            t_arr = arrival.time
+        while True:
+            t_arr = t_open if t_open <= t_closed else t_closed
             # The events before it (an arrival goes first at equal times).
             while t_link < t_arr or t_wake < t_arr:
                 if t_link < t_wake or (t_link == t_wake and seq_link < seq_wake):
@@ -175,6 +215,11 @@ class Simulation:
                         rec = records[wire_item]
                         rec.departed, rec.outcome = t, "delivered"
                         last = t
+                        if own and wire_item in own:
+                            t_closed = closed.deliver(t, own.pop(wire_item),  # type: ignore[union-attr]
+                                                      wire_item in ce)
+                            if t_closed < t_arr:
+                                t_arr = t_closed
                     if device:
                         wire_item, wire_size = device.popleft()
                         t_link = now - (-wire_size * NS_BITS // rate)
@@ -213,6 +258,10 @@ class Simulation:
                         dequeued += 1
                         queued -= 1
                         queued_bytes -= size
+                        if marking and len(marked) != n_marked:  # this one: CE
+                            n_marked += 1
+                            if slot in own:
+                                ce.add(slot)
                         if shape:
                             if t_release < now:
                                 t_release, t_rem = now, 0
@@ -233,6 +282,7 @@ class Simulation:
                         queued -= 1
                         queued_bytes -= size
                         records[slot].outcome = "drop_aqm"
+                        own.pop(slot, None)
                     elif outcome is deq_empty:
                         busy = False
                         break
@@ -243,7 +293,17 @@ class Simulation:
             if t_arr > end:
                 break
             now = t_arr
-            pkt = arrival.packet
+            if t_open <= t_closed:
+                pkt = nxt.packet
+                nxt = take()
+                t_open = nxt.time
+            else:
+                got = closed.pop()  # type: ignore[union-attr]
+                t_closed = closed.next_time()  # type: ignore[union-attr]
+                if got is None:
+                    continue
+                pkt = got[0]
+                own[item + 1] = got[1]  # (left behind if it is dropped on arrival)
             item += 1
             rec = Record(pkt.flow, pkt.len, now)
             records.append(rec)
@@ -287,7 +347,8 @@ class Simulation:
             if not busy:
                 busy = True
                 t_wake, seq_wake, seq = now, seq, seq + 1
-        for name, n in (("enqueued", enqueued), ("dequeued", dequeued), ("drop_aqm", drop_aqm)):
+        for name, n in (("enqueued", enqueued), ("dequeued", dequeued), ("drop_aqm", drop_aqm),
+                        ("mark_ce", len(marked))):
             if n:
                 counters[name] += n
         for rec in records:

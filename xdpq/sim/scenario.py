@@ -23,9 +23,15 @@ pure function of the file (the seed included)::
     file = "schedulers/prio.xdpq"  # relative to this file, or to a directory above it
     params = { high_from = 40 }    # optional; numbers, or strings with units ("10Mbit")
 
-    [[workload]]                 # one or more
-    kind = "constant"            # constant, poisson, onoff, incast, flows, pcap
-    ...
+    [[workload]]                 # open-loop traffic (a scenario has workloads, TCP
+    kind = "constant"            # flows, or both): constant, poisson, onoff, incast,
+    ...                          # flows, pcap
+
+    [[tcp]]                      # closed-loop TCP flows (xdpq.sim.tcp), numbered after
+    flows = 4                    # the workloads' flows
+    cc = "cubic"                 # cubic, newreno, dctcp
+    rtt = "20ms"                 # the base round trip beside the link
+    ...                          # TCP_KEYS has them all
 
     [sweep]                      # optional: one run per value of one key (a sweep of
     key = "link.bql"             # one axis: keys and outputs as in xdpq.sim.sweep)
@@ -57,8 +63,17 @@ from xdpq.errors import SourceError, XdpqError
 from xdpq.ir.link import DEFAULT_BURST_NS, Bql, Shaper, ShaperError, burst_time, default_bql
 from xdpq.ir.params import parse_assignments
 from xdpq.sim import workload as wl
-from xdpq.sim.metrics import Summary, completions, fct_summary, summarize, write_csv
+from xdpq.sim.metrics import (
+    Summary,
+    completions,
+    fct_summary,
+    summarize,
+    tcp_summary,
+    write_csv,
+    write_tcp_csv,
+)
 from xdpq.sim.run import DROPPED, Arrival, Result, Simulation
+from xdpq.sim.tcp import Cc, Ecn, TcpAgent, TcpSpec, frame_overhead
 from xdpq.units import EXAMPLE, WORDS, Kind, UnitError
 
 MakeScheduler = Callable[[Path, dict[str, Any]], Any]
@@ -214,6 +229,7 @@ class Scenario:
     params: dict[str, int | list[int]]
     workloads: tuple[WorkloadSpec, ...]
     sweep: Sweep | None = None
+    tcp: tuple[TcpSpec, ...] = ()  # closed-loop flows, after the workloads' flows
     data: dict[str, Any] = field(default_factory=dict, repr=False)  # the TOML, for sweeps
 
 
@@ -270,11 +286,10 @@ def parse_scenario(data: dict[str, Any], path: str | os.PathLike[str]) -> Scenar
     pt.done()
     st.done()
 
-    raw_workloads = top.get("workload")
-    if isinstance(raw_workloads, dict):
-        raw_workloads = [raw_workloads]
-    if not isinstance(raw_workloads, list) or not raw_workloads:
-        raise ScenarioError(path, "workload", "expected one or more [[workload]] tables")
+    raw_workloads, raw_tcp = _tables(top, "workload"), _tables(top, "tcp")
+    if not raw_workloads and not raw_tcp:
+        raise ScenarioError(path, "workload", "expected one or more [[workload]] or [[tcp]] "
+                                              "tables")
     workloads = []
     next_flow = 0
     for i, raw in enumerate(raw_workloads):
@@ -282,6 +297,11 @@ def parse_scenario(data: dict[str, Any], path: str | os.PathLike[str]) -> Scenar
                                   duration, link, path)
         workloads.append(spec)
         next_flow = spec.first_flow + n_flows
+    tcp: list[TcpSpec] = []
+    for i, raw in enumerate(raw_tcp):
+        flows = _tcp(_Table(path, f"tcp[{i}]", raw), next_flow, duration, seed)
+        tcp.extend(flows)
+        next_flow = flows[-1].flow + 1
 
     sweep = None  # its key and values are checked where it runs (xdpq.sim.sweep.plan)
     if top.has("sweep"):
@@ -295,7 +315,55 @@ def parse_scenario(data: dict[str, Any], path: str | os.PathLike[str]) -> Scenar
         sweep = Sweep(key, tuple(values), flow)
     top.done()
     return Scenario(path, name, description, duration, drain, seed, link, sched_file, params,
-                    tuple(workloads), sweep, copy.deepcopy(data))
+                    tuple(workloads), sweep, tuple(tcp), copy.deepcopy(data))
+
+
+def _tables(top: _Table, name: str) -> list[Any]:
+    """An array of tables (``[[name]]``), or none."""
+    raw = top.get(name, [])
+    raw = [raw] if isinstance(raw, dict) else raw
+    if not isinstance(raw, list):
+        raise top.error(name, f"expected [[{name}]] tables")
+    return raw
+
+
+TCP_KEYS = ("flows, first_flow, cc (cubic | newreno | dctcp), rtt, start, stagger, size, stop, "
+            "ecn (off | classic | l4s), mss, rwnd, init_cwnd, min_rto, delack, hystart, jitter, "
+            "dscp, ip, weight")
+
+
+def _tcp(t: _Table, next_flow: int, duration: int, seed: int) -> list[TcpSpec]:
+    """``[[tcp]]``: one or more identical TCP flows (``xdpq.sim.tcp``), the first at
+    ``start``, each further one ``stagger`` later."""
+    n = t.integer("flows", 1, low=1, high=UNBOUNDED_FLOWS)
+    first = t.integer("first_flow", next_flow, low=0)
+    start = t.quantity("start", Kind.TIME, 0, low=0)
+    stagger = t.quantity("stagger", Kind.TIME, 0, low=0)
+    stop = t.quantity("stop", Kind.TIME, duration, low=0)
+    if stop > duration:
+        raise t.error("stop", "is after the scenario's duration")
+    ip = t.integer("ip", 4)
+    if ip not in (4, 6):
+        raise t.error("ip", "expected 4 or 6")
+    over = frame_overhead(ip)
+    mss = t.quantity("mss", Kind.BYTES, wl.MTU_FRAME - over, low=wl.MIN_FRAME - over,
+                     high=wl.MTU_FRAME - over)
+    cc = Cc(t.choice("cc", [c.value for c in Cc], Cc.CUBIC.value))
+    ecn = Ecn(t.choice("ecn", [e.value for e in Ecn], Ecn.OFF.value))
+    spec = TcpSpec(
+        flow=first, cc=cc, rtt_ns=t.quantity("rtt", Kind.TIME, low=0), start_ns=start,
+        size=t.quantity("size", Kind.BYTES, 0, low=0), stop_ns=stop, mss=mss, ecn=ecn,
+        rwnd=t.quantity("rwnd", Kind.BYTES, TcpSpec.rwnd, low=mss),
+        init_cwnd=t.integer("init_cwnd", TcpSpec.init_cwnd, low=1, high=1000),
+        min_rto_ns=t.quantity("min_rto", Kind.TIME, TcpSpec.min_rto_ns, low=1),
+        delack_ns=t.quantity("delack", Kind.TIME, TcpSpec.delack_ns, low=0),
+        hystart=t.boolean("hystart", True), dscp=t.integer("dscp", 0, 0, 63), ip=ip,
+        weight=t.number("weight", 1.0, low=1e-9),
+        jitter_ns=t.quantity("jitter", Kind.TIME, 0, low=0))
+    t.done(TCP_KEYS)
+    # Each flow's jitter has its own generator, seeded by the scenario's seed and its number.
+    return [replace(spec, flow=first + i, start_ns=start + i * stagger,
+                    seed=seed * 1_000_003 + first + i) for i in range(n)]
 
 
 def _bql(t: _Table, name: str, default: Bql) -> Bql:
@@ -561,10 +629,13 @@ def run_scenario(scenario: Scenario | str | os.PathLike[str], out_dir: str | os.
     sim = Simulation(sched, rate_bps=link.rate_bps, propagation_ns=link.propagation_ns,
                      bql=link.bql, shaper=link.shaper, fast=fast)
     tags = Tags()
+    tags.weights.update((t.flow, t.weight) for t in scenario.tcp)
     show = sys.stderr.isatty() if progress is None else progress
     stream = _with_progress(arrivals(scenario, tags), scenario.duration_ns,
                             f"{scenario.name} {label}".strip(), show)
-    result = sim.run(stream, until=scenario.duration_ns + scenario.drain_ns)
+    until = scenario.duration_ns + scenario.drain_ns
+    agent = TcpAgent(list(scenario.tcp)) if scenario.tcp else None
+    result = sim.run(stream, until=until, closed=agent)
     # Throughput is over the time it took to deliver what arrived, not over the drain
     # allowance the run was given.
     last = max((r.departed for r in result.records), default=DROPPED)
@@ -572,7 +643,7 @@ def run_scenario(scenario: Scenario | str | os.PathLike[str], out_dir: str | os.
     weights = tags.weights if any(w != 1.0 for w in tags.weights.values()) else None
     dropped = dict(sched.dropped)
     summary = summarize(result, link.rate_bps, link.propagation_ns, weights, dropped,
-                        sched.reasons)
+                        sched.reasons, sched.marked, sched.marks)
     done = completions(result.records, link.rate_bps, link.propagation_ns, tags.flow_sizes)
     doc = {
         "scenario": {
@@ -592,11 +663,17 @@ def run_scenario(scenario: Scenario | str | os.PathLike[str], out_dir: str | os.
         "fct": fct_summary(done) if tags.flow_sizes else [],
     }
     files = [out / "summary.json", out / "records.csv"]
+    stats = agent.stats(until) if agent is not None else []
+    if stats:
+        doc["tcp"] = tcp_summary(stats, result.records, until, weights)
+        files.append(out / "tcp.csv")
+        write_tcp_csv(stats, files[-1])
     files[0].write_text(json.dumps(doc, indent=2) + "\n")
     write_csv(result.records, files[1], dropped)
     if plots:
         from xdpq.sim.plots import plot_run
 
         files += plot_run(result.records, out, done=done, propagation_ns=link.propagation_ns,
-                          end_ns=scenario.duration_ns + scenario.drain_ns)
+                          end_ns=until, tcp=stats,
+                          timeline=doc["tcp"]["timeline"] if stats else None)
     return RunOutput(label, scenario, out, summary, result, files, doc)

@@ -8,9 +8,10 @@ one more axis (``key``, ``values``), unless the command line names its key.
 
 A key is spelled as the path of what it changes in the scenario file
 (:data:`SCENARIO_KEYS`): ``duration``, ``link.rate``, ``workload[0].load``,
-``scheduler.file``, ``scheduler.params.quantum``, ``scheduler.params.weight[1]``.
-A bare parameter name (``quantum``, ``weight[1]``) is short for
-``scheduler.params.NAME``, and ``workload.0.load`` for ``workload[0].load``;
+``tcp[0].rtt``, ``scheduler.file``, ``scheduler.params.quantum``,
+``scheduler.params.weight[1]``. A bare parameter name (``quantum``,
+``weight[1]``) is short for ``scheduler.params.NAME``, and ``workload.0.load``
+for ``workload[0].load`` (``tcp.0.rtt`` for ``tcp[0].rtt``);
 :func:`sweep_key` gives the one spelling, which is what the outputs show.
 Values are TOML values (the command line's texts are read as TOML would:
 ``0.6`` a number, ``10Mbit`` a string); a parameter's are checked as
@@ -61,13 +62,13 @@ if TYPE_CHECKING:
 
 _TOP = ("duration", "drain", "seed")
 SCENARIO_KEYS = (*_TOP, *(f"link.{k}" for k in LINK_KEYS), "scheduler.file",
-                 "scheduler.params.NAME", "workload[I].KEY")
+                 "scheduler.params.NAME", "workload[I].KEY", "tcp[I].KEY")
 PARAMS = "scheduler.params."
 _TABLE_KEYS = {"link": LINK_KEYS, "scheduler": ("file",)}
 _INDEX = r"(?:\[(\d+)\]|\.(\d+))"  # [I], or .I as a dotted path has it
-_WORKLOAD = re.compile(rf"workload{_INDEX}\.([A-Za-z_]\w*)")
+_WORKLOAD = re.compile(rf"(workload|tcp){_INDEX}\.([A-Za-z_]\w*)")  # or a [[tcp]] table
 _PARAM = re.compile(rf"scheduler\.params\.([A-Za-z_]\w*){_INDEX}?")
-_BARE_PARAM = re.compile(r"(?!workload\[)([A-Za-z_]\w*)(?:\[(\d+)\])?")  # not a workload
+_BARE_PARAM = re.compile(r"(?!(?:workload|tcp)\[)([A-Za-z_]\w*)(?:\[(\d+)\])?")  # not those
 METRICS = (
     "latency_p99_ns",
     "latency_p50_ns",
@@ -76,6 +77,8 @@ METRICS = (
     "jain_index",
     "drops",
     "fct_mean_ns",
+    "goodput_bps",
+    "tcp_jain_index",
 )
 SHARE_COLUMNS_UP_TO = 16  # flows; beyond that sweep.csv leaves the shares to sweep.json
 DASK_HINT = "pip install 'dask[distributed]' (or pip install 'xdpq[sweep]')"
@@ -141,7 +144,7 @@ def sweep_key(text: str) -> str | None:
     if key in _TABLE_KEYS.get(table, ()):
         return text
     if m := _WORKLOAD.fullmatch(text):
-        return f"workload[{m[1] or m[2]}].{m[3]}"
+        return f"{m[1]}[{m[2] or m[3]}].{m[4]}"
     if m := _PARAM.fullmatch(text) or _BARE_PARAM.fullmatch(text):
         name, *index = filter(None, m.groups())
         return PARAMS + name + "".join(f"[{i}]" for i in index)
@@ -221,14 +224,16 @@ def _program(path: Path) -> ir.Program:
     return load(path)
 
 
-def _assign(data: dict[str, Any], axis: Axis, value: Any, n_workloads: int) -> None:
+def _assign(data: dict[str, Any], axis: Axis, value: Any) -> None:
     """Write a scenario key's value into the TOML ``data``."""
     if m := _WORKLOAD.fullmatch(axis.name):
-        index = int(m[1])
-        if index >= n_workloads:
-            raise SweepError(f"{axis.origin}: the scenario has workloads 0..{n_workloads - 1}")
-        workloads = data["workload"]
-        (workloads[index] if isinstance(workloads, list) else workloads)[m[3]] = value
+        index, tables = int(m[2] or m[3]), data.get(m[1], [])
+        tables = [tables] if isinstance(tables, dict) else tables
+        if index >= len(tables):
+            noun = "workloads" if m[1] == "workload" else "[[tcp]] tables"
+            have = f"{noun} 0..{len(tables) - 1}" if tables else f"no [[{m[1]}]] table"
+            raise SweepError(f"{axis.origin}: the scenario has {have}")
+        tables[index][m[4]] = value
     elif axis.name in _TOP:
         data[axis.name] = value
     else:
@@ -286,7 +291,7 @@ def plan(scenario: Scenario, axes: Sequence[Axis]) -> list[Point]:
         data.pop("sweep", None)
         for axis, value in pairs:
             if not axis.param:
-                _assign(data, axis, value, len(scenario.workloads))
+                _assign(data, axis, value)
         point = _check(data, scenario, where)
         prog = _program(point.scheduler)
         params: dict[str, int | list[int]] = dict(point.params)
@@ -363,6 +368,8 @@ def _row(point: Point, doc: dict[str, Any], flow: int | None) -> dict[str, Any]:
         "fct_mean_ns": round(sum(c["fct_mean_ns"] * c["flows"] for c in classes) / completed)
         if completed
         else 0,
+        "goodput_bps": doc["tcp"]["goodput_bps"] if "tcp" in doc else 0.0,
+        "tcp_jain_index": doc["tcp"]["jain_index"] if "tcp" in doc else 1.0,
     }
 
 
@@ -482,6 +489,8 @@ def run_sweep(
     ]
     if plots:
         files.append(plot(axes, rows, metric, out / "sweep.png", title=scenario.name))
+        if scenario.tcp:
+            files.append(plot_timelines(rows, out, out / "timeline.png", title=scenario.name))
     return SweepResult(list(axes), rows, files)
 
 
@@ -522,6 +531,8 @@ def write_csv(axes: Sequence[Axis], rows: list[dict[str, Any]], path: Path) -> P
         "drops",
         "flows_completed",
         "fct_mean_ns",
+        "goodput_bps",
+        "tcp_jain_index",
     ]
     with path.open("w", newline="") as f:
         w = csv.writer(f)
@@ -565,6 +576,7 @@ _SCALE = {
     "latency_p999_ns": (1e3, "µs"),
     "fct_mean_ns": (1e6, "ms"),
     "throughput_bps": (1e6, "Mbit/s"),
+    "goodput_bps": (1e6, "Mbit/s"),
 }
 
 
@@ -603,10 +615,25 @@ def plot(
     return path
 
 
+def plot_timelines(rows: list[dict[str, Any]], out: Path, path: Path, *, title: str) -> Path:
+    """The points of a sweep with TCP flows one above the other: the latency of the
+    other flows (the probes) and the goodput of the TCP flows over time, from each
+    point's summary.json."""
+    from xdpq.sim.plots import timelines_figure
+
+    runs = [(r["label"], json.loads((out / r["label"] / "summary.json").read_text())["tcp"]
+             ["timeline"]) for r in rows]
+    timelines_figure(runs, title=f"{title}: latency of the other flows and TCP goodput"
+                     ).savefig(path, format="png", dpi=100)
+    return path
+
+
 def describe(row: dict[str, Any]) -> str:
     """One line on a finished point."""
+    tcp = (f", TCP {row['goodput_bps'] / 1e6:.2f} Mbit/s, Jain {row['tcp_jain_index']:.3f}"
+           if row["goodput_bps"] else "")
     return (
         f"{row['label']}: p99 {row['latency_p99_ns'] / 1e3:.1f} us, "
         f"{row['throughput_bps'] / 1e6:.2f} Mbit/s, Jain {row['jain_index']:.3f}, "
-        f"{row['drops']} drops"
+        f"{row['drops']} drops{tcp}"
     )

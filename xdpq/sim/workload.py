@@ -50,19 +50,19 @@ def _address(conn: int, ip: int) -> tuple[bytes, bytes]:
     return (_V4_MAPPED + bytes((10, a, b, c)), _V4_MAPPED + bytes((10, 255, 0, 2)))
 
 
-_HEADERS: dict[tuple[int, int], dict[str, object]] = {}
+_HEADERS: dict[tuple[int, int, int, int], dict[str, object]] = {}
 
 
-def _headers(conn: int, ip: int) -> dict[str, object]:
-    key = (conn, ip)
+def _headers(conn: int, ip: int, proto: int, dport: int) -> dict[str, object]:
+    key = (conn, ip, proto, dport)
     h = _HEADERS.get(key)
     if h is None:
         saddr, daddr = _address(conn, ip)
         sport = 1024 + conn % 64512
-        h = dict(saddr=saddr, daddr=daddr, sport=sport, dport=9, ip_ver=ip,
-                 flow_hash=flow_hash(saddr, daddr, sport, 9, IPPROTO_UDP),
+        h = dict(saddr=saddr, daddr=daddr, sport=sport, dport=dport, ip_ver=ip,
+                 flow_hash=flow_hash(saddr, daddr, sport, dport, proto),
                  eth_proto=0x86DD if ip == 6 else 0x0800, l3_off=14, l4_off=54 if ip == 6 else 34,
-                 l4_proto=IPPROTO_UDP, ttl=64, flags=PktFlags.PORTS)
+                 l4_proto=proto, ttl=64, flags=PktFlags.PORTS)
         if len(_HEADERS) < 1 << 16:
             _HEADERS[key] = h
     return h
@@ -72,16 +72,19 @@ _PACKETS: dict[tuple[int, ...], FlowPacket] = {}
 
 
 def flow_packet(flow: int, size: int, dscp: int = 0, *, conn: int | None = None,
-                flow_size: int = 0, ip: int = 4, flow_label: int = 0) -> FlowPacket:
+                flow_size: int = 0, ip: int = 4, flow_label: int = 0, proto: int = IPPROTO_UDP,
+                dport: int = 9, ecn: int = 0) -> FlowPacket:
     """A packet of workload flow ``flow``; its headers follow from ``conn`` (default: the
-    flow number), so that several flows can share one connection's 5-tuple. Packets
+    flow number), so that several flows can share one connection's 5-tuple. UDP to
+    port 9 unless ``proto`` and ``dport`` say otherwise; ``ecn``: its ECN field. Packets
     are immutable, and a flow's packets alike are one object (remembered), which also
     lets the fast simulator read each one's fields once."""
-    key = (flow, size, dscp, flow if conn is None else conn, flow_size, ip, flow_label)
+    key = (flow, size, dscp, flow if conn is None else conn, flow_size, ip, flow_label,
+           proto, dport, ecn)
     pkt = _PACKETS.get(key)
     if pkt is None:
-        h = _headers(key[3], ip)
-        pkt = FlowPacket(len=size, flow=flow, dscp=dscp, flow_size=flow_size,
+        h = _headers(key[3], ip, proto, dport)
+        pkt = FlowPacket(len=size, flow=flow, dscp=dscp, ecn=ecn, flow_size=flow_size,
                          ip_len=size - 14, flow_label=flow_label if ip == 6 else 0,
                          **h)  # type: ignore[arg-type]
         if len(_PACKETS) >= 1 << 14:

@@ -26,6 +26,7 @@ class FrameSpec:
     proto: int = 17  # 6 TCP, 17 UDP
     dscp: int = 0
     flow_label: int = 0  # IPv6 only
+    ecn: int = 0  # 0 Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE
 
 
 def frame(spec: FrameSpec, dst_mac: bytes = DST_MAC, src_mac: bytes = SRC_MAC) -> bytes:
@@ -38,12 +39,12 @@ def frame(spec: FrameSpec, dst_mac: bytes = DST_MAC, src_mac: bytes = SRC_MAC) -
     if src.version == 4:
         ethertype, header_len = 0x0800, 20
         payload = spec.size - ETH_HLEN - header_len
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, spec.dscp << 2, header_len + payload, 0, 0, 64,
-                         spec.proto, 0, src.packed, dst.packed)
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, spec.dscp << 2 | spec.ecn, header_len + payload,
+                         0, 0, 64, spec.proto, 0, src.packed, dst.packed)
     else:
         ethertype, header_len = 0x86DD, 40
         payload = spec.size - ETH_HLEN - header_len
-        first = (6 << 28) | (spec.dscp << 22) | (spec.flow_label & 0xFFFFF)
+        first = (6 << 28) | (spec.dscp << 22) | (spec.ecn << 20) | (spec.flow_label & 0xFFFFF)
         ip = struct.pack("!IHBB16s16s", first, payload, spec.proto, 64, src.packed, dst.packed)
     head = dst_mac + src_mac + struct.pack("!H", ethertype) + ip + l4
     if spec.size < len(head):

@@ -56,7 +56,7 @@ def rtts(proc: subprocess.Popen[str], timeout: float) -> tuple[list[float], int]
 @contextmanager
 def iperf_server(bed: TestBed, port: int = IPERF_PORT) -> Iterator[subprocess.Popen[str]]:
     """``iperf3 -s`` for one test in the receiver's namespace, listening when yielded."""
-    p = subprocess.Popen(["ip", "netns", "exec", bed.ns[RECEIVER], "iperf3", "-s", "-1",
+    p = subprocess.Popen(["ip", "netns", "exec", bed.ns[RECEIVER], "iperf3", "-s", "-1", "-J",
                           "-B", bed.ports["r0"].ip, "-p", str(port)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -76,13 +76,29 @@ def iperf(bed: TestBed, seconds: float, streams: int = 1, congestion: str | None
           port: int = IPERF_PORT) -> dict[str, Any]:
     """An iperf3 TCP test from the sender to the receiver (a server must listen): its
     JSON report. ``congestion``: the TCP congestion control of the streams (``-C``)."""
+    return iperf_report(start_iperf(bed, seconds, streams, congestion, port), seconds)
+
+
+def start_iperf(bed: TestBed, seconds: float, streams: int = 1, congestion: str | None = None,
+                port: int = IPERF_PORT, interval: float | None = None
+                ) -> subprocess.Popen[str]:
+    """:func:`iperf`, running; :func:`iperf_report` waits for its report. ``interval``:
+    report every so many seconds (``-i``), with the server's own report in it (its
+    ``server_output_json``, which reports every second)."""
     argv = ["iperf3", "-c", bed.ports["r0"].ip, "-p", str(port), "-t", str(seconds), "-J",
-            "-P", str(streams), *(["-C", congestion] if congestion else [])]
-    r = in_ns(bed, SENDER, *argv, timeout=seconds + 60)
+            "-P", str(streams), *(["-C", congestion] if congestion else []),
+            *(["-i", str(interval), "--get-server-output"] if interval else [])]
+    return subprocess.Popen(["ip", "netns", "exec", bed.ns[SENDER], *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def iperf_report(proc: subprocess.Popen[str], seconds: float) -> dict[str, Any]:
+    """The JSON report of an iperf3 client that :func:`start_iperf` started."""
+    out, err = proc.communicate(timeout=seconds + 60)
     try:
-        report = json.loads(r.stdout)
+        report = json.loads(out)
     except json.JSONDecodeError:
-        raise XdpqError(f"iperf3 said nothing useful: {r.stdout}{r.stderr}") from None
+        raise XdpqError(f"iperf3 said nothing useful: {out}{err}") from None
     if "error" in report:
         raise XdpqError(f"iperf3: {report['error']}")
     return report

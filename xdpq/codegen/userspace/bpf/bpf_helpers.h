@@ -43,6 +43,7 @@ struct xq_hash {
 };
 
 static jmp_buf xq_fail;
+enum { XQ_FAIL_MEMORY = 1, XQ_FAIL_MARK = 2 };	/* why a run ended through xq_fail */
 /* What the run allocated, freed when it ends (xq_free_maps): the maps'
  * storage (a hash's cells too), the rbtrees' heaps, the objects still alive. */
 static void *xq_maps[64];
@@ -61,7 +62,7 @@ static void *xq_realloc(void *p, size_t bytes)
 	void *q = realloc(p, bytes ? bytes : 1);
 
 	if (!q)
-		longjmp(xq_fail, 1);
+		longjmp(xq_fail, XQ_FAIL_MEMORY);
 	return q;
 }
 
@@ -70,7 +71,7 @@ static void *xq_calloc(size_t n, size_t size)
 	void *q = calloc(n ? n : 1, size);
 
 	if (!q)
-		longjmp(xq_fail, 1);
+		longjmp(xq_fail, XQ_FAIL_MEMORY);
 	return q;
 }
 
@@ -136,13 +137,13 @@ static void *xq_map_storage(void **store, __u32 type, __u32 max, __u32 ksize, __
 	if (*store)
 		return *store;
 	if (xq_nmaps >= sizeof(xq_maps) / sizeof(xq_maps[0]))
-		longjmp(xq_fail, 1);
+		longjmp(xq_fail, XQ_FAIL_MEMORY);
 	if (type == BPF_MAP_TYPE_ARRAY || type == BPF_MAP_TYPE_PERCPU_ARRAY) {
 		*store = xq_maps[xq_nmaps++] = xq_calloc(max, vsize);
 		return *store;
 	}
 	if (xq_nhashes >= sizeof(xq_hashes) / sizeof(xq_hashes[0]))
-		longjmp(xq_fail, 1);
+		longjmp(xq_fail, XQ_FAIL_MEMORY);
 	t = xq_maps[xq_nmaps++] = xq_hashes[xq_nhashes++] = xq_calloc(1, sizeof(*t));
 	t->ksize = ksize;
 	t->vsize = vsize;
@@ -300,7 +301,7 @@ int bpf_rbtree_add_impl(struct bpf_rb_root *root, struct bpf_rb_node *node,
 	if (root->len == root->cap) {
 		if (!root->cap) {
 			if (xq_nroots >= sizeof(xq_roots) / sizeof(xq_roots[0]))
-				longjmp(xq_fail, 1);
+				longjmp(xq_fail, XQ_FAIL_MEMORY);
 			xq_roots[xq_nroots++] = root;
 		}
 		root->cap = root->cap ? 2 * root->cap : 64;

@@ -1,0 +1,234 @@
+"""TCP flows through a scheduler, with the kernel's TCP on the veth bed and with the
+simulator's model: the same experiment, measured the same way.
+
+The experiment: N bulk TCP flows, each with its own base RTT, from the sender to
+the receiver through a scheduler deployed with a link rate. On the bed, each
+flow is an ``iperf3`` client with its congestion control chosen (``-C``: this
+kernel's default is BBR) talking to its own server port; the base RTTs come
+from the library's ``delay`` program deployed on the way back (the ACKs'
+path: out0 to in0), which holds each packet for the delay of its source port
+(the server's port, modulo 16). In the simulator, the same flows are
+``xdpq.sim.tcp`` flows with those base RTTs, through the same program behind
+the same shaper on an egress as fast as a veth.
+
+Both sides are measured alike over the steady part of the run (after
+``warmup`` of it): each flow's goodput as its receiver saw it, and the
+queueing delay its sender saw, as smoothed RTT samples less the flow's base
+RTT (``iperf3 -i 0.1`` reports the kernel's ``tcpi_rtt`` every 100 ms; the
+model's are sampled every 10 ms); and the scheduler's drops and ECN marks
+over the whole run. A flow's base RTT is its delay plus the bed's own round
+trip (the datapath's transmitters both ways, the hosts' stacks: about a
+millisecond), which ``ping`` measures through the idle bed before the flows
+start; the simulator's flows get the same base RTTs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from xdpq.codegen.build import Compiled
+from xdpq.codegen.python import scheduler_factory
+from xdpq.errors import XdpqError
+from xdpq.ir.link import Bql, BqlMode, Shaper
+from xdpq.library import compile_library
+from xdpq.net.testbed import DUT, SENDER, TestBed
+from xdpq.runtime.deploy import Deployment
+from xdpq.runtime.report import scheduler_reasons
+from xdpq.sim.metrics import percentile
+from xdpq.sim.run import Simulation
+from xdpq.sim.tcp import NS, Cc, Ecn, TcpAgent, TcpSpec
+from xdpq.testing.hosts import (
+    IPERF_PORT,
+    iperf_report,
+    iperf_server,
+    rtts,
+    start_iperf,
+    start_ping,
+)
+
+VETH_BPS = 10 * 10**9  # the simulated egress: as fast as a veth
+DELAY_ENTRIES = 16  # the delay program's table: by source port modulo 16
+INTERVAL_S = 0.1  # iperf3's reports
+PINGS, PING_INTERVAL_S = 20, 0.02  # the bed's own round trip, before the flows
+
+
+@dataclass(frozen=True, slots=True)
+class TcpFlows:
+    """The experiment: flows with these base RTTs through a scheduler at ``rate``."""
+
+    rtts_ns: tuple[int, ...]
+    rate: int
+    seconds: float
+    cc: str = "cubic"
+    ecn: bool = False  # classic ECN (RFC 3168) on every flow
+    warmup: float = 0.25  # of the run, left out of the measures
+    jitter_ns: int = 100_000  # the simulated senders' (xdpq.sim.tcp.TcpSpec.jitter_ns)
+    seed: int = 0  # of the simulated senders' jitter
+    # The round trip the bed adds to every flow's (its datapath's transmitters in both
+    # directions, its hosts' stacks): the kernel's run measures it; the simulator adds
+    # it to each flow's base RTT.
+    host_ns: int = 0
+
+    def base_ns(self, flow: int) -> int:
+        """A flow's base round trip: its delay and the bed's own."""
+        return self.rtts_ns[flow] + self.host_ns
+
+    @property
+    def steady_from(self) -> int:
+        """Where the measures start (ns): after the warm-up, on a whole second, where
+        one of the receiver's reports starts."""
+        return math.ceil(self.warmup * self.seconds) * NS
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.rtts_ns) < DELAY_ENTRIES:
+            raise ValueError(f"1 to {DELAY_ENTRIES - 1} flows: the delay program keys on the "
+                             "server port modulo 16, and ping takes the entry of none")
+
+
+@dataclass(frozen=True, slots=True)
+class TcpOutcome:
+    """What one side measured."""
+
+    goodput_bps: tuple[float, ...]  # per flow, over the steady window
+    queue_delay_ns: tuple[tuple[int, ...], ...]  # per flow: smoothed RTT less the base
+    retransmits: tuple[int, ...]  # per flow, over the run
+    host_ns: int  # the bed's own round trip (ping's median, idle); 0 in the simulator
+    drops: dict[str, int]  # the datapath's drop_* counters and the program's reasons
+    marks: int  # packets marked CE
+
+    @property
+    def shares(self) -> tuple[float, ...]:
+        total = sum(self.goodput_bps)
+        return tuple(g / total if total else 0.0 for g in self.goodput_bps)
+
+    def delay_percentile(self, q: float) -> int:
+        """The queueing delay's percentile over every flow's samples."""
+        return percentile(sorted(d for flow in self.queue_delay_ns for d in flow), q)
+
+    def ranked_shares(self, exp: TcpFlows) -> tuple[float, ...]:
+        """The shares with the flows of one base RTT in order of their shares: flows
+        alike cannot be told apart, and which of them a FIFO favours is chance."""
+        shares = self.shares
+        ranked = list(shares)
+        for rtt in set(exp.rtts_ns):
+            flows = [i for i, r in enumerate(exp.rtts_ns) if r == rtt]
+            for i, share in zip(flows, sorted(shares[i] for i in flows), strict=True):
+                ranked[i] = share
+        return tuple(ranked)
+
+
+def _delay_table(exp: TcpFlows) -> list[int]:
+    """The delay of each flow's server port; the others' (ping's, entry 0) none."""
+    table = [0] * DELAY_ENTRIES
+    for i, rtt in enumerate(exp.rtts_ns):
+        table[(IPERF_PORT + i) % DELAY_ENTRIES] = rtt
+    return table
+
+
+def _window_bytes(intervals: list[dict[str, Any]], start: float) -> tuple[float, float]:
+    """Bytes in the intervals from ``start`` on, and how long those were (s)."""
+    sel = [iv["sum"] for iv in intervals if iv["sum"]["start"] >= start - 1e-6]
+    return sum(s["bytes"] for s in sel), sum(s["end"] - s["start"] for s in sel)
+
+
+def kernel(bed: TestBed, compiled: Compiled, params: dict[str, object],
+           exp: TcpFlows) -> TcpOutcome:
+    """The flows with the kernel's TCP, through ``compiled`` deployed with ``--rate``."""
+    delay = compile_library("delay")
+    ports = [IPERF_PORT + i for i in range(len(exp.rtts_ns))]
+    with bed.enter(SENDER):  # per namespace: ask for ECN, or do not
+        Path("/proc/sys/net/ipv4/tcp_ecn").write_text("1" if exp.ecn else "2")
+    with bed.enter(DUT):
+        fwd = Deployment(compiled.obj_path, "in0", "out0", program=compiled.program,
+                         params=params, shaper=Shaper(exp.rate))  # type: ignore[arg-type]
+        try:
+            rev = Deployment(delay.obj_path, "out0", "in0", program=delay.program,
+                             params={"delay": _delay_table(exp)})
+        except BaseException:
+            fwd.close()
+            raise
+    try:
+        pinger = start_ping(bed, PINGS, PING_INTERVAL_S)
+        times, _ = rtts(pinger, timeout=PINGS * PING_INTERVAL_S + 30)
+        if not times:
+            raise XdpqError("ping found no way through the bed")
+        host = int(sorted(times)[len(times) // 2] * 1e6)
+        base = [rtt + host for rtt in exp.rtts_ns]
+        with ExitStack() as servers:
+            for port in ports:
+                servers.enter_context(iperf_server(bed, port))
+            clients = [start_iperf(bed, exp.seconds, 1, exp.cc, port, INTERVAL_S)
+                       for port in ports]
+            reports = [iperf_report(c, exp.seconds) for c in clients]
+            time.sleep(0.1)
+        counters = fwd.stats().counters
+        drops = {k: c.packets for k, c in counters.items() if k.startswith("drop_") and c.packets}
+        drops.update({k: v["packets"] for k, v in scheduler_reasons(fwd.obj).items()
+                      if v["packets"]})
+        marks = counters["mark_ce"].packets
+    finally:
+        rev.close()
+        fwd.close()
+    start = exp.steady_from / NS
+    goodput, delays, retx = [], [], []
+    for r, flow_base in zip(reports, base, strict=True):
+        nbytes, span = _window_bytes(r["server_output_json"]["intervals"], start)
+        goodput.append(nbytes * 8 / span if span else 0.0)
+        delays.append(tuple(max(0, iv["streams"][0]["rtt"] * 1000 - flow_base)
+                            for iv in r["intervals"] if iv["sum"]["start"] >= start - 1e-6))
+        retx.append(int(r["end"]["streams"][0]["sender"].get("retransmits", 0)))
+    return TcpOutcome(tuple(goodput), tuple(delays), tuple(retx), host, drops, marks)
+
+
+def simulated(compiled: Compiled, params: dict[str, object], exp: TcpFlows) -> TcpOutcome:
+    """The same flows in the simulator: ``xdpq.sim.tcp`` flows through the program
+    behind the same shaper, on an egress as fast as a veth."""
+    until = int(exp.seconds * NS)
+    start = exp.steady_from
+    ecn = Ecn.CLASSIC if exp.ecn else Ecn.OFF
+    specs = [TcpSpec(i, cc=Cc(exp.cc), rtt_ns=rtt + exp.host_ns, ecn=ecn,
+                     jitter_ns=exp.jitter_ns, seed=exp.seed * 1000 + i)
+             for i, rtt in enumerate(exp.rtts_ns)]
+    agent = TcpAgent(specs)
+    sched = scheduler_factory(compiled.program)(params)  # type: ignore[arg-type]
+    res = Simulation(sched, VETH_BPS, bql=Bql(BqlMode.OFF), shaper=Shaper(exp.rate)).run(
+        [], until=until, closed=agent)
+    goodput, delays = [], []
+    stats = agent.stats(until)
+    for i, s in enumerate(stats):
+        acked = [(t, b) for t, _, _, b in s.samples if t >= start]
+        goodput.append((acked[-1][1] - acked[0][1]) * 8 * NS / (acked[-1][0] - acked[0][0])
+                       if len(acked) > 1 else 0.0)
+        delays.append(tuple(max(0, srtt - exp.base_ns(i)) for t, _, srtt, _ in s.samples
+                            if t >= start))
+    drops = {k: v for k, v in res.counters.items() if k.startswith("drop_") and v}
+    drops.update({k: n for k, (n, _) in sched.reasons.items() if n})
+    return TcpOutcome(tuple(goodput), tuple(delays), tuple(s.retransmits for s in stats), 0,
+                      drops, res.counters["mark_ce"])
+
+
+def seeded_shares(compiled: Compiled, params: dict[str, object], exp: TcpFlows,
+                  seeds: int) -> list[tuple[float, ...]]:
+    """The simulator's ranked shares (:meth:`TcpOutcome.ranked_shares`) of ``seeds``
+    runs that differ in the senders' jitter only."""
+    return [simulated(compiled, params, replace(exp, seed=seed)).ranked_shares(exp)
+            for seed in range(seeds)]
+
+
+def mean_shares(runs: list[tuple[float, ...]]) -> tuple[float, ...]:
+    """Each flow's share, the mean over runs."""
+    return tuple(sum(col) / len(runs) for col in zip(*runs, strict=True))
+
+
+def within_spread(shares: tuple[float, ...], runs: list[tuple[float, ...]], pp: float
+                  ) -> bool:
+    """Whether each of ``shares`` lies within the runs' range for it, widened by ``pp``:
+    under a FIFO which flow is favoured, and how much, is chance in the model as in the
+    kernel, so one kernel run is held to the model's runs, not to their mean."""
+    return all(min(col) - pp <= x <= max(col) + pp
+               for x, col in zip(shares, zip(*runs, strict=True), strict=True))
