@@ -138,6 +138,12 @@ def test_sim_a_scenario_with_the_installed_library(installed: Installed):
     summary = json.loads((work / "out" / "summary.json").read_text())
     assert summary["scenario"]["scheduler"] == str(work / "schedulers" / "stfq.xdpq")
     assert summary["delivered"] > 0
+    # The fast simulator builds from the wheel's headers (kern/ and its userspace shim).
+    fast = installed.xdpq("sim", str(work / "sim" / "stfq.toml"), "--out", str(work / "fast"),
+                          "--fast", "--no-plots")
+    assert "fast simulator" not in fast.stderr
+    for name in ("summary.json", "records.csv"):
+        assert (work / "fast" / name).read_bytes() == (work / "out" / name).read_bytes()
 
 
 def test_demo_builds_the_transmit_loop_receiver_and_generator_from_the_wheel(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from dataclasses import astuple, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from enum import IntEnum, IntFlag
 
 ETH_P_IP = 0x0800
@@ -109,9 +109,9 @@ class Packet:
         return tuple(tci & 0xFFF for tci in self.vlan_tci[: self.vlan_count])
 
     def pack(self) -> bytes:
-        """The ``struct xdpq_pkt`` bytes for this packet."""
-        values = astuple(self)
-        i = [f.name for f in fields(self)].index("vlan_tci")
+        """The ``struct xdpq_pkt`` bytes for this packet (a subclass's own fields left out)."""
+        values = [getattr(self, f.name) for f in fields(Packet)]
+        i = [f.name for f in fields(Packet)].index("vlan_tci")
         return PKT_STRUCT.pack(*values[:i], *self.vlan_tci, *values[i + 1 :])
 
 

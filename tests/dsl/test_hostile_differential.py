@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from hostile_programs import build, outcome, program
+from hostile_programs import accepted, build, outcome, program
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_sim_vs_kernel import Arrive, Pair, Step, agree, events
@@ -27,16 +27,7 @@ PROGRAMS = 12
 EXAMPLES = int(os.environ.get("XDPQ_EXAMPLES", 200)) // PROGRAMS + 1
 
 
-def _accepted(n: int) -> list[int]:
-    seeds, seed = [], 0
-    while len(seeds) < n:
-        if outcome(*program(seed)).kind == "passed":
-            seeds.append(seed)
-        seed += 1
-    return seeds
-
-
-@pytest.fixture(scope="module", params=_accepted(PROGRAMS))
+@pytest.fixture(scope="module", params=accepted(PROGRAMS))
 def hostile(request: pytest.FixtureRequest) -> Iterator[Pair]:
     source, filename = program(request.param)
     prog = outcome(source, filename).program

@@ -93,17 +93,25 @@ def _inputs_digest(source: Path, kern: Path, defines: dict[str, str | int]) -> s
     return h.hexdigest()[:20]
 
 
-def compile_host_library(source: str | os.PathLike[str], libs: tuple[str, ...] = ()) -> Path:
-    """Compile a C file of our own into a shared library for this machine (cached)."""
+def compile_host_library(source: str | os.PathLike[str], libs: tuple[str, ...] = (),
+                         includes: tuple[Path, ...] = ()) -> Path:
+    """Compile a C file of our own into a shared library for this machine (cached, by
+    the file and the headers of ``includes``, the directories it includes from)."""
     src = Path(source)
-    digest = hashlib.sha256(src.read_bytes() + repr(libs).encode()).hexdigest()[:20]
+    h = hashlib.sha256(src.read_bytes() + repr(libs).encode())
+    for inc in includes:
+        for hdr in sorted(inc.rglob("*.h")):
+            h.update(str(hdr.relative_to(inc)).encode())
+            h.update(hdr.read_bytes())
+    digest = h.hexdigest()[:20]
     out = cache_dir() / "lib" / f"{src.stem}-{digest}.so"
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".tmp{os.getpid()}.so")
-    cmd = [tool("clang"), "-O2", "-g", "-Wall", "-shared", "-fPIC", "-pthread", str(src),
-           "-o", str(tmp), *(f"-l{lib}" for lib in libs)]
+    cmd = [tool("clang"), "-O2", "-g", "-Wall", "-shared", "-fPIC", "-pthread",
+           *(f"-I{inc}" for inc in includes), str(src), "-o", str(tmp),
+           *(f"-l{lib}" for lib in libs)]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         tmp.unlink(missing_ok=True)

@@ -104,6 +104,12 @@ def _mentions(node: object, name: str) -> bool:
     return False
 
 
+def keeps_ecn(prog: ir.Program) -> bool:
+    """Whether a program's dequeue reads the dequeued packet's ECN field or marks it
+    (mark ce): then the scheduler keeps each packet's ECN field."""
+    return bool(prog.marks) or (prog.dequeue is not None and _mentions(prog.dequeue.body, "ecn"))
+
+
 # Hot constants as plain names: looking up an Enum member costs ten times more.
 _RUNTIME = {
     "_CLAIM": Claim.CLAIM, "_OK": Enq.OK, "_CLAMPED": Enq.CLAMPED, "_DEQ_OK": Deq.OK,
@@ -139,6 +145,10 @@ class Scheduler(Protocol):
     dropped: list[tuple[int, str]]
     marks: dict[str, list[int]]
     marked: list[tuple[int, str]]
+    # The parameters it was made with (by name, as resolve_params gives them), and
+    # the program it was generated from.
+    params: dict[str, Any]
+    program: ir.Program
 
     def step(self, now: int) -> tuple[Deq, int, int, int, int]:
         """``dequeue`` as a plain tuple of Dequeued's fields (what the simulator's
@@ -160,8 +170,7 @@ class _Emitter:
         # The enqueue time is kept only for a dequeue hook that reads it.
         self.timed = prog.dequeue is not None and _mentions(prog.dequeue.body, "enqueued")
         # The ECN field likewise, for a dequeue hook that reads it or marks.
-        self.ecn_kept = bool(prog.marks) or (prog.dequeue is not None
-                                             and _mentions(prog.dequeue.body, "ecn"))
+        self.ecn_kept = keeps_ecn(prog)
 
     def line(self, text: str, depth: int) -> None:
         self.out.append("    " * depth + text)
@@ -340,6 +349,7 @@ class _Emitter:
     def init(self) -> None:
         p, lay = self.p, self.lay
         self.line("def __init__(self, params):", 1)
+        self.line("self.params = params", 2)
         for prm in p.params:
             value = f"params[{prm.name!r}]"
             self.line(f"self.p_{prm.name} = {value}", 2)
@@ -523,6 +533,7 @@ def scheduler_factory(prog: ir.Program) -> Callable[..., Any]:
     namespace = dict(_RUNTIME)
     exec(compile(python_source(prog), f"<xdpq {prog.name}>", "exec"), namespace)
     cls = namespace["Scheduler"]
+    cls.program = prog  # what the fast simulator (xdpq.sim.fast) compiles
 
     def make(params: Mapping[str, int | list[int]] | None = None) -> Any:
         return cls(resolve_params(prog, params or {}))

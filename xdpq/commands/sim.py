@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("scenario", type=Path, help="the scenario file (.toml)")
     p.add_argument("--out", type=Path, required=True, help="the directory to write into")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--fast", action="store_true", help=sweep.FAST_HELP)
     json_options(p)  # {out, files, summary}: summary.json's contents; a sweep: {out, files, points}
     p.set_defaults(func=run)
 
@@ -40,7 +41,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     if scenario.sweep is None:
-        out = run_scenario(scenario, args.out, load_scheduler, plots=not args.no_plots)
+        out = run_scenario(scenario, args.out, load_scheduler, plots=not args.no_plots,
+                           fast=args.fast)
         files = [str(f) for f in out.files]
         if args.json:
             emit(args, {"out": str(out.out_dir), "files": files, "summary": out.doc})
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     result = run_sweep(scenario, axes_of(scenario, []), args.out, plots=not args.no_plots,
-                       progress=None, done=sweep.progress(args))
+                       progress=None, done=sweep.progress(args), fast=args.fast)
     return sweep.show(args, result)
 
 

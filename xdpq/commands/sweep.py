@@ -46,6 +46,9 @@ workers need xdpq and the scenario's files, and write to DIR: use paths that are
 same on every worker, e.g. a shared file system.
 """
 
+FAST_HELP = ("run the simulation in C, compiled from the scheduler (once, with clang), to "
+             "the same results; where it cannot, it says why and the reference runs")
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
@@ -90,6 +93,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="latency columns of flow N only (default: every packet's)",
     )
     p.add_argument("--no-plots", action="store_true", help="write no PNGs")
+    p.add_argument("--fast", action="store_true", help=FAST_HELP)
     json_options(p)  # {out, files, points}: the points as sweep.json has them
     p.set_defaults(func=run)
 
@@ -107,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         metric=args.metric,
         flow=args.flow,
         done=progress(args),
+        fast=args.fast,
     )
     return show(args, result)
 

@@ -131,9 +131,18 @@ class Simulation:
     # The slot pool (kern/xdpq_defs.h XDPQ_POOL_SLOTS): a packet the scheduler holds
     # takes a slot; an arrival that finds none free is drop_no_slot.
     pool: int = POOL_SLOTS
+    # Run in C (xdpq.sim.fast) to the same records; where it cannot, it says why on
+    # stderr and this loop runs. The scheduler serves one run either way.
+    fast: bool = False
 
     def run(self, arrivals: Iterable[Arrival], until: int | None = None,
             closed: ClosedLoop | None = None) -> Result:
+        if self.fast:
+            from xdpq.sim.fast import run_fast
+
+            result, arrivals = run_fast(self, arrivals, until, closed)
+            if result is not None:
+                return result
         datapath = Bypassed(self.scheduler, self.unclaimed)
         # ECN marks (mark ce), which a scheduler that never marks need not keep.
         marked: list[tuple[int, str]] = getattr(self.scheduler, "marked", [])

@@ -605,11 +605,12 @@ class RunOutput:
 
 def run_scenario(scenario: Scenario | str | os.PathLike[str], out_dir: str | os.PathLike[str],
                  make_scheduler: MakeScheduler, *, progress: bool | None = None,
-                 plots: bool = True, label: str = "") -> RunOutput:
+                 plots: bool = True, label: str = "", fast: bool = False) -> RunOutput:
     """Run one scenario (a file or a loaded one) into ``out_dir``: summary.json,
     records.csv and the plots. ``make_scheduler(path, params)`` returns a fresh
     scheduler for :class:`~xdpq.sim.run.Simulation`. The progress bar shows on
-    long runs when stderr is a terminal, unless ``progress`` says. A scenario with
+    long runs when stderr is a terminal, unless ``progress`` says. ``fast`` runs it
+    in C where it can (:mod:`xdpq.sim.fast`: the same files). A scenario with
     a ``[sweep]`` is many runs: :func:`xdpq.sim.sweep.run_sweep` runs it."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -626,7 +627,7 @@ def run_scenario(scenario: Scenario | str | os.PathLike[str], out_dir: str | os.
         raise ScenarioError(scenario.path, "scheduler", str(exc)) from None
     link = scenario.link
     sim = Simulation(sched, rate_bps=link.rate_bps, propagation_ns=link.propagation_ns,
-                     bql=link.bql, shaper=link.shaper)
+                     bql=link.bql, shaper=link.shaper, fast=fast)
     tags = Tags()
     tags.weights.update((t.flow, t.weight) for t in scenario.tcp)
     show = sys.stderr.isatty() if progress is None else progress

@@ -129,6 +129,7 @@ class Task:
     plots: bool
     flow: int | None
     progress: bool | None = False  # a progress bar on a long run (when it runs here)
+    fast: bool = False  # in C where it can (xdpq.sim.fast)
 
 
 # --- axes ---------------------------------------------------------------------------------------
@@ -331,6 +332,7 @@ def run_point(task: Task) -> dict[str, Any]:
             progress=task.progress,
             plots=task.plots,
             label=point.label,
+            fast=task.fast,
         )
     except XdpqError as exc:  # as a plain message: it must cross a process boundary
         raise SweepError(f"point {point.label}: {exc}") from None
@@ -448,12 +450,14 @@ def run_sweep(
     flow: int | None = None,
     progress: bool | None = False,
     done: Callable[[dict[str, Any], int, int], None] | None = None,
+    fast: bool = False,
 ) -> SweepResult:
     """Plan, run every point (one after the other in this process with ``jobs=1``,
     ``jobs`` at a time in a process pool, or on the Dask scheduler at ``dask``), and
     write sweep.json, sweep.csv and (with ``plots``) sweep.png. ``progress`` is as
     :func:`~xdpq.sim.scenario.run_scenario` has it, for points run in this process.
-    ``done(row, finished, total)`` hears of each point as it finishes."""
+    ``done(row, finished, total)`` hears of each point as it finishes. ``fast`` runs the
+    points in C where it can (:mod:`xdpq.sim.fast`)."""
     if metric not in METRICS:
         raise SweepError(f"no metric '{metric}': choose one of {', '.join(METRICS)}")
     if jobs < 1:
@@ -465,7 +469,8 @@ def run_sweep(
         flow = scenario.sweep.flow
     here = jobs == 1 and not dask
     tasks = [
-        Task(p, str(scenario.path.resolve()), str(out.resolve()), plots, flow, here and progress)
+        Task(p, str(scenario.path.resolve()), str(out.resolve()), plots, flow, here and progress,
+             fast)
         for p in points
     ]
     rows: list[dict[str, Any]] = []

@@ -68,16 +68,29 @@ def _headers(conn: int, ip: int, proto: int, dport: int) -> dict[str, object]:
     return h
 
 
+_PACKETS: dict[tuple[int, ...], FlowPacket] = {}
+
+
 def flow_packet(flow: int, size: int, dscp: int = 0, *, conn: int | None = None,
                 flow_size: int = 0, ip: int = 4, flow_label: int = 0, proto: int = IPPROTO_UDP,
                 dport: int = 9, ecn: int = 0) -> FlowPacket:
     """A packet of workload flow ``flow``; its headers follow from ``conn`` (default: the
     flow number), so that several flows can share one connection's 5-tuple. UDP to
-    port 9 unless ``proto`` and ``dport`` say otherwise; ``ecn``: its ECN field."""
-    h = _headers(flow if conn is None else conn, ip, proto, dport)
-    return FlowPacket(len=size, flow=flow, dscp=dscp, ecn=ecn, flow_size=flow_size,
-                      ip_len=size - 14, flow_label=flow_label if ip == 6 else 0,
-                      **h)  # type: ignore[arg-type]
+    port 9 unless ``proto`` and ``dport`` say otherwise; ``ecn``: its ECN field. Packets
+    are immutable, and a flow's packets alike are one object (remembered), which also
+    lets the fast simulator read each one's fields once."""
+    key = (flow, size, dscp, flow if conn is None else conn, flow_size, ip, flow_label,
+           proto, dport, ecn)
+    pkt = _PACKETS.get(key)
+    if pkt is None:
+        h = _headers(key[3], ip, proto, dport)
+        pkt = FlowPacket(len=size, flow=flow, dscp=dscp, ecn=ecn, flow_size=flow_size,
+                         ip_len=size - 14, flow_label=flow_label if ip == 6 else 0,
+                         **h)  # type: ignore[arg-type]
+        if len(_PACKETS) >= 1 << 14:
+            _PACKETS.clear()
+        _PACKETS[key] = pkt
+    return pkt
 
 
 def _packets(total: int, mtu: int) -> list[int]:

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The kernel's types that kern/ uses, for a build in userspace (xdpq/codegen/host.py):
+ * the UAPI headers have most of them; the BPF graph types and the open-coded
+ * iterator are this directory's own (bpf/bpf_helpers.h implements what uses them). */
+#ifndef XDPQ_USERSPACE_VMLINUX_H
+#define XDPQ_USERSPACE_VMLINUX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in6.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+
+struct vlan_hdr {
+	__be16 h_vlan_TCI;
+	__be16 h_vlan_encapsulated_proto;
+};
+
+/* A node of a BPF rbtree: here an entry of a binary heap, in the order of its
+ * less() and, between equals, of insertion (where bpf_rbtree_add puts an equal
+ * node: to the right). */
+struct bpf_rb_node {
+	__u64 seq;
+};
+
+/* A BPF rbtree: here a binary heap of its nodes. Zeroed, it is empty. */
+struct bpf_rb_root {
+	struct bpf_rb_node **heap;
+	__u64 len;
+	__u64 cap;
+	__u64 seq;
+	bool (*less)(struct bpf_rb_node *a, const struct bpf_rb_node *b);
+};
+
+struct bpf_iter_num {
+	int cur;
+	int end;
+};
+
+#endif /* XDPQ_USERSPACE_VMLINUX_H */
