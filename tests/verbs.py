@@ -124,6 +124,7 @@ def refused(r: subprocess.CompletedProcess[str], *words: str) -> str:
 
 def nothing_left(cli: Cli, bed: TestBed | None = None) -> None:
     assert cli.records() == []
+    assert not cli.run_dir.exists() and not cli.pin_dir.exists()  # nor their roots
     if bed is not None:
         assert not xdp_attached(bed)
 

@@ -31,6 +31,7 @@ keep out of the way of real deployments).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -170,8 +171,13 @@ def claim(name: str) -> Path:
     check_name(name)
     root = run_root()
     try:
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.mkdir(state_dir(name), 0o700)
+        for _ in range(2):  # a down of the last other deployment may remove the root between
+            root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                os.mkdir(state_dir(name), 0o700)
+                break
+            except FileNotFoundError:
+                continue
     except FileExistsError:
         raise name_taken(name) from None
     except PermissionError as exc:
@@ -220,6 +226,7 @@ def remove_pins(name: str) -> None:
     d = pin_dir(name)
     if d.is_dir():
         _remove_dir(d)
+    _remove_root(pin_root())
 
 
 def save_final(name: str, data: dict[str, object]) -> None:
@@ -322,7 +329,16 @@ def remove(name: str) -> list[str]:
             gone.append(str(d))
         elif d.exists():
             shutil.rmtree(d, ignore_errors=True)
+    _remove_root(pin_root())
+    _remove_root(run_root())
     return gone
+
+
+def _remove_root(root: Path) -> None:
+    """The registry's root once its last deployment is gone, so that ``down`` leaves
+    nothing behind; kept while another deployment has a directory in it."""
+    with contextlib.suppress(OSError):
+        root.rmdir()
 
 
 def leftovers(name: str) -> list[str]:
