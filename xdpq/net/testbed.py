@@ -106,9 +106,16 @@ def reap_stale_beds() -> list[str]:
         for role in ROLES:
             with suppress(OSError):
                 netns.remove(f"{prefix}-{role}")
-        (OWNERS_DIR / prefix).unlink(missing_ok=True)
+        _forget_owner(prefix)
         reaped.append(prefix)
     return reaped
+
+
+def _forget_owner(prefix: str) -> None:
+    """A bed's owner record, and the directory once it records no other bed."""
+    (OWNERS_DIR / prefix).unlink(missing_ok=True)
+    with suppress(OSError):
+        OWNERS_DIR.rmdir()
 
 
 class TestBed:
@@ -173,8 +180,13 @@ class TestBed:
         raise SystemExit(128 + signum)
 
     def _build(self) -> None:
-        OWNERS_DIR.mkdir(exist_ok=True)
-        (OWNERS_DIR / self.prefix).write_text(str(self._owner))
+        for _ in range(2):  # another bed's close may remove the directory between
+            OWNERS_DIR.mkdir(exist_ok=True)
+            try:
+                (OWNERS_DIR / self.prefix).write_text(str(self._owner))
+                break
+            except FileNotFoundError:
+                continue
         for role in ROLES:
             name = self.ns[role]
             netns.create(name)
@@ -239,7 +251,7 @@ class TestBed:
                     netns.remove(name)
                 except OSError as e:
                     errors.append(f"{name}: {e}")
-            (OWNERS_DIR / self.prefix).unlink(missing_ok=True)
+            _forget_owner(self.prefix)
             for sig, handler in self._old_handlers.items():
                 signal.signal(sig, handler)
             self._old_handlers.clear()
