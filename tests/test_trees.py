@@ -4,8 +4,8 @@ Hypothesis writes a tree and a program over it (tests/tree_programs.py) and
 traces. Each tree is compiled once and runs TRACES traces: the kernel
 (kern/tree.h, through the stepper on a virtual clock) and the simulator
 (xdpq/queues/tree.py) give the same dequeues, drops and reasons. With the
-defaults, 60 trees of 4 traces each: 240 tree and trace pairs; and two trees
-at the depth limit (8 levels).
+defaults, 200 trees of 4 traces each: 800 tree and trace pairs; and two trees
+at the depth limit (8 levels). XDPQ_TREES and XDPQ_TREE_TRACES raise them.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from xdpq.testing.stepper import Stepper
 
 pytestmark = pytest.mark.kernel
 
-TREES = int(os.environ.get("XDPQ_TREES", 60))
+TREES = int(os.environ.get("XDPQ_TREES", 200))
 TRACES = int(os.environ.get("XDPQ_TREE_TRACES", 4))
 
 
