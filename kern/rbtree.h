@@ -17,6 +17,8 @@ struct xdpq_rbnode {
 	__u64 seq;
 	__u32 slot;
 	__u32 len;
+	__u32 node;	/* a tree's node: the queue of an rbtree array it is in (tree.h) */
+	__u32 pad;
 };
 
 /* The tree's root is a separate global: the kernel accepts the "contains"

@@ -54,6 +54,16 @@ def test_trees_of_the_deepest_kind_load_and_agree(source: str, data: st.DataObje
     _agree(source, data, 3)
 
 
+@settings(max_examples=int(os.environ.get("XDPQ_RBARRAY_TREES", 12)), deadline=None,
+          phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(source=trees(depths=(2, 4), fans=(1, 2, 3, 4), leaves=("rbtree",)), data=st.data())
+def test_trees_over_rbtree_arrays_agree(source: str, data: st.DataObject) -> None:
+    """Leaves that are arrays of rbtrees (one kernel rbtree per array, each queue's
+    entries found by a search from its root) keep each queue's own order."""
+    _agree(source, data, TRACES)
+
+
 PER_QUEUE_STATE_2D = """scheduler shaped
 queue f[3][4]: fifo()
 queue t[3]: fifo() of f

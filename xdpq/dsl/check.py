@@ -789,8 +789,6 @@ class _Checker:
         if count > MAX_ARRAY:
             raise self.error(f"{_dims(tuple(shape))} is {count} queues: an array holds 1 to "
                              f"{MAX_ARRAY}", q.span)
-        if shape and q.kind == "rbtree":
-            raise self.error("an array of rbtrees", q.span, "arrays hold fifo or pifo queues")
         cap = args["capacity"][0] if "capacity" in args else None
         if cap is not None and not 1 <= cap <= MAX_PACKETS:
             raise self.error(f"capacity {cap}: a queue holds 1 to {MAX_PACKETS} packets", q.span)
