@@ -2,8 +2,9 @@
 simulator) and tests/dsl/test_fmt.py (the layout of every new form).
 
 ``trees()`` writes a tree of one to four levels of FIFO, PIFO and rbtree queues
-(rbtrees at the leaves, arrays of them too), some PIFOs with fixed windows; arrays that fan out or stand one under each
-parent; a second child under the top or a second top-level queue; and a program
+(rbtrees at the leaves, arrays of them too), some PIFOs with fixed windows;
+arrays that fan out or stand one under each parent; a second child under the
+top or a second top-level queue; and a program
 over it: ranks from packet fields and state, eligibility times on the real
 clock or on a virtual clock on random levels, token buckets on random nodes
 (leaf or parent, single or in an array), signed state, AQM drops, paths read

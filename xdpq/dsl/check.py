@@ -829,7 +829,9 @@ class _Checker:
                     raise self.error(f"'{q.name}' cannot schedule itself", q.span)
                 if q.kind == "rbtree":
                     raise self.error("an rbtree cannot be a parent", q.span,
-                                     "a parent is a fifo (round robin) or a pifo (by rank)")
+                                     "a parent is a fifo (round robin) or a pifo (by rank): "
+                                     "tokens move under the lock, where no rbtree node can be "
+                                     "allocated")
                 if name in sc.parents:
                     first = sc.queues[sc.parents[name]]
                     again = "is named twice" if first is q else \
