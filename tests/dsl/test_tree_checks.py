@@ -60,6 +60,12 @@ GOLDEN = [
     ("scheduler x\nqueue f[64][65]: rbtree(capacity = 8)\non enqueue { enqueue f[1][2] }\n",
      "t.xdpq:2:1: error: [64][65] is 4160 queues: an array holds 1 to 4096\n"
      "queue f[64][65]: rbtree(capacity = 8)\n^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^"),
+    # rbtree roots: 10 declarations at most, an array counted once
+    ("scheduler x\nqueue f[64]: rbtree()\n" + "".join(f"queue t{i}: rbtree()\n" for i in range(10))
+     + "on enqueue { enqueue f[1] }\n",
+     "t.xdpq:12:1: error: 't9' is rbtree declaration 11: a program has at most 10\n"
+     "queue t9: rbtree()\n^^^^^^^^^^^^^^^^^^\nhint: each is one kernel rbtree (an array too, "
+     "whatever its size): make the rbtrees one array, e.g. queue t[16]: rbtree()"),
     # rbtree parent
     ("scheduler x\nqueue f[4]: fifo()\nqueue r: rbtree() of f\non enqueue { enqueue f[1] }\n",
      "t.xdpq:3:1: error: an rbtree cannot be a parent\nqueue r: rbtree() of f\n"
