@@ -17,7 +17,7 @@ struct xdpq_rbnode {
 	__u64 seq;
 	__u32 slot;
 	__u32 len;
-	__u32 node;	/* a tree's node: the queue of an rbtree array it is in (tree.h) */
+	__u32 node;	/* its queue's node in a tree: tree.h orders an rbtree array by it */
 	__u32 pad;
 };
 

@@ -26,7 +26,7 @@
  * (the root of rbtree node n). It also says which of the tree's features it
  * uses, so that the verifier walks no code the program cannot reach:
  * XDPQ_FIFOS and XDPQ_PIFOS (nodes of those kinds), XDPQ_RBTREES (and
- * XDPQ_RBARRAYS, arrays of them: one root each, see below), XDPQ_PARENTS
+ * XDPQ_RBARRAYS, arrays of them: one root per array, see below), XDPQ_PARENTS
  * (nodes under parents), XDPQ_WAITS (eligibility times on the real clock) and
  * XDPQ_VCLOCKS (virtual clocks).
  */
@@ -306,8 +306,9 @@ static bool xdpq_rba_less(struct bpf_rb_node *a, const struct bpf_rb_node *b)
 	return x->rank < y->rank || (x->rank == y->rank && x->seq < y->seq);
 }
 
-/* A red-black tree of n nodes is at most 2 log2(n + 1) high: 64 is more than
- * any tree of 2^32 nodes. (The verifier checks the loop's body once.) */
+/* A red-black tree of n nodes is at most 2 log2(n + 1) high: 64 bounds any
+ * tree of fewer than 2^32 nodes (ours hold at most the slot pool). The
+ * verifier checks the loop's body once. */
 #define XDPQ_RB_HEIGHT 64
 
 /* The first entry of node n in the shared tree (lock held): the lower bound
