@@ -66,7 +66,7 @@ def test_trees_over_rbtree_arrays_agree(source: str, data: st.DataObject) -> Non
 
 # At the limits: ten rbtree declarations (the kernel's most roots beside the lock), one
 # of them an array as large as an array may be, under a parent ranked by each queue's
-# own state; the others at the top, served first.
+# own state and head packet; the others at the top, served first.
 RBTREES_AT_THE_LIMITS = (
     "scheduler many\nqueue root: pifo(range = 1024) of flows\n"
     "queue flows[4096]: rbtree(capacity = 4)\n"
@@ -74,7 +74,7 @@ RBTREES_AT_THE_LIMITS = (
     + "state global { n: count = 0 }\nstate per flows { sent: count = 0 }\n"
     "on enqueue {\n  n = n + 1\n  if ip.dscp == 9 {\n    enqueue t8 rank l4.sport % 4\n  }\n"
     "  enqueue flows[l4.sport % 5 * 1000 + l4.dport] rank pkt.len / 100B\n}\n"
-    "on ready flows(i) {\n  enqueue root rank flows[i].sent % 7\n}\n"
+    "on ready flows(i) {\n  enqueue root rank (flows[i].sent + flows[i].head / 500B) % 7\n}\n"
     "on dequeue(p) {\n  flows[p.index].sent = flows[p.index].sent + 1\n}\n")
 
 
