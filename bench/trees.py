@@ -13,6 +13,11 @@ ratios, not the nanoseconds, on a shared machine.
 
 Target: a four-level tree's dequeue costs at most 4x a single PIFO's.
 
+Beside it, the cost of an rbtree array's queue (RBTREE_FAN rbtrees under a FIFO, all
+in one kernel rbtree, each queue's head found by a search from its root) against a
+single rbtree under the same FIFO, the same packets and ranks: reported as ratios
+(``rbtree_array``), with no target.
+
 Prints a table on stderr and JSON as the last line on stdout.
 Run: .venv/bin/python bench/trees.py [--quick]
 """
@@ -39,6 +44,7 @@ DEPTHS = (1, 2, 3, 4)
 FAN = 4
 PACKETS = 2000
 TARGET = 4.0  # four levels' dequeue at most 4x one level's
+RBTREE_FAN = 64
 _STEP_IO = struct.Struct("=QiIQIIQ")  # struct xdpq_step_io in kern/datapath.h
 
 
@@ -60,8 +66,21 @@ def program(depth: int) -> str:
     return "\n".join(out) + "\n"
 
 
+def rbtrees(fan: int) -> str:
+    """FAN rbtrees (0: one rbtree) under a FIFO, ranks spread over 1000."""
+    dims, index = (f"[{fan}]", f"[n % {fan}]") if fan else ("", "")
+    return (f"scheduler rbtrees{fan}\nqueue root: fifo() of t\n"
+            f"queue t{dims}: rbtree(capacity = {PACKETS})\n"
+            "state global { n: count = 0 }\n"
+            f"on enqueue {{\n  n = n + 1\n  enqueue t{index} rank n * 7919 % 1000\n}}\n")
+
+
 def one_depth(depth: int, trials: int) -> dict[str, float]:
-    compiled = compile_source(program(depth), f"tree{depth}.xdpq")
+    return one_program(program(depth), f"depth {depth}", trials)
+
+
+def one_program(source: str, what: str, trials: int) -> dict[str, float]:
+    compiled = compile_source(source, "bench.xdpq")
     raw = frame(FrameSpec(1000, sport=1))
     io = _STEP_IO.pack(0, 0, 0, 0, 0, 0, 0)
     enq, deq = [], []
@@ -77,7 +96,7 @@ def one_depth(depth: int, trials: int) -> dict[str, float]:
         counted = s.packets()
     # Every trial stored and took out every frame (else the times are of something else).
     if counted.get("enqueued") != trials * PACKETS or counted.get("dequeued") != trials * PACKETS:
-        raise SystemExit(f"depth {depth}: not every frame went through: {counted}")
+        raise SystemExit(f"{what}: not every frame went through: {counted}")
     return {"enqueue_ns": statistics.median(enq), "dequeue_ns": statistics.median(deq)}
 
 
@@ -98,8 +117,19 @@ def main() -> int:
     target = {"value": round(ratio, 3), "target": TARGET, "met": ratio <= TARGET}
     print(f"dequeue_4_levels_vs_1: {ratio:.2f} (target <= {TARGET}) "
           f"{'met' if target['met'] else 'MISSED'}", file=sys.stderr)
+    single = one_program(rbtrees(0), "one rbtree", trials)
+    array = one_program(rbtrees(RBTREE_FAN), "an rbtree array", trials)
+    rb = {"fan": RBTREE_FAN, "single": single, "array": array,
+          "enqueue_vs_single": round(array["enqueue_ns"] / max(single["enqueue_ns"], 1.0), 3),
+          "dequeue_vs_single": round(array["dequeue_ns"] / max(single["dequeue_ns"], 1.0), 3)}
+    for name, point in (("one rbtree", single), (f"rbtree[{RBTREE_FAN}]", array)):
+        print(f"{name:<12}  enqueue {point['enqueue_ns']:7.1f} ns  "
+              f"dequeue {point['dequeue_ns']:7.1f} ns", file=sys.stderr)
+    print(f"rbtree array vs one rbtree: enqueue {rb['enqueue_vs_single']:.2f}x, "
+          f"dequeue {rb['dequeue_vs_single']:.2f}x", file=sys.stderr)
     print(json.dumps({"benchmark": "trees", "packets": PACKETS, "fan": FAN, "trials": trials,
-                      "results": results, "targets": {"dequeue_4_levels_vs_1": target}}))
+                      "results": results, "targets": {"dequeue_4_levels_vs_1": target},
+                      "rbtree_array": rb}))
     return 0
 
 

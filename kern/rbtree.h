@@ -17,6 +17,8 @@ struct xdpq_rbnode {
 	__u64 seq;
 	__u32 slot;
 	__u32 len;
+	__u32 node;	/* its queue's node in a tree: tree.h orders an rbtree array by it */
+	__u32 pad;
 };
 
 /* The tree's root is a separate global: the kernel accepts the "contains"

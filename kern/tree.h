@@ -25,7 +25,8 @@
  * address of its virtual clock k) and, with XDPQ_RBTREES, xq_rbtree_root(n)
  * (the root of rbtree node n). It also says which of the tree's features it
  * uses, so that the verifier walks no code the program cannot reach:
- * XDPQ_FIFOS and XDPQ_PIFOS (nodes of those kinds), XDPQ_RBTREES, XDPQ_PARENTS
+ * XDPQ_FIFOS and XDPQ_PIFOS (nodes of those kinds), XDPQ_RBTREES (and
+ * XDPQ_RBARRAYS, arrays of them: one root per array, see below), XDPQ_PARENTS
  * (nodes under parents), XDPQ_WAITS (eligibility times on the real clock) and
  * XDPQ_VCLOCKS (virtual clocks).
  */
@@ -286,6 +287,75 @@ static __noinline bool xdpq_tree_release(__u32 c)
 	return *(volatile __u32 *)&cd->len && xdpq_tree_claim(c);
 }
 
+/* -- rbtree arrays ------------------------------------------------------------- */
+
+#ifdef XDPQ_RBARRAYS
+/* The queues of an rbtree array share one kernel rbtree (xq_rbtree_root gives
+ * each of them its array's root): the verifier takes a bpf_rb_root only at an
+ * offset it knows, so roots[i] with i known at run time cannot be. Its nodes
+ * are ordered by (node, rank, seq), so each queue's entries lie together, in
+ * its own order; the queue's counts stay in its xdpq_node. Single rbtrees of
+ * such a program use the same order (their node is always the same). */
+static bool xdpq_rba_less(struct bpf_rb_node *a, const struct bpf_rb_node *b)
+{
+	struct xdpq_rbnode *x = container_of(a, struct xdpq_rbnode, rb);
+	struct xdpq_rbnode *y = container_of(b, struct xdpq_rbnode, rb);
+
+	if (x->node != y->node)
+		return x->node < y->node;
+	return x->rank < y->rank || (x->rank == y->rank && x->seq < y->seq);
+}
+
+/* A red-black tree of n nodes is at most 2 log2(n + 1) high: 64 bounds any
+ * tree of fewer than 2^32 nodes (ours hold at most the slot pool). The
+ * verifier checks the loop's body once. */
+#define XDPQ_RB_HEIGHT 64
+
+/* The first entry of node n in the shared tree (lock held): the lower bound
+ * of (n, 0, 0), found going down from the root; NULL when n has none. */
+static __always_inline struct bpf_rb_node *xdpq_rba_first(struct bpf_rb_root *root, __u32 n)
+{
+	struct bpf_rb_node *r = bpf_rbtree_root(root), *found = NULL;
+	struct bpf_iter_num it;
+	int *i;
+
+	bpf_iter_num_new(&it, 0, XDPQ_RB_HEIGHT);
+	while (r && (i = bpf_iter_num_next(&it))) {
+		if (container_of(r, struct xdpq_rbnode, rb)->node < n) {
+			r = bpf_rbtree_right(root, r);
+		} else {
+			found = r;
+			r = bpf_rbtree_left(root, r);
+		}
+	}
+	bpf_iter_num_destroy(&it);
+	if (found && container_of(found, struct xdpq_rbnode, rb)->node != n)
+		return NULL;
+	return found;
+}
+
+#define xdpq_rb_first(root, n) xdpq_rba_first(root, n)
+#define xdpq_rb_order xdpq_rba_less
+
+/* q.head of a queue of an rbtree array: the size of its first packet, 0 when
+ * it has none. */
+static __noinline __u64 xdpq_rba_head(__u32 n)
+{
+	struct bpf_rb_node *r;
+	__u64 len = 0;
+
+	xdpq_lock_take();
+	r = xdpq_rba_first(xq_rbtree_root(n), n);
+	if (r)
+		len = *(volatile __u32 *)&container_of(r, struct xdpq_rbnode, rb)->len;
+	xdpq_lock_give();
+	return len;
+}
+#elif defined(XDPQ_RBTREES)
+#define xdpq_rb_first(root, n) bpf_rbtree_first(root)
+#define xdpq_rb_order xdpq_rb_less
+#endif
+
 /* -- the way out --------------------------------------------------------------- */
 
 #ifdef XDPQ_VCLOCKS
@@ -383,7 +453,7 @@ static __always_inline int xdpq_tree_serve(struct xdpq_entry *e, struct xdpq_pat
 #ifdef XDPQ_RBTREES
 	if (rb != XDPQ_NIL) {
 		struct bpf_rb_root *root = xq_rbtree_root(rb);
-		struct bpf_rb_node *r = bpf_rbtree_first(root);
+		struct bpf_rb_node *r = xdpq_rb_first(root, rb);
 		struct xdpq_rbnode *x;
 		struct xdpq_node *nd;
 
@@ -444,6 +514,7 @@ static __always_inline int xdpq_tree_push_rb(__u32 n, __u32 slot, __u64 rank, __
 	x->rank = rank;
 	*(volatile __u32 *)&x->slot = slot;
 	*(volatile __u32 *)&x->len = len;
+	*(volatile __u32 *)&x->node = n;
 	xdpq_lock_take();
 	nd = xdpq_node(n);
 	if (nd->len >= nd->cap) {
@@ -464,7 +535,7 @@ static __always_inline int xdpq_tree_push_rb(__u32 n, __u32 slot, __u64 rank, __
 	}
 #endif
 	x->seq = nd->rb.seq++;
-	xdpq_rbtree_add(xq_rbtree_root(n), &x->rb, xdpq_rb_less);
+	xdpq_rbtree_add(xq_rbtree_root(n), &x->rb, xdpq_rb_order);
 	nd->rb.len++;
 	nd->rb.bytes += len;
 	nd->len++;
@@ -490,6 +561,7 @@ static __always_inline int xdpq_due_rb(__u32 slot, __u32 n, __u64 now)
 		return 1;
 	}
 	*(volatile __u32 *)&x->slot = slot;
+	*(volatile __u32 *)&x->node = n;
 	xdpq_lock_take();
 	x->rank = xdpq_link(slot)->rank;
 	*(volatile __u32 *)&x->len = xdpq_link(slot)->len;
@@ -497,7 +569,7 @@ static __always_inline int xdpq_due_rb(__u32 slot, __u32 n, __u64 now)
 	x->seq = nd->rb.seq++;
 	nd->rb.len++;
 	nd->rb.bytes += xdpq_link(slot)->len;
-	xdpq_rbtree_add(xq_rbtree_root(n), &x->rb, xdpq_rb_less);
+	xdpq_rbtree_add(xq_rbtree_root(n), &x->rb, xdpq_rb_order);
 	xdpq_gained(n, now);
 	xdpq_lock_give();
 	return 0;

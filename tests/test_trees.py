@@ -54,6 +54,37 @@ def test_trees_of_the_deepest_kind_load_and_agree(source: str, data: st.DataObje
     _agree(source, data, 3)
 
 
+@settings(max_examples=int(os.environ.get("XDPQ_RBARRAY_TREES", 12)), deadline=None,
+          phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(source=trees(depths=(2, 4), fans=(1, 2, 3, 4), leaves=("rbtree",)), data=st.data())
+def test_trees_over_rbtree_arrays_agree(source: str, data: st.DataObject) -> None:
+    """Leaves that are arrays of rbtrees (one kernel rbtree per array, each queue's
+    entries found by a search from its root) keep each queue's own order."""
+    _agree(source, data, TRACES)
+
+
+# At the limits: ten rbtree declarations (the kernel's most roots beside the lock), one
+# of them an array as large as an array may be, under a parent ranked by each queue's
+# own state and head packet; the others at the top, served first.
+RBTREES_AT_THE_LIMITS = (
+    "scheduler many\nqueue root: pifo(range = 1024) of flows\n"
+    "queue flows[4096]: rbtree(capacity = 4)\n"
+    + "".join(f"queue t{i}: rbtree(capacity = 3)\n" for i in range(9))
+    + "state global { n: count = 0 }\nstate per flows { sent: count = 0 }\n"
+    "on enqueue {\n  n = n + 1\n  if ip.dscp == 9 {\n    enqueue t8 rank l4.sport % 4\n  }\n"
+    "  enqueue flows[l4.sport % 5 * 1000 + l4.dport] rank pkt.len / 100B\n}\n"
+    "on ready flows(i) {\n  enqueue root rank (flows[i].sent + flows[i].head / 500B) % 7\n}\n"
+    "on dequeue(p) {\n  flows[p.index].sent = flows[p.index].sent + 1\n}\n")
+
+
+@settings(max_examples=1, deadline=None, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_rbtrees_at_the_limits_load_and_agree(data: st.DataObject) -> None:
+    _agree(RBTREES_AT_THE_LIMITS, data, TRACES)
+
+
 PER_QUEUE_STATE_2D = """scheduler shaped
 queue f[3][4]: fifo()
 queue t[3]: fifo() of f

@@ -1,9 +1,10 @@
 """Random scheduling trees as programs, for tests/test_trees.py (kernel against
 simulator) and tests/dsl/test_fmt.py (the layout of every new form).
 
-``trees()`` writes a tree of one to four levels of FIFO, PIFO and rbtree queues,
-some PIFOs with fixed windows; arrays that fan out or stand one under each
-parent; a second child under the top or a second top-level queue; and a program
+``trees()`` writes a tree of one to four levels of FIFO, PIFO and rbtree queues
+(rbtrees at the leaves, arrays of them too), some PIFOs with fixed windows;
+arrays that fan out or stand one under each parent; a second child under the
+top or a second top-level queue; and a program
 over it: ranks from packet fields and state, eligibility times on the real
 clock or on a virtual clock on random levels, token buckets on random nodes
 (leaf or parent, single or in an array), signed state, AQM drops, paths read
@@ -39,8 +40,12 @@ class Level:
     shaped: bool  # its token is held to a rate (a token bucket in its own state)
 
 
-def _level(draw: st.DrawFn, leaf: bool, top: bool, fans: list[int]) -> Level:
-    kind = draw(st.sampled_from(["fifo", "pifo", "pifo"] + (["rbtree"] if leaf else [])))
+LEAVES = ("fifo", "pifo", "pifo", "rbtree")
+
+
+def _level(draw: st.DrawFn, leaf: bool, top: bool, fans: list[int],
+           leaves: tuple[str, ...]) -> Level:
+    kind = draw(st.sampled_from(leaves if leaf else ["fifo", "pifo", "pifo"]))
     clock = kind != "rbtree" and draw(st.booleans()) and draw(st.booleans())
     if clock:
         at = draw(st.sampled_from(["CLOCK", "CLOCK + n % 4", "CLOCK + 2"]))
@@ -56,14 +61,13 @@ def _level(draw: st.DrawFn, leaf: bool, top: bool, fans: list[int]) -> Level:
 
 @st.composite
 def trees(draw: st.DrawFn, depths: tuple[int, int] = (1, 4),
-          fans: tuple[int, ...] = (0, 1, 2, 3, 4)) -> str:
+          fans: tuple[int, ...] = (0, 1, 2, 3, 4), leaves: tuple[str, ...] = LEAVES) -> str:
     """A tree of ``depths`` levels whose arrays fan out by one of ``fans`` (0: one
-    queue under each queue of the level above)."""
+    queue under each queue of the level above) and whose leaves are of a kind of
+    ``leaves`` (an array of rbtrees too)."""
     depth = draw(st.integers(*depths))
-    levels = [_level(draw, leaf=d == depth - 1, top=d == 0, fans=list(fans))
+    levels = [_level(draw, leaf=d == depth - 1, top=d == 0, fans=list(fans), leaves=leaves)
               for d in range(depth)]
-    if levels[-1].kind == "rbtree" and any(lv.fan for lv in levels):  # no arrays of rbtrees
-        levels[-1] = Level(**{**levels[-1].__dict__, "kind": "fifo"})
     side = draw(st.sampled_from(["none", "top", "child"])) if depth > 1 else "none"
     names = [f"q{d}" for d in range(depth)]  # (l4 would be the packet's)
     shapes: list[list[int]] = [[]]

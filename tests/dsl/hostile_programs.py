@@ -6,9 +6,9 @@ names carry injection attempts (``*/``, ``#include``, line continuations,
 quotes, ``%n``, control characters, homoglyphs), whose numbers and units are
 enormous or negative, whose expressions and ifs nest beyond every bound,
 whose queues are huge, form cycles or trees up to and past the depth limit
-(arrays of parents, virtual clocks, fixed PIFO windows, eligibility at every
-level), whose state is signed, and raw junk. Most are near-valid, so
-that a good share passes check and goes further.
+(arrays of parents, arrays of rbtrees, rbtree parents, virtual clocks, fixed
+PIFO windows, eligibility at every level), whose state is signed, and raw
+junk. Most are near-valid, so that a good share passes check and goes further.
 
 ``outcome`` is the rule: ``check`` raises a SourceError positioned inside
 the program (anything else is a failure), or it passes and the simulator's
@@ -242,7 +242,8 @@ def _queues(r: random.Random, n: _Names) -> list[str]:
     cap = lambda: _number(r, 0.7) if r.random() < 0.03 else str(r.choice([1, 10, 4096, 65536]))  # noqa: E731
     rng = lambda: r.choice(["64", "1024", "4096", "65536"] * 10 + ["100", "0", "131072"])  # noqa: E731
     count = r.choice(["4", "4", "16", "1"] * 10 + ["4096", "4097", "0", _number(r, 0.5)])
-    leaf = r.choice([f"pifo(range = {rng()}, capacity = {cap()})", f"fifo(capacity = {cap()})"])
+    leaf = r.choice([f"pifo(range = {rng()}, capacity = {cap()})", f"fifo(capacity = {cap()})",
+                     f"rbtree(capacity = {cap()})"])
     queues = [
         f"queue {n.queue}: fifo(capacity = {cap()})",
         f"queue {n.tree}: rbtree(capacity = {cap()})",
@@ -271,6 +272,8 @@ def _queues(r: random.Random, n: _Names) -> list[str]:
             queues += [f"queue {n.root}: fifo() of {n.array}"]
             queues += [f"queue d{i}: fifo() of {f'd{i + 1}' if i < k - 1 else n.root}"
                        for i in range(k)]
+        case 10:  # an rbtree as a parent
+            queues.append(f"queue {n.root}: rbtree() of {n.array}")
         case 4:  # the largest PIFOs, many times
             for i in range(r.randrange(1, 9)):
                 queues += [

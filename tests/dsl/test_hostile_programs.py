@@ -178,6 +178,7 @@ def test_hostile_programs_get_a_positioned_error_or_pass_and_simulate(
 def test_hostile_programs_that_pass_compile_and_load(corpus: list[tuple[int, Outcome]]) -> None:
     passed = [program(seed) for seed, o in corpus if o.kind == "passed"][:LOADED]
     assert len(passed) == LOADED
+    assert any("]: rbtree(" in source for source, _ in passed)  # an array of rbtrees too
     with ThreadPoolExecutor(2) as pool:
         objects = list(pool.map(lambda p: build(*p), passed))
     refused = []

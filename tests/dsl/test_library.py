@@ -37,4 +37,5 @@ def test_the_documented_examples_pass_check_without_warnings_in_the_layout(examp
 
 def test_the_language_has_an_example_for_each_new_form() -> None:
     names = [e.split()[1] for e in _examples()]
-    assert {"stfq", "tiers", "shaped", "borrow", "wf2q", "credit", "levels"} <= set(names)
+    assert {"stfq", "tiers", "shaped", "borrow", "wf2q", "credit", "levels",
+            "edf_fq"} <= set(names)

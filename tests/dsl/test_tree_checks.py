@@ -52,6 +52,25 @@ GOLDEN = [
      "on enqueue { enqueue f[1][2] }\non ready f(i, j) { enqueue t[i] }\n",
      "t.xdpq:6:30: error: the queue of 't' that schedules it is implied\n"
      "on ready f(i, j) { enqueue t[i] }\n                             ^\nhint: enqueue t rank …"),
+    # rbtree arrays: as large as any array (one kernel rbtree each, whatever its size)
+    ("scheduler x\nqueue f[4097]: rbtree()\nqueue r: pifo(range = 64) of f\n"
+     "on enqueue { enqueue f[1] }\n",
+     "t.xdpq:2:9: error: 4097 queues: an array holds 1 to 4096\nqueue f[4097]: rbtree()\n"
+     "        ^^^^"),
+    ("scheduler x\nqueue f[64][65]: rbtree(capacity = 8)\non enqueue { enqueue f[1][2] }\n",
+     "t.xdpq:2:1: error: [64][65] is 4160 queues: an array holds 1 to 4096\n"
+     "queue f[64][65]: rbtree(capacity = 8)\n^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^"),
+    # rbtree roots: 10 declarations at most, an array counted once
+    ("scheduler x\nqueue f[64]: rbtree()\n" + "".join(f"queue t{i}: rbtree()\n" for i in range(10))
+     + "on enqueue { enqueue f[1] }\n",
+     "t.xdpq:12:1: error: 't9' is rbtree declaration 11: a program has at most 10\n"
+     "queue t9: rbtree()\n^^^^^^^^^^^^^^^^^^\nhint: each is one kernel rbtree (an array too, "
+     "whatever its size): make the rbtrees one array, e.g. queue t[16]: rbtree()"),
+    # rbtree parent
+    ("scheduler x\nqueue f[4]: fifo()\nqueue r: rbtree() of f\non enqueue { enqueue f[1] }\n",
+     "t.xdpq:3:1: error: an rbtree cannot be a parent\nqueue r: rbtree() of f\n"
+     "^^^^^^^^^^^^^^^^^^^^^^\nhint: a parent is a fifo (round robin) or a pifo (by rank): "
+     "tokens move under the lock, where no rbtree node can be allocated"),
     # parent head
     ("scheduler x\nqueue f[4]: fifo()\nqueue r: fifo() of f\non enqueue { enqueue f[1] }\n"
      "on dequeue(p) { if r.head > 0 { drop x } }\n",

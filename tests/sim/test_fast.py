@@ -415,6 +415,19 @@ def test_random_trees_run_the_same_fast(text: str, data: st.DataObject) -> None:
     PIFO windows, eligibility on the real clock and on virtual ones, signed state, drops,
     paths read on dequeue), through the fast path and the reference over drawn traces and
     links."""
+    _same_fast(text, data)
+
+
+@settings(max_examples=4, deadline=None, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(text=trees(depths=(2, 3), fans=(1, 2, 4), leaves=("rbtree",)), data=st.data())
+def test_rbtree_arrays_run_the_same_fast(text: str, data: st.DataObject) -> None:
+    """Arrays of rbtrees: kern/tree.h searches their shared tree from its root, which
+    userspace/ models as a sorted array."""
+    _same_fast(text, data)
+
+
+def _same_fast(text: str, data: st.DataObject) -> None:
     make = scheduler_factory(check(parse(text, "tree.xdpq"), text))
     for _ in range(3):
         trace = arrivals(data.draw(sends, label="trace"))

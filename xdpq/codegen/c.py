@@ -147,6 +147,8 @@ class Emitter:
     def attr(self, name: str, idx: tuple[ir.Expr, ...], attr: str) -> str:
         q = self.p.queue(name)
         if attr == "head":
+            if q.kind == "rbtree" and q.count:
+                return f"xdpq_rba_head({self.node(name, idx)})"
             if q.kind == "rbtree":
                 return f"xdpq_rbtree_head(&{queue_var(q)}_root)"
             return f"xdpq_node_head({self.node(name, idx)})"
@@ -261,6 +263,8 @@ class Emitter:
         for kind, name in (("fifo", "FIFOS"), ("pifo", "PIFOS"), ("rbtree", "RBTREES")):
             if kind in kinds:
                 self.line(f"#define XDPQ_{name} 1")
+        if any(q.kind == "rbtree" and q.count for q in p.queues):
+            self.line("#define XDPQ_RBARRAYS 1")
         if p.ready:
             self.line("#define XDPQ_PARENTS 1")
         if p.uses_at:
@@ -364,7 +368,7 @@ class Emitter:
         if rbtrees:
             self.line("static __always_inline struct bpf_rb_root *xq_rbtree_root(__u32 n)\n{")
             for q in rbtrees[1:]:
-                self.line(f"if (n == {lay.first[q.name]})", 1)
+                self.line(f"if ({self.of_rbtree(q, 'n')})", 1)
                 self.line(f"return &{queue_var(q)}_root;", 2)
             self.line(f"return &{queue_var(rbtrees[0])}_root;", 1)
             self.line("}")
@@ -565,9 +569,9 @@ class Emitter:
         leaves = [q for q in p.queues if not q.children]
         rbtrees = [q for q in leaves if q.kind == "rbtree"]
         for i, q in enumerate(rbtrees):
-            first = self.lay.first[q.name]
-            self.line(f"{'else ' if i else ''}if (m->node == {first})", 1)
-            self.line(f"res = xdpq_tree_push_rb({first}, slot, m->rank, len, m->at, now);", 2)
+            self.line(f"{'else ' if i else ''}if ({self.of_rbtree(q, 'm->node')})", 1)
+            node = "m->node" if q.count else self.lay.first[q.name]
+            self.line(f"res = xdpq_tree_push_rb({node}, slot, m->rank, len, m->at, now);", 2)
         if len(rbtrees) < len(leaves):
             self.line("else" if rbtrees else "", 1)
             self.line("res = xdpq_tree_push(m->node, slot, m->rank, len, m->at, now);",
@@ -577,6 +581,13 @@ class Emitter:
             self.line("xq_activate(m->node, now);", 2)
         self.line("return res;", 1)
         self.line("}\n")
+
+    def of_rbtree(self, q: ir.Queue, node: str) -> str:
+        """C that says whether ``node`` is a queue of rbtree declaration ``q``."""
+        first = self.lay.first[q.name]
+        if not q.count:
+            return f"{node} == {first}"
+        return f"{node} - {first} < {q.count}" if first else f"{node} < {q.count}"
 
     def dequeue(self) -> None:
         """The first top-level queue that can serve, down its tree (kern/tree.h)."""

@@ -99,6 +99,11 @@ QUEUE_ARGS = {"fifo": {"capacity", "clock"}, "rbtree": {"capacity"},
 MAX_PIFO_BUCKETS = 1 << 20
 # ... and of all PIFOs of a program together (16 MiB): one global section holds them.
 MAX_PIFO_STORAGE = 1 << 21
+# rbtree declarations of a program, an array counted once: each is one bpf_rb_root in
+# the lock's global section, and the kernel keeps at most 11 special fields in one map
+# value (BTF_FIELDS_MAX): the lock and 10 roots. Past it the kernel quietly drops the
+# section's BTF, and the verifier finds no bpf_spin_lock.
+MAX_RBTREES = 10
 S_PER_BYTE_BIT = 8_000_000_000  # bytes * 8e9 / (bit/s) = ns
 
 
@@ -608,6 +613,7 @@ class _Checker:
         self.tree(p.queues, sc)
         sc.capacities.update(self.capacities(p.queues, decls, sc))
         self.pifo_storage(p.queues, decls)
+        self.rbtree_roots(p.queues)
         sc.hierarchical = bool(sc.parents)
         globals_: list[ir.Var] = []
         flow_vars: list[ir.Var] = []
@@ -789,8 +795,6 @@ class _Checker:
         if count > MAX_ARRAY:
             raise self.error(f"{_dims(tuple(shape))} is {count} queues: an array holds 1 to "
                              f"{MAX_ARRAY}", q.span)
-        if shape and q.kind == "rbtree":
-            raise self.error("an array of rbtrees", q.span, "arrays hold fifo or pifo queues")
         cap = args["capacity"][0] if "capacity" in args else None
         if cap is not None and not 1 <= cap <= MAX_PACKETS:
             raise self.error(f"capacity {cap}: a queue holds 1 to {MAX_PACKETS} packets", q.span)
@@ -831,7 +835,9 @@ class _Checker:
                     raise self.error(f"'{q.name}' cannot schedule itself", q.span)
                 if q.kind == "rbtree":
                     raise self.error("an rbtree cannot be a parent", q.span,
-                                     "a parent is a fifo (round robin) or a pifo (by rank)")
+                                     "a parent is a fifo (round robin) or a pifo (by rank): "
+                                     "tokens move under the lock, where no rbtree node can be "
+                                     "allocated")
                 if name in sc.parents:
                     first = sc.queues[sc.parents[name]]
                     again = "is named twice" if first is q else \
@@ -930,6 +936,15 @@ class _Checker:
                 raise self.error(f"the pifos up to '{q.name}' need {total} buckets", q.span,
                                  f"a program's pifos have at most {MAX_PIFO_STORAGE}: use "
                                  "smaller ranges")
+
+    def rbtree_roots(self, queues: tuple[ast.Queue, ...]) -> None:
+        rbtrees = [q for q in queues if q.kind == "rbtree"]
+        if len(rbtrees) > MAX_RBTREES:
+            q = rbtrees[MAX_RBTREES]
+            raise self.error(f"'{q.name}' is rbtree declaration {MAX_RBTREES + 1}: a program "
+                             f"has at most {MAX_RBTREES}", q.span,
+                             "each is one kernel rbtree (an array too, whatever its size): "
+                             "make the rbtrees one array, e.g. queue t[16]: rbtree()")
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,16 +24,20 @@ struct vlan_hdr {
 	__be16 h_vlan_encapsulated_proto;
 };
 
-/* A node of a BPF rbtree: here an entry of a binary heap, in the order of its
- * less() and, between equals, of insertion (where bpf_rbtree_add puts an equal
- * node: to the right). */
+/* A node of a BPF rbtree: here an entry of a sorted array, in the order of
+ * its less() and, between equals, of insertion (where bpf_rbtree_add puts an
+ * equal node: to the right). lo and hi: the range of the array below it as a
+ * search tree, set when bpf_rbtree_root, _left or _right hands it out. */
 struct bpf_rb_node {
 	__u64 seq;
+	__u32 lo, hi;
 };
 
-/* A BPF rbtree: here a binary heap of its nodes. Zeroed, it is empty. */
+/* A BPF rbtree: here the sorted array node[off .. off + len) of cap slots.
+ * Zeroed, it is empty. */
 struct bpf_rb_root {
-	struct bpf_rb_node **heap;
+	struct bpf_rb_node **node;
+	__u64 off;
 	__u64 len;
 	__u64 cap;
 	__u64 seq;

@@ -8,9 +8,12 @@
  *   __type make it); its storage hangs off its own value pointer, allocated
  *   on first use. Arrays (per-CPU ones have one CPU) are indexed; hashes grow
  *   and never evict, as the simulator's reference keeps every flow.
- * - The rbtree kfuncs: a binary heap in the order of less(), equal nodes in
- *   the order they were added (bpf_rbtree_add puts them to the right), which
- *   is all kern/ asks of it: add, first, and remove of the first.
+ * - The rbtree kfuncs: a sorted array in the order of less(), equal nodes in
+ *   the order they were added (bpf_rbtree_add puts them to the right). As a
+ *   search tree (bpf_rbtree_root, _left, _right) the middle of a range is its
+ *   root, and the ranges either side its children: balanced, like the
+ *   kernel's, though not of the same shape (a search by order finds the same
+ *   node in both). Taking the first is O(1), adding O(n) moves of pointers.
  * - bpf_loop and the open-coded number iterator.
  * Memory that cannot be had ends the run through xq_fail: the caller then
  * runs the reference simulator.
@@ -45,7 +48,7 @@ struct xq_hash {
 static jmp_buf xq_fail;
 enum { XQ_FAIL_MEMORY = 1, XQ_FAIL_MARK = 2 };	/* why a run ended through xq_fail */
 /* What the run allocated, freed when it ends (xq_free_maps): the maps'
- * storage (a hash's cells too), the rbtrees' heaps, the objects still alive. */
+ * storage (a hash's cells too), the rbtrees' arrays, the objects still alive. */
 static void *xq_maps[64];
 static __u32 xq_nmaps;
 static struct xq_hash *xq_hashes[64];
@@ -82,7 +85,7 @@ static void xq_free_maps(void)
 	while (xq_nmaps)
 		free(xq_maps[--xq_nmaps]);
 	while (xq_nroots)
-		free(xq_roots[--xq_nroots]->heap);
+		free(xq_roots[--xq_nroots]->node);
 	while (xq_objs.next != &xq_objs) {
 		struct xq_obj *o = xq_objs.next;
 
@@ -289,6 +292,22 @@ static __always_inline bool xq_rb_before(xq_less_fn less, struct bpf_rb_node *a,
 	return less(a, b) || (!less(b, a) && a->seq < b->seq);
 }
 
+/* Where node goes in root's array: after every node before it. */
+static __u64 xq_rb_place(struct bpf_rb_root *root, xq_less_fn less, struct bpf_rb_node *node)
+{
+	struct bpf_rb_node **h = root->node + root->off;
+	__u64 lo = 0, hi = root->len, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (xq_rb_before(less, h[mid], node))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 int bpf_rbtree_add_impl(struct bpf_rb_root *root, struct bpf_rb_node *node,
 			bool (less)(struct bpf_rb_node *a, const struct bpf_rb_node *b),
 			void *meta, __u64 off)
@@ -298,6 +317,10 @@ int bpf_rbtree_add_impl(struct bpf_rb_root *root, struct bpf_rb_node *node,
 
 	(void)meta;
 	(void)off;
+	if (root->off + root->len == root->cap && root->off) {
+		memmove(root->node, root->node + root->off, root->len * sizeof(*root->node));
+		root->off = 0;
+	}
 	if (root->len == root->cap) {
 		if (!root->cap) {
 			if (xq_nroots >= sizeof(xq_roots) / sizeof(xq_roots[0]))
@@ -305,42 +328,69 @@ int bpf_rbtree_add_impl(struct bpf_rb_root *root, struct bpf_rb_node *node,
 			xq_roots[xq_nroots++] = root;
 		}
 		root->cap = root->cap ? 2 * root->cap : 64;
-		root->heap = xq_realloc(root->heap, root->cap * sizeof(*root->heap));
+		root->node = xq_realloc(root->node, root->cap * sizeof(*root->node));
 	}
-	h = root->heap;
 	node->seq = root->seq++;
-	for (i = root->len++; i && xq_rb_before(less, node, h[(i - 1) / 2]); i = (i - 1) / 2)
-		h[i] = h[(i - 1) / 2];
+	i = xq_rb_place(root, less, node);
+	h = root->node + root->off;
+	memmove(h + i + 1, h + i, (root->len - i) * sizeof(*h));
 	h[i] = node;
+	root->len++;
 	root->less = less;
 	return 0;
 }
 
 struct bpf_rb_node *bpf_rbtree_first(struct bpf_rb_root *root)
 {
-	return root->len ? root->heap[0] : NULL;
+	return root->len ? root->node[root->off] : NULL;
 }
 
 struct bpf_rb_node *bpf_rbtree_remove(struct bpf_rb_root *root, struct bpf_rb_node *node)
 {
-	struct bpf_rb_node **h = root->heap, *last;
-	__u64 i = 0, c, n;
+	struct bpf_rb_node **h = root->node + root->off;
+	__u64 i;
 
-	if (!root->len || h[0] != node)	/* kern/ only ever removes the first */
+	if (!root->len)
 		abort();
-	last = h[--root->len];
-	n = root->len;
-	while ((c = 2 * i + 1) < n) {
-		if (c + 1 < n && xq_rb_before(root->less, h[c + 1], h[c]))
-			c++;
-		if (!xq_rb_before(root->less, h[c], last))
-			break;
-		h[i] = h[c];
-		i = c;
+	if (h[0] == node) {
+		root->off++;
+		root->len--;
+		return node;
 	}
-	if (n)
-		h[i] = last;
+	i = xq_rb_place(root, root->less, node);
+	if (i >= root->len || h[i] != node)
+		abort();
+	memmove(h + i, h + i + 1, (root->len - i - 1) * sizeof(*h));
+	root->len--;
 	return node;
+}
+
+/* The root of h[lo .. hi) as a search tree: its middle; NULL when empty. */
+static struct bpf_rb_node *xq_rb_range(struct bpf_rb_root *root, __u32 lo, __u32 hi)
+{
+	struct bpf_rb_node *n;
+
+	if (lo >= hi)
+		return NULL;
+	n = root->node[root->off + lo + (hi - lo) / 2];
+	n->lo = lo;
+	n->hi = hi;
+	return n;
+}
+
+struct bpf_rb_node *bpf_rbtree_root(struct bpf_rb_root *root)
+{
+	return xq_rb_range(root, 0, root->len);
+}
+
+struct bpf_rb_node *bpf_rbtree_left(struct bpf_rb_root *root, struct bpf_rb_node *node)
+{
+	return xq_rb_range(root, node->lo, node->lo + (node->hi - node->lo) / 2);
+}
+
+struct bpf_rb_node *bpf_rbtree_right(struct bpf_rb_root *root, struct bpf_rb_node *node)
+{
+	return xq_rb_range(root, node->lo + (node->hi - node->lo) / 2 + 1, node->hi);
 }
 
 #pragma GCC visibility pop
