@@ -83,7 +83,7 @@ def main() -> int:
             exp = TcpFlows(tuple(r * MS for r in rtts), RATE,
                            seconds / 2 if args.quick else seconds, ecn=ecn)
             k = kernel(bed, compiled, {}, exp)
-            exp = replace(exp, host_ns=k.host_ns)
+            exp = replace(exp, host_ns=k.host_ns, starts_ns=k.starts_ns)
             s = simulated(compiled, {}, exp)
             runs = seeded_shares(compiled, {}, exp, args.seeds)
             want = mean_shares(runs)
@@ -92,6 +92,7 @@ def main() -> int:
             off = abs(s50 - k50) / k50 if k50 else float("inf")
             out[name] = {"scheduler": sched, "rtts_ns": list(exp.rtts_ns), "ecn": ecn,
                          "seconds": exp.seconds, "host_ns": k.host_ns,
+                         "starts_ns": list(k.starts_ns),
                          "kernel": side(k, exp), "simulator": side(s, exp),
                          "simulator_expected_shares": list(want),
                          "simulator_seed_shares": [list(r) for r in runs]}

@@ -19,12 +19,17 @@ model's are sampled every 10 ms); and the scheduler's drops and ECN marks
 over the whole run. A flow's base RTT is its delay plus the bed's own round
 trip (the datapath's transmitters both ways, the hosts' stacks: about a
 millisecond), which ``ping`` measures through the idle bed before the flows
-start; the simulator's flows get the same base RTTs.
+start; the simulator's flows get the same base RTTs. They also start as far apart
+as the kernel's did: a packet socket on the sender's veth takes the kernel's
+time stamp of each flow's first data frame.
 """
 
 from __future__ import annotations
 
 import math
+import socket
+import struct
+import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
@@ -41,7 +46,7 @@ from xdpq.runtime.deploy import Deployment
 from xdpq.runtime.report import scheduler_reasons
 from xdpq.sim.metrics import percentile
 from xdpq.sim.run import Simulation
-from xdpq.sim.tcp import NS, Cc, Ecn, TcpAgent, TcpSpec
+from xdpq.sim.tcp import IPPROTO_TCP, NS, Cc, Ecn, TcpAgent, TcpSpec
 from xdpq.testing.hosts import (
     IPERF_PORT,
     iperf_report,
@@ -55,6 +60,10 @@ VETH_BPS = 10 * 10**9  # the simulated egress: as fast as a veth
 DELAY_ENTRIES = 16  # the delay program's table: by source port modulo 16
 INTERVAL_S = 0.1  # iperf3's reports
 PINGS, PING_INTERVAL_S = 20, 0.02  # the bed's own round trip, before the flows
+ETH_P_ALL = 0x0003
+SO_TIMESTAMPNS = 35  # asm-generic and x86: the kernel's receive time on each frame
+FIRST_DATA_LEN = 1000  # an IP packet this long is a flow's data (iperf3's cookie is 37 bytes)
+FIRST_DATA_WAIT_S = 10.0  # for every flow's first data segment, from the clients' launch
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +82,10 @@ class TcpFlows:
     # directions, its hosts' stacks): the kernel's run measures it; the simulator adds
     # it to each flow's base RTT.
     host_ns: int = 0
+    # When each flow sends its first data, after the first flow's (ns): the kernel's
+    # run measures it (its clients start one after another); the simulator's flows
+    # start so. Empty: all at once.
+    starts_ns: tuple[int, ...] = ()
 
     def base_ns(self, flow: int) -> int:
         """A flow's base round trip: its delay and the bed's own."""
@@ -98,6 +111,7 @@ class TcpOutcome:
     queue_delay_ns: tuple[tuple[int, ...], ...]  # per flow: smoothed RTT less the base
     retransmits: tuple[int, ...]  # per flow, over the run
     host_ns: int  # the bed's own round trip (ping's median, idle); 0 in the simulator
+    starts_ns: tuple[int, ...]  # each flow's first data segment, after the first's
     drops: dict[str, int]  # the datapath's drop_* counters and the program's reasons
     marks: int  # packets marked CE
 
@@ -136,6 +150,53 @@ def _window_bytes(intervals: list[dict[str, Any]], start: float) -> tuple[float,
     return sum(s["bytes"] for s in sel), sum(s["end"] - s["start"] for s in sel)
 
 
+class _FirstData:
+    """When each flow's first data segment leaves the sender, as the kernel stamped the
+    frame on the sender's veth. The clients are launched one after another, and on a
+    loaded machine they begin tens of milliseconds apart: which flow began first
+    decides the windows slow start ends at, which a FIFO then keeps unequal."""
+
+    def __init__(self, bed: TestBed, ports: list[int]) -> None:
+        self.ports = ports
+        self.first: dict[int, int] = {}
+        with bed.enter(SENDER):
+            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+            self.sock.bind(("s0", 0))
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self.sock.settimeout(0.2)
+        self.deadline = time.monotonic() + FIRST_DATA_WAIT_S
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        try:
+            while len(self.first) < len(self.ports) and time.monotonic() < self.deadline:
+                try:
+                    frame, anc, _, _ = self.sock.recvmsg(128, socket.CMSG_SPACE(16))
+                except TimeoutError:
+                    continue
+                if len(frame) < 38 or frame[12:14] != b"\x08\x00" or frame[23] != IPPROTO_TCP:
+                    continue
+                ihl = (frame[14] & 0xF) * 4
+                (length,) = struct.unpack_from("!H", frame, 16)
+                (dport,) = struct.unpack_from("!H", frame, 14 + ihl + 2)
+                if length < FIRST_DATA_LEN or dport not in self.ports or dport in self.first:
+                    continue
+                stamp = next((struct.unpack("qq", data[:16]) for level, kind, data in anc
+                              if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS), None)
+                self.first[dport] = stamp[0] * NS + stamp[1] if stamp else time.time_ns()
+        finally:
+            self.sock.close()
+
+    def starts(self) -> tuple[int, ...]:
+        """Each flow's first data, after the earliest flow's (ns)."""
+        self.thread.join(max(0.0, self.deadline - time.monotonic()) + 1)
+        if missing := [p for p in self.ports if p not in self.first]:
+            raise XdpqError(f"no data seen from the flows to ports {missing}")
+        t0 = min(self.first.values())
+        return tuple(self.first[p] - t0 for p in self.ports)
+
+
 def kernel(bed: TestBed, compiled: Compiled, params: dict[str, object],
            exp: TcpFlows) -> TcpOutcome:
     """The flows with the kernel's TCP, through ``compiled`` deployed with ``--rate``."""
@@ -162,8 +223,10 @@ def kernel(bed: TestBed, compiled: Compiled, params: dict[str, object],
         with ExitStack() as servers:
             for port in ports:
                 servers.enter_context(iperf_server(bed, port))
+            first = _FirstData(bed, ports)
             clients = [start_iperf(bed, exp.seconds, 1, exp.cc, port, INTERVAL_S)
                        for port in ports]
+            starts = first.starts()
             reports = [iperf_report(c, exp.seconds) for c in clients]
             time.sleep(0.1)
         counters = fwd.stats().counters
@@ -182,7 +245,7 @@ def kernel(bed: TestBed, compiled: Compiled, params: dict[str, object],
         delays.append(tuple(max(0, iv["streams"][0]["rtt"] * 1000 - flow_base)
                             for iv in r["intervals"] if iv["sum"]["start"] >= start - 1e-6))
         retx.append(int(r["end"]["streams"][0]["sender"].get("retransmits", 0)))
-    return TcpOutcome(tuple(goodput), tuple(delays), tuple(retx), host, drops, marks)
+    return TcpOutcome(tuple(goodput), tuple(delays), tuple(retx), host, starts, drops, marks)
 
 
 def simulated(compiled: Compiled, params: dict[str, object], exp: TcpFlows) -> TcpOutcome:
@@ -191,9 +254,10 @@ def simulated(compiled: Compiled, params: dict[str, object], exp: TcpFlows) -> T
     until = int(exp.seconds * NS)
     start = exp.steady_from
     ecn = Ecn.CLASSIC if exp.ecn else Ecn.OFF
-    specs = [TcpSpec(i, cc=Cc(exp.cc), rtt_ns=rtt + exp.host_ns, ecn=ecn,
+    starts = exp.starts_ns or (0,) * len(exp.rtts_ns)
+    specs = [TcpSpec(i, cc=Cc(exp.cc), rtt_ns=rtt + exp.host_ns, ecn=ecn, start_ns=start,
                      jitter_ns=exp.jitter_ns, seed=exp.seed * 1000 + i)
-             for i, rtt in enumerate(exp.rtts_ns)]
+             for i, (rtt, start) in enumerate(zip(exp.rtts_ns, starts, strict=True))]
     agent = TcpAgent(specs)
     sched = scheduler_factory(compiled.program)(params)  # type: ignore[arg-type]
     res = Simulation(sched, VETH_BPS, bql=Bql(BqlMode.OFF), shaper=Shaper(exp.rate)).run(
@@ -209,7 +273,7 @@ def simulated(compiled: Compiled, params: dict[str, object], exp: TcpFlows) -> T
     drops = {k: v for k, v in res.counters.items() if k.startswith("drop_") and v}
     drops.update({k: n for k, (n, _) in sched.reasons.items() if n})
     return TcpOutcome(tuple(goodput), tuple(delays), tuple(s.retransmits for s in stats), 0,
-                      drops, res.counters["mark_ce"])
+                      starts, drops, res.counters["mark_ce"])
 
 
 def seeded_shares(compiled: Compiled, params: dict[str, object], exp: TcpFlows,
