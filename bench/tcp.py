@@ -5,16 +5,18 @@ Each experiment is N TCP flows with given base RTTs through a library scheduler
 at 50 Mbit/s (``xdpq/testing/tcpbed.py``): in the kernel (iperf3 -C cubic, the
 base RTTs from the delay program on the ACKs' path) and in the simulator
 (xdpq.sim.tcp, the same base RTTs plus the bed's own round trip as ping
-measured it). For each: per-flow goodput shares (ranked within flows of one
-RTT; the simulator's the mean over ``--seeds`` runs), the queueing delay the
-flows saw (smoothed RTT less the base) at the 10th, 50th, 90th and 99th
-percentiles, retransmissions, drops and ECN marks. Targets: shares within 5
+measured it, starting when the kernel's flows did). For each: when each flow
+started, per-flow goodput shares (ranked within flows of one RTT; the
+simulator's the mean over ``--seeds`` runs), the queueing delay at the 10th,
+50th, 90th and 99th percentiles (``queue_delay_ns``: the scheduler's queues;
+``srtt_delay_ns``: the senders' smoothed RTTs less the base),
+retransmissions, drops and ECN marks. Targets: shares within 5
 percentage points, the median delay within 25 %.
 
 The 2-core VM is shared: kernel figures move from run to run (a FIFO's
 shares most: which flow it favours is chance).
 
-Run: .venv/bin/python bench/tcp.py [--quick] [--only fq_codel,fifo,...] [--seconds S]
+Run: .venv/bin/python bench/tcp.py [--quick] [--only fq_codel,fifo,...] [--seeds N]
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ def side(o: TcpOutcome, exp: TcpFlows) -> dict[str, object]:
     return {"goodput_bps": list(o.goodput_bps), "shares": list(o.shares),
             "ranked_shares": list(o.ranked_shares(exp)),
             "queue_delay_ns": {f"p{q}": o.delay_percentile(q) for q in PERCENTILES},
+            "srtt_delay_ns": {f"p{q}": o.srtt_percentile(q) for q in PERCENTILES},
             "retransmits": list(o.retransmits), "drops": o.drops, "marks": o.marks}
 
 
@@ -83,7 +86,7 @@ def main() -> int:
             exp = TcpFlows(tuple(r * MS for r in rtts), RATE,
                            seconds / 2 if args.quick else seconds, ecn=ecn)
             k = kernel(bed, compiled, {}, exp)
-            exp = replace(exp, host_ns=k.host_ns)
+            exp = replace(exp, host_ns=k.host_ns, starts_ns=k.starts_ns)
             s = simulated(compiled, {}, exp)
             runs = seeded_shares(compiled, {}, exp, args.seeds)
             want = mean_shares(runs)
@@ -92,6 +95,7 @@ def main() -> int:
             off = abs(s50 - k50) / k50 if k50 else float("inf")
             out[name] = {"scheduler": sched, "rtts_ns": list(exp.rtts_ns), "ecn": ecn,
                          "seconds": exp.seconds, "host_ns": k.host_ns,
+                         "starts_ns": list(k.starts_ns),
                          "kernel": side(k, exp), "simulator": side(s, exp),
                          "simulator_expected_shares": list(want),
                          "simulator_seed_shares": [list(r) for r in runs]}
@@ -101,7 +105,9 @@ def main() -> int:
                                                 "met": off <= 0.25}
             log(f"{name}: shares kernel {[round(x, 3) for x in k.ranked_shares(exp)]}, "
                 f"simulator {[round(x, 3) for x in want]} ({100 * apart:.1f} pp); queue delay "
-                f"p50 kernel {k50 / MS:.2f} ms, simulator {s50 / MS:.2f} ms ({100 * off:.0f} %); "
+                f"p50 kernel {k50 / MS:.2f} ms, simulator {s50 / MS:.2f} ms ({100 * off:.0f} %; "
+                f"srtt less base {k.srtt_percentile(50) / MS:.2f} / "
+                f"{s.srtt_percentile(50) / MS:.2f} ms); "
                 f"drops {k.drops} / {s.drops}; marks {k.marks} / {s.marks}")
     out["targets"] = targets
     print(json.dumps(out))

@@ -8,11 +8,15 @@ agree within 5 percentage points of the simulator's (flows alike in order of
 their shares; one kernel run is held to the range of a few simulator runs
 that differ in their senders' jitter, widened by 5 points). Under the FIFO
 they do not, reliably: the kernel's drop-tail often lets one flow of four take
-27 to 32 % for tens of seconds, the model's about 25 % (docs/simulator.md says
-why; bench/tcp.py reports the distance). With equal RTTs, the queueing delay
-the flows see agrees at the median within 25 %; with RTTs of 10 and 40 ms
-the model's median is 22 to 30 % above the kernel's (CoDel acts on the
-model's short-RTT flows more often), which bench/tcp.py reports. The drops
+27 to 38 % for the whole run, the model's 25 to 32 %. The simulator's flows start
+when the kernel's did (its clients start up to 80 ms apart), but the kernel's
+HyStart ends slow start earlier and at more unequal windows, which the FIFO's
+synchronised losses then keep (docs/simulator.md gives the measures;
+bench/tcp.py reports the distance). The queueing delay, as the bytes the
+scheduler's queues hold sampled every 20 ms on both sides, agrees at the
+median within 25 % in every case (the senders' smoothed RTTs less the base,
+which bench/tcp.py reports too, also carry what a loaded machine adds to a
+round trip, and are not held). The drops
 are the same kind, in numbers within a factor of two. With ECN, fq_codel
 marks instead of dropping, on both sides.
 """
@@ -45,14 +49,13 @@ def test_kernel_tcp_and_the_simulators_agree(bed: TestBed, scheduler: str, secon
     compiled = compile_library(scheduler)
     exp = TcpFlows(tuple(r * MS for r in rtts_ms), RATE, seconds, ecn=ecn)
     k = kernel(bed, compiled, {}, exp)
-    exp = replace(exp, host_ns=k.host_ns)  # the bed's own round trip, measured
+    exp = replace(exp, host_ns=k.host_ns, starts_ns=k.starts_ns)  # as the bed had them
     s = simulated(compiled, {}, exp)
     if scheduler != "fifo":  # a FIFO's shares: see the module's docstring
         runs = seeded_shares(compiled, {}, exp, SEEDS)
         assert within_spread(k.ranked_shares(exp), runs, PP), (k.ranked_shares(exp), runs)
-    if len(set(rtts_ms)) == 1:  # unequal RTTs: see the module's docstring
-        k50, s50 = k.delay_percentile(50), s.delay_percentile(50)
-        assert abs(k50 - s50) <= 0.25 * k50, (k50, s50)
+    k50, s50 = k.delay_percentile(50), s.delay_percentile(50)
+    assert abs(k50 - s50) <= 0.25 * k50, (k50, s50)
     payload = RATE * 1448 / 1514
     for side in (k, s):
         assert sum(side.goodput_bps) >= 0.9 * payload

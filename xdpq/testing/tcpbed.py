@@ -12,19 +12,28 @@ path: out0 to in0), which holds each packet for the delay of its source port
 the same shaper on an egress as fast as a veth.
 
 Both sides are measured alike over the steady part of the run (after
-``warmup`` of it): each flow's goodput as its receiver saw it, and the
-queueing delay its sender saw, as smoothed RTT samples less the flow's base
-RTT (``iperf3 -i 0.1`` reports the kernel's ``tcpi_rtt`` every 100 ms; the
-model's are sampled every 10 ms); and the scheduler's drops and ECN marks
-over the whole run. A flow's base RTT is its delay plus the bed's own round
-trip (the datapath's transmitters both ways, the hosts' stacks: about a
-millisecond), which ``ping`` measures through the idle bed before the flows
-start; the simulator's flows get the same base RTTs.
+``warmup`` of it): each flow's goodput as its receiver saw it; the queueing
+delay, as the bytes the scheduler's queues hold every 20 ms at the link rate
+(the deployment's queues read while it runs; in the simulator, from its
+records of when each packet came and left); the queueing delay each sender
+saw, as smoothed RTT samples less the flow's base RTT (``iperf3 -i 0.1``
+reports the kernel's ``tcpi_rtt`` every 100 ms; the model's are sampled
+every 10 ms), which on a loaded machine also holds the hosts' own delays;
+and the scheduler's drops and ECN marks over the whole run. A flow's base
+RTT is its delay plus the bed's own round trip (the datapath's transmitters
+both ways, the hosts' stacks: about a millisecond), which ``ping`` measures
+through the idle bed before the flows start; the simulator's flows get the
+same base RTTs. They also start as far apart as the kernel's did: a packet
+socket on the sender's veth takes the kernel's time stamp of each flow's
+first data frame.
 """
 
 from __future__ import annotations
 
 import math
+import socket
+import struct
+import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
@@ -34,14 +43,15 @@ from typing import Any
 from xdpq.codegen.build import Compiled
 from xdpq.codegen.python import scheduler_factory
 from xdpq.errors import XdpqError
+from xdpq.ir import Program
 from xdpq.ir.link import Bql, BqlMode, Shaper
 from xdpq.library import compile_library
 from xdpq.net.testbed import DUT, SENDER, TestBed
 from xdpq.runtime.deploy import Deployment
-from xdpq.runtime.report import scheduler_reasons
+from xdpq.runtime.report import queue_occupancy, scheduler_reasons
 from xdpq.sim.metrics import percentile
-from xdpq.sim.run import Simulation
-from xdpq.sim.tcp import NS, Cc, Ecn, TcpAgent, TcpSpec
+from xdpq.sim.run import Record, Simulation
+from xdpq.sim.tcp import IPPROTO_TCP, NS, Cc, Ecn, TcpAgent, TcpSpec
 from xdpq.testing.hosts import (
     IPERF_PORT,
     iperf_report,
@@ -55,6 +65,11 @@ VETH_BPS = 10 * 10**9  # the simulated egress: as fast as a veth
 DELAY_ENTRIES = 16  # the delay program's table: by source port modulo 16
 INTERVAL_S = 0.1  # iperf3's reports
 PINGS, PING_INTERVAL_S = 20, 0.02  # the bed's own round trip, before the flows
+ETH_P_ALL = 0x0003
+SO_TIMESTAMPNS = 35  # asm-generic and x86: the kernel's receive time on each frame
+FIRST_DATA_LEN = 1000  # an IP packet this long is a flow's data (iperf3's cookie is 37 bytes)
+FIRST_DATA_WAIT_S = 10.0  # for every flow's first data segment, from the clients' launch
+QUEUE_SAMPLE_NS = 20_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +88,10 @@ class TcpFlows:
     # directions, its hosts' stacks): the kernel's run measures it; the simulator adds
     # it to each flow's base RTT.
     host_ns: int = 0
+    # When each flow sends its first data, after the first flow's (ns): the kernel's
+    # run measures it (its clients start one after another); the simulator's flows
+    # start so. Empty: all at once.
+    starts_ns: tuple[int, ...] = ()
 
     def base_ns(self, flow: int) -> int:
         """A flow's base round trip: its delay and the bed's own."""
@@ -95,9 +114,12 @@ class TcpOutcome:
     """What one side measured."""
 
     goodput_bps: tuple[float, ...]  # per flow, over the steady window
-    queue_delay_ns: tuple[tuple[int, ...], ...]  # per flow: smoothed RTT less the base
+    # The scheduler's queues every QUEUE_SAMPLE_NS: the bytes they held, at the rate.
+    queue_delay_ns: tuple[int, ...]
+    srtt_delay_ns: tuple[tuple[int, ...], ...]  # per flow: smoothed RTT less the base
     retransmits: tuple[int, ...]  # per flow, over the run
     host_ns: int  # the bed's own round trip (ping's median, idle); 0 in the simulator
+    starts_ns: tuple[int, ...]  # each flow's first data segment, after the first's
     drops: dict[str, int]  # the datapath's drop_* counters and the program's reasons
     marks: int  # packets marked CE
 
@@ -107,8 +129,13 @@ class TcpOutcome:
         return tuple(g / total if total else 0.0 for g in self.goodput_bps)
 
     def delay_percentile(self, q: float) -> int:
-        """The queueing delay's percentile over every flow's samples."""
-        return percentile(sorted(d for flow in self.queue_delay_ns for d in flow), q)
+        """The queueing delay's percentile, as the scheduler's queues held it."""
+        return percentile(sorted(self.queue_delay_ns), q)
+
+    def srtt_percentile(self, q: float) -> int:
+        """The queueing delay's percentile as the senders saw it, over every flow's
+        samples: in the kernel, also whatever a loaded machine adds to a round trip."""
+        return percentile(sorted(d for flow in self.srtt_delay_ns for d in flow), q)
 
     def ranked_shares(self, exp: TcpFlows) -> tuple[float, ...]:
         """The shares with the flows of one base RTT in order of their shares: flows
@@ -134,6 +161,83 @@ def _window_bytes(intervals: list[dict[str, Any]], start: float) -> tuple[float,
     """Bytes in the intervals from ``start`` on, and how long those were (s)."""
     sel = [iv["sum"] for iv in intervals if iv["sum"]["start"] >= start - 1e-6]
     return sum(s["bytes"] for s in sel), sum(s["end"] - s["start"] for s in sel)
+
+
+class _FirstData:
+    """When each flow's first data segment leaves the sender, as the kernel stamped the
+    frame on the sender's veth. The clients are launched one after another, and on a
+    loaded machine they begin tens of milliseconds apart: which flow began first
+    decides the windows slow start ends at, which a FIFO then keeps unequal."""
+
+    def __init__(self, bed: TestBed, ports: list[int]) -> None:
+        self.ports = ports
+        self.first: dict[int, int] = {}
+        with bed.enter(SENDER):
+            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+            self.sock.bind(("s0", 0))
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self.sock.settimeout(0.2)
+        self.deadline = time.monotonic() + FIRST_DATA_WAIT_S
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        try:
+            while len(self.first) < len(self.ports) and time.monotonic() < self.deadline:
+                try:
+                    frame, anc, _, _ = self.sock.recvmsg(128, socket.CMSG_SPACE(16))
+                except TimeoutError:
+                    continue
+                if len(frame) < 38 or frame[12:14] != b"\x08\x00" or frame[23] != IPPROTO_TCP:
+                    continue
+                ihl = (frame[14] & 0xF) * 4
+                (length,) = struct.unpack_from("!H", frame, 16)
+                (dport,) = struct.unpack_from("!H", frame, 14 + ihl + 2)
+                if length < FIRST_DATA_LEN or dport not in self.ports or dport in self.first:
+                    continue
+                stamp = next((struct.unpack("qq", data[:16]) for level, kind, data in anc
+                              if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS), None)
+                self.first[dport] = stamp[0] * NS + stamp[1] if stamp else time.time_ns()
+        finally:
+            self.sock.close()
+
+    def starts(self) -> tuple[int, ...]:
+        """Each flow's first data, after the earliest flow's (ns)."""
+        self.thread.join(max(0.0, self.deadline - time.monotonic()) + 1)
+        if missing := [p for p in self.ports if p not in self.first]:
+            raise XdpqError(f"no data seen from the flows to ports {missing}")
+        t0 = min(self.first.values())
+        return tuple(self.first[p] - t0 for p in self.ports)
+
+
+class _QueueWatch:
+    """The bytes a deployment's queues hold, every QUEUE_SAMPLE_NS from now on: the
+    scheduler's own queueing delay, which a loaded machine's slower hosts do not add
+    to as they add to the round trips the senders see."""
+
+    def __init__(self, dep: Deployment, program: Program) -> None:
+        self.dep, self.program = dep, program
+        self.samples: list[tuple[int, int]] = []  # (ns from now, bytes)
+        self.t0 = time.monotonic_ns()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        while not self.done.wait(QUEUE_SAMPLE_NS / NS):
+            held = queue_occupancy(self.dep.obj, self.program)
+            self.samples.append((time.monotonic_ns() - self.t0,
+                                 sum(q["bytes"] for q in held.values())))
+
+    def stop(self) -> list[tuple[int, int]]:
+        self.done.set()
+        self.thread.join()
+        return self.samples
+
+
+def _delays(samples: list[tuple[int, int]], start_ns: int, rate: int) -> tuple[int, ...]:
+    """Bytes queued as the time they take at ``rate``, from ``start_ns`` on."""
+    return tuple(b * 8 * NS // rate for t, b in samples if t >= start_ns)
 
 
 def kernel(bed: TestBed, compiled: Compiled, params: dict[str, object],
@@ -162,9 +266,13 @@ def kernel(bed: TestBed, compiled: Compiled, params: dict[str, object],
         with ExitStack() as servers:
             for port in ports:
                 servers.enter_context(iperf_server(bed, port))
+            first = _FirstData(bed, ports)
+            watch = _QueueWatch(fwd, compiled.program)  # type: ignore[arg-type]
             clients = [start_iperf(bed, exp.seconds, 1, exp.cc, port, INTERVAL_S)
                        for port in ports]
+            starts = first.starts()
             reports = [iperf_report(c, exp.seconds) for c in clients]
+            queued = watch.stop()
             time.sleep(0.1)
         counters = fwd.stats().counters
         drops = {k: c.packets for k, c in counters.items() if k.startswith("drop_") and c.packets}
@@ -182,7 +290,8 @@ def kernel(bed: TestBed, compiled: Compiled, params: dict[str, object],
         delays.append(tuple(max(0, iv["streams"][0]["rtt"] * 1000 - flow_base)
                             for iv in r["intervals"] if iv["sum"]["start"] >= start - 1e-6))
         retx.append(int(r["end"]["streams"][0]["sender"].get("retransmits", 0)))
-    return TcpOutcome(tuple(goodput), tuple(delays), tuple(retx), host, drops, marks)
+    return TcpOutcome(tuple(goodput), _delays(queued, exp.steady_from, exp.rate), tuple(delays),
+                      tuple(retx), host, starts, drops, marks)
 
 
 def simulated(compiled: Compiled, params: dict[str, object], exp: TcpFlows) -> TcpOutcome:
@@ -191,9 +300,10 @@ def simulated(compiled: Compiled, params: dict[str, object], exp: TcpFlows) -> T
     until = int(exp.seconds * NS)
     start = exp.steady_from
     ecn = Ecn.CLASSIC if exp.ecn else Ecn.OFF
-    specs = [TcpSpec(i, cc=Cc(exp.cc), rtt_ns=rtt + exp.host_ns, ecn=ecn,
+    starts = exp.starts_ns or (0,) * len(exp.rtts_ns)
+    specs = [TcpSpec(i, cc=Cc(exp.cc), rtt_ns=rtt + exp.host_ns, ecn=ecn, start_ns=at,
                      jitter_ns=exp.jitter_ns, seed=exp.seed * 1000 + i)
-             for i, rtt in enumerate(exp.rtts_ns)]
+             for i, (rtt, at) in enumerate(zip(exp.rtts_ns, starts, strict=True))]
     agent = TcpAgent(specs)
     sched = scheduler_factory(compiled.program)(params)  # type: ignore[arg-type]
     res = Simulation(sched, VETH_BPS, bql=Bql(BqlMode.OFF), shaper=Shaper(exp.rate)).run(
@@ -208,8 +318,28 @@ def simulated(compiled: Compiled, params: dict[str, object], exp: TcpFlows) -> T
                             if t >= start))
     drops = {k: v for k, v in res.counters.items() if k.startswith("drop_") and v}
     drops.update({k: n for k, (n, _) in sched.reasons.items() if n})
-    return TcpOutcome(tuple(goodput), tuple(delays), tuple(s.retransmits for s in stats), 0,
-                      drops, res.counters["mark_ce"])
+    queued = _held(res.records, range(start, until, QUEUE_SAMPLE_NS), until)
+    return TcpOutcome(tuple(goodput), _delays(queued, start, exp.rate), tuple(delays),
+                      tuple(s.retransmits for s in stats), 0, starts, drops,
+                      res.counters["mark_ce"])
+
+
+def _held(records: list[Record], times: range, until: int) -> list[tuple[int, int]]:
+    """The bytes queued at each of ``times``: a packet from its arrival until it left
+    (or the end; a packet dropped on arrival never, and one an AQM dropped is not
+    counted, as when it left is not recorded)."""
+    steps = []
+    for r in records:
+        if r.outcome == "delivered" or r.outcome == "unfinished":
+            steps += [(r.arrived, r.size), (r.departed if r.departed >= 0 else until, -r.size)]
+    steps.sort()
+    out, held, i = [], 0, 0
+    for t in times:
+        while i < len(steps) and steps[i][0] <= t:
+            held += steps[i][1]
+            i += 1
+        out.append((t, held))
+    return out
 
 
 def seeded_shares(compiled: Compiled, params: dict[str, object], exp: TcpFlows,
