@@ -19,6 +19,10 @@ extern int bpf_rbtree_add_impl(struct bpf_rb_root *root, struct bpf_rb_node *nod
 extern struct bpf_rb_node *bpf_rbtree_first(struct bpf_rb_root *root) __ksym;
 extern struct bpf_rb_node *bpf_rbtree_remove(struct bpf_rb_root *root,
 					     struct bpf_rb_node *node) __ksym;
+/* Walking a tree (6.16): its root, and a node's right child. */
+extern struct bpf_rb_node *bpf_rbtree_root(struct bpf_rb_root *root) __ksym;
+extern struct bpf_rb_node *bpf_rbtree_right(struct bpf_rb_root *root,
+					    struct bpf_rb_node *node) __ksym;
 
 /* An open-coded loop (6.4): allowed under bpf_spin_lock, and the verifier
  * checks its body once however many times it runs. */

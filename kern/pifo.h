@@ -143,6 +143,68 @@ static __always_inline int xdpq_pifo_first(struct xdpq_pifo *q, __u32 w)
 	return m * 64 + xdpq_ctz64(*leaf);
 }
 
+#ifdef XDPQ_PUSHOUT
+/* Last non-empty bucket of window w, or -1: three find-last-sets, the mirror
+ * of xdpq_pifo_first. */
+static __always_inline int xdpq_pifo_last(struct xdpq_pifo *q, __u32 w)
+{
+	__u32 win = xdpq_pifo_window(q, w);
+	__u64 *top = xdpq_pifo_word(win);
+	__u64 *mid, *leaf;
+	__u32 t, m;
+
+	if (!*top)
+		return -1;
+	t = xdpq_fls64(*top);
+	mid = xdpq_pifo_word(win + 1 + t);
+	if (!*mid)
+		return -1;
+	m = t * 64 + xdpq_fls64(*mid);
+	leaf = xdpq_pifo_word(win + 1 + XDPQ_PIFO_MIDS + m);
+	if (!*leaf)
+		return -1;
+	return m * 64 + xdpq_fls64(*leaf);
+}
+
+/* Push-out (docs/queues.md): the worst entry of a non-empty PIFO is the last
+ * of its highest non-empty bucket, the secondary window's before the
+ * primary's. If an arrival of this rank would leave before it (a lower
+ * bucket: in the same one it would queue behind it), take the worst out into
+ * *e: 0; else -1. O(1): the bitmap, and the bucket's tail and its
+ * predecessor. Lock held. */
+static __always_inline int xdpq_pifo_evict(struct xdpq_pifo *q, __u64 rank, struct xdpq_entry *e)
+{
+	__u64 off = rank < q->base ? 0 : rank - q->base;
+	__u32 w = (q->primary ^ 1) & 1, slot;
+	struct xdpq_bucket *bk;
+	int b = xdpq_pifo_last(q, w);
+	__u64 worst = q->range + (__u64)b;	/* the victim's offset from base */
+
+	if (b < 0) {
+		w ^= 1;
+		b = xdpq_pifo_last(q, w);
+		worst = b;
+	}
+	if (b < 0 || off >= worst)
+		return -1;
+	bk = xdpq_pifo_bucket(q, w, b);
+	slot = bk->tail;
+	if (slot >= XDPQ_LINKS)
+		return -1;
+	if (bk->head == slot) {
+		bk->head = XDPQ_NIL;
+		xdpq_pifo_unmark(q, w, b);
+	} else {
+		bk->tail = *xdpq_prev(slot);
+		xdpq_link(bk->tail)->next = XDPQ_NIL;
+	}
+	xdpq_entry_of(e, slot);
+	q->len--;
+	q->bytes -= e->len;
+	return 0;
+}
+#endif
+
 /* The operations, with the lock held (a tree holds it across its levels). */
 static __always_inline int xdpq_pifo_push(struct xdpq_pifo *q, __u32 slot, __u64 rank, __u32 len)
 {

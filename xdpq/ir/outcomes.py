@@ -88,6 +88,10 @@ def enqueue_counters(res: Enq) -> tuple[str, ...]:
             return ("enqueued",)
         case Enq.CLAMPED:
             return ("pifo_clamped", "enqueued")
+        case Enq.PUSHOUT:  # the arrival stored, a queued packet dropped for it
+            return ("drop_pushout", "enqueued")
+        case Enq.CLAMPED_PUSHOUT:
+            return ("pifo_clamped", "drop_pushout", "enqueued")
         case Enq.FULL:
             return ("drop_queue_full",)
         case Enq.OUT_OF_WINDOW:

@@ -17,8 +17,9 @@ scenario to it). Where it cannot, it says why in one line on stderr and the
 reference runs instead: no C compiler, a scheduler that is not generated from
 a program or has run before, an event log asked for, something in the run it
 does not model (closed-loop sources; ECN marks, so a program that marks or reads
-the dequeued packet's ecn given ECN-capable packets), a slot pool larger than
-the kernel's, or values beyond its 64-bit ranges.
+the dequeued packet's ecn given ECN-capable packets; push-out from an rbtree,
+whose stand-in here is a heap), a slot pool larger than the kernel's, or values
+beyond its 64-bit ranges.
 """
 
 from __future__ import annotations
@@ -189,6 +190,8 @@ def _why_not(sim: Simulation) -> str:
         return "the scheduler is not one generated from a program (xdpq.codegen.python)"
     if sim.trace is not None:
         return "it keeps no event log (trace)"
+    if any(q.pushout and q.kind == "rbtree" for q in type(sched).program.queues):
+        return "it does not model push-out from an rbtree (its rbtrees are heaps)"
     for f in fields(sim):
         if f.name in MODELLED:
             continue
