@@ -17,9 +17,8 @@ scenario to it). Where it cannot, it says why in one line on stderr and the
 reference runs instead: no C compiler, a scheduler that is not generated from
 a program or has run before, an event log asked for, something in the run it
 does not model (closed-loop sources; ECN marks, so a program that marks or reads
-the dequeued packet's ecn given ECN-capable packets; push-out from an rbtree,
-whose stand-in here is a heap), a slot pool larger than the kernel's, or values
-beyond its 64-bit ranges.
+the dequeued packet's ecn given ECN-capable packets), a slot pool larger than
+the kernel's, or values beyond its 64-bit ranges.
 """
 
 from __future__ import annotations
@@ -66,6 +65,7 @@ RATE_LIMIT = 1 << 40  # bit/s
 MODELLED = frozenset({"scheduler", "rate_bps", "propagation_ns", "bql", "shaper", "trace",
                       "unclaimed", "pool", "fast"})
 _QUEUES = Fifo | Pifo | RBTree
+NAMES = 17  # outcomes and counters it knows (fastloop.c XQ_NAMES)
 _ERRORS = {-1: "it ran out of memory", -2: "a time reached 2^62 ns",
            -3: "its slot pool is larger than the kernel's", -4: "it does not model ECN marks"}
 
@@ -86,7 +86,7 @@ class _Sim(ctypes.Structure):
         ("departed", ctypes.c_void_p), ("outcome", ctypes.c_void_p),
         ("drop_item", ctypes.c_void_p), ("drop_reason", ctypes.c_void_p),
         ("drops", ctypes.c_uint64), ("reasons", ctypes.c_void_p),
-        ("counts", ctypes.c_uint64 * 16), ("order", ctypes.c_uint64 * 16),
+        ("counts", ctypes.c_uint64 * NAMES), ("order", ctypes.c_uint64 * NAMES),
         ("norder", ctypes.c_uint64),
         *((name, ctypes.c_uint64) for name in ("enqueued", "dequeued", "drop_aqm", "items")),
         *((name, ctypes.c_int64) for name in ("limit", "now", "last")),
@@ -190,8 +190,6 @@ def _why_not(sim: Simulation) -> str:
         return "the scheduler is not one generated from a program (xdpq.codegen.python)"
     if sim.trace is not None:
         return "it keeps no event log (trace)"
-    if any(q.pushout and q.kind == "rbtree" for q in type(sched).program.queues):
-        return "it does not model push-out from an rbtree (its rbtrees are heaps)"
     for f in fields(sim):
         if f.name in MODELLED:
             continue

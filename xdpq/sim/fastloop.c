@@ -426,21 +426,22 @@ int xq_run(struct xq_sim *s)
 			}
 			slot = xq_slot_take(item, now);
 			res = xdpq_sched_enqueue(&m, slot, pkt->len, now, &out);
-			if (res == XDPQ_ENQ_PUSHOUT || res == XDPQ_ENQ_CLAMPED_PUSHOUT) {
-				/* the arrival stored, a queued packet dropped for it */
-				__u64 victim = xq_slot_free(out.slot);
-
-				xq_count(s, XQ_DROP_PUSHOUT);
-				s->outcome[victim] = XQ_DROP_PUSHOUT;
-				queued--;
-				queued_bytes -= out.len;
-				res = res == XDPQ_ENQ_PUSHOUT ? XDPQ_ENQ_OK : XDPQ_ENQ_CLAMPED;
-			}
-			if (res != XDPQ_ENQ_OK && res != XDPQ_ENQ_CLAMPED)
+			if (res != XDPQ_ENQ_OK && res != XDPQ_ENQ_CLAMPED && res != XDPQ_ENQ_PUSHOUT &&
+			    res != XDPQ_ENQ_CLAMPED_PUSHOUT)
 				xq_slot_free(slot);
 			switch (res) {
 			case XDPQ_ENQ_OK:
 				enq_ok++;
+				break;
+			case XDPQ_ENQ_CLAMPED_PUSHOUT:
+				xq_count(s, XQ_PIFO_CLAMPED);
+				/* fall through */
+			case XDPQ_ENQ_PUSHOUT:	/* stored, and a queued packet dropped for it */
+				xq_count(s, XQ_DROP_PUSHOUT);
+				s->outcome[xq_slot_free(out.slot)] = XQ_DROP_PUSHOUT;
+				queued--;
+				queued_bytes -= out.len;
+				xq_count(s, XQ_ENQUEUED);
 				break;
 			case XDPQ_ENQ_CLAMPED:
 				xq_count(s, XQ_PIFO_CLAMPED);

@@ -10,7 +10,9 @@
  *   and never evict, as the simulator's reference keeps every flow.
  * - The rbtree kfuncs: a binary heap in the order of less(), equal nodes in
  *   the order they were added (bpf_rbtree_add puts them to the right), which
- *   is all kern/ asks of it: add, first, and remove of the first.
+ *   is all kern/ asks of it: add, first, remove, and (push-out) the last node
+ *   by a walk down the right spine from the root: here the root stands for
+ *   the last node, which has no right child.
  * - bpf_loop and the open-coded number iterator.
  * Memory that cannot be had ends the run through xq_fail: the caller then
  * runs the reference simulator.
@@ -321,15 +323,42 @@ struct bpf_rb_node *bpf_rbtree_first(struct bpf_rb_root *root)
 	return root->len ? root->heap[0] : NULL;
 }
 
+/* The last node in the order: a leaf of the heap (O(n), as push-out needs it
+ * only when the queue is full). The walk down the right spine ends at once. */
+struct bpf_rb_node *bpf_rbtree_root(struct bpf_rb_root *root)
+{
+	struct bpf_rb_node **h = root->heap, *last = NULL;
+	__u64 i;
+
+	for (i = root->len / 2; i < root->len; i++)
+		if (!last || xq_rb_before(root->less, last, h[i]))
+			last = h[i];
+	return last;
+}
+
+struct bpf_rb_node *bpf_rbtree_right(struct bpf_rb_root *root, struct bpf_rb_node *node)
+{
+	(void)root;
+	(void)node;
+	return NULL;
+}
+
+/* Take out the node at i: the last entry takes its place, and moves up or down. */
 struct bpf_rb_node *bpf_rbtree_remove(struct bpf_rb_root *root, struct bpf_rb_node *node)
 {
 	struct bpf_rb_node **h = root->heap, *last;
 	__u64 i = 0, c, n;
 
-	if (!root->len || h[0] != node)	/* kern/ only ever removes the first */
+	while (i < root->len && h[i] != node)
+		i++;
+	if (i == root->len)	/* kern/ removes only nodes it found in the tree */
 		abort();
 	last = h[--root->len];
 	n = root->len;
+	if (i == n)
+		return node;
+	for (; i && xq_rb_before(root->less, last, h[(i - 1) / 2]); i = (i - 1) / 2)
+		h[i] = h[(i - 1) / 2];
 	while ((c = 2 * i + 1) < n) {
 		if (c + 1 < n && xq_rb_before(root->less, h[c + 1], h[c]))
 			c++;
@@ -338,8 +367,7 @@ struct bpf_rb_node *bpf_rbtree_remove(struct bpf_rb_root *root, struct bpf_rb_no
 		h[i] = h[c];
 		i = c;
 	}
-	if (n)
-		h[i] = last;
+	h[i] = last;
 	return node;
 }
 
