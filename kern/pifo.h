@@ -122,8 +122,15 @@ static __always_inline void xdpq_pifo_unmark(struct xdpq_pifo *q, __u32 w, __u32
 	*top &= ~(1ULL << ((b >> 12) & 63));
 }
 
-/* First non-empty bucket of window w, or -1: three find-first-sets. */
-static __always_inline int xdpq_pifo_first(struct xdpq_pifo *q, __u32 w)
+/* The lowest set bit of a non-zero word, or with last its highest. */
+static __always_inline __u32 xdpq_pifo_bit(__u64 x, bool last)
+{
+	return last ? xdpq_fls64(x) : xdpq_ctz64(x);
+}
+
+/* First non-empty bucket of window w, or -1: three find-first-sets; with last,
+ * the last one, by three find-last-sets (push-out). */
+static __always_inline int xdpq_pifo_find(struct xdpq_pifo *q, __u32 w, bool last)
 {
 	__u32 win = xdpq_pifo_window(q, w);
 	__u64 *top = xdpq_pifo_word(win);
@@ -132,40 +139,18 @@ static __always_inline int xdpq_pifo_first(struct xdpq_pifo *q, __u32 w)
 
 	if (!*top)
 		return -1;
-	t = xdpq_ctz64(*top);
+	t = xdpq_pifo_bit(*top, last);
 	mid = xdpq_pifo_word(win + 1 + t);
 	if (!*mid)
 		return -1;
-	m = t * 64 + xdpq_ctz64(*mid);
+	m = t * 64 + xdpq_pifo_bit(*mid, last);
 	leaf = xdpq_pifo_word(win + 1 + XDPQ_PIFO_MIDS + m);
 	if (!*leaf)
 		return -1;
-	return m * 64 + xdpq_ctz64(*leaf);
+	return m * 64 + xdpq_pifo_bit(*leaf, last);
 }
 
 #ifdef XDPQ_PUSHOUT
-/* Last non-empty bucket of window w, or -1: three find-last-sets, the mirror
- * of xdpq_pifo_first. */
-static __always_inline int xdpq_pifo_last(struct xdpq_pifo *q, __u32 w)
-{
-	__u32 win = xdpq_pifo_window(q, w);
-	__u64 *top = xdpq_pifo_word(win);
-	__u64 *mid, *leaf;
-	__u32 t, m;
-
-	if (!*top)
-		return -1;
-	t = xdpq_fls64(*top);
-	mid = xdpq_pifo_word(win + 1 + t);
-	if (!*mid)
-		return -1;
-	m = t * 64 + xdpq_fls64(*mid);
-	leaf = xdpq_pifo_word(win + 1 + XDPQ_PIFO_MIDS + m);
-	if (!*leaf)
-		return -1;
-	return m * 64 + xdpq_fls64(*leaf);
-}
-
 /* Push-out (docs/queues.md): the worst entry of a non-empty PIFO is the last
  * of its highest non-empty bucket, the secondary window's before the
  * primary's. If an arrival of this rank would leave before it (a lower
@@ -177,12 +162,12 @@ static __always_inline int xdpq_pifo_evict(struct xdpq_pifo *q, __u64 rank, stru
 	__u64 off = rank < q->base ? 0 : rank - q->base;
 	__u32 w = (q->primary ^ 1) & 1, slot;
 	struct xdpq_bucket *bk;
-	int b = xdpq_pifo_last(q, w);
+	int b = xdpq_pifo_find(q, w, true);
 	__u64 worst = q->range + (__u64)b;	/* the victim's offset from base */
 
 	if (b < 0) {
 		w ^= 1;
-		b = xdpq_pifo_last(q, w);
+		b = xdpq_pifo_find(q, w, true);
 		worst = b;
 	}
 	if (b < 0 || off >= worst)
@@ -252,7 +237,7 @@ static __always_inline int xdpq_pifo_head_bucket(struct xdpq_pifo *q, __u32 *w)
 	if (!q->len)
 		return -1;
 	*w = q->primary & 1;
-	b = xdpq_pifo_first(q, *w);
+	b = xdpq_pifo_find(q, *w, false);
 	if (b >= 0)
 		return b;
 	*w ^= 1;
@@ -260,7 +245,7 @@ static __always_inline int xdpq_pifo_head_bucket(struct xdpq_pifo *q, __u32 *w)
 		q->primary = *w;
 		q->base += q->range;
 	}
-	return xdpq_pifo_first(q, *w);
+	return xdpq_pifo_find(q, *w, false);
 }
 
 static __always_inline int xdpq_pifo_head_entry(struct xdpq_pifo *q, struct xdpq_entry *e)

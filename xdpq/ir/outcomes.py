@@ -61,6 +61,9 @@ PASSED = (Claim.UNCLAIMED.value, "pass_oversize", Claim.MALFORMED.value)
 ARRIVAL_DROPS = ("drop_queue_full", "drop_no_slot", "drop_rank_window", "drop_no_memory",
                  Claim.ADMISSION.value, "drop_overlimit", Bypass.FULL.value)
 INGRESS_COUNTERS = STORED + PASSED + ARRIVAL_DROPS
+# Dropped from the queues after it was stored: by the dequeue hook (AQM), or pushed out
+# of a full queue by a better arrival (``full = pushout``).
+QUEUE_DROPS = ("drop_aqm", "drop_pushout")
 
 
 class Deq(Enum):
