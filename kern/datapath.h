@@ -648,15 +648,6 @@ static __always_inline int xdpq_unclaimed(struct xdp_md *ctx, __u32 slot, __u32 
 
 /* -- enqueue ---------------------------------------------------------------- */
 
-/* Both ends of the datapath are this one program. Attached to the ingress
- * interface it enqueues what arrives there (and may send in its place);
- * run by the transmitter with live-frame BPF_PROG_RUN, whose context names
- * the egress interface as the receiving one, it transmits. Why one program:
- * an XDP BPF_PROG_RUN with repeat > 1 first puts the program into the
- * kernel's XDP dispatcher and takes it out afterwards, each change waiting
- * for an RCU grace period (~20 ms here), unless the program is already there
- * because it is attached. The ingress program is attached, so transmitter
- * runs cost microseconds, not tens of milliseconds. */
 /* A queued packet a better arrival pushed out of its full queue (the
  * arrival is counted stored): a drop like any other, its slot released here,
  * out of the lock. */
@@ -668,6 +659,15 @@ static __always_inline void xdpq_pushed_out(struct xdpq_entry *out)
 	xdpq_slot_release(out->slot);
 }
 
+/* Both ends of the datapath are this one program. Attached to the ingress
+ * interface it enqueues what arrives there (and may send in its place);
+ * run by the transmitter with live-frame BPF_PROG_RUN, whose context names
+ * the egress interface as the receiving one, it transmits. Why one program:
+ * an XDP BPF_PROG_RUN with repeat > 1 first puts the program into the
+ * kernel's XDP dispatcher and takes it out afterwards, each change waiting
+ * for an RCU grace period (~20 ms here), unless the program is already there
+ * because it is attached. The ingress program is attached, so transmitter
+ * runs cost microseconds, not tens of milliseconds. */
 SEC("xdp")
 int xdpq_ingress(struct xdp_md *ctx)
 {
@@ -722,18 +722,15 @@ int xdpq_ingress(struct xdp_md *ctx)
 	else if (!xdpq_store(ctx, slot, len, now))
 		return XDP_PASS;
 	res = xdpq_sched_enqueue(&m, slot, len, now, &out);
-	switch (res) {
-	case XDPQ_ENQ_CLAMPED_PUSHOUT:
-	case XDPQ_ENQ_PUSHOUT:
+	if (res == XDPQ_ENQ_PUSHOUT || res == XDPQ_ENQ_CLAMPED_PUSHOUT) {
 		xdpq_pushed_out(&out);
-		if (res == XDPQ_ENQ_PUSHOUT)
-			goto stored;
-		/* fall through: stored below the window */
+		res = res == XDPQ_ENQ_PUSHOUT ? XDPQ_ENQ_OK : XDPQ_ENQ_CLAMPED;	/* the arrival's */
+	}
+	switch (res) {
 	case XDPQ_ENQ_CLAMPED:
 		xdpq_count(XDPQ_CNT_PIFO_CLAMPED, len);
 		/* fall through: stored */
 	case XDPQ_ENQ_OK:
-stored:
 		__sync_fetch_and_add(&xdpq_backlog, 1);
 		__sync_fetch_and_add(&xdpq_backlog_bytes, len);
 		xdpq_count(XDPQ_CNT_ENQUEUED, len);
