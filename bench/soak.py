@@ -41,7 +41,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from xdpq.ir.outcomes import STORED  # noqa: E402
+from xdpq.ir.outcomes import QUEUE_DROPS, STORED  # noqa: E402
 from xdpq.net.receiver import Receiver  # noqa: E402
 from xdpq.net.testbed import DUT, TestBed  # noqa: E402
 from xdpq.net.trafficgen import Flow, TrafficGen  # noqa: E402
@@ -197,13 +197,14 @@ def main() -> int:
     drops = {k: v for k, v in c.items() if k.startswith("drop_") and v}
     passed = {k: v for k, v in c.items() if k.startswith("pass_") and v}
     arrival_drops = sum(v for k, v in drops.items()
-                        if k not in ("drop_xmit", "drop_aqm", "drop_shutdown"))  # fmt: skip
+                        if k not in ("drop_xmit", *QUEUE_DROPS, "drop_shutdown"))  # fmt: skip
     accounted = received + refused + arrival_drops + sum(passed.values()) + c["drop_xmit"]
     checks = {
         "sent == received + refused + arrival drops + passed + drop_xmit": sent == accounted,
         "transmitted == received + drop_xmit": c["transmitted"] == received + c["drop_xmit"],
-        "stored == transmitted + drop_aqm + drop_shutdown":
-            sum(c[k] for k in STORED) == c["transmitted"] + c["drop_aqm"] + c["drop_shutdown"],
+        "stored == transmitted + dropped from the queues + drop_shutdown":
+            sum(c[k] for k in STORED) == c["transmitted"] + sum(c[k] for k in QUEUE_DROPS)
+            + c["drop_shutdown"],
     }  # fmt: skip
     no_leak = (slots_in_use == 0 and backlog == 0 and staged == 0
                and free == list(range(pool)))  # fmt: skip

@@ -24,6 +24,7 @@ enum xdpq_counter {
 	XDPQ_CNT_DROP_NO_SLOT,		/* the slot pool was empty */
 	XDPQ_CNT_DROP_RANK_WINDOW,	/* PIFO: rank beyond both windows */
 	XDPQ_CNT_DROP_NO_MEMORY,	/* rbtree: node allocation failed */
+	XDPQ_CNT_DROP_PUSHOUT,		/* queued, pushed out of a full queue by a better arrival */
 	XDPQ_CNT_DROP_ADMISSION,	/* the scheduler refused it on enqueue */
 	XDPQ_CNT_DROP_OVERLIMIT,	/* the queues held their byte limit (--latency at the rate) */
 	XDPQ_CNT_DROP_AQM,		/* the scheduler dropped it on dequeue */

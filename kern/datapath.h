@@ -9,8 +9,9 @@
  *   int xdpq_sched_classify(struct xdp_md *ctx, struct xdpq_meta *m, __u64 now)
  *         -> XDPQ_CLAIM, XDPQ_UNCLAIMED, XDPQ_MALFORMED, XDPQ_ADMISSION_DROP or
  *            XDPQ_NO_MEMORY (its state could not be allocated)
- *   int xdpq_sched_enqueue(struct xdpq_meta *m, __u32 slot, __u32 len, __u64 now)
- *         -> enum xdpq_enq
+ *   int xdpq_sched_enqueue(struct xdpq_meta *m, __u32 slot, __u32 len, __u64 now,
+ *                          struct xdpq_entry *out)
+ *         -> enum xdpq_enq; *PUSHOUT: out is the entry pushed out for it
  *   int xdpq_sched_dequeue(__u64 now, struct xdpq_entry *e, __u64 *when)
  *         -> XDPQ_DEQ_OK, XDPQ_DEQ_EMPTY, XDPQ_DEQ_LATER (not before *when)
  *            or XDPQ_DEQ_DROP (AQM: e names the slot to drop)
@@ -647,6 +648,17 @@ static __always_inline int xdpq_unclaimed(struct xdp_md *ctx, __u32 slot, __u32 
 
 /* -- enqueue ---------------------------------------------------------------- */
 
+/* A queued packet a better arrival pushed out of its full queue (the
+ * arrival is counted stored): a drop like any other, its slot released here,
+ * out of the lock. */
+static __always_inline void xdpq_pushed_out(struct xdpq_entry *out)
+{
+	__sync_fetch_and_sub(&xdpq_backlog, 1);
+	__sync_fetch_and_sub(&xdpq_backlog_bytes, out->len);
+	xdpq_count(XDPQ_CNT_DROP_PUSHOUT, out->len);
+	xdpq_slot_release(out->slot);
+}
+
 /* Both ends of the datapath are this one program. Attached to the ingress
  * interface it enqueues what arrives there (and may send in its place);
  * run by the transmitter with live-frame BPF_PROG_RUN, whose context names
@@ -662,6 +674,7 @@ int xdpq_ingress(struct xdp_md *ctx)
 	__u32 len = xdpq_frame_len(ctx);
 	__u64 now;
 	struct xdpq_meta m = {};
+	struct xdpq_entry out = {};
 	__u32 slot;
 	bool cut;
 	int res;
@@ -708,7 +721,11 @@ int xdpq_ingress(struct xdp_md *ctx)
 		xdpq_slot_head(slot, len, now);
 	else if (!xdpq_store(ctx, slot, len, now))
 		return XDP_PASS;
-	res = xdpq_sched_enqueue(&m, slot, len, now);
+	res = xdpq_sched_enqueue(&m, slot, len, now, &out);
+	if (res == XDPQ_ENQ_PUSHOUT || res == XDPQ_ENQ_CLAMPED_PUSHOUT) {
+		xdpq_pushed_out(&out);
+		res = res == XDPQ_ENQ_PUSHOUT ? XDPQ_ENQ_OK : XDPQ_ENQ_CLAMPED;	/* the arrival's */
+	}
 	switch (res) {
 	case XDPQ_ENQ_CLAMPED:
 		xdpq_count(XDPQ_CNT_PIFO_CLAMPED, len);

@@ -48,7 +48,7 @@ struct xdpq_node {
 	__u32 kind;		/* enum xdpq_kind */
 	__u32 clock;		/* its virtual clock; XDPQ_NIL: the real one */
 	__u32 vheap;		/* the heap of entries waiting on its virtual clock */
-	__u32 pad;
+	__u32 pushout;		/* full, it pushes out its worst entry for a better one */
 };
 
 /* Its fields but the queue's (.fifo, .pifo or .rb, initialised beside). */

@@ -122,8 +122,15 @@ static __always_inline void xdpq_pifo_unmark(struct xdpq_pifo *q, __u32 w, __u32
 	*top &= ~(1ULL << ((b >> 12) & 63));
 }
 
-/* First non-empty bucket of window w, or -1: three find-first-sets. */
-static __always_inline int xdpq_pifo_first(struct xdpq_pifo *q, __u32 w)
+/* The lowest set bit of a non-zero word, or with last its highest. */
+static __always_inline __u32 xdpq_pifo_bit(__u64 x, bool last)
+{
+	return last ? xdpq_fls64(x) : xdpq_ctz64(x);
+}
+
+/* First non-empty bucket of window w, or -1: three find-first-sets; with last,
+ * the last one, by three find-last-sets (push-out). */
+static __always_inline int xdpq_pifo_find(struct xdpq_pifo *q, __u32 w, bool last)
 {
 	__u32 win = xdpq_pifo_window(q, w);
 	__u64 *top = xdpq_pifo_word(win);
@@ -132,16 +139,56 @@ static __always_inline int xdpq_pifo_first(struct xdpq_pifo *q, __u32 w)
 
 	if (!*top)
 		return -1;
-	t = xdpq_ctz64(*top);
+	t = xdpq_pifo_bit(*top, last);
 	mid = xdpq_pifo_word(win + 1 + t);
 	if (!*mid)
 		return -1;
-	m = t * 64 + xdpq_ctz64(*mid);
+	m = t * 64 + xdpq_pifo_bit(*mid, last);
 	leaf = xdpq_pifo_word(win + 1 + XDPQ_PIFO_MIDS + m);
 	if (!*leaf)
 		return -1;
-	return m * 64 + xdpq_ctz64(*leaf);
+	return m * 64 + xdpq_pifo_bit(*leaf, last);
 }
+
+#ifdef XDPQ_PUSHOUT
+/* Push-out (docs/queues.md): the worst entry of a non-empty PIFO is the last
+ * of its highest non-empty bucket, the secondary window's before the
+ * primary's. If an arrival of this rank would leave before it (a lower
+ * bucket: in the same one it would queue behind it), take the worst out into
+ * *e: 0; else -1. O(1): the bitmap, and the bucket's tail and its
+ * predecessor. Lock held. */
+static __always_inline int xdpq_pifo_evict(struct xdpq_pifo *q, __u64 rank, struct xdpq_entry *e)
+{
+	__u64 off = rank < q->base ? 0 : rank - q->base;
+	__u32 w = (q->primary ^ 1) & 1, slot;
+	struct xdpq_bucket *bk;
+	int b = xdpq_pifo_find(q, w, true);
+	__u64 worst = q->range + (__u64)b;	/* the victim's offset from base */
+
+	if (b < 0) {
+		w ^= 1;
+		b = xdpq_pifo_find(q, w, true);
+		worst = b;
+	}
+	if (b < 0 || off >= worst)
+		return -1;
+	bk = xdpq_pifo_bucket(q, w, b);
+	slot = bk->tail;
+	if (slot >= XDPQ_LINKS)
+		return -1;
+	if (bk->head == slot) {
+		bk->head = XDPQ_NIL;
+		xdpq_pifo_unmark(q, w, b);
+	} else {
+		bk->tail = *xdpq_prev(slot);
+		xdpq_link(bk->tail)->next = XDPQ_NIL;
+	}
+	xdpq_entry_of(e, slot);
+	q->len--;
+	q->bytes -= e->len;
+	return 0;
+}
+#endif
 
 /* The operations, with the lock held (a tree holds it across its levels). */
 static __always_inline int xdpq_pifo_push(struct xdpq_pifo *q, __u32 slot, __u64 rank, __u32 len)
@@ -190,7 +237,7 @@ static __always_inline int xdpq_pifo_head_bucket(struct xdpq_pifo *q, __u32 *w)
 	if (!q->len)
 		return -1;
 	*w = q->primary & 1;
-	b = xdpq_pifo_first(q, *w);
+	b = xdpq_pifo_find(q, *w, false);
 	if (b >= 0)
 		return b;
 	*w ^= 1;
@@ -198,7 +245,7 @@ static __always_inline int xdpq_pifo_head_bucket(struct xdpq_pifo *q, __u32 *w)
 		q->primary = *w;
 		q->base += q->range;
 	}
-	return xdpq_pifo_first(q, *w);
+	return xdpq_pifo_find(q, *w, false);
 }
 
 static __always_inline int xdpq_pifo_head_entry(struct xdpq_pifo *q, struct xdpq_entry *e)

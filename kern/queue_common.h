@@ -21,6 +21,8 @@ enum xdpq_enq {
 	XDPQ_ENQ_OUT_OF_WINDOW,	/* PIFO: rank beyond the secondary window */
 	XDPQ_ENQ_NO_MEMORY,	/* rbtree: no node could be allocated */
 	XDPQ_ENQ_BAD_SLOT,	/* slot index outside the pool */
+	XDPQ_ENQ_PUSHOUT,	/* stored in a full queue, whose worst entry was pushed out */
+	XDPQ_ENQ_CLAMPED_PUSHOUT, /* both: stored below the PIFO window, and pushed one out */
 };
 
 struct xdpq_entry {
@@ -156,6 +158,20 @@ static __always_inline struct xdpq_link *xdpq_link(__u32 slot)
 /* A singly linked list of slots, in order of arrival. Both FIFO queues and
  * PIFO buckets are such lists; their owners know whether they are empty
  * (zeroed storage is a valid empty list). Callers hold the lock. */
+#ifdef XDPQ_PUSHOUT
+/* The slot before each in its list, so that push-out can take a PIFO
+ * bucket's tail (pifo.h xdpq_pifo_evict). Kept only in a program with
+ * push-out: the others never walk a list backwards. Valid for every slot but
+ * its list's head. */
+xdpq_locked __u32 xdpq_prevs[XDPQ_LINKS];
+
+static __always_inline __u32 *xdpq_prev(__u32 slot)
+{
+	xdpq_barrier_var(slot);
+	return &xdpq_prevs[slot & (XDPQ_LINKS - 1)];
+}
+#endif
+
 static __always_inline void xdpq_list_append(__u32 *head, __u32 *tail, __u32 slot, bool empty)
 {
 	__u32 t = *tail;
@@ -165,6 +181,9 @@ static __always_inline void xdpq_list_append(__u32 *head, __u32 *tail, __u32 slo
 		*head = slot;
 	else if (t < XDPQ_LINKS)
 		xdpq_link(t)->next = slot;
+#ifdef XDPQ_PUSHOUT
+	*xdpq_prev(slot) = t;
+#endif
 	*tail = slot;
 }
 

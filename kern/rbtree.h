@@ -63,6 +63,37 @@ static __always_inline void xdpq_rbnode_entry(struct xdpq_rbnode *n, struct xdpq
 	e->len = *(volatile __u32 *)&n->len;
 }
 
+/* A red-black tree of n nodes is at most 2 log2(n + 1) high: 64 bounds any
+ * tree of fewer than 2^32 nodes (ours hold at most the slot pool), so that a
+ * walk from the root (push-out, rbtree arrays) is bounded for the verifier,
+ * which checks the loop's body once. */
+#define XDPQ_RB_HEIGHT 64
+
+#ifdef XDPQ_PUSHOUT
+
+/* The worst node (push-out, docs/queues.md): the rightmost, the highest rank
+ * and among equal ranks the last to come; NULL when empty. Down the right
+ * spine, at most XDPQ_RB_HEIGHT steps. Lock held. */
+static __always_inline struct bpf_rb_node *xdpq_rbtree_last(struct bpf_rb_root *root)
+{
+	struct bpf_rb_node *n = bpf_rbtree_root(root), *r;
+	struct bpf_iter_num it;
+	int *i;
+
+	if (!n)
+		return NULL;
+	bpf_iter_num_new(&it, 0, XDPQ_RB_HEIGHT);
+	while ((i = bpf_iter_num_next(&it))) {
+		r = bpf_rbtree_right(root, n);
+		if (!r)
+			break;
+		n = r;
+	}
+	bpf_iter_num_destroy(&it);
+	return n;
+}
+#endif
+
 static __always_inline int xdpq_rbtree_enqueue(struct xdpq_rbtree *t, struct bpf_rb_root *root,
 					       __u32 slot, __u64 rank, __u32 len)
 {

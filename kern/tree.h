@@ -195,16 +195,49 @@ static __always_inline void xdpq_gained(__u32 n, __u64 now)
 #endif
 }
 
+#ifdef XDPQ_PUSHOUT
+/* A push-out leaf is full (docs/queues.md, "Push-out"): its worst entry
+ * leaves for an arrival of this rank that would be served before it, into
+ * *out. The node keeps its token: it stays non-empty, the arrival takes the
+ * victim's place, and a PIFO or rbtree leaf's head changes only if the
+ * arrival is the new head. (The checker gives push-out only to leaves whose
+ * packets never wait, so every entry of the node is in its queue.) */
+static __always_inline void xdpq_node_evicted(struct xdpq_node *nd, struct xdpq_entry *out)
+{
+	nd->len--;
+	nd->avail--;
+	nd->bytes -= out->len;
+}
+
+/* Its outcome for a stored arrival that pushed one out. */
+static __always_inline int xdpq_pushed(int res)
+{
+	return res == XDPQ_ENQ_CLAMPED ? XDPQ_ENQ_CLAMPED_PUSHOUT : XDPQ_ENQ_PUSHOUT;
+}
+#endif
+
 /* A packet into FIFO or PIFO leaf n (lock held): eligible now on its clock,
- * into its queue; else it waits, after the PIFO's window says yes. */
+ * into its queue; else it waits, after the PIFO's window says yes. A full
+ * push-out PIFO first pushes its worst entry out into *out. */
 static __always_inline int xdpq_node_enter(__u32 n, __u32 slot, __u64 rank, __u32 len,
-					   __u64 at, __u64 now)
+					   __u64 at, __u64 now, struct xdpq_entry *out)
 {
 	struct xdpq_node *nd = xdpq_node(n);
+#ifdef XDPQ_PUSHOUT
+	bool pushed = false;
+#endif
 	int res;
 
-	if (nd->len >= nd->cap)
+	if (nd->len >= nd->cap) {
+#ifdef XDPQ_PUSHOUT
+		if (!nd->pushout || !xdpq_is_pifo(nd) || xdpq_pifo_evict(&nd->pifo, rank, out))
+			return XDPQ_ENQ_FULL;
+		xdpq_node_evicted(nd, out);
+		pushed = true;
+#else
 		return XDPQ_ENQ_FULL;
+#endif
+	}
 #ifdef XDPQ_TIMED
 	if (at <= xdpq_clock_of(nd, now)) {
 #endif
@@ -217,6 +250,10 @@ static __always_inline int xdpq_node_enter(__u32 n, __u32 slot, __u64 rank, __u3
 		nd->len++;
 		nd->bytes += len;
 		xdpq_gained(n, now);
+#ifdef XDPQ_PUSHOUT
+		if (pushed)
+			return xdpq_pushed(res);
+#endif
 		return res;
 #ifdef XDPQ_TIMED
 	}
@@ -237,15 +274,17 @@ static __always_inline int xdpq_node_enter(__u32 n, __u32 slot, __u64 rank, __u3
 #endif
 }
 
+/* A packet into FIFO or PIFO leaf n; a PUSHOUT outcome gives the entry pushed
+ * out in *out, whose slot the caller releases. */
 static __always_inline int xdpq_tree_push(__u32 n, __u32 slot, __u64 rank, __u32 len, __u64 at,
-					  __u64 now)
+					  __u64 now, struct xdpq_entry *out)
 {
 	int res;
 
 	if (slot >= XDPQ_POOL_SLOTS)
 		return XDPQ_ENQ_BAD_SLOT;
 	xdpq_lock_take();
-	res = xdpq_node_enter(n, slot, rank, len, at, now);
+	res = xdpq_node_enter(n, slot, rank, len, at, now, out);
 	xdpq_lock_give();
 	return res;
 }
@@ -306,11 +345,6 @@ static bool xdpq_rba_less(struct bpf_rb_node *a, const struct bpf_rb_node *b)
 	return x->rank < y->rank || (x->rank == y->rank && x->seq < y->seq);
 }
 
-/* A red-black tree of n nodes is at most 2 log2(n + 1) high: 64 bounds any
- * tree of fewer than 2^32 nodes (ours hold at most the slot pool). The
- * verifier checks the loop's body once. */
-#define XDPQ_RB_HEIGHT 64
-
 /* The first entry of node n in the shared tree (lock held): the lower bound
  * of (n, 0, 0), found going down from the root; NULL when n has none. */
 static __always_inline struct bpf_rb_node *xdpq_rba_first(struct bpf_rb_root *root, __u32 n)
@@ -334,6 +368,32 @@ static __always_inline struct bpf_rb_node *xdpq_rba_first(struct bpf_rb_root *ro
 	return found;
 }
 
+#ifdef XDPQ_PUSHOUT
+/* The last entry of node n (push-out's worst): the greatest with that node,
+ * found going down from the root as xdpq_rba_first does; NULL when n has none. */
+static __always_inline struct bpf_rb_node *xdpq_rba_last(struct bpf_rb_root *root, __u32 n)
+{
+	struct bpf_rb_node *r = bpf_rbtree_root(root), *found = NULL;
+	struct bpf_iter_num it;
+	int *i;
+
+	bpf_iter_num_new(&it, 0, XDPQ_RB_HEIGHT);
+	while (r && (i = bpf_iter_num_next(&it))) {
+		if (container_of(r, struct xdpq_rbnode, rb)->node > n) {
+			r = bpf_rbtree_left(root, r);
+		} else {
+			found = r;
+			r = bpf_rbtree_right(root, r);
+		}
+	}
+	bpf_iter_num_destroy(&it);
+	if (found && container_of(found, struct xdpq_rbnode, rb)->node != n)
+		return NULL;
+	return found;
+}
+#define xdpq_rb_last(root, n) xdpq_rba_last(root, n)
+#endif
+
 #define xdpq_rb_first(root, n) xdpq_rba_first(root, n)
 #define xdpq_rb_order xdpq_rba_less
 
@@ -353,6 +413,7 @@ static __noinline __u64 xdpq_rba_head(__u32 n)
 }
 #elif defined(XDPQ_RBTREES)
 #define xdpq_rb_first(root, n) bpf_rbtree_first(root)
+#define xdpq_rb_last(root, n) xdpq_rbtree_last(root)
 #define xdpq_rb_order xdpq_rb_less
 #endif
 
@@ -497,12 +558,50 @@ static __always_inline __u64 xdpq_tree_later(void)
 #endif
 
 #ifdef XDPQ_RBTREES
-/* A packet into rbtree leaf n: its node is allocated first (not allowed
- * under the lock), and freed again if the packet waits or is refused. */
-static __always_inline int xdpq_tree_push_rb(__u32 n, __u32 slot, __u64 rank, __u32 len,
-					     __u64 at, __u64 now)
+#ifdef XDPQ_PUSHOUT
+/* A full push-out rbtree leaf: its worst node, taken out if an arrival of
+ * this rank would leave before it (a lower rank: with an equal one it would
+ * leave after it); else NULL. The caller reads it into its entry and frees
+ * it once it has given the lock back. */
+static __always_inline struct xdpq_rbnode *xdpq_rbtree_evict(__u32 n, __u64 rank)
 {
+	struct bpf_rb_root *root = xq_rbtree_root(n);
+	struct bpf_rb_node *r = xdpq_rb_last(root, n);
+	struct xdpq_node *nd = xdpq_node(n);
 	struct xdpq_rbnode *x;
+
+	if (!r || rank >= container_of(r, struct xdpq_rbnode, rb)->rank)
+		return NULL;
+	r = bpf_rbtree_remove(root, r);
+	if (!r)
+		return NULL;
+	x = container_of(r, struct xdpq_rbnode, rb);
+	nd->rb.len--;
+	nd->rb.bytes -= x->len;
+	nd->len--;
+	nd->avail--;
+	nd->bytes -= x->len;
+	return x;
+}
+#endif
+
+/* The node a push-out took out (if any) into its entry, and freed: with the
+ * lock given back. */
+static __always_inline void xdpq_rbtree_evicted(struct xdpq_rbnode *v, struct xdpq_entry *out)
+{
+	if (!v)
+		return;
+	xdpq_rbnode_entry(v, out);
+	xdpq_obj_drop(v);
+}
+
+/* A packet into rbtree leaf n: its node is allocated first (not allowed
+ * under the lock), and freed again if the packet waits or is refused. A full
+ * push-out leaf pushes its worst out for it, into *out (PUSHOUT). */
+static __always_inline int xdpq_tree_push_rb(__u32 n, __u32 slot, __u64 rank, __u32 len,
+					     __u64 at, __u64 now, struct xdpq_entry *out)
+{
+	struct xdpq_rbnode *x, *v = NULL;
 	struct xdpq_node *nd;
 	int res = XDPQ_ENQ_OK;
 
@@ -518,9 +617,16 @@ static __always_inline int xdpq_tree_push_rb(__u32 n, __u32 slot, __u64 rank, __
 	xdpq_lock_take();
 	nd = xdpq_node(n);
 	if (nd->len >= nd->cap) {
-		xdpq_lock_give();
-		xdpq_obj_drop(x);
-		return XDPQ_ENQ_FULL;
+#ifdef XDPQ_PUSHOUT
+		if (nd->pushout)
+			v = xdpq_rbtree_evict(n, rank);
+#endif
+		if (!v) {
+			xdpq_lock_give();
+			xdpq_obj_drop(x);
+			return XDPQ_ENQ_FULL;
+		}
+		res = XDPQ_ENQ_PUSHOUT;
 	}
 #ifdef XDPQ_WAITS
 	if (at > now) {
@@ -531,6 +637,7 @@ static __always_inline int xdpq_tree_push_rb(__u32 n, __u32 slot, __u64 rank, __
 		xdpq_heap_push(&xdpq_wait_root, slot, at, n);
 		xdpq_lock_give();
 		xdpq_obj_drop(x);
+		xdpq_rbtree_evicted(v, out);
 		return res;
 	}
 #endif
@@ -542,6 +649,7 @@ static __always_inline int xdpq_tree_push_rb(__u32 n, __u32 slot, __u64 rank, __
 	nd->bytes += len;
 	xdpq_gained(n, now);
 	xdpq_lock_give();
+	xdpq_rbtree_evicted(v, out);
 	return res;
 }
 

@@ -58,17 +58,33 @@ static __always_inline __u32 xdpq_frame_len(struct xdp_md *ctx)
 	return bpf_xdp_get_buff_len(ctx);
 }
 
-/* Count trailing zeros of a non-zero word: the population count of the
- * ones below the lowest set bit. Branch-free, so the verifier walks it once
- * rather than once per path. */
-static __always_inline __u32 xdpq_ctz64(__u64 x)
+/* Ones in a word. Branch-free, so the verifier walks it once rather than
+ * once per path. */
+static __always_inline __u32 xdpq_popcount64(__u64 v)
 {
-	__u64 v = (x & -x) - 1;
-
 	v = v - ((v >> 1) & 0x5555555555555555ULL);
 	v = (v & 0x3333333333333333ULL) + ((v >> 2) & 0x3333333333333333ULL);
 	v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
 	return (v * 0x0101010101010101ULL) >> 56;
+}
+
+/* Count trailing zeros of a non-zero word: the ones below the lowest set bit. */
+static __always_inline __u32 xdpq_ctz64(__u64 x)
+{
+	return xdpq_popcount64((x & -x) - 1);
+}
+
+/* The index of the highest set bit of a non-zero word: the ones of the word
+ * with every bit below its highest set, less one. */
+static __always_inline __u32 xdpq_fls64(__u64 x)
+{
+	x |= x >> 1;
+	x |= x >> 2;
+	x |= x >> 4;
+	x |= x >> 8;
+	x |= x >> 16;
+	x |= x >> 32;
+	return xdpq_popcount64(x) - 1;
 }
 
 #endif /* XDPQ_DEFS_H */

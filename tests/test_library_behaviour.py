@@ -165,3 +165,19 @@ def test_delay_loses_its_share_and_jitters_within_bounds(sched: Stepper) -> None
     assert all(r == Deq.OK.value for r, _ in drain(sched, 2000 - lost - at_once,
                                                    now=6_000_000))
     assert sched.step(6_000_000).result == Deq.EMPTY.value
+
+
+@pytest.mark.parametrize("sched", [("pfabric", {})], indirect=True)
+def test_pfabric_keeps_the_flows_nearest_completion(sched: Stepper) -> None:
+    """At most 24 packets; a smaller remaining size pushes out the largest queued, an
+    equal or larger one is refused while the queue is full."""
+    v6 = {"src": "fd00::1", "dst": "fd00::2"}
+    send(sched, 1000, 30, flow_label=700, **v6)  # a large flow: 24 stored, 6 refused
+    send(sched, 600, 4, **{"src": "10.0.0.1"})  # IPv4: the largest rank, refused
+    send(sched, 200, 10, flow_label=3, sport=2, **v6)  # a small one: pushes out ten
+    send(sched, 1001, 3, flow_label=700, sport=3, **v6)  # equal rank: refused
+    c = sched.packets()
+    assert (c["enqueued"], c["drop_queue_full"], c["drop_pushout"]) == (34, 6 + 4 + 3, 10)
+    got = drain(sched, 25)
+    assert got == [(Deq.OK.value, 200)] * 10 + [(Deq.OK.value, 1000)] * 14 + [
+        (Deq.EMPTY.value, 0)]

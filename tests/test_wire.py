@@ -19,7 +19,7 @@ import pytest
 from verbs import Cli, deploy_args, nothing_left, refused, wait_for
 
 from conftest import REPO
-from xdpq.ir.outcomes import ARRIVAL_DROPS, STORED
+from xdpq.ir.outcomes import ARRIVAL_DROPS, QUEUE_DROPS, STORED
 from xdpq.library import compile_library
 from xdpq.net.receiver import Receiver
 from xdpq.net.testbed import DUT, SENDER, TestBed
@@ -53,7 +53,7 @@ def adds_up(s: dict[str, Any]) -> None:
     stored = sum(c[k] for k in STORED)
     assert s["in"]["packets"] == stored + sum(c[k] for k in ARRIVAL_DROPS)
     assert sum(v["packets"] for v in s["passes"].values()) == 0  # nothing to the DUT's stack
-    assert stored == c["dequeued"] + c["drop_aqm"]
+    assert stored == c["dequeued"] + sum(c[k] for k in QUEUE_DROPS)
     assert c["dequeued"] == s["out"]["packets"]
     assert s["drops"]["xmit"]["packets"] == 0 and not s["egress_state"]["refusing"]
     assert s["bql"]["completed_bytes"] == s["out"]["bytes"]  # every byte the egress took

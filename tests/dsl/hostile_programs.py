@@ -7,8 +7,9 @@ quotes, ``%n``, control characters, homoglyphs), whose numbers and units are
 enormous or negative, whose expressions and ifs nest beyond every bound,
 whose queues are huge, form cycles or trees up to and past the depth limit
 (arrays of parents, arrays of rbtrees, rbtree parents, virtual clocks, fixed
-PIFO windows, eligibility at every level), whose state is signed, and raw
-junk. Most are near-valid, so that a good share passes check and goes further.
+PIFO windows, eligibility at every level, push-out where it means something
+and where it does not), whose state is signed, and raw junk. Most are
+near-valid, so that a good share passes check and goes further.
 
 ``outcome`` is the rule: ``check`` raises a SourceError positioned inside
 the program (anything else is a failure), or it passes and the simulator's
@@ -242,11 +243,14 @@ def _queues(r: random.Random, n: _Names) -> list[str]:
     cap = lambda: _number(r, 0.7) if r.random() < 0.03 else str(r.choice([1, 10, 4096, 65536]))  # noqa: E731
     rng = lambda: r.choice(["64", "1024", "4096", "65536"] * 10 + ["100", "0", "131072"])  # noqa: E731
     count = r.choice(["4", "4", "16", "1"] * 10 + ["4096", "4097", "0", _number(r, 0.5)])
-    leaf = r.choice([f"pifo(range = {rng()}, capacity = {cap()})", f"fifo(capacity = {cap()})",
-                     f"rbtree(capacity = {cap()})"])
+    # What a full queue does: push-out where it means something (a pifo or rbtree leaf
+    # whose packets never wait), and where it does not (a fifo, a parent, 'at').
+    full = lambda: r.choice([""] * 5 + [", full = pushout"] * 3 + [", full = drop", ", full = up"])  # noqa: E731
+    leaf = r.choice([f"pifo(range = {rng()}, capacity = {cap()}{full()})",
+                     f"fifo(capacity = {cap()}{full()})", f"rbtree(capacity = {cap()}{full()})"])
     queues = [
         f"queue {n.queue}: fifo(capacity = {cap()})",
-        f"queue {n.tree}: rbtree(capacity = {cap()})",
+        f"queue {n.tree}: rbtree(capacity = {cap()}{full()})",
         f"queue {n.array}[{count}]: {leaf}",
     ]
     match r.randrange(24):
@@ -260,7 +264,8 @@ def _queues(r: random.Random, n: _Names) -> list[str]:
         case 3:  # three levels
             queues += [f"queue {n.root}[2]: fifo() of {n.array}", f"queue top: fifo() of {n.root}"]
         case 5 | 6 | 7:  # a middle level, on a virtual clock or with fixed windows
-            clock = r.choice(["", f", clock = {n.glob}", ", base = 0", ", clock = sg"])
+            clock = r.choice(["", f", clock = {n.glob}", ", base = 0", ", clock = sg",
+                              ", full = pushout"])
             top = r.choice(["fifo()", "pifo(range = 64)"])
             queues += [f"queue {n.root}[{count}]: pifo(range = 64{clock}) of {n.array}",
                        f"queue top: {top} of {n.root}, {n.queue}"]

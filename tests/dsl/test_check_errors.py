@@ -80,7 +80,7 @@ GOLDEN = [
      "hint: ranks beyond two windows are dropped; scale ranks down (e.g. rank = t / 16) to fit"),
     (program("  enqueue q", "queue p: fifo(size = 10)\n"),
      "t.xdpq:3:15: error: fifo queues have no 'size'\nqueue p: fifo(size = 10)\n"
-     "              ^^^^^^^^^\nhint: fifo takes: capacity, clock"),
+     "              ^^^^^^^^^\nhint: fifo takes: capacity, clock, full"),
     (program("  enqueue q", "queue p: fifo(capacity = 100000)\n"),
      "t.xdpq:3:1: error: capacity 100000: a queue holds 1 to 65536 packets\n"
      "queue p: fifo(capacity = 100000)\n^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^"),

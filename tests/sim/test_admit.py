@@ -26,6 +26,7 @@ class Split:
 
     def __init__(self, sched: Any) -> None:
         self.sched = sched
+        self.tree = sched.tree  # where the simulator finds a packet pushed out
 
     def admit(self, pkt: Any, item: int, now: int) -> Claim | Enq:
         claim = self.sched.classify(pkt, now)

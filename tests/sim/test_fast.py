@@ -28,7 +28,7 @@ from xdpq.codegen.python import keeps_ecn, load_scheduler, scheduler_factory
 from xdpq.dsl import check, load, parse
 from xdpq.ir.layout import POOL_SLOTS
 from xdpq.ir.link import Bql, BqlMode, Shaper, ShaperError
-from xdpq.ir.outcomes import BYPASS_CAPACITY, INGRESS_COUNTERS, Unclaimed
+from xdpq.ir.outcomes import BYPASS_CAPACITY, INGRESS_COUNTERS, QUEUE_DROPS, Unclaimed
 from xdpq.library import library_path, names
 from xdpq.packet import ParseStatus
 from xdpq.resources import cache_dir
@@ -241,7 +241,7 @@ def test_the_outcomes_are_the_datapaths_counters() -> None:
     native = _native(source(PROGRAMS["fifo"]), cache_dir())
     assert not isinstance(native, str), native
     native.close()
-    named = set(native.names) - {"unfinished", "delivered", "pifo_clamped", "drop_aqm"}
+    named = set(native.names) - {"unfinished", "delivered", "pifo_clamped", *QUEUE_DROPS}
     assert named <= set(INGRESS_COUNTERS)
     assert set(INGRESS_COUNTERS) - named == {"pass_oversize"}  # frames a run never has
 

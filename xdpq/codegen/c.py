@@ -271,6 +271,8 @@ class Emitter:
             self.line("#define XDPQ_WAITS 1")
         if self.clocks:
             self.line("#define XDPQ_VCLOCKS 1")
+        if any(q.pushout for q in p.queues):
+            self.line("#define XDPQ_PUSHOUT 1")
         self.line('#include "lang.h"')
         self.line()
 
@@ -352,8 +354,9 @@ class Emitter:
                          f"{lay.pifo_offsets[n][1]}"
                     own = f".pifo = XDPQ_PIFO_INIT({at})" if q.base is None else \
                         f".pifo = XDPQ_PIFO_FIXED({at}, {q.base}ULL)"
+                pushout = ", .pushout = 1" if q.pushout else ""
                 self.line(f"[{n}] = {{ {own}, XDPQ_NODE_INIT({KIND_C[q.kind]}, {q.capacity}, "
-                          f"{parent}, {clock}) }},", 1)
+                          f"{parent}, {clock}){pushout} }},", 1)
         self.line("};")
         if not self.clocks:
             self.line("__u64 xq_clock_none;")
@@ -562,7 +565,7 @@ class Emitter:
     def enqueue(self) -> None:
         p = self.p
         self.line("static __always_inline int xdpq_sched_enqueue(struct xdpq_meta *m, __u32 slot, "
-                  "__u32 len, __u64 now)\n{")
+                  "__u32 len, __u64 now,\n\t\t\t\t\t      struct xdpq_entry *out)\n{")
         self.line("int res;\n", 1)
         if p.flow_on_dequeue:
             self.line("xq_flow_of[slot & (XDPQ_POOL_SLOTS - 1)] = m->key;", 1)
@@ -571,10 +574,10 @@ class Emitter:
         for i, q in enumerate(rbtrees):
             self.line(f"{'else ' if i else ''}if ({self.of_rbtree(q, 'm->node')})", 1)
             node = "m->node" if q.count else self.lay.first[q.name]
-            self.line(f"res = xdpq_tree_push_rb({node}, slot, m->rank, len, m->at, now);", 2)
+            self.line(f"res = xdpq_tree_push_rb({node}, slot, m->rank, len, m->at, now, out);", 2)
         if len(rbtrees) < len(leaves):
             self.line("else" if rbtrees else "", 1)
-            self.line("res = xdpq_tree_push(m->node, slot, m->rank, len, m->at, now);",
+            self.line("res = xdpq_tree_push(m->node, slot, m->rank, len, m->at, now, out);",
                       2 if rbtrees else 1)
         if p.ready:
             self.line(f"if {ENQ_OK}", 1)

@@ -149,6 +149,8 @@ class Scheduler(Protocol):
     # the program it was generated from.
     params: dict[str, Any]
     program: ir.Program
+    # Its queues (``evicted``: the packet the last PUSHOUT outcome dropped).
+    tree: Tree
 
     def step(self, now: int) -> tuple[Deq, int, int, int, int]:
         """``dequeue`` as a plain tuple of Dequeued's fields (what the simulator's
@@ -368,7 +370,7 @@ class _Emitter:
                 added = len(q.shape) > len(p.queue(q.parent).shape)
                 parent = f"{lay.first[q.parent]} + k" + (f" // {last}" if added else "")
             specs.append(f"[NodeSpec({q.kind!r}, {q.capacity}, {q.range}, {parent}, {clock}, "
-                         f"{q.base}) for k in range({n})]")
+                         f"{q.base}, {q.pushout}) for k in range({n})]")
             idx.append(f"[k % {last} for k in range({n})]")
         self.line(f"self.tree = t = Tree({' + '.join(specs)}, {lay.tops}, {len(self.clocks)})",
                   2)
@@ -434,7 +436,8 @@ class _Emitter:
                   *(["self.ecn[item] = pkt.ecn"] if self.ecn_kept else []),
                   *(["self.flow_of[item] = key"] if self.p.flow_on_dequeue else [])]
         if stored or self.p.ready:
-            self.line("if res is _OK or res is _CLAMPED:", d)
+            pushed = " or res.pushed_out" if any(q.pushout for q in self.p.queues) else ""
+            self.line(f"if res is _OK or res is _CLAMPED{pushed}:", d)
             for text in stored:
                 self.line(text, d + 1)
             if self.p.ready:

@@ -93,8 +93,11 @@ DEQUEUED_PATH = {"rank": C, "index": C}
 QUEUE_ATTRS = {"head": B, "packets": C, "bytes": B, "capacity": C}
 # (An rbtree's entries enter its tree only with a node allocated outside the lock:
 # moving them there as a virtual clock advances, under it, cannot be done.)
-QUEUE_ARGS = {"fifo": {"capacity", "clock"}, "rbtree": {"capacity"},
-              "pifo": {"capacity", "range", "clock", "base"}}
+QUEUE_ARGS = {"fifo": {"capacity", "clock", "full"}, "rbtree": {"capacity", "full"},
+              "pifo": {"capacity", "range", "clock", "base", "full"}}
+# What a full queue does with an arrival (``full = …``): refuse it (the default), or
+# push out its worst packet for an arrival that ranks better (docs/queues.md).
+FULL = ("drop", "pushout")
 # Bucket storage of one PIFO declaration, an array counted whole (8 bytes each): 8 MiB,
 MAX_PIFO_BUCKETS = 1 << 20
 # ... and of all PIFOs of a program together (16 MiB): one global section holds them.
@@ -688,13 +691,14 @@ class _Checker:
                 body = (ir.Enqueue(sc.parents[q.name], (), ir.Const(0), None, q.span),)
                 hook = ir.Hook(tuple(f"i{k}" for k in range(len(q.dims))), body, (), q.span)
             ready[q.name] = hook
+        self.pushouts(p.queues, decls, lowered[("enqueue", None)])
         self.pifo_windows(p.queues, decls, lowered, sc, {prm.name: prm for prm in params})
         queues = tuple(
             ir.Queue(name=q.name, kind=q.kind, shape=decls[q.name].shape,
                      capacity=sc.capacities[q.name], range=decls[q.name].range,
                      parent=sc.parents.get(q.name), children=tuple(q.of),
                      state=tuple(qstate.get(q.name, ())), clock=sc.clocks.get(q.name),
-                     base=decls[q.name].base)
+                     base=decls[q.name].base, pushout=decls[q.name].pushout)
             for q in p.queues)
         return ir.Program(name=p.name, params=tuple(params), queues=queues,
                           globals=tuple(globals_), flow_key=flow_key, flow_vars=tuple(flow_vars),
@@ -777,12 +781,16 @@ class _Checker:
         """Check a queue declaration by itself: its shape, arguments and range."""
         args = {}
         clock = None
+        pushout = False
         for a in q.args:
             if a.name not in QUEUE_ARGS[q.kind]:
                 raise self.error(f"{q.kind} queues have no '{a.name}'", a.span,
                                  f"{q.kind} takes: {', '.join(sorted(QUEUE_ARGS[q.kind]))}")
             if a.name == "clock":
                 clock = a
+                continue
+            if a.name == "full":
+                pushout = self.full(q, a)
                 continue
             args[a.name] = self.constant(a.value, f"'{a.name}'")
         shape = []
@@ -813,7 +821,52 @@ class _Checker:
                                  "buckets", q.span,
                                  f"at most {MAX_PIFO_BUCKETS}: use a smaller range")
         base = args["base"][0] if "base" in args else None
-        return _Decl(tuple(shape), cap, rng, clock, base)
+        return _Decl(tuple(shape), cap, rng, clock, base, pushout)
+
+    def full(self, q: ast.Queue, arg: ast.QueueArg) -> bool:
+        """``full = drop`` or ``full = pushout``: whether the queue pushes out."""
+        name = ".".join(arg.value.parts) if isinstance(arg.value, ast.Path) else ""
+        if name not in FULL:
+            raise self.error("a full queue either drops the arrival or pushes out its worst "
+                             "packet", arg.value.span, "full = drop (the default) or "
+                             "full = pushout")
+        if name == "drop":
+            return False
+        if q.kind == "fifo":
+            raise self.error("full = pushout: a fifo keeps arrival order, so it has no worst "
+                             "packet to push out", arg.span,
+                             "push-out needs ranks: a pifo or an rbtree")
+        if q.of:
+            raise self.error(f"full = pushout: the entries of '{q.name}' are the queues "
+                             "under it, not packets", arg.span,
+                             "give push-out to the queues that hold the packets")
+        return True
+
+    def pushouts(self, queues: tuple[ast.Queue, ...], decls: dict[str, _Decl],
+                 enqueue: ir.Hook) -> None:
+        """Push-out chooses among the packets a queue holds in rank order: none of its
+        packets may wait for an eligibility time beside it."""
+        def walk(body: tuple[ir.Stmt, ...]) -> None:
+            for s in body:
+                match s:
+                    case ir.If(then=then, orelse=orelse):
+                        walk(then)
+                        walk(orelse)
+                    case ir.Enqueue(queue=q, at=at, span=span) if at is not None \
+                            and decls[q].pushout:
+                        raise self.error(f"'{q}' pushes out (full = pushout), and this packet "
+                                         "would wait for its time beside it", span,
+                                         "push-out picks among the packets in rank order: "
+                                         "leave 'at' out, or the push-out")
+
+        for q in queues:
+            d = decls[q.name]
+            if d.pushout and d.clock is not None:
+                raise self.error(f"'{q.name}' pushes out (full = pushout) and has a clock, on "
+                                 "which its packets wait beside it", d.clock.span,
+                                 "push-out picks among the packets in rank order: leave "
+                                 "one of them out")
+        walk(enqueue.body)
 
     def clock(self, arg: ast.QueueArg, sc: _Scope) -> str:
         """``clock = v``: a global of the program, on which eligibility counts."""
@@ -956,6 +1009,7 @@ class _Decl:
     range: int
     clock: ast.QueueArg | None
     base: int | None
+    pushout: bool  # full = pushout
 
 
 def _dims(shape: tuple[int, ...]) -> str:

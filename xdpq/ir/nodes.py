@@ -237,6 +237,7 @@ class Queue:
     state: tuple[Var, ...]  # an array: per-queue state
     clock: str | None = None  # a virtual clock (a global) its entries' eligibility counts on
     base: int | None = None  # pifo: its windows stay at [base, base + 2 * range)
+    pushout: bool = False  # full, it pushes out its worst packet for a better one
 
     @property
     def count(self) -> int | None:

@@ -61,6 +61,9 @@ PASSED = (Claim.UNCLAIMED.value, "pass_oversize", Claim.MALFORMED.value)
 ARRIVAL_DROPS = ("drop_queue_full", "drop_no_slot", "drop_rank_window", "drop_no_memory",
                  Claim.ADMISSION.value, "drop_overlimit", Bypass.FULL.value)
 INGRESS_COUNTERS = STORED + PASSED + ARRIVAL_DROPS
+# Dropped from the queues after it was stored: by the dequeue hook (AQM), or pushed out
+# of a full queue by a better arrival (``full = pushout``).
+QUEUE_DROPS = ("drop_aqm", "drop_pushout")
 
 
 class Deq(Enum):
@@ -88,6 +91,10 @@ def enqueue_counters(res: Enq) -> tuple[str, ...]:
             return ("enqueued",)
         case Enq.CLAMPED:
             return ("pifo_clamped", "enqueued")
+        case Enq.PUSHOUT:  # the arrival stored, a queued packet dropped for it
+            return ("drop_pushout", "enqueued")
+        case Enq.CLAMPED_PUSHOUT:
+            return ("pifo_clamped", "drop_pushout", "enqueued")
         case Enq.FULL:
             return ("drop_queue_full",)
         case Enq.OUT_OF_WINDOW:

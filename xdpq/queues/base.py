@@ -19,10 +19,17 @@ class Enq(IntEnum):
     OUT_OF_WINDOW = 3
     NO_MEMORY = 4
     BAD_SLOT = 5
+    PUSHOUT = 6  # stored in a full queue, whose worst entry was pushed out for it
+    CLAMPED_PUSHOUT = 7  # both: stored below the PIFO window, and pushed one out
 
     @property
     def stored(self) -> bool:
-        return self in (Enq.OK, Enq.CLAMPED)
+        return self in (Enq.OK, Enq.CLAMPED, Enq.PUSHOUT, Enq.CLAMPED_PUSHOUT)
+
+    @property
+    def pushed_out(self) -> bool:
+        """Whether a queued entry was pushed out for this one."""
+        return self in (Enq.PUSHOUT, Enq.CLAMPED_PUSHOUT)
 
 
 @dataclass(frozen=True, slots=True)

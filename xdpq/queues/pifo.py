@@ -7,7 +7,7 @@ docs/queues.md's, the one spec this model and kern/pifo.h follow.
 
 from __future__ import annotations
 
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 
 from xdpq.queues.base import RANK_MAX, Enq, Entries, Raw, bad_rank
 
@@ -61,6 +61,25 @@ class Pifo(Entries):
         heappush(heap, (offset, self._arrivals, (rank, slot, size)))
         self._bytes += size
         return outcome
+
+    def evict(self, rank: int) -> Raw | None:
+        """Push-out (docs/queues.md): the worst entry, the last of the highest
+        non-empty bucket (the secondary's before the primary's), taken out if
+        ``rank`` would be served before it (a lower bucket); else None. (kern/pifo.h
+        finds it in O(1) by its bitmap; here a scan of the heap.)"""
+        if self._s:
+            heap, worst = self._s, self.range
+        elif self._p:
+            heap, worst = self._p, 0
+        else:
+            return None
+        victim = max(heap)
+        if max(rank - self.base, 0) >= worst + victim[0]:
+            return None
+        heap.remove(victim)
+        heapify(heap)
+        self._bytes -= victim[2][2]
+        return victim[2]
 
     def _head(self) -> list[tuple[int, int, Raw]]:
         """The window to serve from: the primary; when it is empty, the secondary,

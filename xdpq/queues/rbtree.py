@@ -27,6 +27,20 @@ class RBTree(Entries):
         self._bytes += size
         return _OK
 
+    def evict(self, rank: int) -> Raw | None:
+        """Push-out (docs/queues.md): the worst entry, the highest rank and among
+        equal ranks the last to come (kern/rbtree.h: the rightmost node), taken out
+        if ``rank`` is lower; else None."""
+        if not self._heap:
+            return None
+        victim = max(self._heap)
+        if rank >= victim[0]:
+            return None
+        self._heap.remove(victim)
+        heapq.heapify(self._heap)
+        self._bytes -= victim[2][2]
+        return victim[2]
+
     def first(self) -> Raw | None:
         return self._heap[0][2] if self._heap else None
 

@@ -47,6 +47,7 @@ NONE, HELD, WAITING, PARKED, ELIGIBLE = range(5)
 MAX_DEPTH = 8
 
 _OK, _FULL, _CLAMPED, _OUT_OF_WINDOW = Enq.OK, Enq.FULL, Enq.CLAMPED, Enq.OUT_OF_WINDOW
+_PUSHOUT, _CLAMPED_PUSHOUT = Enq.PUSHOUT, Enq.CLAMPED_PUSHOUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,7 @@ class NodeSpec:
     parent: int  # its parent's node, -1 at the top
     clock: int = -1  # its virtual clock (an index into Tree.clocks), -1: the real one
     base: int | None = None  # pifo: where its windows stay, if they do
+    pushout: bool = False  # full, it pushes out its worst packet for a better one
 
 
 def _queue(s: NodeSpec) -> Fifo | Pifo | RBTree:
@@ -92,6 +94,7 @@ class Tree:
         self.parent = [s.parent for s in specs]
         self.cap = [s.capacity for s in specs]
         self.vclock = [s.clock for s in specs]
+        self.pushout = [s.pushout for s in specs]
         self.q = [_queue(s) for s in specs]
         self.len = [0] * n  # entries in any state but held (a parent's: its children's tokens)
         self.bytes = [0] * n
@@ -108,14 +111,17 @@ class Tree:
         self.path_node = [0] * MAX_DEPTH
         self.path_rank = [0] * MAX_DEPTH
         self.depth = 0
+        # The entry the last PUSHOUT outcome pushed out: (rank, item, size).
+        self.evicted: tuple[int, int, int] = (0, -1, 0)
 
     # -- entering ------------------------------------------------------------------
 
     def push(self, n: int, item: int, rank: int, size: int, at: int, now: int) -> Enq:
-        """A packet into leaf ``n``: stored (OK, CLAMPED) or refused."""
+        """A packet into leaf ``n``: stored (OK, CLAMPED), stored pushing one out
+        (PUSHOUT, CLAMPED_PUSHOUT: ``evicted``) or refused."""
         length = self.len
         if length[n] >= self.cap[n]:
-            return _FULL
+            return self._push_out(n, item, rank, size, now) if self.pushout[n] else _FULL
         k = self.vclock[n]
         if at > (now if k < 0 else self.clocks[k]):
             return self._wait(n, item, rank, size, at, now)
@@ -125,6 +131,21 @@ class Tree:
             self.bytes[n] += size
             self._gained(n, now)
         return res
+
+    def _push_out(self, n: int, item: int, rank: int, size: int, now: int) -> Enq:
+        """Full push-out leaf ``n`` (kern/tree.h xdpq_node_enter, xdpq_tree_push_rb):
+        its worst entry leaves for an arrival that would be served before it, else
+        the arrival is refused. The node stays non-empty, so its token stays; none of
+        its packets wait (the checker sees to it)."""
+        victim = self.q[n].evict(rank)  # type: ignore[union-attr]
+        if victim is None:
+            return _FULL
+        self.evicted = victim
+        self.len[n] -= 1
+        self.avail[n] -= 1
+        self.bytes[n] -= victim[2]
+        res = self.push(n, item, rank, size, now, now)
+        return _CLAMPED_PUSHOUT if res is _CLAMPED else _PUSHOUT
 
     def _wait(self, n: int, item: int, rank: int, size: int, at: int, now: int) -> Enq:
         """A packet that is not yet eligible: into the heap of its clock."""

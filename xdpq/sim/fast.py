@@ -65,6 +65,7 @@ RATE_LIMIT = 1 << 40  # bit/s
 MODELLED = frozenset({"scheduler", "rate_bps", "propagation_ns", "bql", "shaper", "trace",
                       "unclaimed", "pool", "fast"})
 _QUEUES = Fifo | Pifo | RBTree
+NAMES = 17  # outcomes and counters it knows (fastloop.c XQ_NAMES)
 _ERRORS = {-1: "it ran out of memory", -2: "a time reached 2^62 ns",
            -3: "its slot pool is larger than the kernel's", -4: "it does not model ECN marks"}
 
@@ -85,7 +86,7 @@ class _Sim(ctypes.Structure):
         ("departed", ctypes.c_void_p), ("outcome", ctypes.c_void_p),
         ("drop_item", ctypes.c_void_p), ("drop_reason", ctypes.c_void_p),
         ("drops", ctypes.c_uint64), ("reasons", ctypes.c_void_p),
-        ("counts", ctypes.c_uint64 * 16), ("order", ctypes.c_uint64 * 16),
+        ("counts", ctypes.c_uint64 * NAMES), ("order", ctypes.c_uint64 * NAMES),
         ("norder", ctypes.c_uint64),
         *((name, ctypes.c_uint64) for name in ("enqueued", "dequeued", "drop_aqm", "items")),
         *((name, ctypes.c_int64) for name in ("limit", "now", "last")),

@@ -37,6 +37,7 @@ enum xq_name {
 	XQ_DROP_OVERLIMIT,
 	XQ_DROP_BYPASS_FULL,
 	XQ_DROP_AQM,
+	XQ_DROP_PUSHOUT,
 	XQ_NAMES
 };
 
@@ -45,7 +46,7 @@ const char *const xq_names[XQ_NAMES] = {
 	"unfinished", "delivered", "enqueued", "pifo_clamped", "forward_unclaimed",
 	"forward_malformed", "pass_unclaimed", "pass_malformed", "drop_admission",
 	"drop_queue_full", "drop_rank_window", "drop_no_memory", "drop_no_slot",
-	"drop_overlimit", "drop_bypass_full", "drop_aqm",
+	"drop_overlimit", "drop_bypass_full", "drop_aqm", "drop_pushout",
 };
 const __u32 xq_nnames = XQ_NAMES;
 const __u32 xq_nreasons = XQ_REASONS;
@@ -370,6 +371,7 @@ int xq_run(struct xq_sim *s)
 			const struct xdpq_pkt *pkt = &s->kinds[s->kind[idx]];
 			__u64 item = s->items++;
 			struct xdpq_meta m = { 0 };
+			struct xdpq_entry out;
 			__u32 slot;
 			int res;
 
@@ -423,12 +425,23 @@ int xq_run(struct xq_sim *s)
 				continue;
 			}
 			slot = xq_slot_take(item, now);
-			res = xdpq_sched_enqueue(&m, slot, pkt->len, now);
-			if (res != XDPQ_ENQ_OK && res != XDPQ_ENQ_CLAMPED)
+			res = xdpq_sched_enqueue(&m, slot, pkt->len, now, &out);
+			if (res != XDPQ_ENQ_OK && res != XDPQ_ENQ_CLAMPED && res != XDPQ_ENQ_PUSHOUT &&
+			    res != XDPQ_ENQ_CLAMPED_PUSHOUT)
 				xq_slot_free(slot);
 			switch (res) {
 			case XDPQ_ENQ_OK:
 				enq_ok++;
+				break;
+			case XDPQ_ENQ_CLAMPED_PUSHOUT:
+				xq_count(s, XQ_PIFO_CLAMPED);
+				/* fall through */
+			case XDPQ_ENQ_PUSHOUT:	/* stored, and a queued packet dropped for it */
+				xq_count(s, XQ_DROP_PUSHOUT);
+				s->outcome[xq_slot_free(out.slot)] = XQ_DROP_PUSHOUT;
+				queued--;
+				queued_bytes -= out.len;
+				xq_count(s, XQ_ENQUEUED);
 				break;
 			case XDPQ_ENQ_CLAMPED:
 				xq_count(s, XQ_PIFO_CLAMPED);

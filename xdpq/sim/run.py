@@ -342,6 +342,11 @@ class Simulation:
                 if names[-1] != "enqueued":
                     rec.outcome = names[-1]
                     continue
+                if res.pushed_out:  # a queued packet dropped for this one
+                    _, gone, gone_size = self.scheduler.tree.evicted
+                    records[gone].outcome = "drop_pushout"
+                    queued -= 1
+                    queued_bytes -= gone_size
             queued += 1
             queued_bytes += pkt.len
             if not busy:

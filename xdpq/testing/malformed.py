@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 
 from xdpq.bpf.program import XDP_DROP, XDP_PASS
 from xdpq.errors import BpfError
-from xdpq.ir.outcomes import INGRESS_COUNTERS, STORED
+from xdpq.ir.outcomes import INGRESS_COUNTERS, QUEUE_DROPS, STORED
 from xdpq.packet import ParseStatus, parse
 
 ETH_HLEN = 14
@@ -436,11 +436,11 @@ class IngressCheck:
         c = self.counters()
         self._last = c
         pkts = {k: v[0] - self._base[k][0] for k, v in c.items()}
-        gone = ("transmitted", "drop_aqm", "drop_shutdown")
+        gone = ("transmitted", *QUEUE_DROPS, "drop_shutdown")
         errors = []
         if sum(pkts[k] for k in STORED) != sum(pkts[k] for k in gone):
-            errors.append(f"stored {[pkts[k] for k in STORED]} != transmitted + drop_aqm + "
-                          f"drop_shutdown {[pkts[k] for k in gone]}")  # fmt: skip
+            errors.append(f"stored {[pkts[k] for k in STORED]} != {' + '.join(gone)} "
+                          f"{[pkts[k] for k in gone]}")  # fmt: skip
         if pkts["dequeued"] != self.dequeued:
             errors.append(f"dequeued {pkts['dequeued']}, {self.dequeued} steps dequeued")
         if sum(pkts[k] for k in INGRESS_COUNTERS) != self.sent:
@@ -461,8 +461,8 @@ class IngressCheck:
         # Cumulative: once bytes go missing the gap stays; keep the latest account.
         self.byte_gap = sum(nbytes[k] for k in STORED) - sum(nbytes[k] for k in gone)
         self.byte_errors = [
-            f"stored {[nbytes[k] for k in STORED]} B != transmitted + drop_aqm + "
-            f"drop_shutdown {[nbytes[k] for k in gone]} B (after {self.dequeued} dequeues)"
+            f"stored {[nbytes[k] for k in STORED]} B != {' + '.join(gone)} "
+            f"{[nbytes[k] for k in gone]} B (after {self.dequeued} dequeues)"
         ] if self.byte_gap else []  # fmt: skip
 
     def summary(self) -> dict[str, object]:

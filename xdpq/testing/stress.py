@@ -57,7 +57,7 @@ from xdpq.bpf import libbpf, xdp_ctx
 from xdpq.bpf.maps import u32
 from xdpq.bpf.program import XDP_DROP, XDP_PASS, XDP_REDIRECT
 from xdpq.errors import BpfError
-from xdpq.ir.outcomes import ARRIVAL_DROPS, INGRESS_COUNTERS, PASSED, STORED
+from xdpq.ir.outcomes import ARRIVAL_DROPS, INGRESS_COUNTERS, PASSED, QUEUE_DROPS, STORED
 from xdpq.runtime.counters import counter_names
 from xdpq.testing.frames import FrameSpec, frame
 from xdpq.testing.malformed import free_slots
@@ -283,9 +283,10 @@ def _account(stepper: Stepper, res: Result) -> None:
                  f"{sum(c[k] for k in PASSED)}")  # fmt: skip
     if set(res.verdicts) - {XDP_DROP, XDP_PASS}:
         e.append(f"unexpected verdicts {dict(res.verdicts)}")
-    if stored != c["dequeued"] + c["drop_aqm"] + res.backlog:
-        e.append(f"stored {stored} != dequeued {c['dequeued']} + drop_aqm "
-                 f"{c['drop_aqm']} + still queued {res.backlog}")  # fmt: skip
+    dropped = sum(c[k] for k in QUEUE_DROPS)
+    if stored != c["dequeued"] + dropped + res.backlog:
+        e.append(f"stored {stored} != dequeued {c['dequeued']} + dropped from the queues "
+                 f"{dropped} + still queued {res.backlog}")  # fmt: skip
     if c["dequeued"] != c["transmitted"] + res.staged:
         e.append(f"dequeued {c['dequeued']} != transmitted {c['transmitted']} + "
                  f"still staged {res.staged}")  # fmt: skip
