@@ -180,11 +180,14 @@ def test_kernel_pushout_never_leaks_a_slot(kernel: Stepper) -> None:
 
 # -- both at once -----------------------------------------------------------------
 
-# Two push-out leaves under a parent, and a push-out queue of its own: ranks from
+# Two push-out leaves under a parent, two of an rbtree array (one kernel rbtree,
+# where each pushes out its own worst), and a push-out queue of its own: ranks from
 # the size (PIFO windows of 64 ranks), and a fixed window where the DSCP is the rank.
 TREE = """scheduler both
 queue f[2]: pifo(range = 64, capacity = 3, full = pushout)
 queue root: fifo() of f
+queue e[2]: rbtree(capacity = 3, full = pushout)
+queue eroot: fifo() of e
 queue big: rbtree(capacity = 5, full = pushout)
 queue prio: pifo(range = 64, base = 0, capacity = 2, full = pushout)
 on enqueue {
@@ -192,6 +195,8 @@ on enqueue {
     enqueue prio rank ip.dscp / 8 + pkt.len / 512B
   } else if ip.dscp >= 16 {
     enqueue big rank pkt.len
+  } else if ip.dscp >= 8 {
+    enqueue e[pkt.len / 1B % 2] rank pkt.len
   } else {
     enqueue f[l4.sport] rank pkt.len / 32B
   }
@@ -234,6 +239,19 @@ def test_bursts_of_falling_sizes_push_out_alike(both: Pair) -> None:
     kernel_out, kernel_counts = run_kernel(both.kernel, trace)
     model_out, model_counts = run_model(both.make(), trace)
     assert kernel_counts["drop_pushout"] == 6 + 4 + 1  # f[0], big, prio
+    assert (kernel_out, kernel_counts) == (model_out, model_counts)
+
+
+@pytest.mark.kernel
+def test_a_queue_of_an_rbtree_array_pushes_out_its_own_worst(both: Pair) -> None:
+    """e[0] and e[1] share one kernel rbtree: each full queue pushes out its own
+    worst (1500 and 1501), never the tree's last, which belongs to the other."""
+    sizes = [1501, 1500, 1401, 1400, 1301, 1300, 1201, 1200, 1100]
+    trace: list[Arrive | Step] = [*(Arrive(1, size) for size in sizes), Step(1000, 8)]
+    both.kernel.reset()
+    kernel_out, kernel_counts = run_kernel(both.kernel, trace)
+    model_out, model_counts = run_model(both.make(), trace)
+    assert kernel_counts["drop_pushout"] == 3
     assert (kernel_out, kernel_counts) == (model_out, model_counts)
 
 
