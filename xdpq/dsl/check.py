@@ -888,8 +888,10 @@ class _Checker:
                      hooks: dict[tuple[str, str | None], ir.Hook], sc: _Scope,
                      params: dict[str, ir.Param]) -> None:
         """Warn of a pifo whose window moves while its ranks pick a level among a few
-        (ranks 0 and 1 for two priorities, a DSCP class): the window starts at the
-        first rank the empty pifo takes, and a lower rank after it waits behind it."""
+        spread wider than its two windows (a DSCP class times a large step): the
+        window starts at the first rank the empty pifo takes and moves down only while
+        its entries stay within two windows, so a rank further below waits behind the
+        lowest. (Levels within two windows keep their order: docs/queues.md.)"""
         ranks: dict[str, Bounds] = {}
 
         def walk(body: tuple[ir.Stmt, ...], lets: dict[str, Bounds]) -> None:
@@ -914,12 +916,13 @@ class _Checker:
                 walk(hook.body, lets)
         for q in queues:
             b, d = ranks.get(q.name), decls[q.name]
-            if q.kind != "pifo" or d.base is not None or b is None or b[0] == b[1]:
+            if q.kind != "pifo" or d.base is not None or b is None or b[1] - b[0] < 2 * d.range:
                 continue
             rng = min(max(d.range, 1 << max(6, (b[1] - b[0]).bit_length() - 1)), 65536)
-            self.warn(f"the ranks of '{q.name}' lie in {b[0]}..{b[1]}, and its window moves: it "
-                      "starts at the first rank the empty pifo holds, so a lower rank that "
-                      "comes after it waits behind it (strict priority is lost)", q.span,
+            self.warn(f"the ranks of '{q.name}' lie in {b[0]}..{b[1]}, wider than its two "
+                      "windows, and its window moves: it starts at the first rank the empty "
+                      "pifo holds, so a rank more than two windows below the highest it holds "
+                      "waits behind the lowest (strict priority is lost)", q.span,
                       f"fix its window: pifo(range = {rng}, base = {b[0]})")
 
     def pifo_storage(self, queues: tuple[ast.Queue, ...], decls: dict[str, _Decl]) -> None:
