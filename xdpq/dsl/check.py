@@ -56,6 +56,9 @@ FIELDS: dict[str, Kind] = {**{n: f.kind for n, f in PACKET_FIELDS.items() if not
                            "now": T}
 # Fields that can only key per-flow state (addresses are not numbers).
 KEY_ONLY = {n for n, f in PACKET_FIELDS.items() if f.address}
+# What every hook reads by a bare name: the clock, and the link rate (ir.LinkRate).
+READINGS: dict[str, tuple[ir.Expr, Kind]] = {"now": (ir.Now(), T),
+                                             "link_rate": (ir.LinkRate(), R)}
 # What a dequeue hook can read of the packet it got.
 DEQUEUED = {"rank": C, "len": B, "enqueued": T, "ecn": C}
 MAX_PACKETS = 65536
@@ -193,9 +196,10 @@ class _Checker:
                 return ir.ParamRef(head, None), sc.param_kinds[head]
             if head in sc.globals_:
                 return ir.Global(head), sc.globals_[head]
-            if head == "now":
-                return ir.Now(), T
-            raise self.unknown(head, p.span, [*sc.locals_, *sc.param_kinds, *sc.globals_, "now"])
+            if head in READINGS:
+                return READINGS[head]
+            raise self.unknown(head, p.span, [*sc.locals_, *sc.param_kinds, *sc.globals_,
+                                              *READINGS])
         if head == sc.packet and len(rest) == 1:
             fields = {**DEQUEUED, **(DEQUEUED_CHILD if sc.hierarchical else {})}
             if rest[0] not in fields:
