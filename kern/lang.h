@@ -9,6 +9,7 @@
 
 #include "xdpq.h"
 #include "node.h"
+#include "shaper.h"	/* link_rate is xdpq_shape_rate */
 
 /* a / 0 is 0 and a % 0 is a: BPF's own rule, spelled out because division
  * by zero is undefined in C and clang may assume it away. */

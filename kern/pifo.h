@@ -8,7 +8,11 @@
  *
  * Two windows of `range` ranks each, the primary from `base`; the rules
  * (where base comes from, ranks below and beyond the windows, promotion)
- * are docs/queues.md's, which xdpq/queues/pifo.py follows too.
+ * are docs/queues.md's, which xdpq/queues/pifo.py follows too. Buckets are
+ * placed by rank, not by offset from base (a calendar queue): rank r is
+ * bucket r % range of window (r / range) % 2, so base can move down without
+ * moving an entry, and a dequeue searches the 2 * range buckets circularly
+ * from base's.
  *
  * Bitmap of one window (range <= 65536 = 64^3 / 4): one top word whose bit t
  * says mid word t is non-zero, 16 mid words whose bit m says leaf word
@@ -42,15 +46,14 @@ struct xdpq_bucket {
 
 struct xdpq_pifo {
 	__u64 base;		/* lowest rank of the primary window */
+	__u64 top;		/* highest rank stored since the PIFO was last empty */
 	__u64 bytes;
 	__u32 len;
 	__u32 cap;
 	__u32 range;		/* ranks (buckets) per window: power of two, 64..65536 */
-	__u32 primary;		/* which window (0 or 1) is primary */
 	__u32 bucket0;		/* first of this PIFO's 2*range buckets */
 	__u32 word0;		/* first of its 2*XDPQ_PIFO_WINDOW_WORDS(range) words */
 	__u32 fixed;		/* its windows stay where base puts them */
-	__u32 pad;
 };
 
 xdpq_locked struct xdpq_bucket xdpq_buckets[XDPQ_PIFO_BUCKETS];
@@ -122,55 +125,124 @@ static __always_inline void xdpq_pifo_unmark(struct xdpq_pifo *q, __u32 w, __u32
 	*top &= ~(1ULL << ((b >> 12) & 63));
 }
 
-/* The lowest set bit of a non-zero word, or with last its highest. */
-static __always_inline __u32 xdpq_pifo_bit(__u64 x, bool last)
+/* Bits of x from bit i on (none when i is 64: a shift by 64 is undefined). */
+static __always_inline __u64 xdpq_bits_from(__u64 x, __u32 i)
 {
-	return last ? xdpq_fls64(x) : xdpq_ctz64(x);
+	return i < 64 ? x & (~0ULL << i) : 0;
 }
 
-/* First non-empty bucket of window w, or -1: three find-first-sets; with last,
- * the last one, by three find-last-sets (push-out). */
-static __always_inline int xdpq_pifo_find(struct xdpq_pifo *q, __u32 w, bool last)
+/* First non-empty bucket of window w from bucket b on, or -1: the leaf word
+ * of b, then the later leaves of its mid word, then the later mid words;
+ * each a find-first-set over the bits from there. */
+static __always_inline int xdpq_pifo_first(struct xdpq_pifo *q, __u32 w, __u32 b)
 {
 	__u32 win = xdpq_pifo_window(q, w);
-	__u64 *top = xdpq_pifo_word(win);
-	__u64 *mid, *leaf;
-	__u32 t, m;
+	__u32 l = b >> 6, t = b >> 12;
+	__u64 bits;
 
-	if (!*top)
+	bits = xdpq_bits_from(*xdpq_pifo_word(win + 1 + XDPQ_PIFO_MIDS + l), b & 63);
+	if (bits)
+		return l * 64 + xdpq_ctz64(bits);
+	bits = xdpq_bits_from(*xdpq_pifo_word(win + 1 + t), (l & 63) + 1);
+	if (!bits) {
+		bits = xdpq_bits_from(*xdpq_pifo_word(win), t + 1);
+		if (!bits)
+			return -1;
+		t = xdpq_ctz64(bits);
+		bits = *xdpq_pifo_word(win + 1 + t);
+		if (!bits)
+			return -1;
+	}
+	l = t * 64 + xdpq_ctz64(bits);
+	bits = *xdpq_pifo_word(win + 1 + XDPQ_PIFO_MIDS + l);
+	if (!bits)
 		return -1;
-	t = xdpq_pifo_bit(*top, last);
-	mid = xdpq_pifo_word(win + 1 + t);
-	if (!*mid)
-		return -1;
-	m = t * 64 + xdpq_pifo_bit(*mid, last);
-	leaf = xdpq_pifo_word(win + 1 + XDPQ_PIFO_MIDS + m);
-	if (!*leaf)
-		return -1;
-	return m * 64 + xdpq_pifo_bit(*leaf, last);
+	return l * 64 + xdpq_ctz64(bits);
+}
+
+/* The window and bucket of rank r. */
+static __always_inline __u32 xdpq_pifo_win_of(struct xdpq_pifo *q, __u64 r)
+{
+	return (r & q->range) ? 1 : 0;
+}
+
+static __always_inline __u32 xdpq_pifo_bucket_of(struct xdpq_pifo *q, __u64 r)
+{
+	return r & (q->range - 1);
+}
+
+/* May base move down to rank: every entry still within two windows of it.
+ * (A fixed PIFO clamps instead.) */
+static __always_inline bool xdpq_pifo_lowers(struct xdpq_pifo *q, __u64 rank)
+{
+	return !q->fixed && q->top - rank < 2 * (__u64)q->range;
 }
 
 #ifdef XDPQ_PUSHOUT
+/* Bits of x up to bit i. */
+static __always_inline __u64 xdpq_bits_upto(__u64 x, __u32 i)
+{
+	return i < 63 ? x & ((2ULL << i) - 1) : x;
+}
+
+/* Last non-empty bucket of window w up to bucket b, or -1: xdpq_pifo_first
+ * the other way round, by find-last-sets. */
+static __always_inline int xdpq_pifo_last(struct xdpq_pifo *q, __u32 w, __u32 b)
+{
+	__u32 win = xdpq_pifo_window(q, w);
+	__u32 l = b >> 6, t = b >> 12;
+	__u64 bits;
+
+	bits = xdpq_bits_upto(*xdpq_pifo_word(win + 1 + XDPQ_PIFO_MIDS + l), b & 63);
+	if (bits)
+		return l * 64 + xdpq_fls64(bits);
+	bits = (l & 63) ? xdpq_bits_upto(*xdpq_pifo_word(win + 1 + t), (l & 63) - 1) : 0;
+	if (!bits) {
+		bits = t ? xdpq_bits_upto(*xdpq_pifo_word(win), t - 1) : 0;
+		if (!bits)
+			return -1;
+		t = xdpq_fls64(bits);
+		bits = *xdpq_pifo_word(win + 1 + t);
+		if (!bits)
+			return -1;
+	}
+	l = t * 64 + xdpq_fls64(bits);
+	bits = *xdpq_pifo_word(win + 1 + XDPQ_PIFO_MIDS + l);
+	if (!bits)
+		return -1;
+	return l * 64 + xdpq_fls64(bits);
+}
+
 /* Push-out (docs/queues.md): the worst entry of a non-empty PIFO is the last
- * of its highest non-empty bucket, the secondary window's before the
- * primary's. If an arrival of this rank would leave before it (a lower
- * bucket: in the same one it would queue behind it), take the worst out into
- * *e: 0; else -1. O(1): the bitmap, and the bucket's tail and its
- * predecessor. Lock held. */
+ * of its highest non-empty bucket: going down from just below base, round
+ * the two windows. If an arrival of this rank would leave before it (a lower
+ * bucket: in the same one it would queue behind it; a rank below base that
+ * lowers it, always), take the worst out into *e: 0; else -1. O(1): the
+ * bitmap, and the bucket's tail and its predecessor. Lock held. */
 static __always_inline int xdpq_pifo_evict(struct xdpq_pifo *q, __u64 rank, struct xdpq_entry *e)
 {
-	__u64 off = rank < q->base ? 0 : rank - q->base;
-	__u32 w = (q->primary ^ 1) & 1, slot;
+	__u32 w0 = xdpq_pifo_win_of(q, q->base), b0 = xdpq_pifo_bucket_of(q, q->base);
+	__u32 w = w0, slot;
 	struct xdpq_bucket *bk;
-	int b = xdpq_pifo_find(q, w, true);
-	__u64 worst = q->range + (__u64)b;	/* the victim's offset from base */
+	__u64 worst;		/* the victim's offset from base */
+	int b = b0 ? xdpq_pifo_last(q, w0, b0 - 1) : -1;
 
-	if (b < 0) {
-		w ^= 1;
-		b = xdpq_pifo_find(q, w, true);
-		worst = b;
+	if (b >= 0) {
+		worst = 2 * (__u64)q->range - b0 + b;
+	} else {
+		w = w0 ^ 1;
+		b = xdpq_pifo_last(q, w, q->range - 1);
+		if (b >= 0) {
+			worst = q->range - b0 + b;
+		} else {
+			w = w0;
+			b = xdpq_pifo_last(q, w, q->range - 1);
+			if (b < 0)
+				return -1;
+			worst = b - b0;
+		}
 	}
-	if (b < 0 || off >= worst)
+	if (rank >= q->base ? rank - q->base >= worst : !xdpq_pifo_lowers(q, rank) && !worst)
 		return -1;
 	bk = xdpq_pifo_bucket(q, w, b);
 	slot = bk->tail;
@@ -195,57 +267,69 @@ static __always_inline int xdpq_pifo_push(struct xdpq_pifo *q, __u32 slot, __u64
 {
 	struct xdpq_bucket *bk;
 	int ret = XDPQ_ENQ_OK;
+	__u64 pos = rank;	/* the rank it is served as */
 	__u32 w, b;
-	__u64 off;
 
 	if (q->len >= q->cap)
 		return XDPQ_ENQ_FULL;
-	if (!q->len && !q->fixed)
+	if (!q->len && !q->fixed) {
 		q->base = rank;
-	if (rank < q->base) {
-		off = 0;
-		ret = XDPQ_ENQ_CLAMPED;
-	} else {
-		off = rank - q->base;
+		q->top = rank;
 	}
-	if (off < q->range) {
-		w = q->primary;
-		b = off;
-	} else if (off - q->range < q->range) {
-		w = q->primary ^ 1;
-		b = off - q->range;
-	} else {
+	if (rank < q->base) {
+		if (xdpq_pifo_lowers(q, rank)) {
+			q->base = rank;
+		} else {
+			pos = q->base;
+			ret = XDPQ_ENQ_CLAMPED;
+		}
+	} else if (rank - q->base >= 2 * (__u64)q->range) {
 		return XDPQ_ENQ_OUT_OF_WINDOW;
 	}
-	bk = xdpq_pifo_bucket(q, w & 1, b);
+	if (pos > q->top)
+		q->top = pos;
+	w = xdpq_pifo_win_of(q, pos);
+	b = xdpq_pifo_bucket_of(q, pos);
+	bk = xdpq_pifo_bucket(q, w, b);
 	xdpq_link(slot)->rank = rank;
 	xdpq_link(slot)->len = len;
-	xdpq_list_append(&bk->head, &bk->tail, slot, !xdpq_pifo_marked(q, w & 1, b));
-	xdpq_pifo_mark(q, w & 1, b);
+	xdpq_list_append(&bk->head, &bk->tail, slot, !xdpq_pifo_marked(q, w, b));
+	xdpq_pifo_mark(q, w, b);
 	q->len++;
 	q->bytes += len;
 	return ret;
 }
 
-/* The first bucket (-1 when the PIFO is empty), its window in *w: the
- * primary's; when that is empty, the secondary's, which becomes the primary
- * (with a fixed base, it is served where it is). */
+/* The first bucket (-1 when the PIFO is empty), its window in *w: searched
+ * from base's bucket, through the other window, round to base's again. When
+ * it lies beyond the primary window, the secondary becomes the primary:
+ * base moves on by range (with a fixed base, it is served where it is). */
 static __always_inline int xdpq_pifo_head_bucket(struct xdpq_pifo *q, __u32 *w)
 {
+	__u32 w0 = xdpq_pifo_win_of(q, q->base), b0 = xdpq_pifo_bucket_of(q, q->base);
+	__u64 off;
 	int b;
 
 	if (!q->len)
 		return -1;
-	*w = q->primary & 1;
-	b = xdpq_pifo_find(q, *w, false);
+	*w = w0;
+	b = xdpq_pifo_first(q, w0, b0);
 	if (b >= 0)
-		return b;
-	*w ^= 1;
-	if (!q->fixed) {
-		q->primary = *w;
-		q->base += q->range;
+		return b;	/* within the primary */
+	*w = w0 ^ 1;
+	b = xdpq_pifo_first(q, *w, 0);
+	if (b >= 0) {
+		off = q->range - b0 + b;
+	} else {
+		*w = w0;
+		b = xdpq_pifo_first(q, w0, 0);
+		if (b < 0)
+			return -1;
+		off = 2 * (__u64)q->range - b0 + b;
 	}
-	return xdpq_pifo_find(q, *w, false);
+	if (off >= q->range && !q->fixed)
+		q->base += q->range;
+	return b;
 }
 
 static __always_inline int xdpq_pifo_head_entry(struct xdpq_pifo *q, struct xdpq_entry *e)

@@ -136,7 +136,7 @@ static __always_inline int xdpq_node_window(struct xdpq_node *nd, __u64 rank)
 	if (!xdpq_is_pifo(nd) || !(q->len || q->fixed))
 		return XDPQ_ENQ_OK;
 	if (rank < q->base)
-		return XDPQ_ENQ_CLAMPED;
+		return xdpq_pifo_lowers(q, rank) ? XDPQ_ENQ_OK : XDPQ_ENQ_CLAMPED;
 	return rank - q->base >= 2 * (__u64)q->range ? XDPQ_ENQ_OUT_OF_WINDOW : XDPQ_ENQ_OK;
 }
 

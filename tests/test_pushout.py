@@ -42,18 +42,18 @@ def test_rbtree_worst_is_the_highest_rank_and_the_last_of_equals() -> None:
     assert q.evict(0) is None
 
 
-def test_pifo_worst_is_the_last_of_the_highest_bucket_secondary_first() -> None:
+def test_pifo_worst_is_the_last_of_the_highest_bucket() -> None:
     q = Pifo(8, 64)
     q.enqueue(100, 0, 1)  # base 100
     q.enqueue(170, 1, 2)  # secondary window, offset 70
     q.enqueue(170, 2, 3)
     q.enqueue(150, 3, 4)  # primary, offset 50
-    q.enqueue(90, 4, 5)  # clamped: served as rank 100
+    q.enqueue(30, 4, 5)  # clamped (170 - 30 spans more than two windows): served as 100
     assert q.evict(170) is None  # the same bucket: it would queue behind them
     assert q.evict(169) == (170, 2, 3)
     assert q.evict(169) == (170, 1, 2)
     assert q.evict(150) is None
-    assert q.evict(0) == (150, 3, 4)  # a rank below base counts as base
+    assert q.evict(0) == (150, 3, 4)  # a rank below base that cannot lower it counts as base
     assert q.evict(100) is None  # offset 0 against the bucket of offset 0
     assert len(q) == 2 and q.bytes == 1 + 5
     assert [e.slot for e in iter(q.dequeue, None)] == [0, 4]

@@ -45,10 +45,10 @@ def test_pifo_sorts_within_its_windows(offsets: list[int]) -> None:
 def test_pifo_window_rules() -> None:
     q = Pifo(16, 64)
     assert q.enqueue(100, 0, 1) is Enq.OK  # base = 100
-    assert q.enqueue(99, 1, 1) is Enq.CLAMPED  # below: served as rank 100
     assert q.enqueue(100 + 127, 2, 1) is Enq.OK  # last rank of the secondary
     assert q.enqueue(100 + 128, 3, 1) is Enq.OUT_OF_WINDOW
     assert q.enqueue(RANK_MAX, 4, 1) is Enq.OUT_OF_WINDOW
+    assert q.enqueue(99, 1, 1) is Enq.CLAMPED  # 227 would leave the windows: as rank 100
     assert q.dequeue().slot == 0
     assert q.dequeue().slot == 1
     assert q.base == 100  # the primary emptied: promoted at the next dequeue
@@ -57,6 +57,19 @@ def test_pifo_window_rules() -> None:
     assert len(q) == 0
     assert q.enqueue(5, 5, 1) is Enq.OK  # empty again: base resets to the new rank
     assert q.base == 5
+
+
+def test_pifo_lowers_its_base_while_its_entries_fit_two_windows() -> None:
+    """A calendar queue: a rank below base moves base down to it when every entry
+    stays within two windows of it, and is served in its order, not clamped."""
+    q = Pifo(16, 64)
+    q.enqueue(100, 0, 1)
+    q.enqueue(150, 1, 1)
+    assert q.enqueue(90, 2, 1) is Enq.OK
+    assert q.base == 90
+    assert q.enqueue(22, 3, 1) is Enq.CLAMPED  # 150 would leave its windows: as rank 90
+    assert q.base == 90
+    assert [q.dequeue().slot for _ in range(4)] == [2, 3, 0, 1]
 
 
 def test_pifo_promotes_secondary_and_advances_base() -> None:

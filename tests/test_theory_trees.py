@@ -2,7 +2,8 @@
 
 Each run is simulated at a link rate, with one frame on the wire at a time
 (BQL fixed at one byte: the scheduler picks the next frame when the last one
-is done, as the theory's packet server does); the simulation's event log is
+is done, as the theory's packet server does), and xdpq's own link rate set to
+it, which a program reads as ``link_rate``; the simulation's event log is
 then replayed into the kernel program on a virtual clock
 (``xdpq.testing.replay``), which must answer every event as the simulator
 did, and the bound is checked on the kernel's own departures as well as the
@@ -18,7 +19,7 @@ from fractions import Fraction
 import pytest
 
 from xdpq.codegen.python import scheduler_factory
-from xdpq.ir.link import Bql, BqlMode
+from xdpq.ir.link import Bql, BqlMode, Shaper
 from xdpq.library import compile_library
 from xdpq.net.testbed import DUT, TestBed
 from xdpq.packet import parse
@@ -96,9 +97,9 @@ def run(name: str, params: dict[str, int | list[int]], sources: Sequence[Source]
     order = sorted((t, k) for k, s in enumerate(sources) for t in s.times)
     arrivals = [Arrival(t, packets[k]) for t, k in order]
     log: list[tuple[object, ...]] = []
-    bql = Bql(BqlMode.FIXED, 1)
+    bql, shaper = Bql(BqlMode.FIXED, 1), Shaper(LINK)
     result = Simulation(scheduler_factory(compiled.program)(params), LINK, bql=bql,
-                        trace=log).run(arrivals)
+                        shaper=shaper, trace=log).run(arrivals)
     sim: list[list[tuple[int, int]]] = [[] for _ in sources]
     for r in result.records:
         if r.departed != DROPPED:
@@ -106,6 +107,7 @@ def run(name: str, params: dict[str, int | list[int]], sources: Sequence[Source]
     with Stepper(compiled.obj_path, egress_ifindex=egress) as kernel:
         write_params(kernel.obj, compiled.program, params)
         kernel.set_bql(bql)
+        kernel.set_shaper(shaper)
         sent = replay(kernel, log, [frames[k] for _, k in order], transmit=True)
     by_size = {s: k for k, s in enumerate(sizes)}
     kernel_out: list[list[int]] = [[] for _ in sources]
@@ -125,38 +127,67 @@ def bps(deps: list[tuple[int, int]], size: int, start: int, stop: int) -> float:
 
 # -- WF2Q+ and the Parekh-Gallager bound ------------------------------------------------
 
-# A tagged flow of weight W (DSCP class 0) sends bursts of two 1500-byte frames every
-# millisecond (sigma = 3000 B, rho = 24 Mbit/s); seven greedy flows of weight 1 (classes
-# 1-7, 20 Mbit/s each, 140 Mbit/s in all) keep the 100 Mbit/s link busy.
-def wf2q_mix(weight: int) -> tuple[list[Source], dict[str, int | list[int]], float, float]:
-    tagged = bursts(1500, 0, 1, 2, 1 * MS, 150 * MS)
-    greedy = [steady(1499 - f, 8 * f, 10 + f, 20 * MBIT, 0, 150 * MS) for f in range(1, 8)]
-    weights = [weight] + [1] * 7
-    g = Fraction(LINK * weight, sum(weights))  # the tagged flow's guaranteed rate
-    sigma, lmax, link = 3000 * 8, 1500 * 8, LINK
-    pg = sigma / g + Fraction(lmax, link)  # Parekh-Gallager: sigma / g + Lmax / C
-    # STFQ (Goyal, Vin, Cheng 1996, theorem 4): (sigma - L) / g + the largest frame of
-    # every other flow / C + L / C: one frame of each other flow more than PG's.
-    others = sum(s.size for s in greedy) * 8
-    sfq = (sigma - 1500 * 8) / g + Fraction(others + 1500 * 8, link)
-    return [tagged, *greedy], {"weight": weights}, float(pg * 10**9), float(sfq * 10**9)
+@dataclass(frozen=True)
+class Mix:
+    """A tagged flow (DSCP class 0) that keeps within a token bucket, against greedy
+    flows that keep the link busy; the tagged flow's delay bounds, ns."""
+
+    sources: list[Source]
+    params: dict[str, int | list[int]]
+    pg: float  # Parekh and Gallager's, which WF2Q+ keeps
+    sfq: float  # STFQ's own, looser
+
+
+def leaky_bucket_mix(weight: int, greedy: Sequence[int], count: int, size: int,
+                     period: int, greedy_bps: int) -> Mix:
+    """The tagged flow, of weight ``weight``, sends ``count`` frames of ``size`` bytes at
+    once every ``period`` ns: sigma = count * size, rho = sigma / period. Greedy flow k
+    (class k + 1, weight greedy[k]) offers ``greedy_bps`` in frames of 1498 - k bytes."""
+    tagged = bursts(size, 0, 1, count, period, 150 * MS)
+    others = [steady(1498 - k, 8 * (k + 1), 11 + k, greedy_bps, 0, 150 * MS)
+              for k in range(len(greedy))]
+    g = Fraction(LINK * weight, weight + sum(greedy))  # the tagged flow's guaranteed rate
+    sigma, rho = count * size * 8, Fraction(count * size * 8 * 10**9, period)
+    assert rho <= g < LINK < rho + len(greedy) * greedy_bps, "a bucket within g, a busy link"
+    lmax = max(size, *(s.size for s in others)) * 8
+    # Parekh and Gallager (1993), for a (sigma, rho) flow with rho <= g through PGPS,
+    # and Bennett and Zhang (1997) for WF2Q+: sigma / g + Lmax / C, Lmax the largest
+    # frame of any flow, C the link rate.
+    pg = sigma / g + Fraction(lmax, LINK)
+    # STFQ (Goyal, Vin, Cheng 1996, theorem 4): (sigma - l) / g + the largest frame of
+    # every other flow / C + l / C, l the flow's own frame: where PG has one largest
+    # frame, it has one frame of every other flow.
+    sfq = (sigma - size * 8) / g + Fraction(sum(s.size for s in others) * 8 + size * 8, LINK)
+    params: dict[str, int | list[int]] = {"weight": [weight, *greedy,
+                                                     *[1] * (7 - len(greedy))]}
+    return Mix([tagged, *others], params, float(pg * 10**9), float(sfq * 10**9))
 
 
 def worst_delay(deps: list[tuple[int, int]]) -> int:
     return max(d - a for a, d in deps)
 
 
-@pytest.mark.parametrize("weight", [7, 21])
-def test_stfq_exceeds_the_parekh_gallager_bound_within_its_own_and_wf2q_beats_it(
-        weight: int, egress: int) -> None:
+MIXES = {
+    # Two 1500-byte frames every millisecond (sigma = 3000 B, rho = 24 Mbit/s) against
+    # seven greedy weight-1 flows of 20 Mbit/s: bounds 600 and 440 us.
+    "7 against 7x1": (7, [1] * 7, 2, 1500, 1 * MS, 20 * MBIT),
+    "21 against 7x1": (21, [1] * 7, 2, 1500, 1 * MS, 20 * MBIT),
+    # Three 1000-byte frames every half millisecond (rho = 48 Mbit/s, g = 50) against
+    # greedy flows of weights 1 to 5, 40 Mbit/s each: bound 599.84 us.
+    "15 against 1..5": (15, [1, 2, 3, 4, 5], 3, 1000, MS // 2, 40 * MBIT),
+}
+
+
+@pytest.mark.parametrize("mix", MIXES)
+def test_wf2q_keeps_the_parekh_gallager_bound_where_stfq_exceeds_it_within_its_own(
+        mix: str, egress: int) -> None:
     # STFQ serves by start tag, so a burst's first frame waits behind a frame of every
     # greedy flow whose start tag ties with it; WF2Q+ serves it by its finish tag.
-    sources, params, pg, sfq = wf2q_mix(weight)
-    stfq = run("stfq", params, sources, egress)
-    wf2q = run("wf2q", params, sources, egress)
+    m = leaky_bucket_mix(*MIXES[mix])
+    stfq = run("stfq", m.params, m.sources, egress)
+    wf2q = run("wf2q", m.params, m.sources, egress)
     for s, w in zip(stfq.both(), wf2q.both(), strict=True):
-        assert pg < worst_delay(s[0]) <= sfq
-        assert worst_delay(w[0]) < worst_delay(s[0])
+        assert worst_delay(w[0]) <= m.pg < worst_delay(s[0]) <= m.sfq
 
 
 def test_wf2q_long_run_shares_follow_the_weights(egress: int) -> None:

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from xdpq.codegen.build import compile_source
 from xdpq.codegen.python import scheduler_factory
 from xdpq.ir.layout import POOL_SLOTS
 from xdpq.ir.link import BQL_HOLD_NS, BQL_MAX, BQL_MIN, Bql, BqlMode, Hold, Shaper
@@ -210,3 +211,28 @@ def test_the_link_rate_with_eligibility_times_is_the_kernels(
         bql: BqlMode) -> None:
     # Both must let the head go: the rate's release time and the head's eligibility.
     replay(pacing, trace, 10**9, 64 * 1024, bql, shaper)
+
+
+# A program that drops what arrives while the link rate is above 50 Mbit/s.
+LINK_RATE = """scheduler link
+queue q: fifo(capacity = 100)
+on enqueue {
+  if link_rate > 50Mbit {
+    drop fast
+  }
+  enqueue q
+}
+"""
+
+
+@pytest.mark.parametrize("rate", [0, 10**7, 10**8])
+def test_the_link_rate_a_program_reads_is_the_kernels(rate: int) -> None:
+    # link_rate is xdpq's own: the simulation's shaper, the kernel's xdpq_shape_rate
+    # (the deployment's --rate); 0 without one.
+    compiled = compile_source(LINK_RATE, "link.xdpq")
+    with Stepper(compiled.obj_path) as kernel:
+        kernel.program = compiled.program  # type: ignore[attr-defined]
+        log = replay(kernel, [(0, 5, 0, 1000)], 10**9, 64 * 1024, BqlMode.ADAPTIVE,
+                     Shaper(rate))
+        assert len(limits(log)) == (0 if rate > 50 * 10**6 else 5)
+        assert kernel.reasons()["fast"][0] == (5 if rate > 50 * 10**6 else 0)

@@ -25,6 +25,12 @@ GOLDEN = [
     (program("  let x = now + 10Mbit\n  enqueue q"),
      "t.xdpq:4:11: error: adding a time and a rate\n  let x = now + 10Mbit\n"
      "          ^^^^^^^^^^^^"),
+    (program("  let x = now + link_rate\n  enqueue q"),
+     "t.xdpq:4:11: error: adding a time and a rate\n  let x = now + link_rate\n"
+     "          ^^^^^^^^^^^^^^^"),
+    (program("  link_rate = 10Mbit\n  enqueue q"),
+     "t.xdpq:4:3: error: cannot assign to 'link_rate'\n  link_rate = 10Mbit\n  ^^^^^^^^^\n"
+     "hint: only state (global, flow., per-queue) can change"),
     (program("  let x = now + pkt.len\n  enqueue q"),
      "t.xdpq:4:11: error: adding a time and bytes\n  let x = now + pkt.len\n"
      "          ^^^^^^^^^^^^^\nhint: a virtual time counted in bytes (as in fair queueing) "

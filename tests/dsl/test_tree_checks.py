@@ -136,16 +136,19 @@ def test_an_unsigned_value_below_0_is_a_warning() -> None:
     assert warnings(source.replace("credit: bytes", "credit: signed bytes")) == []
 
 
-def test_priorities_in_a_moving_window_are_a_warning() -> None:
+def test_priorities_wider_than_a_moving_window_are_a_warning() -> None:
     source = (HEAD + "queue q: pifo(range = 64)\non enqueue {\n  if ip.dscp >= 46 {\n"
-              "    enqueue q rank 0\n  }\n  enqueue q rank 1\n}\n")
+              "    enqueue q rank 0\n  }\n  enqueue q rank 200\n}\n")
     assert warnings(source) == [
-        "t.xdpq:2:1: warning: the ranks of 'q' lie in 0..1, and its window moves: it starts "
-        "at the first rank the empty pifo holds, so a lower rank that comes after it waits "
-        "behind it (strict priority is lost)\nqueue q: pifo(range = 64)\n"
-        "^^^^^^^^^^^^^^^^^^^^^^^^^\nhint: fix its window: pifo(range = 64, base = 0)"]
-    assert warnings(source.replace("range = 64)", "range = 64, base = 0)")) == []
+        "t.xdpq:2:1: warning: the ranks of 'q' lie in 0..200, wider than its two windows, and "
+        "its window moves: it starts at the first rank the empty pifo holds, so a rank more "
+        "than two windows below the highest it holds waits behind the lowest (strict priority "
+        "is lost)\nqueue q: pifo(range = 64)\n"
+        "^^^^^^^^^^^^^^^^^^^^^^^^^\nhint: fix its window: pifo(range = 128, base = 0)"]
+    assert warnings(source.replace("range = 64)", "range = 128, base = 0)")) == []
+    # Levels within its two windows keep their order: the window moves down to them.
+    assert warnings(source.replace("rank 200", "rank 127")) == []
     # Ranks from state move on with it (a virtual time): no warning.
-    assert warnings(source.replace("rank 1", "rank n").replace(
+    assert warnings(source.replace("rank 200", "rank n").replace(
         "queue q:", "state global { n: count = 0 }\nqueue q:")) == []
 

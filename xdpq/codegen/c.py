@@ -106,6 +106,8 @@ class Emitter:
                 return f"(__u64){FIELDS[n].c}"
             case ir.Now():
                 return "now"
+            case ir.LinkRate():
+                return "xdpq_shape_rate"
             case ir.DeqField(name=n):
                 return self.dequeued(n)
             case ir.PathField(queue=q, name=n):

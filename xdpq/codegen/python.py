@@ -88,7 +88,8 @@ def _hash(values: tuple[int | bytes, ...]) -> int:
 
 def _cheap(e: ir.Expr) -> bool:
     """An expression that costs less to read twice than a call costs."""
-    return isinstance(e, ir.Const | ir.Global | ir.FlowVar | ir.Local | ir.Now | ir.DeqField) or (
+    cheap = ir.Const | ir.Global | ir.FlowVar | ir.Local | ir.Now | ir.LinkRate | ir.DeqField
+    return isinstance(e, cheap) or (
         isinstance(e, ir.ParamRef) and e.index is None)
 
 
@@ -151,6 +152,9 @@ class Scheduler(Protocol):
     program: ir.Program
     # Its queues (``evicted``: the packet the last PUSHOUT outcome dropped).
     tree: Tree
+    # What the program reads as link_rate (ir.LinkRate): the simulation's shaper rate,
+    # which it sets before a run; 0, no rate, until then.
+    link_rate: int
 
     def step(self, now: int) -> tuple[Deq, int, int, int, int]:
         """``dequeue`` as a plain tuple of Dequeued's fields (what the simulator's
@@ -233,6 +237,8 @@ class _Emitter:
                 return FIELDS[n].py
             case ir.Now():
                 return "now"
+            case ir.LinkRate():
+                return "self.link_rate"
             case ir.DeqField(name=n):
                 return DEQ_PY[n]
             case ir.PathField(queue=q, name=n):
@@ -352,6 +358,7 @@ class _Emitter:
         p, lay = self.p, self.lay
         self.line("def __init__(self, params):", 1)
         self.line("self.params = params", 2)
+        self.line("self.link_rate = 0", 2)
         for prm in p.params:
             value = f"params[{prm.name!r}]"
             self.line(f"self.p_{prm.name} = {value}", 2)

@@ -56,6 +56,9 @@ FIELDS: dict[str, Kind] = {**{n: f.kind for n, f in PACKET_FIELDS.items() if not
                            "now": T}
 # Fields that can only key per-flow state (addresses are not numbers).
 KEY_ONLY = {n for n, f in PACKET_FIELDS.items() if f.address}
+# What every hook reads by a bare name: the clock, and the link rate (ir.LinkRate).
+READINGS: dict[str, tuple[ir.Expr, Kind]] = {"now": (ir.Now(), T),
+                                             "link_rate": (ir.LinkRate(), R)}
 # What a dequeue hook can read of the packet it got.
 DEQUEUED = {"rank": C, "len": B, "enqueued": T, "ecn": C}
 MAX_PACKETS = 65536
@@ -201,9 +204,10 @@ class _Checker:
                 return ir.ParamRef(head, None), sc.param_kinds[head]
             if head in sc.globals_:
                 return ir.Global(head), sc.globals_[head]
-            if head == "now":
-                return ir.Now(), T
-            raise self.unknown(head, p.span, [*sc.locals_, *sc.param_kinds, *sc.globals_, "now"])
+            if head in READINGS:
+                return READINGS[head]
+            raise self.unknown(head, p.span, [*sc.locals_, *sc.param_kinds, *sc.globals_,
+                                              *READINGS])
         if head == sc.packet and len(rest) == 1:
             fields = {**DEQUEUED, **(DEQUEUED_CHILD if sc.hierarchical else {})}
             if rest[0] not in fields:
@@ -947,8 +951,10 @@ class _Checker:
                      hooks: dict[tuple[str, str | None], ir.Hook], sc: _Scope,
                      params: dict[str, ir.Param]) -> None:
         """Warn of a pifo whose window moves while its ranks pick a level among a few
-        (ranks 0 and 1 for two priorities, a DSCP class): the window starts at the
-        first rank the empty pifo takes, and a lower rank after it waits behind it."""
+        spread wider than its two windows (a DSCP class times a large step): the
+        window starts at the first rank the empty pifo takes and moves down only while
+        its entries stay within two windows, so a rank further below waits behind the
+        lowest. (Levels within two windows keep their order: docs/queues.md.)"""
         ranks: dict[str, Bounds] = {}
 
         def walk(body: tuple[ir.Stmt, ...], lets: dict[str, Bounds]) -> None:
@@ -973,12 +979,13 @@ class _Checker:
                 walk(hook.body, lets)
         for q in queues:
             b, d = ranks.get(q.name), decls[q.name]
-            if q.kind != "pifo" or d.base is not None or b is None or b[0] == b[1]:
+            if q.kind != "pifo" or d.base is not None or b is None or b[1] - b[0] < 2 * d.range:
                 continue
             rng = min(max(d.range, 1 << max(6, (b[1] - b[0]).bit_length() - 1)), 65536)
-            self.warn(f"the ranks of '{q.name}' lie in {b[0]}..{b[1]}, and its window moves: it "
-                      "starts at the first rank the empty pifo holds, so a lower rank that "
-                      "comes after it waits behind it (strict priority is lost)", q.span,
+            self.warn(f"the ranks of '{q.name}' lie in {b[0]}..{b[1]}, wider than its two "
+                      "windows, and its window moves: it starts at the first rank the empty "
+                      "pifo holds, so a rank more than two windows below the highest it holds "
+                      "waits behind the lowest (strict priority is lost)", q.span,
                       f"fix its window: pifo(range = {rng}, base = {b[0]})")
 
     def pifo_storage(self, queues: tuple[ast.Queue, ...], decls: dict[str, _Decl]) -> None:

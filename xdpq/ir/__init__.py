@@ -35,6 +35,7 @@ from xdpq.ir.nodes import (
     Hook,
     If,
     Let,
+    LinkRate,
     Local,
     Logic,
     Mark,
@@ -56,7 +57,7 @@ from xdpq.ir.nodes import (
 
 __all__ = [
     "Arith", "Attr", "Cmp", "Const", "DeqField", "Drop", "Enqueue", "Expr", "Field", "FlowVar",
-    "Global", "Hash", "Hook", "If", "Let", "Local", "Logic", "Mark", "MinMax", "Not", "Now",
-    "Param", "ParamRef", "Pass", "PathField", "Program", "QState", "Queue", "Sqrt", "Stmt",
+    "Global", "Hash", "Hook", "If", "Let", "LinkRate", "Local", "Logic", "Mark", "MinMax", "Not",
+    "Now", "Param", "ParamRef", "Pass", "PathField", "Program", "QState", "Queue", "Sqrt", "Stmt",
     "Store", "Var",
 ]

@@ -66,6 +66,13 @@ class Now:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkRate:
+    """The link rate the scheduler is served at, bit/s: xdpq's own (kern/shaper.h
+    xdpq_shape_rate, the deployment's --rate; the simulator's shaper, a scenario's
+    [link] shape); 0 when none is set (the device's own rate is not known)."""
+
+
+@dataclass(frozen=True, slots=True)
 class DeqField:
     """The dequeued packet: len, rank, enqueued, ecn, index (of its leaf in the last
     dimension), parent_rank (the rank its leaf had in its parent)."""
@@ -135,8 +142,8 @@ class MinMax:
     signed: bool = False  # compares them as two's complement
 
 
-Expr = (Const | ParamRef | Global | FlowVar | QState | Attr | Field | Now | DeqField | PathField
-        | Local | Hash | Arith | Cmp | Logic | Not | Sqrt | MinMax)
+Expr = (Const | ParamRef | Global | FlowVar | QState | Attr | Field | Now | LinkRate | DeqField
+        | PathField | Local | Hash | Arith | Cmp | Logic | Not | Sqrt | MinMax)
 
 # -- statements --------------------------------------------------------------------
 

@@ -19,11 +19,14 @@ MAX_RANGE = 65536
 
 
 class Pifo(Entries):
-    """Each window is a heap of ``(offset, arrival number, entry)``: the lowest
-    bucket first and, within a bucket, arrival order (the model's stand-in for
-    the kernel's buckets and find-first-set bitmap). The primary window's heap
-    is ``_p``, the secondary's ``_s``; offsets count from the window's start.
-    With a ``base``, the windows stay where it puts them (``fixed``)."""
+    """One heap of ``(position, arrival number, entry)``: the lowest bucket first
+    and, within a bucket, arrival order (the model's stand-in for the kernel's
+    buckets and find-first-set bitmaps). A position is the rank the entry is
+    served as (its own, or ``base`` when clamped); every position lies in
+    ``[base, base + 2 * range)``, so ordering by it is the kernel's circular order
+    from ``base``. ``top`` is the highest position stored since the PIFO was last
+    empty, what bounds how far ``base`` may move down. With a ``base``, the
+    windows stay where it puts them (``fixed``)."""
 
     def __init__(self, capacity: int, range_: int, base: int | None = None) -> None:
         if range_ & (range_ - 1) or not MIN_RANGE <= range_ <= MAX_RANGE:
@@ -32,64 +35,67 @@ class Pifo(Entries):
         self.range = range_
         self.fixed = base is not None
         self.base = base or 0
-        self._p: list[tuple[int, int, Raw]] = []
-        self._s: list[tuple[int, int, Raw]] = []
+        self.top = self.base
+        self._h: list[tuple[int, int, Raw]] = []
         self._arrivals = 0
         self._bytes = 0
+
+    def window(self, rank: int) -> Enq:
+        """What enqueueing ``rank`` would answer, capacity aside."""
+        if not (self._h or self.fixed):
+            return _OK
+        if rank < self.base:
+            return _OK if self._lowers(rank) else _CLAMPED
+        return _OUT_OF_WINDOW if rank - self.base >= 2 * self.range else _OK
+
+    def _lowers(self, rank: int) -> bool:
+        """May ``base`` move down to ``rank``: every entry still within two windows."""
+        return not self.fixed and self.top - rank < 2 * self.range
 
     def enqueue(self, rank: int, slot: int, size: int) -> Enq:
         if not 0 <= rank <= RANK_MAX:
             raise bad_rank(rank)
-        n = len(self._p) + len(self._s)
-        if n >= self.capacity:
+        if len(self._h) >= self.capacity:
             return _FULL
-        if n == 0 and not self.fixed:
-            self.base = rank
-        base, window = self.base, self.range
-        if rank < base:
-            offset, outcome = 0, _CLAMPED
+        if not (self._h or self.fixed):
+            self.base = self.top = rank
+        outcome = self.window(rank)
+        if outcome is _OUT_OF_WINDOW:
+            return outcome
+        if outcome is _CLAMPED:
+            position = self.base
         else:
-            offset, outcome = rank - base, _OK
-        if offset < window:
-            heap = self._p
-        elif offset < 2 * window:
-            offset -= window
-            heap = self._s
-        else:
-            return _OUT_OF_WINDOW
+            position = rank
+            self.base = min(self.base, rank)
+        self.top = max(self.top, position)
         self._arrivals += 1
-        heappush(heap, (offset, self._arrivals, (rank, slot, size)))
+        heappush(self._h, (position, self._arrivals, (rank, slot, size)))
         self._bytes += size
         return outcome
 
     def evict(self, rank: int) -> Raw | None:
         """Push-out (docs/queues.md): the worst entry, the last of the highest
-        non-empty bucket (the secondary's before the primary's), taken out if
-        ``rank`` would be served before it (a lower bucket); else None. (kern/pifo.h
-        finds it in O(1) by its bitmap; here a scan of the heap.)"""
-        if self._s:
-            heap, worst = self._s, self.range
-        elif self._p:
-            heap, worst = self._p, 0
-        else:
+        non-empty bucket, taken out if ``rank`` would be served before it (a lower
+        bucket; a rank below ``base`` that lowers it, always); else None.
+        (kern/pifo.h finds it in O(1) by its bitmap; here a scan of the heap.)"""
+        if not self._h:
             return None
-        victim = max(heap)
-        if max(rank - self.base, 0) >= worst + victim[0]:
+        victim = max(self._h)
+        position = rank if rank >= self.base or self._lowers(rank) else self.base
+        if position >= victim[0]:
             return None
-        heap.remove(victim)
-        heapify(heap)
+        self._h.remove(victim)
+        heapify(self._h)
         self._bytes -= victim[2][2]
         return victim[2]
 
     def _head(self) -> list[tuple[int, int, Raw]]:
-        """The window to serve from: the primary; when it is empty, the secondary,
-        which becomes the primary (with a fixed base, it is served where it is)."""
-        if not self._p and self._s:
-            if self.fixed:
-                return self._s
-            self._p, self._s = self._s, []
+        """The heap to serve from; when the primary window holds nothing, the
+        secondary becomes the primary (with a fixed base, it is served where it is)."""
+        h = self._h
+        if h and not self.fixed and h[0][0] - self.base >= self.range:
             self.base += self.range
-        return self._p
+        return h
 
     def first(self) -> Raw | None:
         h = self._head()
@@ -104,7 +110,7 @@ class Pifo(Entries):
         return e
 
     def __len__(self) -> int:
-        return len(self._p) + len(self._s)
+        return len(self._h)
 
     @property
     def bytes(self) -> int:

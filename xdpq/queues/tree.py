@@ -79,11 +79,7 @@ def _insert(q: Fifo | Pifo | RBTree, rank: int, item: int, size: int) -> None:
 
 def _window(q: Fifo | Pifo | RBTree, rank: int) -> Enq:
     """What enqueueing ``rank`` would answer now, for a packet that is to wait."""
-    if not isinstance(q, Pifo) or not (len(q) or q.fixed):
-        return _OK
-    if rank < q.base:
-        return _CLAMPED
-    return _OUT_OF_WINDOW if rank - q.base >= 2 * q.range else _OK
+    return q.window(rank) if isinstance(q, Pifo) else _OK
 
 
 class Tree:

@@ -227,6 +227,7 @@ int xq_run(struct xq_sim *s)
 		return XQ_ERR_POOL;
 	xq_reason_counts = (__u64 (*)[2])s->reasons;
 	xq_params(s->params);
+	xdpq_shape_rate = s->shape;	/* what the program reads as link_rate */
 	for (idx = 0; idx < XDPQ_POOL_SLOTS; idx++)
 		xq_free_slots[idx] = XDPQ_POOL_SLOTS - 1 - idx;
 	xq_nfree = XDPQ_POOL_SLOTS;

@@ -143,6 +143,8 @@ class Simulation:
             result, arrivals = run_fast(self, arrivals, until, closed)
             if result is not None:
                 return result
+        # What the program reads as link_rate (the fast path sets its own).
+        self.scheduler.link_rate = self.shaper.rate
         datapath = Bypassed(self.scheduler, self.unclaimed)
         # ECN marks (mark ce), which a scheduler that never marks need not keep.
         marked: list[tuple[int, str]] = getattr(self.scheduler, "marked", [])
