@@ -6,7 +6,6 @@ the stepper) and in both at once, packet by packet.
 from __future__ import annotations
 
 import random
-import struct
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_sim_vs_kernel import EXAMPLES, Arrive, Pair, Step, agree, run_kernel, run_model
 
+from xdpq.bpf.maps import Var
 from xdpq.codegen.build import compile_source
 from xdpq.codegen.python import scheduler_factory
 from xdpq.ir.outcomes import Deq
@@ -94,11 +94,12 @@ def test_without_pushout_a_full_leaf_refuses() -> None:
 
 
 def test_a_clamped_arrival_that_pushes_out_says_both() -> None:
+    """50 is below base and cannot lower it (220 - 50 spans more than two windows)."""
     t = Tree([NodeSpec("pifo", 2, 64, -1, pushout=True)], 1)
-    t.push(0, 0, 100, 1, 0, 0)
-    t.push(0, 1, 120, 1, 0, 0)
+    t.push(0, 0, 200, 1, 0, 0)
+    t.push(0, 1, 220, 1, 0, 0)
     assert t.push(0, 2, 50, 1, 0, 0) is Enq.CLAMPED_PUSHOUT
-    assert t.evicted == (120, 1, 1)
+    assert t.evicted == (220, 1, 1)
 
 
 # -- the kernel, through the stepper ------------------------------------------------
@@ -110,24 +111,29 @@ on enqueue {{
   enqueue q rank pkt.len / 64B
 }}
 """
-# struct xdpq_node (kern/node.h): its queue's bytes and len (pifo and rbtree alike, at
-# 8 and 16), and the node's bytes, len and avail.
-NODE = struct.Struct("=8xQI28xQ16xI4xI28x")
-
-
 @pytest.fixture(scope="module", params=["pifo", "rbtree"])
 def kernel(request: pytest.FixtureRequest) -> Iterator[Stepper]:
     kind = {"pifo": "pifo(range = 64, base = 0, ", "rbtree": "rbtree("}[request.param]
     compiled = compile_source(PROGRAM.format(kind=kind), "p.xdpq")
     with Stepper(compiled.obj_path) as s:
         s.program = compiled.program  # type: ignore[attr-defined]
+        s.kind = request.param  # type: ignore[attr-defined]
         yield s
 
 
 def _node(s: Stepper) -> tuple[int, ...]:
+    """The first node's queue's bytes and len (struct xdpq_pifo or xdpq_rbtree, the
+    union at its start), and the node's own bytes, len and avail: offsets from BTF."""
     raw = s.obj.section(".data.xq").read("xdpq_nodes")
-    assert len(raw) % NODE.size == 0
-    return NODE.unpack_from(raw)
+    node = s.obj.struct("xdpq_node")
+    queue = s.obj.struct(f"xdpq_{s.kind}")  # type: ignore[attr-defined]
+    assert len(raw) % node[""].size == 0
+
+    def get(v: Var) -> int:
+        return int.from_bytes(raw[v.offset:v.offset + v.size], "little")
+
+    return (get(queue["bytes"]), get(queue["len"]), get(node["bytes"]), get(node["len"]),
+            get(node["avail"]))
 
 
 @pytest.mark.kernel
