@@ -48,7 +48,9 @@ from xdpq.net.trafficgen import Flow, TrafficGen  # noqa: E402
 from xdpq.runtime.deploy import Deployment  # noqa: E402
 from xdpq.sim.metrics import percentile  # noqa: E402
 from xdpq.testing.continuous import Bufferbloat, tcp_under_load, tcp_under_tbf  # noqa: E402
+from xdpq.testing.forward import plain_forward  # noqa: E402
 from xdpq.testing.rates import LATENCY_NS, bridged, offer, tbf  # noqa: E402
+from xdpq.testing.targets import add_only, at_least, at_most, chosen, report  # noqa: E402
 
 SECTIONS = ("rates", "bql", "kernel", "idle")
 SHAPED = 10**9  # the rate of the CPU and idle-latency comparison
@@ -96,16 +98,6 @@ def xdpq(sched: str, bql: Bql | None = None, shaper: Shaper | None = None) -> Vi
         finally:
             d.close()
     return path
-
-
-@contextmanager
-def plain_forward(bed: TestBed) -> Iterator[None]:
-    """Plain XDP forwarding: every frame in0 receives redirected to out0, no queueing."""
-    with BpfObject(compile_bpf(REPO / "kern/test/forward.bpf.c")) as obj:
-        obj.section(".rodata")["xdpq_fwd_to"] = bed.ifindex("out0")
-        obj.load()
-        with bed.enter(DUT), obj.prog("xdpq_forward").attach_xdp(bed.ifindex("in0")):
-            yield
 
 
 def kernel_tbf(rate: int) -> Via:
@@ -326,23 +318,12 @@ def idle_cost(seconds: float) -> dict[str, float]:
             "tx_calls": after.tx_calls - before.tx_calls}
 
 
-def at_least(value: float, target: float) -> dict[str, object]:
-    return {"value": value, "target": target, "at": "least", "met": value >= target}
-
-
-def at_most(value: float, target: float) -> dict[str, object]:
-    return {"value": value, "target": target, "at": "most", "met": value <= target}
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller counts, one trial")
-    ap.add_argument("--only", default=",".join(SECTIONS),
-                    help=f"comma-separated sections of {','.join(SECTIONS)}")
+    add_only(ap, SECTIONS)
     args = ap.parse_args()
-    only = set(args.only.split(","))
-    if only - set(SECTIONS):
-        ap.error(f"unknown sections {sorted(only - set(SECTIONS))}: of {SECTIONS}")
+    only = chosen(ap, args.only, SECTIONS)
     count = 100_000 if args.quick else 500_000
     trials = 1 if args.quick else 3
     seconds = 2.0 if args.quick else 5.0
@@ -358,10 +339,7 @@ def main() -> int:
         out["idle"] = idle_cost(2.0)
         log(f"idle: {out['idle']}")
     out["targets"] = targets
-    for name, t in targets.items():
-        if "target" in t:
-            log(f"{name}: {t['value']:.3f} (target at {t['at']} {t['target']}) "
-                f"{'met' if t['met'] else 'MISSED'}")
+    report(targets)
     print(json.dumps(out))
     return 0
 
