@@ -18,9 +18,13 @@
    process's threads other than the sender's, and every CPU's softirq time),
    and ping's round trips beside one TCP flow at 100 Mbit/s.
 4. Idle cost: CPU time of the deploying process and timer fires while idle.
+5. The ingress program's own cost: ns per run of the deployed program (an
+   arrival cutting through an idle scheduler: enqueued, dequeued and sent in
+   its own frame's place) beside plain forwarding's program, by the kernel's
+   BPF_PROG_RUN timing, their trials interleaved, on the generator's frames.
 
 Prints a table on stderr and JSON as the last line on stdout.
-Run: .venv/bin/python bench/datapath.py [--quick] [--only rates,bql,kernel,idle]
+Run: .venv/bin/python bench/datapath.py [--quick] [--only rates,bql,kernel,idle,programs]
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ from xdpq.testing.forward import plain_forward  # noqa: E402
 from xdpq.testing.rates import LATENCY_NS, bridged, offer, tbf  # noqa: E402
 from xdpq.testing.targets import add_only, at_least, at_most, chosen, report  # noqa: E402
 
-SECTIONS = ("rates", "bql", "kernel", "idle")
+SECTIONS = ("rates", "bql", "kernel", "idle", "programs")
 SHAPED = 10**9  # the rate of the CPU and idle-latency comparison
 TCP_RATE = 10**8  # the rate of the ping-beside-TCP comparison
 
@@ -318,6 +322,40 @@ def idle_cost(seconds: float) -> dict[str, float]:
             "tx_calls": after.tx_calls - before.tx_calls}
 
 
+# -- 5. the ingress program's own cost -----------------------------------------
+
+
+def program_ns(sched: str, size: int, repeat: int, trials: int) -> dict[str, float]:
+    """ns per run of a deployment's ingress program, cutting through from idle (BQL
+    off, so that nothing holds it back), and of plain forwarding's, on the same frame."""
+    runs: dict[str, list[float]] = {"xdpq": [], "forward": []}
+    with TestBed() as bed:
+        frame = TrafficGen.template_for(bed, size)
+        ctx = xdp_ctx(len(frame), ifindex=bed.ifindex("in0"))
+        # The forwarder's context is in the DUT's namespace, where in0 is.
+        with xdpq(sched, Bql.parse("off"))(bed) as d, plain_forward(bed, attach=False) as fwd:
+            progs = {"xdpq": d.obj.prog("xdpq_ingress"), "forward": fwd}
+            for _ in range(trials):
+                for name, prog in progs.items():
+                    runs[name].append(prog.run(frame, ctx=ctx, repeat=repeat,
+                                               data_out=False).duration_ns)
+            cut = d.stats().cut_through
+    ns = {name: statistics.median(r) for name, r in runs.items()}
+    return {"xdpq_ns": ns["xdpq"], "forward_ns": ns["forward"],
+            "vs_forward": ns["xdpq"] / max(ns["forward"], 1.0),
+            "cut_through": cut / (repeat * trials)}
+
+
+def programs_section(repeat: int, trials: int, out: dict) -> None:
+    res = {f"{sched}_{size}B": program_ns(sched, size, repeat, trials)
+           for sched in ("fifo", "stfq") for size in (64, 1500)}
+    for name, r in res.items():
+        log(f"ingress program {name:11} {r['xdpq_ns']:6.1f} ns, plain forwarding's "
+            f"{r['forward_ns']:5.1f} ns ({r['vs_forward']:.2f}x); "
+            f"{100 * r['cut_through']:.0f} % cut through")
+    out["programs"] = res
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller counts, one trial")
@@ -338,6 +376,8 @@ def main() -> int:
     if "idle" in only:
         out["idle"] = idle_cost(2.0)
         log(f"idle: {out['idle']}")
+    if "programs" in only:
+        programs_section(20_000 if args.quick else 200_000, trials + 2, out)
     out["targets"] = targets
     report(targets)
     print(json.dumps(out))

@@ -9,18 +9,23 @@ test bed's tests.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from xdpq.bpf import BpfObject, compile_bpf
+from xdpq.bpf.program import Program
 from xdpq.net.testbed import DUT, TestBed
 from xdpq.resources import kern_dir
 
 
 @contextmanager
-def plain_forward(bed: TestBed) -> Iterator[None]:
-    """Every frame in0 receives redirected to out0 while the context is open."""
+def plain_forward(bed: TestBed, attach: bool = True) -> Iterator[Program]:
+    """The forwarder, loaded for the bed; while the context is open, inside the DUT's
+    namespace, every frame in0 receives goes to out0 (unless ``attach`` is false: then
+    the program is only there to be run)."""
     with BpfObject(compile_bpf(kern_dir() / "test/forward.bpf.c")) as obj:
         obj.section(".rodata")["xdpq_fwd_to"] = bed.ifindex("out0")
         obj.load()
-        with bed.enter(DUT), obj.prog("xdpq_forward").attach_xdp(bed.ifindex("in0")):
-            yield
+        prog = obj.prog("xdpq_forward")
+        with bed.enter(DUT), \
+                prog.attach_xdp(bed.ifindex("in0")) if attach else nullcontext():
+            yield prog
