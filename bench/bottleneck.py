@@ -25,8 +25,8 @@
    ``--rate`` <= 0.1 of BQL off's, and throughput lost <= 5 %.
 
 The 2-core VM is shared: figures move from run to run. Prints progress on
-stderr and JSON as the last line on stdout, with ``targets`` as
-``bench/datapath.py`` has them: ``{name: {"value", "target", "met"}}``.
+stderr and JSON as the last line on stdout, with ``targets`` as every benchmark
+has them (``xdpq/testing/targets.py``).
 
 Run: .venv/bin/python bench/bottleneck.py [--quick] [--only rates,shares,tcp,ring]
 """
@@ -50,6 +50,7 @@ from xdpq.net.trafficgen import Flow, TrafficGen  # noqa: E402
 from xdpq.sim.metrics import percentile  # noqa: E402
 from xdpq.testing import deepring, rates  # noqa: E402
 from xdpq.testing.continuous import tcp_under_load  # noqa: E402
+from xdpq.testing.targets import add_only, at_least, at_most, chosen, report  # noqa: E402
 
 RATES = (10_000_000, 100_000_000, 500_000_000, 1_000_000_000)
 RATE = 100_000_000  # of the shares, bufferbloat and deep-ring sections
@@ -73,8 +74,7 @@ def rate_section(bed: TestBed, seconds: float, out: dict, targets: dict) -> None
             bound = max(abs(p["tc_tbf"]["error_pct"]), RATE_TARGET_PCT)  # type: ignore[index]
             for how in ("xdpq_rate", "xdpq_tbf"):
                 err = abs(p[how]["error_pct"])  # type: ignore[index]
-                targets[f"{how}_error_pct_{rate // 10**6}M"] = {
-                    "value": err, "target": bound, "met": err <= bound}
+                targets[f"{how}_error_pct_{rate // 10**6}M"] = at_most(err, bound)
             log(f"{rate / 1e6:6.0f} Mbit/s  --rate {p['xdpq_rate']['error_pct']:+.3f} %  "  # type: ignore[index]
                 f"tbf.xdpq {p['xdpq_tbf']['error_pct']:+.3f} %  "  # type: ignore[index]
                 f"tc tbf {p['tc_tbf']['error_pct']:+.3f} %")  # type: ignore[index]
@@ -96,8 +96,8 @@ def shares_section(bed: TestBed, seconds: float, out: dict, targets: dict) -> No
                      "kernel": list(k.shares), "simulator": list(s.shares),
                      "kernel_rate_bps": k.rate_bps, "kernel_drops": k.drops,
                      "simulator_drops": s.drops}
-    targets["stfq_share_vs_weights_pp"] = {"value": dev, "target": 2.0, "met": dev <= 2.0}
-    targets["stfq_kernel_vs_sim_pp"] = {"value": apart, "target": 2.0, "met": apart <= 2.0}
+    targets["stfq_share_vs_weights_pp"] = at_most(dev, 2.0)
+    targets["stfq_kernel_vs_sim_pp"] = at_most(apart, 2.0)
     log(f"stfq 1:2:3 at 150 %: kernel {[round(x, 4) for x in k.shares]}, simulator "
         f"{[round(x, 4) for x in s.shares]} (worst {dev:.2f} pp from the weights)")
 
@@ -116,8 +116,8 @@ def tcp_section(bed: TestBed, seconds: float, out: dict, targets: dict) -> None:
     out["tcp"] = {"rate_bps": RATE, "streams": 4, "congestion": "cubic", **runs}
     ratio = runs["fq_codel"]["rtt_p99_ms"] / max(runs["fifo"]["rtt_p99_ms"], 1e-9)
     good = min(runs[s]["goodput_bps"] for s in runs) / RATE
-    targets["fq_codel_vs_fifo_rtt_p99"] = {"value": ratio, "target": 0.2, "met": ratio <= 0.2}
-    targets["tcp_goodput_of_rate"] = {"value": good, "target": 0.9, "met": good >= 0.9}
+    targets["fq_codel_vs_fifo_rtt_p99"] = at_most(ratio, 0.2)
+    targets["tcp_goodput_of_rate"] = at_least(good, 0.9)
 
 
 def ring_section(bed: TestBed, seconds: float, out: dict, targets: dict) -> None:
@@ -138,20 +138,16 @@ def ring_section(bed: TestBed, seconds: float, out: dict, targets: dict) -> None
     off, rate = results["off"], results[hows[-1]]
     ratio = rate["high_p99_ns"] / max(off["high_p99_ns"], 1)
     loss = 1 - rate["wire_bps"] / max(off["wire_bps"], 1e-9)
-    targets["deep_ring_rate_p99_vs_off"] = {"value": ratio, "target": 0.1, "met": ratio <= 0.1}
-    targets["deep_ring_rate_throughput_loss"] = {"value": loss, "target": 0.05,
-                                                 "met": loss <= 0.05}
+    targets["deep_ring_rate_p99_vs_off"] = at_most(ratio, 0.1)
+    targets["deep_ring_rate_throughput_loss"] = at_most(loss, 0.05)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter runs")
-    ap.add_argument("--only", default=",".join(SECTIONS),
-                    help=f"sections to run, of {','.join(SECTIONS)}")
+    add_only(ap, SECTIONS)
     args = ap.parse_args()
-    only = args.only.split(",")
-    if unknown := set(only) - set(SECTIONS):
-        ap.error(f"no section {', '.join(sorted(unknown))}: choose of {', '.join(SECTIONS)}")
+    only = chosen(ap, args.only, SECTIONS)
     scale = 0.5 if args.quick else 1.0
     out: dict[str, object] = {"bench": "bottleneck", "quick": args.quick}
     targets: dict[str, dict[str, object]] = {}
@@ -165,6 +161,7 @@ def main() -> int:
         if "ring" in only:
             ring_section(bed, 5.0 * scale, out, targets)
     out["targets"] = targets
+    report(targets)
     print(json.dumps(out))
     return 0
 

@@ -18,9 +18,13 @@
    process's threads other than the sender's, and every CPU's softirq time),
    and ping's round trips beside one TCP flow at 100 Mbit/s.
 4. Idle cost: CPU time of the deploying process and timer fires while idle.
+5. The ingress program's own cost: ns per run of the deployed program (an
+   arrival cutting through an idle scheduler: enqueued, dequeued and sent in
+   its own frame's place) beside plain forwarding's program, by the kernel's
+   BPF_PROG_RUN timing, their trials interleaved, on the generator's frames.
 
 Prints a table on stderr and JSON as the last line on stdout.
-Run: .venv/bin/python bench/datapath.py [--quick] [--only rates,bql,kernel,idle]
+Run: .venv/bin/python bench/datapath.py [--quick] [--only rates,bql,kernel,idle,programs]
 """
 
 from __future__ import annotations
@@ -48,9 +52,11 @@ from xdpq.net.trafficgen import Flow, TrafficGen  # noqa: E402
 from xdpq.runtime.deploy import Deployment  # noqa: E402
 from xdpq.sim.metrics import percentile  # noqa: E402
 from xdpq.testing.continuous import Bufferbloat, tcp_under_load, tcp_under_tbf  # noqa: E402
+from xdpq.testing.forward import plain_forward  # noqa: E402
 from xdpq.testing.rates import LATENCY_NS, bridged, offer, tbf  # noqa: E402
+from xdpq.testing.targets import add_only, at_least, at_most, chosen, report  # noqa: E402
 
-SECTIONS = ("rates", "bql", "kernel", "idle")
+SECTIONS = ("rates", "bql", "kernel", "idle", "programs")
 SHAPED = 10**9  # the rate of the CPU and idle-latency comparison
 TCP_RATE = 10**8  # the rate of the ping-beside-TCP comparison
 
@@ -96,16 +102,6 @@ def xdpq(sched: str, bql: Bql | None = None, shaper: Shaper | None = None) -> Vi
         finally:
             d.close()
     return path
-
-
-@contextmanager
-def plain_forward(bed: TestBed) -> Iterator[None]:
-    """Plain XDP forwarding: every frame in0 receives redirected to out0, no queueing."""
-    with BpfObject(compile_bpf(REPO / "kern/test/forward.bpf.c")) as obj:
-        obj.section(".rodata")["xdpq_fwd_to"] = bed.ifindex("out0")
-        obj.load()
-        with bed.enter(DUT), obj.prog("xdpq_forward").attach_xdp(bed.ifindex("in0")):
-            yield
 
 
 def kernel_tbf(rate: int) -> Via:
@@ -326,23 +322,46 @@ def idle_cost(seconds: float) -> dict[str, float]:
             "tx_calls": after.tx_calls - before.tx_calls}
 
 
-def at_least(value: float, target: float) -> dict[str, object]:
-    return {"value": value, "target": target, "at": "least", "met": value >= target}
+# -- 5. the ingress program's own cost -----------------------------------------
 
 
-def at_most(value: float, target: float) -> dict[str, object]:
-    return {"value": value, "target": target, "at": "most", "met": value <= target}
+def program_ns(sched: str, size: int, repeat: int, trials: int) -> dict[str, float]:
+    """ns per run of a deployment's ingress program, cutting through from idle (BQL
+    off, so that nothing holds it back), and of plain forwarding's, on the same frame."""
+    runs: dict[str, list[float]] = {"xdpq": [], "forward": []}
+    with TestBed() as bed:
+        frame = TrafficGen.template_for(bed, size)
+        ctx = xdp_ctx(len(frame), ifindex=bed.ifindex("in0"))
+        # The forwarder's context is in the DUT's namespace, where in0 is.
+        with xdpq(sched, Bql.parse("off"))(bed) as d, plain_forward(bed, attach=False) as fwd:
+            progs = {"xdpq": d.obj.prog("xdpq_ingress"), "forward": fwd}
+            for _ in range(trials):
+                for name, prog in progs.items():
+                    runs[name].append(prog.run(frame, ctx=ctx, repeat=repeat,
+                                               data_out=False).duration_ns)
+            cut = d.stats().cut_through
+    ns = {name: statistics.median(r) for name, r in runs.items()}
+    return {"xdpq_ns": ns["xdpq"], "forward_ns": ns["forward"],
+            "vs_forward": ns["xdpq"] / max(ns["forward"], 1.0),
+            "cut_through": cut / (repeat * trials)}
+
+
+def programs_section(repeat: int, trials: int, out: dict) -> None:
+    res = {f"{sched}_{size}B": program_ns(sched, size, repeat, trials)
+           for sched in ("fifo", "stfq") for size in (64, 1500)}
+    for name, r in res.items():
+        log(f"ingress program {name:11} {r['xdpq_ns']:6.1f} ns, plain forwarding's "
+            f"{r['forward_ns']:5.1f} ns ({r['vs_forward']:.2f}x); "
+            f"{100 * r['cut_through']:.0f} % cut through")
+    out["programs"] = res
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller counts, one trial")
-    ap.add_argument("--only", default=",".join(SECTIONS),
-                    help=f"comma-separated sections of {','.join(SECTIONS)}")
+    add_only(ap, SECTIONS)
     args = ap.parse_args()
-    only = set(args.only.split(","))
-    if only - set(SECTIONS):
-        ap.error(f"unknown sections {sorted(only - set(SECTIONS))}: of {SECTIONS}")
+    only = chosen(ap, args.only, SECTIONS)
     count = 100_000 if args.quick else 500_000
     trials = 1 if args.quick else 3
     seconds = 2.0 if args.quick else 5.0
@@ -357,11 +376,10 @@ def main() -> int:
     if "idle" in only:
         out["idle"] = idle_cost(2.0)
         log(f"idle: {out['idle']}")
+    if "programs" in only:
+        programs_section(20_000 if args.quick else 200_000, trials + 2, out)
     out["targets"] = targets
-    for name, t in targets.items():
-        if "target" in t:
-            log(f"{name}: {t['value']:.3f} (target at {t['at']} {t['target']}) "
-                f"{'met' if t['met'] else 'MISSED'}")
+    report(targets)
     print(json.dumps(out))
     return 0
 

@@ -8,8 +8,7 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -18,12 +17,13 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
 from conftest import REPO
-from xdpq.bpf import BpfObject, compile_bpf, xdp_ctx
+from xdpq.bpf import xdp_ctx
 from xdpq.bpf.program import XDP_REDIRECT
 from xdpq.errors import XdpqError
 from xdpq.net.receiver import Receiver
 from xdpq.net.testbed import DUT, RECEIVER, ROLES, SENDER, TestBed, live_beds, reap_stale_beds
 from xdpq.net.trafficgen import Flow, TrafficGen, parse_probe, pattern
+from xdpq.testing.forward import plain_forward
 
 pytestmark = pytest.mark.kernel
 
@@ -70,16 +70,6 @@ def assert_removed(bed: TestBed, inodes: set[int]) -> None:
     links = root_links()
     assert not any(f" {name}@" in links or f" {name}:" in links
                    for name in ("s0", "in0", "out0", "r0"))
-
-
-@contextmanager
-def forwarder(bed: TestBed) -> Iterator[None]:
-    """A plain in0 → out0 forwarder in the DUT (no scheduler)."""
-    with BpfObject(compile_bpf(REPO / "kern/test/forward.bpf.c")) as obj:
-        obj.section(".rodata")["xdpq_fwd_to"] = bed.ifindex("out0")
-        obj.load()
-        with bed.enter(DUT), obj.prog("xdpq_forward").attach_xdp(bed.ifindex("in0")):
-            yield
 
 
 def test_bed_is_built_as_described_and_fully_removed() -> None:
@@ -239,7 +229,7 @@ def test_generated_frames_are_well_formed_udp_with_their_size_dscp_and_ports(
 
 def test_frames_arrive_exactly_in_sequence_per_flow_as_configured(bed: TestBed) -> None:
     n = 12_000  # two rounds of the pattern per 12 frames
-    with Receiver(bed) as rcv, TrafficGen(bed) as gen, forwarder(bed):
+    with Receiver(bed) as rcv, TrafficGen(bed) as gen, plain_forward(bed):
         sent = gen.send(FLOWS, count=n)
         assert sent == n and not sent.timed_out
         assert sent.per_flow == (2000, 6000, 4000)
@@ -262,7 +252,7 @@ def test_frames_arrive_exactly_in_sequence_per_flow_as_configured(bed: TestBed) 
 def test_count_bound_is_exact_and_sequence_numbers_continue_across_sends(
         bed: TestBed) -> None:
     order = pattern(FLOWS)
-    with Receiver(bed) as rcv, TrafficGen(bed, FLOWS) as gen, forwarder(bed):
+    with Receiver(bed) as rcv, TrafficGen(bed, FLOWS) as gen, plain_forward(bed):
         first = gen.send(count=1237, batch=17)  # neither a round nor a batch
         second = gen.send(FLOWS, count=500)  # the same flows: the stream goes on
         none = gen.send(0)
@@ -281,7 +271,7 @@ def test_count_bound_is_exact_and_sequence_numbers_continue_across_sends(
 
 
 def test_new_flows_start_their_sequence_numbers_over(bed: TestBed) -> None:
-    with Receiver(bed) as rcv, TrafficGen(bed, FLOWS) as gen, forwarder(bed):
+    with Receiver(bed) as rcv, TrafficGen(bed, FLOWS) as gen, plain_forward(bed):
         gen.send(count=100)
         sent = gen.send([Flow(size=200, dscp=8)], count=50)
         assert rcv.wait(150)
@@ -292,7 +282,7 @@ def test_new_flows_start_their_sequence_numbers_over(bed: TestBed) -> None:
 
 def test_time_bound_stops_a_paced_send_and_every_frame_sent_arrives(bed: TestBed) -> None:
     rate, count = 4000.0, 10**9
-    with Receiver(bed) as rcv, TrafficGen(bed, FLOWS) as gen, forwarder(bed):
+    with Receiver(bed) as rcv, TrafficGen(bed, FLOWS) as gen, plain_forward(bed):
         sent = gen.send(count=count, rate_pps=rate, timeout_s=0.25)
         assert rcv.wait(sent)
         assert rcv.received == sent and gen.refused == 0
@@ -302,7 +292,7 @@ def test_time_bound_stops_a_paced_send_and_every_frame_sent_arrives(bed: TestBed
 
 
 def test_time_bound_stops_an_unpaced_send(bed: TestBed) -> None:
-    with Receiver(bed), TrafficGen(bed, [Flow()]) as gen, forwarder(bed):
+    with Receiver(bed), TrafficGen(bed, [Flow()]) as gen, plain_forward(bed):
         sent = gen.send(count=10**12, timeout_s=0.1)
     assert sent.timed_out and 0 < sent < 10**12
 
@@ -314,8 +304,8 @@ def test_two_beds_coexist_with_their_own_names_addresses_and_traffic() -> None:
         listed = netns_list()
         assert all(ns in listed for ns in (*a.ns.values(), *b.ns.values()))
         with Receiver(a) as ra, Receiver(b) as rb, TrafficGen(a, [Flow(size=100)]) as ga, \
-                TrafficGen(b, [Flow(size=300), Flow(size=400)]) as gb, forwarder(a), \
-                forwarder(b):
+                TrafficGen(b, [Flow(size=300), Flow(size=400)]) as gb, plain_forward(a), \
+                plain_forward(b):
             sa = ga.send(count=3000)
             sb = gb.send(count=2000)
             assert ra.wait(3000) and rb.wait(2000)

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Per-packet cost of the queue maps: each run stores the frame in a slot,
- * enqueues it, dequeues the head, copies it back into the frame and frees
- * its slot -- the datapath's work minus parsing and the scheduler's logic.
+/* Per-packet cost of the queue maps: each run of cycle_* stores the frame in
+ * a slot, enqueues it, dequeues the head, copies it back into the frame and
+ * frees its slot -- the datapath's work minus parsing and the scheduler's
+ * logic. ops_* does the same without the frame's bytes (take a slot,
+ * enqueue, dequeue, free it): the queue map's own cost, apart from the
+ * slot pool's memory, which a deep queue finds cold whatever its type.
  * bench/queues.py pre-fills the queue to the size under test. */
 #define XDPQ_POOL_SLOTS 65536
 #define BENCH_RANGE 65536
@@ -122,6 +125,21 @@ int cycle_##kind(struct xdp_md *ctx)							\
 		bench_refuse(slot);							\
 	if (dequeue_##kind(&e) == 0)							\
 		bench_transmit(ctx, &e);						\
+	return XDP_DROP;								\
+}											\
+											\
+SEC("xdp")										\
+int ops_##kind(struct xdp_md *ctx)							\
+{											\
+	struct xdpq_entry e;								\
+	__u32 slot;									\
+											\
+	if (xdpq_slot_alloc(&slot))							\
+		return XDP_DROP;							\
+	if (enqueue_##kind(slot, bench_rank(), xdpq_frame_len(ctx)) > XDPQ_ENQ_CLAMPED)	\
+		bench_refuse(slot);							\
+	if (dequeue_##kind(&e) == 0)							\
+		xdpq_slot_release(e.slot);						\
 	return XDP_DROP;								\
 }
 
