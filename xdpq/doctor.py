@@ -238,6 +238,22 @@ def check_rbtree(env: Env) -> CheckResult:
                   "(rank order kept)")
 
 
+def check_rbtree_walk(env: Env) -> CheckResult:
+    try:
+        obj = _probe(env, "rbwalk")
+    except LoadError as exc:
+        return failed("rbtree walk", f"the probe does not load: {_brief(exc, 1)}",
+                      "needs Linux 6.16 or newer")
+    ret = _run_once(obj, "xdpq_probe_rbwalk")
+    bss = obj.section(".bss")
+    order, count = bss["xdpq_probe_order"], bss["xdpq_probe_count"]
+    if ret != XDP_PASS or (order, count) != (213, 3):
+        return failed("rbtree walk", f"the walk misbehaved (returned {ret}, root, left and "
+                      f"right {order}, {count} nodes)", "needs Linux 6.16 or newer")
+    return passed("rbtree walk", "bpf_rbtree_root/left/right: arrays of rbtrees and "
+                  "push-out from an rbtree can be used")
+
+
 def check_queue_map(env: Env) -> CheckResult:
     obj = _probe(env, "queue")
     ret = _run_once(obj, "xdpq_probe_queue_map")
@@ -456,6 +472,9 @@ CHECKS: tuple[CheckSpec, ...] = (
               remedy="needs Linux 6.3+ (bpf_timer callbacks in XDP programs)"),
     CheckSpec("bpf_rbtree", check_rbtree, (*TOOLCHAIN, "BPF JIT"),
               remedy="needs Linux 6.4+ (bpf_obj_new, bpf_rbtree_* kfuncs)"),
+    CheckSpec("rbtree walk", check_rbtree_walk, ("bpf_rbtree",), required=False,
+              remedy="needs Linux 6.16+ (bpf_rbtree_root/left/right) for arrays of rbtrees "
+              "and push-out from an rbtree; everything else works without"),
     CheckSpec("queue map", check_queue_map, TOOLCHAIN,
               remedy="needs BPF_MAP_TYPE_QUEUE (Linux 4.20+)"),
     CheckSpec("ring buffer", check_ringbuf, TOOLCHAIN,
