@@ -246,10 +246,10 @@ def check_rbtree_walk(env: Env) -> CheckResult:
                       "needs Linux 6.16 or newer")
     ret = _run_once(obj, "xdpq_probe_rbwalk")
     bss = obj.section(".bss")
-    order, count = bss["xdpq_probe_order"], bss["xdpq_probe_count"]
-    if ret != XDP_PASS or (order, count) != (213, 3):
+    walk, order = bss["xdpq_probe_walk"], bss["xdpq_probe_order"]
+    if ret != XDP_PASS or (walk, order) != (213, 123):
         return failed("rbtree walk", f"the walk misbehaved (returned {ret}, root, left and "
-                      f"right {order}, {count} nodes)", "needs Linux 6.16 or newer")
+                      f"right {walk}, order {order})", "needs Linux 6.16 or newer")
     return passed("rbtree walk", "bpf_rbtree_root/left/right: arrays of rbtrees and "
                   "push-out from an rbtree can be used")
 
