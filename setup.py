@@ -16,7 +16,7 @@ from setuptools.errors import FileError
 # The runtime's headers, the programs xdpq loads itself (the test bed's receiver
 # and traffic generator, the doctor's probes) and the library. kern/test and
 # kern/bench hold the tests' and the benchmarks' own programs, which stay behind.
-DATA = {"kern": ("*.h", "*.bpf.c", "probes/*.bpf.c"), "schedulers": ("*.xdpq",)}
+DATA = {"kern": ("*.h", "*.bpf.c", "probes/*.h", "probes/*.bpf.c"), "schedulers": ("*.xdpq",)}
 
 
 class BuildPy(build_py):
