@@ -5,7 +5,9 @@ machine the doctor passes is one deploy accepts, and one it fails, deploy refuse
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -134,3 +136,34 @@ def test_doctor_and_deploy_look_for_bpffs_where_xdpq_pin_dir_says(
     refused(_as([], cli, "deploy", STFQ, "--in", "nope0", "--out", "nope1"),
             "interface 'nope0' does not exist")
     assert not (bpffs / "xdpq").exists() and cli.records() == []
+
+
+@pytest.fixture
+def twin_namespaces() -> Iterator[list[str]]:
+    """Two pairs of fresh namespaces, D0/R0 and D1/R1, each D with a veth whose peer
+    lives in its R: both D's veths get ifindex 2 and both peers 3. R1 sorts first."""
+    tag = f"xqtwin{os.getpid()}"
+    names = [f"{tag}-d0", f"{tag}-b-r0", f"{tag}-d1", f"{tag}-a-r1"]
+    try:
+        for name in names:
+            subprocess.run(["ip", "netns", "add", name], check=True)
+        for d, r in ((names[0], names[1]), (names[2], names[3])):
+            subprocess.run(["ip", "-n", d, "link", "add", "out0", "type", "veth", "peer",
+                            "name", "r0", "netns", r], check=True)
+        yield names
+    finally:
+        for name in names:
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+@pytest.mark.kernel
+def test_a_veths_peer_is_found_in_its_own_namespace_when_another_has_the_same_indexes(
+        twin_namespaces: list[str]) -> None:
+    """An ifindex is unique only within its namespace: the peer is told apart by the id
+    the veth's namespace knows the peer's by, not found in the first namespace whose
+    link points at the same index."""
+    d0, r0, d1, r1 = twin_namespaces
+    for d, r in ((d0, r0), (d1, r1)):
+        with host.in_netns(d):
+            (ifindex,) = [i for i in socket.if_nameindex() if i[1] == "out0"]
+            assert host.veth_peer(ifindex[0]) == ("r0", r)

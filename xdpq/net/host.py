@@ -21,9 +21,11 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import socket
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -169,6 +171,17 @@ def _named_namespaces() -> list[Path]:
     return sorted(NETNS_DIR.iterdir()) if NETNS_DIR.is_dir() else []
 
 
+def _namespace_ids() -> dict[int, str]:
+    """The named network namespaces by the id the caller's namespace has given them
+    (``ip netns list``; a namespace gets one once a link of ours points into it)."""
+    try:
+        out = subprocess.run(["ip", "-j", "netns", "list"], capture_output=True, text=True,
+                             check=True).stdout
+        return {e["id"]: e["name"] for e in json.loads(out or "[]") if "id" in e}
+    except (OSError, subprocess.CalledProcessError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def namespaces_holding(ifname: str) -> list[str]:
     """The named network namespaces (under /run/netns) that have an interface
     ``ifname``; those the caller cannot enter are left out."""
@@ -194,10 +207,17 @@ def veth_peer(ifindex: int) -> tuple[str, str | None]:
     with IPRoute() as ip:
         msg = ip.get_links(ifindex)[0]
         peer = msg.get_attr("IFLA_LINK") or 0
-        if msg.get_attr("IFLA_LINK_NETNSID") is None:
+        nsid = msg.get_attr("IFLA_LINK_NETNSID")
+        if nsid is None:
             found = ip.get_links(peer) if peer else []
             return (found[0].get_attr("IFLA_IFNAME"), "") if found else ("", None)
+    # An ifindex is unique only within its namespace: another namespace may hold
+    # a veth of the same index whose link points at the same index here. The id
+    # our namespace knows the peer's by tells them apart, where it names one.
+    named = _namespace_ids().get(nsid)
     for path in _named_namespaces():  # its link points back at us
+        if named is not None and path.name != named:
+            continue
         try:
             with in_netns(path), IPRoute() as ip:
                 for m in ip.get_links():
