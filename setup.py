@@ -1,12 +1,18 @@
-"""Build step: a wheel carries ``kern/`` and ``schedulers/`` inside the package.
+"""Build step: a wheel carries ``kern/`` and ``schedulers/`` inside the package,
+and the parser generated from the grammar.
 
-Both stay at the top of the repository, where the project's layout puts them;
-building a wheel copies what an installed xdpq compiles or reads into
+Both trees stay at the top of the repository, where the project's layout puts
+them; building a wheel copies what an installed xdpq compiles or reads into
 ``xdpq/kern/`` and ``xdpq/schedulers/``, where :mod:`xdpq.resources` looks
-first. An editable install reads them in place and copies nothing. Everything
-else about the package is declared in pyproject.toml.
+first. It also writes ``xdpq/dsl/lalr.py`` (``python -m xdpq.dsl.lalr_build``,
+with the Lark the build requires): the module holds a copy of Lark's runtime, so
+it is generated here rather than committed. An editable install reads the trees
+in place and copies nothing; ./run generates its parser in the checkout.
+Everything else about the package is declared in pyproject.toml.
 """
 
+import subprocess
+import sys
 from pathlib import Path
 
 from setuptools import setup
@@ -33,6 +39,9 @@ class BuildPy(build_py):
                     dst = Path(self.build_lib, "xdpq", src)
                     self.mkpath(str(dst.parent))
                     self.copy_file(str(src), str(dst))
+        # From the checkout (cwd), which has the grammar; kept if the copy is current.
+        subprocess.run([sys.executable, "-m", "xdpq.dsl.lalr_build",
+                        str(Path(self.build_lib, "xdpq", "dsl", "lalr.py"))], check=True)
 
 
 setup(cmdclass={"build_py": BuildPy})

@@ -23,6 +23,22 @@ KERNEL_CAPABLE = os.geteuid() == 0 and Path("/sys/kernel/btf/vmlinux").exists()
 REPO = Path(__file__).resolve().parents[1]
 
 
+def repo_programs() -> list[Path]:
+    """Every scheduler program (.xdpq) of the repository's tree."""
+    return sorted(p for p in REPO.rglob("*.xdpq")
+                  if not {".venv", "build", ".git"} & set(p.relative_to(REPO).parts))
+
+
+@pytest.fixture(scope="session")
+def generated_parser() -> Path:
+    """The checkout's parser generated from the grammar (xdpq/dsl/lalr.py, which is not
+    committed), written as ./run writes it where it is absent or stale."""
+    from xdpq.dsl import lalr_build
+
+    lalr_build.ensure()
+    return lalr_build.GENERATED
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
     outcome = yield

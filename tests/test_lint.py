@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import REPO
+from conftest import REPO, repo_programs
 
 
 def test_ruff_is_clean() -> None:
@@ -21,8 +21,7 @@ def test_ruff_is_clean() -> None:
 
 
 def test_every_program_in_the_repository_is_formatted() -> None:
-    files = sorted(p for p in REPO.rglob("*.xdpq")
-                   if not {".venv", "build", ".git"} & set(p.relative_to(REPO).parts))
+    files = repo_programs()
     assert len(files) >= 11  # the library at least
     res = subprocess.run([sys.executable, "-m", "xdpq.cli", "fmt", "--check", "--diff",
                           *map(str, files)], cwd=REPO, capture_output=True, text=True)

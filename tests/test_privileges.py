@@ -162,7 +162,7 @@ sys.exit(main(["--help"]))
 """
 
 
-@pytest.mark.parametrize("module", ["xdpq.commands.sim", "xdpq.net.host", "lark"])
+@pytest.mark.parametrize("module", ["xdpq.commands.sim", "xdpq.net.host", "xdpq.dsl.parser"])
 def test_ctrl_c_while_the_verbs_are_imported_exits_130_quietly(module: str) -> None:
     """Ctrl-C during start-up landed in an import inside cli.py as a traceback. Here
     it lands in the import of ``module`` (as a real SIGINT would, at that point)."""

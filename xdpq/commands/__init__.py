@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from rich.console import Console
 
 
@@ -25,6 +26,8 @@ def json_options(p: argparse.ArgumentParser, group: Any = None, *, top: bool = F
 
 def emit(args: argparse.Namespace, doc: Any) -> None:
     """A verb's JSON output: one line, or indented with -p."""
+    import json
+
     print(json.dumps(doc, indent=2 if getattr(args, "pretty", False) else None, default=str))
 
 

@@ -13,7 +13,6 @@ the program's IR (``xdpq.ir``).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from math import prod
@@ -187,6 +186,8 @@ class _Checker:
     # -- expressions ---------------------------------------------------------------
 
     def unknown(self, name: str, span: Span, known: Iterable[str]) -> SourceError:
+        import difflib  # only for a mistake: not on every check's start
+
         close = difflib.get_close_matches(name, list(known), n=1)
         return self.error(f"unknown name '{name}'", span,
                           f"did you mean '{close[0]}'?" if close else "")

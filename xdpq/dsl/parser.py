@@ -8,22 +8,35 @@ offending text, what was found and, in words, what could have come there.
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path as FsPath
-
-from lark import Lark, Token, Transformer_NonRecursive, Tree, v_args
-from lark.exceptions import (
-    UnexpectedCharacters,
-    UnexpectedEOF,
-    UnexpectedInput,
-    UnexpectedToken,
-    VisitError,
-)
+from types import ModuleType
+from typing import Any
 
 from xdpq.dsl import ast
+from xdpq.dsl.grammar import GRAMMAR, OPTIONS, is_current
 from xdpq.dsl.limits import check_name, check_nesting
 from xdpq.errors import SourceError, Span, source_lines
 
-_GRAMMAR = FsPath(__file__).with_name("grammar.lark")
+
+def _runtime() -> tuple[ModuleType, ModuleType]:
+    """Where the parser's classes and its exceptions come from: the module generated from
+    the grammar (:mod:`xdpq.dsl.lalr_build`) where it was made from today's grammar, Lark
+    itself where it is absent or stale. Both name them alike."""
+    if is_current():
+        from xdpq.dsl import lalr
+
+        return lalr, lalr
+    import lark
+    import lark.exceptions
+
+    return lark, lark.exceptions
+
+
+_RT, _ERR = _runtime()
+Token, Tree, Transformer_NonRecursive, v_args = (
+    _RT.Token, _RT.Tree, _RT.Transformer_NonRecursive, _RT.v_args)
+UnexpectedInput, UnexpectedToken, UnexpectedCharacters, UnexpectedEOF, VisitError = (
+    _ERR.UnexpectedInput, _ERR.UnexpectedToken, _ERR.UnexpectedCharacters, _ERR.UnexpectedEOF,
+    _ERR.VisitError)
 
 # Terminals described in words; string terminals are shown as quoted text.
 _WORDS = {
@@ -40,9 +53,11 @@ _WORDS = {
 
 
 @cache
-def _lark() -> Lark:
-    return Lark(_GRAMMAR.read_text(), parser="lalr", propagate_positions=True,
-                maybe_placeholders=True)
+def _lark() -> Any:
+    """The parser of grammar.lark: the generated one, or Lark's built from the grammar."""
+    if hasattr(_RT, "Lark_StandAlone"):
+        return _RT.Lark_StandAlone()
+    return _RT.Lark(GRAMMAR.read_text(), parser="lalr", **OPTIONS)
 
 
 def _describe(terminal: str) -> str:

@@ -1,0 +1,50 @@
+"""What the quick verbs import when they start (issue 14: ``--version`` and ``check``
+start in about the time of ``python -c pass``; bench/startup.py times them). Counted
+as modules, not milliseconds: ``--version`` imports nothing of xdpq but the command
+line, not even argparse; ``check`` neither Lark (its parser is generated ahead of time,
+:mod:`xdpq.dsl.lalr`, where xdpq is installed: the test generates it as ./run does)
+nor shell completion."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+# Imports nothing itself that the verbs might (json, say): it prints the verb's exit
+# status, then the modules, one a line, after what the verb printed.
+_MODULES = """
+import sys
+from xdpq.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:  # argparse's --version
+    code = exc.code
+print("--", code, *sorted(sys.modules), sep="\\n")
+"""
+
+
+def _start(*args: str) -> tuple[int, str, set[str]]:
+    env = {k: v for k, v in os.environ.items() if k != "_ARGCOMPLETE"}
+    r = subprocess.run([sys.executable, "-c", _MODULES, *args], capture_output=True, text=True,
+                       timeout=60, cwd=REPO, env={**env, "PYTHONPATH": str(REPO)}, check=True)
+    out, _, tail = r.stdout.rpartition("--\n")
+    code, *modules = tail.splitlines()
+    return int(code), out, set(modules)
+
+
+def test_version_imports_the_command_line_alone() -> None:
+    code, out, modules = _start("--version")
+    assert (code, out) == (0, "xdpq 0.1.0\n")
+    assert {m for m in modules if m.startswith("xdpq")} == {"xdpq", "xdpq.cli"}
+    assert not {"argparse", "typing", "signal", "argcomplete", "json", "dataclasses"} & modules
+
+
+def test_check_imports_neither_lark_nor_completion(generated_parser: Path) -> None:
+    code, out, modules = _start("check", str(REPO / "schedulers" / "stfq.xdpq"))
+    assert code == 0 and out.endswith(": ok\n")
+    assert "xdpq.dsl.lalr" in modules
+    assert not {m for m in modules if m.split(".")[0] in ("lark", "argcomplete")}
