@@ -141,6 +141,10 @@ def test_deploy_set_stats_list_down_print_json(cli: Cli, bed: TestBed) -> None:
 # -- stats and list as tc -s and ip show them ----------------------------------------------
 
 
+# The table's out row with a rate: "out … 4.9Mbit 612pps".
+OUT_RATE = re.compile(r"^\s*│?\s*out\b.*(Kbit|Mbit) [\d,]+pps", re.M)
+
+
 @pytest.mark.kernel
 def test_stats_nests_the_programs_drops_in_the_datapaths_and_shows_rates(cli: Cli,
                                                                          bed: TestBed) -> None:
@@ -148,15 +152,22 @@ def test_stats_nests_the_programs_drops_in_the_datapaths_and_shows_rates(cli: Cl
     queue_full) are admission drops, listed inside it, counted once; in and out carry
     bits and packets per second, from the deploying process's estimate."""
     flows = [Flow(size=1000, sport=11)]
+    tables: list[str] = []
+
+    def out_rate_shown() -> bool:  # the table itself, read while packets flow
+        tables.append(cli.ok("stats", "st"))
+        return OUT_RATE.search(tables[-1]) is not None
+
     with Receiver(bed), TrafficGen(bed, flows) as gen:
         cli.ok(*deploy_args(bed, "--detach", "--name", "st", "--rate", "5mbit"))
         sender = threading.Thread(target=gen.send, kwargs={
-            "count": 7500, "rate_pps": 2500.0})  # 3 s at 20 Mbit/s
+            "count": 20000, "rate_pps": 2500.0})  # 8 s at 20 Mbit/s: long on a loaded host
         sender.start()
         try:
             wait_for(lambda: (cli.stats("st")["rates"] or {}).get("out", {}).get("bps", 0) > 0)
             s = cli.stats("st")
-            table = cli.ok("stats", "st")
+            wait_for(out_rate_shown)
+            table = tables[-1]
         finally:
             sender.join()
         # The counts once every packet is through: read while packets arrive, the program's
@@ -170,7 +181,6 @@ def test_stats_nests_the_programs_drops_in_the_datapaths_and_shows_rates(cli: Cl
         assert s["dropped"]["packets"] == sum(v["packets"] for v in s["drops"].values())
         assert s["rates"]["in"]["pps"] > 0 and s["rates"]["out"]["bps"] > 0
         assert "of which flow_limit" in table or "of which queue_full" in table
-        assert re.search(r"^\s*│?\s*out\b.*(Kbit|Mbit) [\d,]+pps", table, re.M), table
         cli.ok("down", "st")
     nothing_left(cli, bed)
 
