@@ -134,12 +134,25 @@ class Receiver:
 
 def rate_between(arrivals: Sequence[Arrival], lo_ns: int, hi_ns: int) -> float:
     """Bit/s of frame bytes that arrived between ``lo_ns`` and ``hi_ns`` (the receiver's
-    clock, ``Arrival.at_ns``): the bytes of the arrivals after the first in that span,
-    over the time from the first to the last (0.0 for fewer than two)."""
+    clock, ``Arrival.at_ns``): the slope of the bytes received against time, fitted by
+    least squares (0.0 for fewer than two arrivals). Not the first and last arrival's
+    difference: on a busy host the receiver's NAPI runs late now and then, and a batch
+    it takes at one end of the span moves that estimate by the whole delay, where the
+    fit moves by a share of it."""
     span = sorted((a for a in arrivals if lo_ns <= a.at_ns <= hi_ns), key=lambda a: a.at_ns)
     if len(span) < 2 or span[-1].at_ns == span[0].at_ns:
         return 0.0
-    return 8e9 * sum(a.len for a in span[1:]) / (span[-1].at_ns - span[0].at_ns)
+    t0, n = span[0].at_ns, len(span)
+    ts, total = [], 0
+    cum = []
+    for a in span:
+        ts.append(a.at_ns - t0)
+        cum.append(total)  # the bytes before this arrival: the first counts from zero
+        total += a.len
+    t_mean, b_mean = sum(ts) / n, sum(cum) / n
+    var = sum((t - t_mean) ** 2 for t in ts)
+    cov = sum((t - t_mean) * (b - b_mean) for t, b in zip(ts, cum, strict=True))
+    return 8e9 * cov / var if var else 0.0
 
 
 def steady_rate(arrivals: Sequence[Arrival], skip: float = 0.2) -> float:
