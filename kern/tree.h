@@ -159,7 +159,9 @@ static __noinline void xdpq_put(__u32 c, __u64 now)
 	int *i;
 
 	bpf_iter_num_new(&it, 0, XDPQ_MAX_DEPTH);
-	while ((i = bpf_iter_num_next(&it)) && c != XDPQ_NIL) {
+	/* c first: most puts end after one step, and a step asked for costs a
+	 * kfunc call. */
+	while (c != XDPQ_NIL && (i = bpf_iter_num_next(&it))) {
 		struct xdpq_node *cd = xdpq_node(c), *pd;
 		__u32 p = cd->parent;
 
