@@ -724,10 +724,9 @@ int xdpq_ingress(struct xdp_md *ctx)
 	else if (!xdpq_store(ctx, slot, len, now))
 		return XDP_PASS;
 	res = xdpq_sched_enqueue(&m, slot, len, now, &out);
-	if (res == XDPQ_ENQ_PUSHOUT || res == XDPQ_ENQ_CLAMPED_PUSHOUT) {
+	if (xdpq_enq_arrival(res) != res)
 		xdpq_pushed_out(&out);
-		res = res == XDPQ_ENQ_PUSHOUT ? XDPQ_ENQ_OK : XDPQ_ENQ_CLAMPED;	/* the arrival's */
-	}
+	res = xdpq_enq_arrival(res);
 	switch (res) {
 	case XDPQ_ENQ_CLAMPED:
 		xdpq_count(XDPQ_CNT_PIFO_CLAMPED, len);

@@ -25,6 +25,20 @@ enum xdpq_enq {
 	XDPQ_ENQ_CLAMPED_PUSHOUT, /* both: stored below the PIFO window, and pushed one out */
 };
 
+/* A push-out's outcome, for the arrival alone: it was stored, as OK or CLAMPED
+ * says (the entry it pushed out is the caller's to free and count). */
+static __always_inline int xdpq_enq_arrival(int res)
+{
+	switch (res) {
+	case XDPQ_ENQ_PUSHOUT:
+		return XDPQ_ENQ_OK;
+	case XDPQ_ENQ_CLAMPED_PUSHOUT:
+		return XDPQ_ENQ_CLAMPED;
+	default:
+		return res;
+	}
+}
+
 struct xdpq_entry {
 	__u64 rank;
 	__u32 slot;

@@ -427,8 +427,8 @@ int xq_run(struct xq_sim *s)
 			}
 			slot = xq_slot_take(item, now);
 			res = xdpq_sched_enqueue(&m, slot, pkt->len, now, &out);
-			if (res != XDPQ_ENQ_OK && res != XDPQ_ENQ_CLAMPED && res != XDPQ_ENQ_PUSHOUT &&
-			    res != XDPQ_ENQ_CLAMPED_PUSHOUT)
+			if (xdpq_enq_arrival(res) != XDPQ_ENQ_OK &&
+			    xdpq_enq_arrival(res) != XDPQ_ENQ_CLAMPED)
 				xq_slot_free(slot);
 			switch (res) {
 			case XDPQ_ENQ_OK:
