@@ -14,7 +14,8 @@
  *         -> enum xdpq_enq; *PUSHOUT: out is the entry pushed out for it
  *   int xdpq_sched_dequeue(__u64 now, struct xdpq_entry *e, __u64 *when)
  *         -> XDPQ_DEQ_OK, XDPQ_DEQ_EMPTY, XDPQ_DEQ_LATER (not before *when)
- *            or XDPQ_DEQ_DROP (AQM: e names the slot to drop)
+ *            or XDPQ_DEQ_DROP (AQM: e names the slot to drop); a global
+ *            function (__xdpq_global), verified once per program
  *
  * Programs:
  *   xdpq_ingress   XDP on the ingress interface: classify, store, enqueue;

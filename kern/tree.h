@@ -56,6 +56,12 @@ struct xdpq_path {
 	__u32 pad;
 };
 
+/* The current dequeue's. One consumer dequeues at a time (xdpq_consumer in
+ * datapath.h), so one is enough; on the stack, its 104 bytes would take the
+ * dequeue's frame, under the ingress's, past the 512 bytes a call chain may
+ * have. */
+struct xdpq_path xdpq_walk;
+
 static __always_inline struct xdpq_node *xdpq_node(__u32 n)
 {
 	xdpq_barrier_var(n);
@@ -185,6 +191,16 @@ static __noinline void xdpq_put(__u32 c, __u64 now)
 	bpf_iter_num_destroy(&it);
 }
 
+/* Is node c's token, placed now, to wait (in a heap) on its parent's clock? */
+static __always_inline bool xdpq_token_waits(struct xdpq_node *cd, __u64 now)
+{
+#ifdef XDPQ_TIMED
+	return cd->tat > xdpq_clock_of(xdpq_node(cd->parent), now);
+#else
+	return false;
+#endif
+}
+
 static __always_inline void xdpq_gained(__u32 n, __u64 now)
 {
 #ifdef XDPQ_PARENTS
@@ -305,6 +321,33 @@ static __noinline void xdpq_tree_place(__u32 c, __u64 rank, __u64 at, __u64 now)
 		xdpq_put(c, now);
 	else
 		cd->state = XDPQ_T_PARKED;
+	xdpq_lock_give();
+}
+
+/* The same, for a node on a dequeue's way back up. Its parent is on that way
+ * too, its token held by this dequeue (or it is a top-level node, which has
+ * none): never parked, so a token that need not wait goes into the parent's
+ * queue and no further, without xdpq_put's loop (its kfunc calls were a third
+ * of a level's cost in bench/trees.py). */
+static __always_inline void xdpq_tree_replace(__u32 c, __u64 rank, __u64 at, __u64 now)
+{
+	struct xdpq_node *cd, *pd;
+
+	xdpq_lock_take();
+	cd = xdpq_node(c);
+	cd->trank = rank;
+	cd->tat = at;
+	pd = xdpq_node(cd->parent);
+	pd->len++;
+	if (!cd->avail) {
+		cd->state = XDPQ_T_PARKED;
+	} else if (xdpq_token_waits(cd, now)) {
+		xdpq_put(c, now);
+	} else {
+		xdpq_node_insert(pd, XDPQ_TOKEN_OF(c), rank, 0);
+		cd->state = XDPQ_T_ELIGIBLE;
+		pd->avail++;
+	}
 	xdpq_lock_give();
 }
 
@@ -453,7 +496,7 @@ static __always_inline void xdpq_node_refill(struct xdpq_node *nd)
 #endif
 
 /* The head of FIFO or PIFO node n, which can serve (lock held). */
-static __noinline int xdpq_node_take(__u32 n, struct xdpq_entry *e)
+static __always_inline int xdpq_node_take(__u32 n, struct xdpq_entry *e)
 {
 	struct xdpq_node *nd = xdpq_node(n);
 	int res;
@@ -501,7 +544,13 @@ static __always_inline int xdpq_tree_serve(struct xdpq_entry *e, struct xdpq_pat
 	__u32 n = XDPQ_NIL, d = 0, rb = XDPQ_NIL;
 	int *i, res = -1;
 
+	/* A level the packet did not come through reads as 0 (p.q.rank). */
+	__builtin_memset(path, 0, sizeof(*path));
 	xdpq_lock_take();
+#if XDPQ_TOPS == 1
+	if (xdpq_node(0)->avail)
+		n = 0;
+#else
 	bpf_iter_num_new(&it, 0, XDPQ_TOPS);
 	while ((i = bpf_iter_num_next(&it))) {
 		if (xdpq_node(*i)->avail) {
@@ -510,6 +559,7 @@ static __always_inline int xdpq_tree_serve(struct xdpq_entry *e, struct xdpq_pat
 		}
 	}
 	bpf_iter_num_destroy(&it);
+#endif
 	if (n == XDPQ_NIL)
 		goto out;
 	bpf_iter_num_new(&it, 0, XDPQ_MAX_DEPTH);

@@ -50,6 +50,16 @@ _Static_assert((XDPQ_POOL_SLOTS & (XDPQ_POOL_SLOTS - 1)) == 0, "XDPQ_POOL_SLOTS:
  * sees an unbounded access). */
 #define xdpq_barrier_var(x) asm volatile("" : "+r"(x))
 
+/* A global function: the verifier checks it once, on its own, with its
+ * arguments as its signature says (a scalar: any value; a pointer marked
+ * __xdpq_nonnull: valid memory of its type's size), rather than again for
+ * every state its callers reach it in. Its callers must then pass every
+ * argument: a callee that ignores one lets clang leave that register
+ * unset, which the verifier refuses (xdpq_barrier_var on it counts as a
+ * use). */
+#define __xdpq_global __attribute__((noinline))
+#define __xdpq_nonnull __attribute__((btf_decl_tag("arg:nonnull")))
+
 /* Frame length: the linear part and, for a multi-buffer frame (jumbo on a
  * NIC with XDP frags, or a large BPF_PROG_RUN), its fragments, so that a
  * frame is counted with every byte it has. */

@@ -85,6 +85,85 @@ def test_rbtrees_at_the_limits_load_and_agree(data: st.DataObject) -> None:
     _agree(RBTREES_AT_THE_LIMITS, data, TRACES)
 
 
+# Eight levels, three of them on virtual clocks, with waits, per-queue state and a
+# second child under the top: its ingress took more than the verifier's million
+# instructions while the dequeue was checked again in every state the ingress reached
+# it in (before xdpq_sched_dequeue became a global function).
+DEEPEST_WITH_CLOCKS = ("""scheduler tree
+queue q0: fifo(clock = v0) of q1, side
+queue q1: pifo(range = 64) of q2
+queue q2: pifo(range = 64) of q3
+queue q3: pifo(range = 64) of q4
+queue q4[1]: fifo(clock = v4) of q5
+queue q5[1][1]: pifo(range = 1024) of q6
+queue q6[1][1][1]: pifo(range = 1024, clock = v6) of q7
+queue q7[1][1][1][1]: fifo(capacity = 8)
+queue side: fifo(capacity = 8)
+state global { n: count = 0 }
+state global { m: count = 0 }
+state global { c: signed count = -3 }
+state global { v0: count = 0 }
+state global { v4: count = 0 }
+state global { v6: count = 0 }
+state per flow(ip.src, l4.sport) { seen: count = 0 }
+state per q6 { tat: time = 0 }
+on enqueue {
+  n = n + 1
+  flow.seen = flow.seen + 1
+  c = c - ip.dscp + l4.sport % 7
+  if ip.dscp == 46 and n % 3 == 0 {
+    drop noisy
+  }
+  if ip.dscp >= 40 {
+    enqueue side rank n
+  }
+  enqueue q7[l4.dport][hash(ip.src, l4.sport)][l4.sport][n] rank n / 3 at now
+}
+on ready q1 {
+  enqueue q0 rank n % 4 at v0
+}
+on ready q2 {
+  enqueue q1 rank n at now + 20us
+}
+on ready q3 {
+  enqueue q2 rank m at now + (n % 3) * 10us
+}
+on ready q4(i0) {
+  enqueue q3 rank n % 4
+}
+on ready q5(i0, i1) {
+  enqueue q4 rank m at v4 + 2
+}
+on ready q6(i0, i1, i2) {
+  enqueue q5 rank m at max(q6[i0][i1][i2].tat, 30us) - 30us
+}
+on ready q7(i0, i1, i2, i3) {
+  enqueue q6 rank n % 4 at v6 + 2
+}
+on dequeue(p) {
+  m = m + p.len / 500B + max(c % 5, 0)
+  c = min(c + p.len / 100B, 30)
+  v0 = max(v0 + 1, p.q0.rank % 7)
+  v4 = max(v4 + 1, p.q4.rank % 7)
+  v6 = max(v6 + 1, p.q6.rank % 7)
+  m = m + p.q7.index + p.q0.rank % 3
+"""
+    "  q6[p.q4.index][p.q5.index][p.q6.index].tat ="
+    " max(q6[p.q4.index][p.q5.index][p.q6.index].tat, now) + p.len / 100Mbit\n"
+    """  if p.len > 1400B and n % 4 == 0 {
+    drop aqm
+  }
+}
+""")
+
+
+@settings(max_examples=1, deadline=None, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_a_deepest_tree_on_three_clocks_loads_and_agrees(data: st.DataObject) -> None:
+    _agree(DEEPEST_WITH_CLOCKS, data, TRACES)
+
+
 PER_QUEUE_STATE_2D = """scheduler shaped
 queue f[3][4]: fifo()
 queue t[3]: fifo() of f

@@ -481,7 +481,7 @@ class Emitter:
         self.line("if (!*(volatile __u32 *)&xdpq_node(c)->len && !xdpq_tree_release(c))", 2)
         self.line("continue;", 3)
         self.line("xq_ready(c, now, &rank, &at);", 2)
-        self.line("xdpq_tree_place(c, rank, at, now);", 2)
+        self.line("xdpq_tree_replace(c, rank, at, now);", 2)
         self.line("}", 1)
         self.line("bpf_iter_num_destroy(&it);", 1)
         self.line("}\n")
@@ -595,18 +595,23 @@ class Emitter:
         return f"{node} - {first} < {q.count}" if first else f"{node} < {q.count}"
 
     def dequeue(self) -> None:
-        """The first top-level queue that can serve, down its tree (kern/tree.h)."""
+        """The first top-level queue that can serve, down its tree (kern/tree.h). A
+        global function (kern/xdpq_defs.h): every program that dequeues (the ingress
+        cutting through, the timer, the stepper, the flush) has the verifier check it
+        once, not again for each state its caller reaches it in."""
         p = self.p
-        self.line("static __always_inline int xdpq_sched_dequeue(__u64 now, struct xdpq_entry *e, "
-                  "__u64 *when)\n{")
-        self.line("struct xdpq_path path = {};", 1)
+        self.line("__xdpq_global int xdpq_sched_dequeue(__u64 now, "
+                  "struct xdpq_entry *e __xdpq_nonnull, __u64 *when __xdpq_nonnull)\n{")
+        self.line("struct xdpq_path *path = &xdpq_walk;", 1)
         self.line("int res = XDPQ_DEQ_OK;", 1)
         if p.uses_at:
             self.line("__u64 later;", 1)
         self.line()
+        self.line("xdpq_barrier_var(now);\n\txdpq_barrier_var(e);\n\txdpq_barrier_var(when);", 1)
+        self.line()
         if p.uses_at:
             self.line("xdpq_tree_due(now);", 1)
-        self.line("if (xdpq_tree_serve(e, &path)) {", 1)
+        self.line("if (xdpq_tree_serve(e, path)) {", 1)
         if p.uses_at:
             self.line("later = xdpq_tree_later();", 2)
             self.line("if (later != ~0ULL) {\n\t\t\t*when = later;\n\t\t\treturn XDPQ_DEQ_LATER;"
@@ -614,9 +619,9 @@ class Emitter:
         self.line("return XDPQ_DEQ_EMPTY;", 2)
         self.line("}", 1)
         if p.dequeue is not None:
-            self.line("res = xq_on_dequeue(now, e, &path);", 1)
+            self.line("res = xq_on_dequeue(now, e, path);", 1)
         if p.ready:
-            self.line("xq_up(&path, now);", 1)
+            self.line("xq_up(path, now);", 1)
         self.line("return res;", 1)
         self.line("}\n")
 

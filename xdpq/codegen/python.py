@@ -524,7 +524,7 @@ class _Emitter:
             self.line("c = t.path_node[d]", 3)
             self.line("if t.len[c]:", 3)
             self.line("rank, at = self.ready_of[c](c, now)", 4)
-            self.line("t.place(c, rank, at, now)", 4)
+            self.line("t.replace(c, rank, at, now)", 4)
             self.line("else:", 3)
             self.line("t.release(c)", 4)
             self.line("return res", 2)

@@ -167,6 +167,24 @@ class Tree:
             return
         self._put(c, now)
 
+    def replace(self, c: int, rank: int, at: int, now: int) -> None:
+        """``place`` for a node on a dequeue's way back up (kern/tree.h
+        xdpq_tree_replace). Its parent is on that way too, its token held by the
+        dequeue (or it is at the top, with none): never parked, so a token that
+        need not wait goes into the parent's queue and no further."""
+        p = self.parent[c]
+        k = self.vclock[p]
+        self.trank[c], self.tat[c] = rank, at
+        self.len[p] += 1
+        if not self.avail[c]:
+            self.state[c] = PARKED
+        elif at > (self.clocks[k] if k >= 0 else now):
+            self._put(c, now)
+        else:
+            _insert(self.q[p], rank, -1 - c, 0)
+            self.state[c] = ELIGIBLE
+            self.avail[p] += 1
+
     def release(self, c: int) -> None:
         """A held token whose node is empty: it has no place until the node has packets."""
         self.state[c] = NONE
