@@ -10,7 +10,9 @@
    out0, no sender) is reported beside it, as a second reference.
 2. Latency (p50/p99, one-way, sender to receiver) of sparse high-priority
    packets behind a saturating low-priority load through strict priority, with
-   BQL off, fixed and adaptive, and the throughput of each.
+   BQL off, fixed and adaptive, and the throughput of each: on a fast receiver
+   (BQL can only cost throughput) and on a slow one (BQL off queues in out0's
+   ring).
 3. Beside the kernel's own path on one bed (a bridge of in0 and out0 with
    ``tc qdisc tbf`` on out0, at the same rate as xdpq's ``--rate``): the
    one-way latency of sparse probes (idle), the CPU time per million frames
@@ -183,17 +185,26 @@ def rates_section(count: int, trials: int, out: dict, targets: dict) -> None:
 # -- 2. latency behind a load, by BQL mode ---------------------------------------
 
 
-def bql_latency(bql: Bql, count: int) -> dict[str, float]:
+# A slow receiver (xdpq.net.receiver): 3 us a frame, about 4 Gbit/s of MTU frames, polled
+# in a thread of its own, so that what the DUT sends waits in out0's ring.
+SLOW_RECEIVER_NS = 3000
+
+
+def bql_latency(bql: Bql, count: int, receiver_ns: int = 0) -> dict[str, float]:
     low = Flow(size=1500, dscp=0, sport=1, weight=99)
     high = Flow(size=64, dscp=46, sport=2, weight=1)
-    with TestBed() as bed, Receiver(bed) as rcv, TrafficGen(bed, [low, high]) as gen:
+    with TestBed() as bed, Receiver(bed, receiver_ns) as rcv, \
+            TrafficGen(bed, [low, high]) as gen:
         with bed.enter(DUT):
             d = deployment("prio", bql)
         try:
             start = time.monotonic()
             gen.send(count)
             end = settle(rcv)
-            limit = d.stats().bql_limit
+            stats = d.stats()
+            bss = d.obj.section(".bss")
+            limit, starved = stats.bql_limit, bss["xdpq_bql_starved"]
+            forgiven = bss["xdpq_bql_forgiven"]
         finally:
             d.close()
         arrivals = rcv.arrivals()
@@ -201,20 +212,29 @@ def bql_latency(bql: Bql, count: int) -> dict[str, float]:
     bulk = sum(a.len for a in arrivals if a.flow == 0)
     return {"p50_ns": percentile(lat, 50), "p99_ns": percentile(lat, 99),
             "high_delivered": len(lat), "bulk_gbps": bulk * 8 / (end - start) / 1e9,
-            "bql_limit_end": limit}
+            "bql_limit_end": limit, "bql_stops": stats.stops.counts["bql"],
+            "bql_starved": starved, "bql_forgiven": forgiven, "cut_through": stats.cut_through}
 
 
 def bql_section(count: int, out: dict, targets: dict) -> None:
-    lat = {mode: bql_latency(Bql.parse(mode), count) for mode in ("off", "fixed:30000",
-                                                                  "adaptive")}
-    for mode, r in lat.items():
-        log(f"BQL {mode:12} high-prio p50 {r['p50_ns'] / 1e3:8.1f} us  p99 "
-            f"{r['p99_ns'] / 1e3:8.1f} us  bulk {r['bulk_gbps']:.2f} Gbit/s")
+    """On a fast receiver BQL can only cost throughput (the device queue stays empty); on
+    a slow one, BQL off queues in out0's ring, and adaptive BQL should keep the
+    high-priority packets' latency far below that."""
+    lat: dict[str, dict[str, dict[str, float]]] = {}
+    for bed, receiver_ns in (("fast", 0), ("slow", SLOW_RECEIVER_NS)):
+        lat[bed] = {mode: bql_latency(Bql.parse(mode), count, receiver_ns)
+                    for mode in ("off", "fixed:30000", "adaptive")}
+        for mode, r in lat[bed].items():
+            log(f"{bed} receiver, BQL {mode:12} high-prio p50 {r['p50_ns'] / 1e3:8.1f} us  "
+                f"p99 {r['p99_ns'] / 1e3:8.1f} us  bulk {r['bulk_gbps']:.2f} Gbit/s  "
+                f"limit {r['bql_limit_end']}  stops {r['bql_stops']}  "
+                f"starved {r['bql_starved']}  forgiven {r['bql_forgiven']}")
     out["latency"] = lat
-    off, ada = lat["off"], lat["adaptive"]
-    targets["adaptive_p99_vs_off"] = at_most(ada["p99_ns"] / max(off["p99_ns"], 1), 0.1)
-    targets["adaptive_throughput_loss"] = at_most(
-        1 - ada["bulk_gbps"] / max(off["bulk_gbps"], 1e-9), 0.05)
+    fast, slow = lat["fast"], lat["slow"]
+    targets["adaptive_p99_vs_off_slow_receiver"] = at_most(
+        slow["adaptive"]["p99_ns"] / max(slow["off"]["p99_ns"], 1), 0.1)
+    targets["adaptive_throughput_loss_fast_receiver"] = at_most(
+        1 - fast["adaptive"]["bulk_gbps"] / max(fast["off"]["bulk_gbps"], 1e-9), 0.05)
 
 
 # -- 3. beside the kernel's own path ----------------------------------------------

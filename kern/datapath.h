@@ -116,6 +116,11 @@ __u64 xdpq_completed_pkts;
 __u32 xdpq_bql_hit;		/* the limit stopped the scheduler in this hold period */
 __u64 xdpq_bql_peak;		/* most bytes in flight in this hold period */
 __u64 xdpq_bql_period_start;
+/* At the last completion: whether the limit held the scheduler, and the
+ * in-flight ring's tail (the frames in flight then end before it). */
+__u32 xdpq_bql_was_blocked;
+__u64 xdpq_bql_was_tail;
+__u64 xdpq_bql_starved;		/* completions that found the device starved (grew) */
 /* The completion source hears of the frames the device takes as far as the
  * kernel runs our tracing programs, and 6.18 does not run xdpq_complete for
  * every NAPI poll of the egress's peer (seen under TCP both ways: about one
@@ -1044,16 +1049,29 @@ static __always_inline void xdpq_bql_unblock(void)
 	}
 }
 
-/* Like Linux's dynamic queue limits: grow when the device ran dry while
- * packets waited behind the limit; over a hold period in which the limit
- * never stopped the scheduler, shrink it to the most that was in flight
- * (what the device really needed). */
+/* Like Linux's dynamic queue limits (dql_completed): the device starved while
+ * packets waited behind the limit if the limit held the scheduler at the last
+ * completion and every frame in flight then is complete now (the restart, from
+ * the completion through the timer and the transmitter to the device, did not
+ * give it more before it ran out), or if the limit holds it now and nothing is
+ * left in flight. Then grow by what completed. Frames staged but not yet sent
+ * count in flight, so "nothing in flight" alone misses a device that ran dry
+ * while the transmitter was on its way. Over a hold period in which the limit
+ * never stopped the scheduler, shrink it to the most that was in flight (what
+ * the device really needed). */
 static __always_inline void xdpq_bql_adapt(__u64 now, __u64 done)
 {
 	__u64 limit = xdpq_bql_limit;
 
-	if (xdpq_inflight <= 0 && xdpq_bql_blocked)
+	if ((xdpq_inflight <= 0 && xdpq_bql_blocked) ||
+	    (xdpq_bql_was_blocked && xdpq_inflight_head >= xdpq_bql_was_tail)) {
 		limit += done;
+		__sync_fetch_and_add(&xdpq_bql_starved, 1);
+	}
+	/* Frames left in flight that the restart must follow up in time (a
+	 * device already empty was counted above). */
+	xdpq_bql_was_blocked = xdpq_bql_blocked && xdpq_inflight > 0;
+	xdpq_bql_was_tail = xdpq_inflight_tail;
 	if (now - xdpq_bql_period_start > xdpq_bql_hold_ns) {
 		if (!xdpq_bql_hit && xdpq_bql_peak && xdpq_bql_peak < limit)
 			limit = xdpq_bql_peak;
@@ -1113,6 +1131,7 @@ static __always_inline void xdpq_bql_deaf(__u64 now)
 	__sync_fetch_and_add(&xdpq_bql_forgiven, tail - head);
 	xdpq_bql_heard_at = now;
 	xdpq_bql_blocked = 0;
+	xdpq_bql_was_blocked = 0;	/* not starved: unheard */
 }
 
 /* Is dev the device ifindex of the egress's namespace? The same ifindex in

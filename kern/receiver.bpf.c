@@ -46,6 +46,16 @@ __u64 xdpq_rcv_arrivals;	/* probe frames seen (the log keeps the first XDPQ_RCV_
 __u64 xdpq_rcv_other;		/* anything else, passed */
 __u64 xdpq_rcv_bad_flow;	/* probes with a flow beyond XDPQ_PROBE_MAX_FLOWS (logged too) */
 
+/* A slow receiver: each probe frame holds r0's NAPI poll this long, so r0
+ * takes at most 1e9 / cost frames a second and the frames sent to it wait in
+ * its veth ring, as in a slow device's. 0: as fast as it can. */
+const volatile __u64 xdpq_rcv_cost_ns;
+
+static long xdpq_rcv_busy(__u64 index, __u64 *until)
+{
+	return bpf_ktime_get_ns() >= *until;
+}
+
 SEC("xdp")
 int xdpq_receiver(struct xdp_md *ctx)
 {
@@ -84,6 +94,10 @@ int xdpq_receiver(struct xdp_md *ctx)
 		a->dport = bpf_ntohs(udp->dest);
 		a->dscp = ip->tos >> 2;
 		a->at_ns = now;
+	}
+	if (xdpq_rcv_cost_ns) {
+		now += xdpq_rcv_cost_ns;
+		bpf_loop(1 << 20, xdpq_rcv_busy, &now, 0);
 	}
 	return XDP_DROP;
 }

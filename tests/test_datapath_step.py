@@ -16,6 +16,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Ether
 
 from xdpq.bpf.program import XDP_DROP, XDP_PASS
+from xdpq.ir.link import BQL_HOLD_NS, Bql, BqlMode, Hold
 from xdpq.ir.outcomes import BYPASS_CAPACITY, Unclaimed
 from xdpq.library import compile_fifo
 from xdpq.testing.stepper import Stepper
@@ -126,3 +127,56 @@ def test_flush_frees_every_slot_and_counts_it(fifo: Stepper) -> None:
     bss = fifo.obj.section(".bss")
     assert bss["xdpq_slots_in_use"] == 0
     assert bss["xdpq_backlog"] == 0 and bss["xdpq_staged"] == 0
+
+
+# -- adaptive BQL on the virtual clock -------------------------------------------
+
+MTU = 1000  # the frames' size in these tests
+
+
+def blocked_after_three(s: Stepper) -> None:
+    """Adaptive BQL with room for three frames, eight queued: the scheduler sends three
+    at virtual time 0 and stops on the limit."""
+    s.set_bql(Bql(BqlMode.ADAPTIVE, 3 * MTU))
+    for i in range(8):
+        s.ingress(frame(0x0800, MTU, i))
+    assert [s.step(now=0).result for _ in range(4)] == [DEQ_OK] * 3 + [Hold.BQL]
+
+
+def test_a_device_that_ran_dry_after_a_stop_grows_the_limit(fifo: Stepper) -> None:
+    # The first completion finds the scheduler stopped and lifts the limit; the restart
+    # (the timer, the transmitter) is slow, and by the next completion the device took
+    # everything it had: it starved while packets waited. Nothing is in flight by then
+    # only because nothing was sent; the limit grows by what completed.
+    blocked_after_three(fifo)
+    first = fifo.complete(now=1000)
+    assert (first.blocked, first.limit, first.inflight) == (False, 3 * MTU, 2 * MTU)
+    second = fifo.complete(now=2000, frames=2)
+    assert (second.limit, second.inflight) == (5 * MTU, 0)
+    assert fifo.obj.section(".bss")["xdpq_bql_starved"] == 1
+
+
+def test_a_device_still_busy_after_a_stop_keeps_the_limit(fifo: Stepper) -> None:
+    # The restart came in time: the scheduler sent again after the first completion,
+    # and the next one leaves frames from before it in flight: no starvation.
+    blocked_after_three(fifo)
+    fifo.complete(now=1000)
+    assert [fifo.step(now=1100).result for _ in range(2)] == [DEQ_OK, Hold.BQL]
+    later = fifo.complete(now=2000)
+    assert (later.limit, later.inflight) == (3 * MTU, 2 * MTU)
+    assert fifo.obj.section(".bss")["xdpq_bql_starved"] == 0
+
+
+def test_a_limit_that_never_stops_the_scheduler_shrinks_to_the_peak(fifo: Stepper) -> None:
+    # 64 kB, and never more than three frames at once: after a hold period in which the
+    # limit never stopped the scheduler, it is what the device needed.
+    fifo.set_bql(Bql(BqlMode.ADAPTIVE, 64 * 1024))
+    for i in range(3):
+        fifo.ingress(frame(0x0800, MTU, i))
+    assert [fifo.step(now=0).result for _ in range(4)] == [DEQ_OK] * 3 + [DEQ_EMPTY]
+    assert fifo.complete(now=1000, frames=3).limit == 64 * 1024  # within the hold period
+    fifo.ingress(frame(0x0800, MTU, 3))
+    assert fifo.step(now=BQL_HOLD_NS).result == DEQ_OK
+    done = fifo.complete(now=BQL_HOLD_NS + 1000)
+    assert (done.limit, done.inflight) == (3 * MTU, 0)
+    assert fifo.obj.section(".bss")["xdpq_bql_starved"] == 0

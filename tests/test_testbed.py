@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -247,6 +248,23 @@ def test_frames_arrive_exactly_in_sequence_per_flow_as_configured(bed: TestBed) 
             (f.size, f.dscp, f.sport, f.dport)}
         assert all(a.latency_ns > 0 for a in mine)
     assert latencies == [a.latency_ns for a in arrivals if a.flow == 1]
+
+
+def test_a_slow_receiver_takes_a_frame_per_cost_polled_in_its_own_thread(bed: TestBed) -> None:
+    # Each frame holds r0's poll for the cost from its arrival, on the receiver's own
+    # clock: the next one is stamped no sooner. Nothing is lost, only slowed.
+    cost, n = 20_000, 200
+    with Receiver(bed, cost_ns=cost) as rcv, TrafficGen(bed) as gen, plain_forward(bed):
+        assert gen.send([Flow(size=1500)], count=n) == n
+        got = n - gen.refused
+        assert rcv.wait(got)
+        stamps = [a.at_ns for a in rcv.arrivals()]
+        threaded = subprocess.run(
+            ["ip", "netns", "exec", bed.ns[RECEIVER], "cat", "/sys/class/net/r0/threaded"],
+            capture_output=True, text=True, check=True).stdout.strip()
+    assert len(stamps) == got > 0
+    assert min(b - a for a, b in itertools.pairwise(stamps)) >= cost
+    assert threaded == "1"
 
 
 def test_count_bound_is_exact_and_sequence_numbers_continue_across_sends(

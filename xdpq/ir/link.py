@@ -5,9 +5,11 @@ bytes in flight stay under a limit; the simulator's link (``xdpq.sim.run``)
 does the same over a device that serializes one frame at a time at the link
 rate. A completion retires its bytes, may adapt the limit, and lets the
 scheduler run again. The adaptive rule is Linux's dynamic queue limits':
-grow by what completed when the device ran dry while the scheduler was
-stopped on the limit; over a hold period in which the limit never stopped
-the scheduler, shrink to the peak in flight; stay within
+grow by what completed when the device starved while packets waited (the
+limit held the scheduler at the last completion and every frame in flight
+then is complete now, or it holds it now and nothing is left in flight);
+over a hold period in which the limit never stopped the scheduler, shrink
+to the peak in flight; stay within
 ``BQL_MIN``..``BQL_MAX`` (docs/datapath.md states it; ``tests/test_twins.py``
 holds the constants and the rule to the kernel's).
 

@@ -55,9 +55,14 @@ class Receiver:
     ``wait``); an arrival being recorded at that moment may be half written.
     """
 
-    def __init__(self, bed: TestBed) -> None:
+    def __init__(self, bed: TestBed, cost_ns: int = 0) -> None:
+        """``cost_ns``: a slow receiver, each probe frame holding r0's NAPI poll that long
+        (at most 1e9 / ``cost_ns`` frames a second), polled in a thread of its own, so that
+        what is sent to it waits in out0's ring as in a slow device's."""
         self._bed = bed
+        self._threaded = cost_ns > 0
         self.obj = BpfObject(compile_bpf(kern_dir() / "receiver.bpf.c"))
+        self.obj.section(".rodata")["xdpq_rcv_cost_ns"] = cost_ns
         self._link: Link | None = None
         self._closed = False
 
@@ -69,6 +74,8 @@ class Receiver:
     def __enter__(self) -> Receiver:
         try:
             self.obj.load()
+            if self._threaded:
+                self._bed.set_threaded_napi("r0")
             with self._bed.enter(RECEIVER):
                 self._link = self.obj.prog("xdpq_receiver").attach_xdp(self._bed.ifindex("r0"))
         except BaseException:

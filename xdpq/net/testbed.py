@@ -33,6 +33,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import subprocess
 import threading
 import uuid
 from collections.abc import Mapping
@@ -231,6 +232,16 @@ class TestBed:
                     et.set_offload_flag(port, name, value)
             finally:
                 et.close()
+
+    def set_threaded_napi(self, port: str) -> None:
+        """Poll ``port`` in a kernel thread of its own (threaded NAPI), not in the softirq of
+        the CPU that sent to it: a veth then drains at its own pace beside its sender, as a
+        device does. /sys/class/net is the namespace's only in a sysfs mounted there."""
+        script = f"echo 1 > /sys/class/net/{port}/threaded"
+        res = subprocess.run(["ip", "netns", "exec", self.ns[_LAYOUT[port][0]], "sh", "-c",
+                              script], capture_output=True, text=True, check=False)
+        if res.returncode:
+            raise XdpqError(f"threaded NAPI on {port}: {res.stderr.strip()}")
 
     def close(self) -> None:
         """Remove the namespaces (and with them the links and their programs).

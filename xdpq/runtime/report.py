@@ -199,7 +199,7 @@ def collect(obj: BpfObject, prog: ir.Program, runtime: dict[str, Any] | None = N
                 "limit": data["xdpq_bql_limit"], "inflight": _signed(bss["xdpq_inflight"]),
                 "peak": bss["xdpq_bql_peak"], "completed_bytes": bss["xdpq_completed_bytes"],
                 "completion_polls": bss["xdpq_complete_polls"],
-                "forgiven": bss["xdpq_bql_forgiven"]},
+                "forgiven": bss["xdpq_bql_forgiven"], "starved": bss["xdpq_bql_starved"]},
         "rate": {"rate_bps": shaper.rate, "burst_ns": shaper.burst_ns,
                  "overhead": shaper.overhead, "latency_ns": shaper.latency_ns,
                  "limit_bytes": shaper.limit, "backlog_bytes": bss["xdpq_backlog_bytes"],

@@ -211,6 +211,10 @@ int xq_run(struct xq_sim *s)
 	const __s64 end = s->end, byte_limit = s->byte_limit ? s->byte_limit : XQ_NEVER;
 	__s64 limit = s->bql_limit, inflight = 0, peak = 0, period_start = 0;
 	bool blocked = false, hit = false, busy = false;
+	/* Frames into the device and complete, and at the last completion whether
+	 * the limit held the scheduler and how many had gone in. */
+	__u64 sent = 0, completed = 0, sent_then = 0;
+	bool blocked_then = false;
 	__s64 t_release = 0, t_rem = 0;
 	__s64 queued = 0, queued_bytes = 0;
 	__s64 t_link = XQ_NEVER, t_wake = XQ_NEVER, t_arr, now = 0, last = 0;
@@ -248,11 +252,15 @@ int xq_run(struct xq_sim *s)
 				 * start the next. */
 				now = t_link;
 				inflight -= size;
+				completed++;
 				if (adaptive) {
 					__s64 lim = limit;
 
-					if (inflight <= 0 && blocked)
+					if ((inflight <= 0 && blocked) ||
+					    (blocked_then && completed >= sent_then))
 						lim += size;
+					blocked_then = blocked && inflight > 0;
+					sent_then = sent;
 					if (now - period_start > s->bql_hold) {
 						if (!hit && peak && peak < lim)
 							lim = peak;
@@ -334,6 +342,7 @@ int xq_run(struct xq_sim *s)
 						t_rem = bits % s->shape;
 					}
 					inflight += e.len;
+					sent++;
 					if (inflight > peak)
 						peak = inflight;
 					if (t_link == XQ_NEVER) {

@@ -162,6 +162,10 @@ class Simulation:
         adaptive = self.bql.mode is BqlMode.ADAPTIVE
         limit, inflight, peak, period_start = self.bql.limit, 0, 0, 0
         blocked = hit = False
+        # Frames into the device and complete, and at the last completion whether the
+        # limit held the scheduler and how many had gone in (the starvation test).
+        sent = completed = sent_then = 0
+        blocked_then = False
         # The link rate (kern/shaper.h): the release clock, its fraction of a ns (in
         # 1/shape ns), and what the queues hold against the byte limit.
         shape, burst, overhead = self.shaper.rate, self.shaper.burst_ns, self.shaper.overhead
@@ -201,10 +205,12 @@ class Simulation:
                     now = t_link
                     size = wire_size
                     inflight -= size
+                    completed += 1
                     if adaptive:
                         lim = limit
-                        if inflight <= 0 and blocked:
+                        if (inflight <= 0 and blocked) or (blocked_then and completed >= sent_then):
                             lim += size
+                        blocked_then, sent_then = blocked and inflight > 0, sent
                         if now - period_start > BQL_HOLD_NS:
                             if not hit and peak and peak < lim:
                                 lim = peak
@@ -271,6 +277,7 @@ class Simulation:
                             t_release += bits // shape
                             t_rem = bits % shape
                         inflight += size
+                        sent += 1
                         if inflight > peak:
                             peak = inflight
                         if t_link == _NEVER:
