@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
 
+# As typing.TYPE_CHECKING, without importing typing on the way to a verb (see cli.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
