@@ -50,6 +50,7 @@ def test_check_imports_neither_lark_nor_completion(generated_parser: Path) -> No
     assert {"xdpq.dsl.lr", "xdpq.dsl.lalr_tables"} <= modules
     assert "xdpq.dsl.lalr" not in modules
     assert not {m for m in modules if m.split(".")[0] in ("lark", "argcomplete")}
+    assert not {"typing", "hashlib"} & modules
 
 
 def test_a_mistake_is_told_by_lark(generated_parser: Path, tmp_path: Path) -> None:
@@ -59,3 +60,11 @@ def test_a_mistake_is_told_by_lark(generated_parser: Path, tmp_path: Path) -> No
     code, out, modules = _start("check", str(bad))
     assert code == 1 and out == ""
     assert {"xdpq.dsl.lr", "xdpq.dsl.lalr"} <= modules
+
+
+def test_a_verbs_help_imports_none_of_its_work() -> None:
+    """``sim --help`` builds the verb's options, not the simulator."""
+    code, out, modules = _start("sim", "--help")
+    assert code == 0 and "xdpq sim sim/stfq.toml --out /tmp/stfq" in out
+    assert not {m for m in modules if m.startswith(("xdpq.sim", "xdpq.codegen", "xdpq.dsl"))}
+    assert "typing" not in modules

@@ -12,6 +12,10 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
+# --fast, of sim and sweep.
+FAST_HELP = ("run the simulation in C, compiled from the scheduler (once, with clang), to "
+             "the same results; where it cannot, it says why and the reference runs")
+
 
 def json_options(p: argparse.ArgumentParser, group: Any = None, *, top: bool = False) -> None:
     """``-j/--json`` and ``-p/--pretty``, as ``ip`` and ``bpftool`` have them: given before
