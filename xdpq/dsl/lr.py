@@ -55,10 +55,6 @@ class Token(str):
         token.end_line, token.end_column = end_line, end_column
         return token
 
-    @property
-    def value(self) -> str:
-        return str(self)
-
 
 class Meta:
     """Where a tree's text is, as Lark's ``propagate_positions`` records it: its own
@@ -87,16 +83,15 @@ class Tree:
         self.meta = Meta()
 
 
-def _edge(children: Iterable[Tree | Token]) -> tuple[Tree | Token, tuple[int, int],
-                                                     tuple[int, int]] | None:
-    """The first child with a position: it, where it starts and where it ends."""
+def _edge(children: Iterable[Tree | Token]) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """Where the first child with a position starts and ends."""
     for c in children:
         if isinstance(c, Token):
-            return c, (c.line, c.column), (c.end_line, c.end_column)
+            return (c.line, c.column), (c.end_line, c.end_column)
         if not c.meta.empty:
             m = c.meta
-            return c, m.container_start or (m.line, m.column), \
-                m.container_end or (m.end_line, m.end_column)
+            return (m.container_start or (m.line, m.column),
+                    m.container_end or (m.end_line, m.end_column))
     return None
 
 
@@ -120,12 +115,12 @@ def _reduce(rule: Rule, children: list[Tree | Token]) -> Tree | Token | None:
         # A tree a ?rule passed up keeps its own span; its container grows.
         if first := _edge(children):
             if not m.line:
-                (m.line, m.column), m.empty = first[1], False
-            m.container_start = first[1]
+                (m.line, m.column), m.empty = first[0], False
+            m.container_start = first[0]
         if last := _edge(reversed(children)):
             if not m.end_line:
-                (m.end_line, m.end_column), m.empty = last[2], False
-            m.container_end = last[2]
+                (m.end_line, m.end_column), m.empty = last[1], False
+            m.container_end = last[1]
     return res
 
 
