@@ -4,10 +4,11 @@ and the parser generated from the grammar.
 Both trees stay at the top of the repository, where the project's layout puts
 them; building a wheel copies what an installed xdpq compiles or reads into
 ``xdpq/kern/`` and ``xdpq/schedulers/``, where :mod:`xdpq.resources` looks
-first. It also writes ``xdpq/dsl/lalr.py`` (``python -m xdpq.dsl.lalr_build``,
-with the Lark the build requires): the module holds a copy of Lark's runtime, so
-it is generated here rather than committed. An editable install reads the trees
-in place and copies nothing; ./run generates its parser in the checkout.
+first. It also writes ``xdpq/dsl/lalr.py`` and ``lalr_tables.py`` (``python -m
+xdpq.dsl.lalr_build``, with the Lark the build requires): the modules hold Lark's
+runtime and tables, so they are generated here rather than committed. An editable
+install reads the trees in place and copies nothing; ./run generates its parser in
+the checkout.
 Everything else about the package is declared in pyproject.toml.
 """
 
@@ -41,7 +42,7 @@ class BuildPy(build_py):
                     self.copy_file(str(src), str(dst))
         # From the checkout (cwd), which has the grammar; kept if the copy is current.
         subprocess.run([sys.executable, "-m", "xdpq.dsl.lalr_build",
-                        str(Path(self.build_lib, "xdpq", "dsl", "lalr.py"))], check=True)
+                        str(Path(self.build_lib, "xdpq", "dsl"))], check=True)
 
 
 setup(cmdclass={"build_py": BuildPy})

@@ -1,9 +1,10 @@
 """What the quick verbs import when they start (issue 14: ``--version`` and ``check``
 start in about the time of ``python -c pass``; bench/startup.py times them). Counted
 as modules, not milliseconds: ``--version`` imports nothing of xdpq but the command
-line, not even argparse; ``check`` neither Lark (its parser is generated ahead of time,
-:mod:`xdpq.dsl.lalr`, where xdpq is installed: the test generates it as ./run does)
-nor shell completion."""
+line, not even argparse; ``check`` neither Lark nor the module generated from Lark's
+runtime (it parses with the tables generated where xdpq is installed,
+:mod:`xdpq.dsl.lalr_tables`: the test generates them as ./run does), nor shell
+completion."""
 
 from __future__ import annotations
 
@@ -46,5 +47,24 @@ def test_version_imports_the_command_line_alone() -> None:
 def test_check_imports_neither_lark_nor_completion(generated_parser: Path) -> None:
     code, out, modules = _start("check", str(REPO / "schedulers" / "stfq.xdpq"))
     assert code == 0 and out.endswith(": ok\n")
-    assert "xdpq.dsl.lalr" in modules
+    assert {"xdpq.dsl.lr", "xdpq.dsl.lalr_tables"} <= modules
+    assert "xdpq.dsl.lalr" not in modules
     assert not {m for m in modules if m.split(".")[0] in ("lark", "argcomplete")}
+    assert not {"typing", "hashlib"} & modules
+
+
+def test_a_mistake_is_told_by_lark(generated_parser: Path, tmp_path: Path) -> None:
+    """A program that does not parse is read again by Lark's parser, which says why."""
+    bad = tmp_path / "bad.xdpq"
+    bad.write_text("scheduler bad\nqueue q: fifo(\n")
+    code, out, modules = _start("check", str(bad))
+    assert code == 1 and out == ""
+    assert {"xdpq.dsl.lr", "xdpq.dsl.lalr"} <= modules
+
+
+def test_a_verbs_help_imports_none_of_its_work() -> None:
+    """``sim --help`` builds the verb's options, not the simulator."""
+    code, out, modules = _start("sim", "--help")
+    assert code == 0 and "xdpq sim sim/stfq.toml --out /tmp/stfq" in out
+    assert not {m for m in modules if m.startswith(("xdpq.sim", "xdpq.codegen", "xdpq.dsl"))}
+    assert "typing" not in modules

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
 
+# As typing.TYPE_CHECKING, without importing typing on the way to a verb (see cli.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
     from rich.console import Console
+
+# --fast, of sim and sweep.
+FAST_HELP = ("run the simulation in C, compiled from the scheduler (once, with clang), to "
+             "the same results; where it cannot, it says why and the reference runs")
 
 
 def json_options(p: argparse.ArgumentParser, group: Any = None, *, top: bool = False) -> None:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from xdpq.commands import emit, json_options
@@ -72,6 +70,8 @@ def _one(path: Path, check: bool, diff: bool) -> dict[str, str]:
     if check:
         out["status"] = "would_reformat"
         if diff:
+            import difflib  # here: a file that needs no change needs no diff
+
             out["diff"] = "".join(difflib.unified_diff(
                 source.splitlines(keepends=True), formatted.splitlines(keepends=True),
                 f"{path}", f"{path} (formatted)"))
@@ -85,6 +85,8 @@ def _one(path: Path, check: bool, diff: bool) -> dict[str, str]:
 
 def _replace(path: Path, text: str) -> None:
     """Write text to a file beside path, then rename it over path (atomic), keeping its mode."""
+    import tempfile  # here: it imports random, which checking a file does not need
+
     real = Path(os.path.realpath(path))
     mode = real.stat().st_mode & 0o7777
     fd, tmp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".tmp")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
-from xdpq.codegen.python import load_scheduler
-from xdpq.commands import emit, json_options, sweep
-from xdpq.sim.scenario import load_scenario, run_scenario
-from xdpq.sim.sweep import axes_of, run_sweep
+from xdpq.commands import FAST_HELP, emit, json_options
+
+# As typing.TYPE_CHECKING, without importing typing for `xdpq sim --help` (see cli.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 TOP_FLOWS = 10  # rows of the summary table; the rest is one line (summary.json has all)
 
@@ -33,12 +34,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("scenario", type=Path, help="the scenario file (.toml)")
     p.add_argument("--out", type=Path, required=True, help="the directory to write into")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    p.add_argument("--fast", action="store_true", help=sweep.FAST_HELP)
+    p.add_argument("--fast", action="store_true", help=FAST_HELP)
     json_options(p)  # {out, files, summary}: summary.json's contents; a sweep: {out, files, points}
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    # The simulator's modules, here rather than at the top: they take several times as
+    # long to import as all that `xdpq sim --help` needs.
+    from xdpq.codegen.python import load_scheduler
+    from xdpq.commands import sweep
+    from xdpq.sim.scenario import load_scenario, run_scenario
+    from xdpq.sim.sweep import axes_of, run_sweep
+
     scenario = load_scenario(args.scenario)
     if scenario.sweep is None:
         out = run_scenario(scenario, args.out, load_scheduler, plots=not args.no_plots,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from xdpq.commands import emit, json_options
+from xdpq.commands import FAST_HELP, emit, json_options
 from xdpq.sim.scenario import load_scenario
 from xdpq.sim.sweep import (
     METRICS,
@@ -45,10 +45,6 @@ mean FCT) and DIR/sweep.png (--metric against the first axis of several values).
 workers need xdpq and the scenario's files, and write to DIR: use paths that are the
 same on every worker, e.g. a shared file system.
 """
-
-FAST_HELP = ("run the simulation in C, compiled from the scheduler (once, with clang), to "
-             "the same results; where it cannot, it says why and the reference runs")
-
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(

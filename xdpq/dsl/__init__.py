@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from xdpq.dsl.check import check
 from xdpq.dsl.parser import parse
 from xdpq.errors import XdpqError
 
+# As typing.TYPE_CHECKING, without importing typing on the way to a check (see cli.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from xdpq import ir
 

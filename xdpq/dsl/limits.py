@@ -12,10 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import fields, is_dataclass
-from typing import Any
 
 from xdpq.dsl import ast
 from xdpq.errors import SourceError, Span
+
+# As typing.TYPE_CHECKING, without importing typing on the way to a check (see cli.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_NAME = 64
 MAX_EXPR_DEPTH = 32  # operators, calls and indexes inside one another
