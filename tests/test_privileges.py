@@ -6,6 +6,7 @@ listens on a non-loopback address unless asked.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -66,13 +67,18 @@ def test_verbs_without_privileges_work_as_nobody(home: Path) -> None:
         cli.close()
 
 
-def _listening() -> set[str]:
-    """Local addresses of listening TCP sockets and bound UDP sockets (this netns)."""
+def _listening(pid: int) -> set[str]:
+    """Local addresses of the listening TCP and bound UDP sockets process ``pid`` holds
+    (its sockets' inodes in its netns's tables): another process's, such as another
+    suite's on the same host, are not its."""
+    fds = Path(f"/proc/{pid}/fd")
+    inodes = {os.readlink(fds / fd)[len("socket:["):-1] for fd in os.listdir(fds)
+              if os.readlink(fds / fd).startswith("socket:[")}
     out = set()
     for name in ("tcp", "tcp6", "udp", "udp6"):
-        for line in Path(f"/proc/net/{name}").read_text().splitlines()[1:]:
+        for line in Path(f"/proc/{pid}/net/{name}").read_text().splitlines()[1:]:
             fields = line.split()
-            if name.startswith("udp") or fields[3] == "0A":
+            if fields[9] in inodes and (name.startswith("udp") or fields[3] == "0A"):
                 out.add(f"{name} {fields[1]}")
     return out
 
@@ -92,9 +98,10 @@ def test_a_detached_deployment_is_private_and_refuses_nobody(
     detached: tuple[Cli, TestBed], home: Path
 ) -> None:
     cli, bed = detached
-    before = _listening()
     cli.ok(*deploy_args(bed, "--detach", "--name", "priv"))
-    assert _listening() == before  # the deployment itself listens nowhere
+    [entry] = json.loads(cli.ok("list", "-j"))
+    assert entry["running"], entry
+    assert _listening(entry["pid"]) == set()  # the deployment listens nowhere
 
     files = [p for root in (cli.run_dir, cli.pin_dir) for p in root.rglob("*") if p.is_file()]
     assert any(cli.pin_dir in p.parents for p in files)
