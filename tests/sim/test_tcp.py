@@ -60,7 +60,7 @@ def test_slow_start_doubles_the_window_every_round_trip(delack: int, rwnd_init: 
     """From an initial window of 10, each round trip sends twice as many segments as
     the one before (with delayed ACKs too: the window grows by what is ACKed; and
     with Linux's receive-window autotuning from 31 segments, which opens the window
-    by four times the growth of what a round trip delivered)."""
+    ahead of what a round trip delivered)."""
     rtt = 100 * MS
     res, _ = run(program(DROP_ONE.replace("n == 300", "n == 0")),
                  [TcpSpec(0, cc=Cc.NEWRENO, rtt_ns=rtt, delack_ns=delack,

@@ -628,9 +628,9 @@ class _Flow:
 
         tcp_rcv_space_adjust(): once per round trip (the receiver's estimate from
         timestamps; here the sender's, of the same path), if the bytes read in it
-        exceed the last such measure, tcp_rcvbuf_grow() sets window_clamp to twice
-        them, plus four times their growth ("slow start: allow the sender to double
-        its rate"). tcp_grow_window(): each segment raises rcv_ssthresh, the window
+        exceed the last such measure, tcp_rcvbuf_grow() sets window_clamp to
+        2c + 4c (c - s) / s for c bytes read now and s then ("slow start: allow the
+        sender to double its rate"). tcp_grow_window(): each segment raises rcv_ssthresh, the window
         the receiver offers, by two MSS towards window_clamp, and asks for a quick
         ACK (icsk_ack.quick |= 1): while the window opens, every segment is ACKed."""
         if self.drs_time < 0:
