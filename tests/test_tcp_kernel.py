@@ -7,17 +7,20 @@ the same programs at the same rate. Under fq_codel, per-flow goodput shares
 agree within 5 percentage points of the simulator's (flows alike in order of
 their shares; one kernel run is held to the range of a few simulator runs
 that differ in their senders' jitter, widened by 5 points). Under the FIFO
-they do not, reliably: the kernel's drop-tail often lets one flow of four take
-27 to 38 % for the whole run, the model's 25 to 32 %. The simulator's flows start
-when the kernel's did (its clients start up to 80 ms apart), but the kernel's
-HyStart ends slow start earlier and at more unequal windows, which the FIFO's
-synchronised losses then keep (docs/simulator.md gives the measures;
-bench/tcp.py reports the distance). The queueing delay, as the bytes the
-scheduler's queues hold sampled every 20 ms on both sides, agrees at the
-median within 25 % in every case (the senders' smoothed RTTs less the base,
-which bench/tcp.py reports too, also carry what a loaded machine adds to a
-round trip, and are not held). The drops
-are the same kind, in numbers within a factor of two. With ECN, fq_codel
+they do not, reliably (5 of 7 runs within 5 points of the model's mean): on
+a loaded machine the kernel's drop-tail often lets one flow of four take 28
+to 41 % for the whole run, the model's at most 29 %. The simulator's flows
+start when the kernel's did, its receivers open their window as the bed's
+do, and its HyStart ends slow start as Linux's does over the kernel's own
+ACKs; but the kernel's ACKs reach its senders in bursts, which they send on
+in bursts, and the flows leave slow start at windows further apart, which
+the FIFO's synchronised losses then keep (docs/simulator.md gives the
+measures; bench/tcp.py reports the distance). The queueing delay, as the
+bytes the scheduler's queues hold sampled every 20 ms on both sides, agrees
+at the median within 25 % in every case (the senders' smoothed RTTs less the
+base, which bench/tcp.py reports too, also carry what a loaded machine adds
+to a round trip, and are not held). The drops are the same kind, in numbers
+within a factor of two. With ECN, fq_codel
 marks instead of dropping, on both sides.
 """
 

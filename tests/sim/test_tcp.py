@@ -20,7 +20,7 @@ from xdpq.dsl import check, parse
 from xdpq.ir.link import Bql, BqlMode, Shaper
 from xdpq.library import fifo_program, library_path
 from xdpq.sim.run import Result, Simulation
-from xdpq.sim.tcp import NS, Cc, Ecn, TcpAgent, TcpSpec, TcpStats
+from xdpq.sim.tcp import NEVER, NS, Cc, Ecn, TcpAgent, TcpSpec, TcpStats
 
 MS = 1_000_000
 FAST = 10 * 10**9  # a link that never queues these flows
@@ -55,13 +55,16 @@ def run(sched: object, specs: list[TcpSpec], until: int, rate: int = FAST,
     return sim.run([], until=until, closed=agent), agent.stats(until)
 
 
-@pytest.mark.parametrize("delack", [0, 40 * MS])
-def test_slow_start_doubles_the_window_every_round_trip(delack: int) -> None:
+@pytest.mark.parametrize(("delack", "rwnd_init"), [(0, 0), (40 * MS, 0), (40 * MS, 46080)])
+def test_slow_start_doubles_the_window_every_round_trip(delack: int, rwnd_init: int) -> None:
     """From an initial window of 10, each round trip sends twice as many segments as
-    the one before (with delayed ACKs too: the window grows by what is ACKed)."""
+    the one before (with delayed ACKs too: the window grows by what is ACKed; and
+    with Linux's receive-window autotuning from 31 segments, which opens the window
+    ahead of what a round trip delivered)."""
     rtt = 100 * MS
     res, _ = run(program(DROP_ONE.replace("n == 300", "n == 0")),
-                 [TcpSpec(0, cc=Cc.NEWRENO, rtt_ns=rtt, delack_ns=delack)], 6 * rtt)
+                 [TcpSpec(0, cc=Cc.NEWRENO, rtt_ns=rtt, delack_ns=delack,
+                          rwnd_init=rwnd_init)], 6 * rtt)
     rounds = Counter((r.arrived - rtt // 2) // rtt for r in res.records)
     assert [rounds[k] for k in range(5)] == [10, 20, 40, 80, 160]
 
@@ -146,3 +149,30 @@ def test_dctcp_under_a_step_marker_keeps_the_queue_short_and_the_link_full() -> 
     for s in stats:
         assert s.retransmits == 0
         assert s.srtt_p50_ns < 20 * MS + 3 * MS
+
+
+def one_flow(**spec: object) -> TcpAgent:
+    """A CUBIC flow that has sent its initial window at 0, driven by hand."""
+    agent = TcpAgent([TcpSpec(0, **spec)])  # type: ignore[arg-type]
+    agent.flows[0].send(0)
+    return agent
+
+
+def test_cubic_samples_the_newest_segment_and_the_estimators_the_oldest() -> None:
+    """Linux's tcp_clean_rtx_queue(): the smoothed RTT from the oldest segment an ACK
+    newly covers (seq_rtt_us), CUBIC's delay_min and HyStart from the newest
+    (ca_rtt_us, rs->rtt_us): a delayed ACK's wait for the second segment is no
+    queueing."""
+    f = one_flow().flows[0]
+    f.on_ack(30 * MS, 2, [(0, 1, 0), (1, 2, 8 * MS)], False, 0, 0, 1000)
+    assert (f.srtt, f.min_rtt, f.delay_min) == (30 * MS, 30 * MS, 22 * MS)
+
+
+def test_a_timeout_starts_hystart_again() -> None:
+    """cubictcp_state(TCP_CA_Loss): bictcp_reset() clears W_max, delay_min and HyStart's
+    found, so the slow start after a timeout may end by HyStart too."""
+    f = one_flow().flows[0]
+    f.on_ack(20 * MS, 1, [(0, 1, 0)], False, 0, 0, 1000)
+    f.hs_found, f.w_max = True, 40.0
+    f.on_rto_event(f.rto_at)
+    assert (f.timeouts, f.hs_found, f.w_max, f.delay_min) == (1, False, 0.0, NEVER)

@@ -105,7 +105,10 @@ def test_fq_codel_keeps_the_probe_within_codel_targets_and_fifo_does_not(
     fifo, fq = probe_p99_ms(runs["fifo"]), probe_p99_ms(runs["fq_codel"])
     assert fq <= 3 * CODEL_TARGET_MS
     assert fifo >= 10 * fq
-    assert fifo >= 80  # the probe waits behind most of the FIFO's 1000 packets (121 ms)
+    # The probe waits behind the queue the flows' windows have built: in 6 s, from
+    # where HyStart left slow start, not yet the FIFO's whole 1000 packets (121 ms;
+    # the 10-s scenario fills it), but more than 400 of them.
+    assert fifo >= 50
     for doc in runs.values():  # and the flows keep the link busy
         assert doc["tcp"]["goodput_bps"] >= 0.9 * 100e6 * 1448 / 1514
 

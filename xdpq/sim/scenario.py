@@ -328,8 +328,8 @@ def _tables(top: _Table, name: str) -> list[Any]:
 
 
 TCP_KEYS = ("flows, first_flow, cc (cubic | newreno | dctcp), rtt, start, stagger, size, stop, "
-            "ecn (off | classic | l4s), mss, rwnd, init_cwnd, min_rto, delack, hystart, jitter, "
-            "dscp, ip, weight")
+            "ecn (off | classic | l4s), mss, rwnd, rwnd_init, init_cwnd, min_rto, delack, "
+            "hystart, jitter, dscp, ip, weight")
 
 
 def _tcp(t: _Table, next_flow: int, duration: int, seed: int) -> list[TcpSpec]:
@@ -350,10 +350,13 @@ def _tcp(t: _Table, next_flow: int, duration: int, seed: int) -> list[TcpSpec]:
                      high=wl.MTU_FRAME - over)
     cc = Cc(t.choice("cc", [c.value for c in Cc], Cc.CUBIC.value))
     ecn = Ecn(t.choice("ecn", [e.value for e in Ecn], Ecn.OFF.value))
+    rwnd_init = t.quantity("rwnd_init", Kind.BYTES, 0, low=0)
+    if 0 < rwnd_init < mss:
+        raise t.error("rwnd_init", f"is below the MSS ({mss} bytes); 0 turns autotuning off")
     spec = TcpSpec(
         flow=first, cc=cc, rtt_ns=t.quantity("rtt", Kind.TIME, low=0), start_ns=start,
         size=t.quantity("size", Kind.BYTES, 0, low=0), stop_ns=stop, mss=mss, ecn=ecn,
-        rwnd=t.quantity("rwnd", Kind.BYTES, TcpSpec.rwnd, low=mss),
+        rwnd=t.quantity("rwnd", Kind.BYTES, TcpSpec.rwnd, low=mss), rwnd_init=rwnd_init,
         init_cwnd=t.integer("init_cwnd", TcpSpec.init_cwnd, low=1, high=1000),
         min_rto_ns=t.quantity("min_rto", Kind.TIME, TcpSpec.min_rto_ns, low=1),
         delack_ns=t.quantity("delack", Kind.TIME, TcpSpec.delack_ns, low=0),

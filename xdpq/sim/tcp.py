@@ -24,7 +24,8 @@ simulator documentation lists what it leaves out):
   ACKs as Linux's: an ACK for every second full segment, else after ``delack``,
   at once for the first 16 segments (quick ACKs), for out-of-order data and for
   data that fills a hole. Timestamps: each ACK echoes the send time of the
-  earliest segment it acknowledges, so every ACK is an RTT sample.
+  earliest segment it acknowledges, so every ACK is an RTT sample for the
+  estimators; CUBIC's own sample is the newest segment's, as Linux's.
 - **Loss detection** as Linux's RACK where no reordering is seen: a segment is
   lost once a segment sent after it has been delivered and either three
   segments are SACKed (the duplicate-ACK threshold) or recovery is already
@@ -39,16 +40,18 @@ simulator documentation lists what it leaves out):
   window of data, for losses and ECN alike.
 - **Congestion control.** NewReno (RFC 5681: slow start, +1 segment per RTT,
   β = 0.5); CUBIC (RFC 9438: β = 0.7, C = 0.4, fast convergence, the
-  Reno-friendly region, t + min RTT as Linux uses; HyStart as Linux's, by ACK
-  trains and by delay, ends slow start); DCTCP (RFC 8257: α over the marked
-  fraction per window, g = 1/16, cwnd × (1 − α/2) once per window; Reno's
-  increase and a loss's halving). cwnd grows only while it limits the sender.
+  Reno-friendly region, t + min RTT as Linux uses; HyStart as Linux 6.18's
+  hystart_update(), by ACK trains and by delay, ends slow start); DCTCP (RFC
+  8257: α over the marked fraction per window, g = 1/16, cwnd × (1 − α/2) once
+  per window; Reno's increase and a loss's halving). cwnd grows only while it
+  limits the sender (in slow start: to twice what was in flight, as Linux's).
 - **ECN.** ``classic`` (RFC 3168): ECT(0); the receiver sets ECE on its ACKs
   from a CE mark until it sees CWR; the sender reduces as for a loss, once per
   window, and sets CWR on its next new segment. ``l4s`` (RFC 8311, RFC 9331):
   ECT(1), and the receiver echoes how many segments carried CE (as AccECN
   does), ACKing at once when the CE state changes; meant for DCTCP.
-- **Receive window**: at most ``rwnd`` bytes beyond the cumulative ACK.
+- **Receive window**: at most ``rwnd`` bytes beyond the cumulative ACK; with
+  ``rwnd_init``, Linux's autotuning from that window (see ``_Flow.autotune``).
 """
 
 from __future__ import annotations
@@ -108,7 +111,10 @@ class TcpSpec:
     stop_ns: int = NEVER  # no new data at or after it
     mss: int = 1448
     ecn: Ecn = Ecn.OFF
-    rwnd: int = 3 * 1024 * 1024  # bytes beyond the cumulative ACK
+    rwnd: int = 3 * 1024 * 1024  # bytes beyond the cumulative ACK (with rwnd_init: at most)
+    # Linux's receive-window autotuning from this window (bytes; its window_clamp at
+    # the start, tcp_rmem[1] times the receiver's truesize ratio); 0: rwnd throughout.
+    rwnd_init: int = 0
     init_cwnd: int = 10
     min_rto_ns: int = 200 * MS
     delack_ns: int = 40 * MS  # 0: an ACK for every segment
@@ -183,7 +189,15 @@ class _Flow:
         self.last = flow_packet(spec.flow, last + over, spec.dscp, ip=spec.ip,
                                 proto=IPPROTO_TCP, dport=TCP_PORT, ecn=ecn)
         self.last_payload = last
-        self.rwnd_segs = max(1, spec.rwnd // spec.mss)
+        # The receive window (Linux's window_clamp and rcv_ssthresh, in bytes), and the
+        # right edge the receiver last advertised (a segment number), which the sender
+        # may not send beyond.
+        self.rcv_clamp = min(spec.rwnd_init, spec.rwnd) if spec.rwnd_init else spec.rwnd
+        self.rcv_ssthresh = self.rcv_clamp
+        self.rcv_right = self.snd_right = max(1, self.rcv_clamp // spec.mss)
+        self.drs_space = spec.init_cwnd * spec.mss  # rcvq_space.space
+        self.drs_time = -1  # rcvq_space.time: when the receiver's measure began
+        self.drs_seq = 0  # rcvq_space.seq: the bytes read by then
         self.rng = random.Random(spec.seed) if spec.jitter_ns else None
         self.last_arrival = 0  # of the last segment sent, at the link
         # sender
@@ -200,6 +214,8 @@ class _Flow:
         self.last_tx: dict[int, int] = {}  # outstanding segment -> its latest transmission
         self.txid = 0
         self.cwnd_limited = False
+        self.max_out = 0  # Linux's max_packets_out: the most in flight this window
+        self.usage_end = 0  # cwnd_usage_seq: where that window ends
         self.cwr_pending = False
         self.srtt = self.rttvar = 0
         self.min_rtt = NEVER
@@ -212,12 +228,14 @@ class _Flow:
         self.k = 0.0
         self.epoch = -1
         self.w_est = 0.0
-        # HyStart (Linux's)
+        self.delay_min = NEVER  # CUBIC's (Linux's ca->delay_min): its own RTT samples' least
+        # HyStart (Linux's): the round as bictcp_hystart_reset() starts it
         self.hs_found = not (spec.hystart and spec.cc is Cc.CUBIC)
         self.hs_round_end = 0
         self.hs_round_start = self.hs_last_ack = 0
         self.hs_curr_rtt = NEVER
         self.hs_samples = 0
+        self.ever_retx: set[int] = set()  # outstanding segments sent more than once (Karn)
         # DCTCP
         self.alpha = 1.0
         self.dc_acked = self.dc_marked = 0
@@ -225,7 +243,8 @@ class _Flow:
         # receiver
         self.rcv_nxt = 0
         self.ooo: set[int] = set()
-        self.news: list[tuple[int, int]] = []  # (segment, transmission) since the last ACK
+        # (segment, transmission, its send time) since the last ACK
+        self.news: list[tuple[int, int, int]] = []
         self.unacked = 0
         self.ts_echo = -1
         self.ece = False
@@ -276,21 +295,30 @@ class _Flow:
         while True:
             if self.in_flight() >= cwnd:
                 self.cwnd_limited = True
+                self.note_usage()
                 return
             if self.retx:
                 seg = self.retx.popleft()
                 if seg < self.snd_una or seg not in self.lost or seg in self.retrans:
                     continue
                 self.retrans.add(seg)
+                self.ever_retx.add(seg)
                 self.retransmits += 1
                 self.transmit(now, seg, False)
                 continue
             seg = self.snd_nxt
-            if seg >= self.nsegs or now >= self.spec.stop_ns or \
-                    seg - self.snd_una >= self.rwnd_segs:
+            if seg >= self.nsegs or now >= self.spec.stop_ns or seg >= self.snd_right:
+                self.note_usage()
                 return
             self.snd_nxt = seg + 1
             self.transmit(now, seg, True)
+
+    def note_usage(self) -> None:
+        """Linux's tcp_cwnd_validate(): the most segments in flight over a window."""
+        out = self.in_flight()
+        if self.snd_una >= self.usage_end or out > self.max_out:
+            self.max_out = out
+            self.usage_end = self.snd_nxt
 
     def arm_rto(self, now: int) -> None:
         self.rto_at = now + min(self.rto * self.backoff, MAX_RTO_NS)
@@ -322,10 +350,18 @@ class _Flow:
         self.backoff = min(self.backoff * 2, 64)
         self.rto_at = NEVER
         self.arm_rto(now)
-        self.hs_found = True
+        # Linux's cubictcp_state(TCP_CA_Loss): bictcp_reset() clears CUBIC's state
+        # (W_max and delay_min too) and HyStart's ``found``, and bictcp_hystart_reset()
+        # starts a round: HyStart watches the slow start that follows a timeout.
+        if self.spec.cc is Cc.CUBIC:
+            self.w_max = 0.0
+            self.delay_min = NEVER
+            self.hs_found = not self.spec.hystart
+            self.hystart_reset(now)
         self.send(now)
 
-    def rtt_sample(self, now: int, rtt: int) -> None:
+    def rtt_sample(self, rtt: int) -> None:
+        """RFC 6298's estimators, from the timestamp echo (Linux's tcp_rtt_estimator())."""
         if self.srtt == 0:
             self.srtt, self.rttvar = rtt, rtt // 2
         else:
@@ -334,30 +370,54 @@ class _Flow:
         self.rto = self.srtt + max(4 * self.rttvar, self.spec.min_rto_ns)
         if rtt < self.min_rtt:
             self.min_rtt = rtt
+
+    def cubic_acked(self, now: int, rtt: int) -> None:
+        """Linux's cubictcp_acked(): CUBIC's RTT sample, ``rtt`` = ``rs->rtt_us``, the
+        round trip of the segment sent last of those this ACK newly (S)ACKed (the
+        ``ca_rtt_us`` of tcp_clean_rtx_queue(), not the oldest's that the estimators
+        take): it feeds delay_min and HyStart."""
+        if self.epoch >= 0 and now - self.epoch < NS:
+            return  # "Discard delay samples right after fast recovery" (for HZ)
+        rtt = max(rtt, 1)
+        if rtt < self.delay_min:
+            self.delay_min = rtt
         if not self.hs_found and self.cwnd < self.ssthresh:
             self.hystart(now, rtt)
 
+    def hystart_reset(self, now: int) -> None:
+        """Linux's bictcp_hystart_reset(): a round starts, to end with what is sent
+        by now."""
+        self.hs_round_end = self.snd_nxt
+        self.hs_round_start = self.hs_last_ack = now
+        self.hs_curr_rtt = NEVER
+        self.hs_samples = 0
+
     def hystart(self, now: int, rtt: int) -> None:
-        """Linux's HyStart: slow start ends when a round's ACKs come as one train
-        longer than half the minimum RTT, or when the round's RTT rises above the
-        minimum by an eighth of it (4 to 16 ms)."""
+        """Linux's hystart_update(): slow start ends when a round's ACKs come as one
+        train longer than half the minimum RTT, or when the least RTT of the round's
+        samples, once it has more than eight, is above the minimum by an eighth of it
+        (4 to 16 ms)."""
+        # The low-window test comes before the round's reset, as up to Linux 6.13: the
+        # first round starts at the first ACK with a window of 16. Linux 6.14 on (commit
+        # 25c1a9ca53db, "tcp_cubic: fix incorrect HyStart round start detection", which
+        # this kernel has) resets first, so rounds run from the initial window; with
+        # that order the model's short-RTT flows leave slow start earlier than the
+        # kernel's, whose ACKs come in bursts, and a FIFO then favours long-RTT flows
+        # that start into the smaller queue (docs/simulator.md).
         if self.cwnd < HYSTART_LOW_WINDOW:
             return
-        if self.snd_una > self.hs_round_end:  # a new round
-            self.hs_round_end = self.snd_nxt
-            self.hs_round_start = self.hs_last_ack = now
-            self.hs_curr_rtt = NEVER
-            self.hs_samples = 0
+        if self.snd_una > self.hs_round_end:
+            self.hystart_reset(now)
         if now - self.hs_last_ack <= HYSTART_ACK_DELTA_NS:
             self.hs_last_ack = now
-            if now - self.hs_round_start > (self.min_rtt + HYSTART_ACK_DELAY_NS) // 2:
+            if now - self.hs_round_start > (self.delay_min + HYSTART_ACK_DELAY_NS) // 2:
                 self.hs_found = True
         self.hs_curr_rtt = min(self.hs_curr_rtt, rtt)
         if self.hs_samples < HYSTART_MIN_SAMPLES:
             self.hs_samples += 1
         else:
-            thresh = min(max(self.min_rtt // 8, HYSTART_DELAY_MIN_NS), HYSTART_DELAY_MAX_NS)
-            if self.hs_curr_rtt > self.min_rtt + thresh:
+            thresh = min(max(self.delay_min // 8, HYSTART_DELAY_MIN_NS), HYSTART_DELAY_MAX_NS)
+            if self.hs_curr_rtt > self.delay_min + thresh:
                 self.hs_found = True
         if self.hs_found:
             self.ssthresh = self.cwnd
@@ -371,7 +431,11 @@ class _Flow:
         self.ssthresh = max(cwnd * self.beta, 2.0)
 
     def grow(self, now: int, acked: int) -> None:
-        if not self.cwnd_limited or acked <= 0:
+        # Linux's tcp_is_cwnd_limited(): in slow start the window grows to twice what
+        # was in flight, also while the receive window held the sender back.
+        limited = self.cwnd_limited or (self.cwnd < self.ssthresh
+                                        and self.cwnd < 2 * self.max_out)
+        if not limited or acked <= 0:
             return
         if self.cwnd < self.ssthresh:  # slow start
             room = self.ssthresh - self.cwnd
@@ -395,8 +459,8 @@ class _Flow:
             else:
                 self.k = ((self.w_max - cwnd) / CUBIC_C) ** (1 / 3)
             self.w_est = cwnd
-        rtt = self.min_rtt if self.min_rtt != NEVER else self.spec.rtt_ns
-        t = (now - self.epoch + rtt) / NS
+        rtt = self.delay_min if self.delay_min != NEVER else self.spec.rtt_ns
+        t = (now - self.epoch + rtt) / NS  # bictcp_update(): t + delay_min
         target = CUBIC_C * (t - self.k) ** 3 + self.w_max
         target = min(max(target, cwnd), 1.5 * cwnd)
         self.w_est += (CUBIC_ALPHA if self.w_est < self.w_max else 1.0) * acked / cwnd
@@ -405,16 +469,22 @@ class _Flow:
         else:
             self.cwnd = cwnd + (target - cwnd) * acked / cwnd
 
-    def on_ack(self, now: int, cum: int, news: list[tuple[int, int]], ece: bool, ce: int,
-               ts_echo: int) -> None:
+    def on_ack(self, now: int, cum: int, news: list[tuple[int, int, int]], ece: bool, ce: int,
+               ts_echo: int, right: int) -> None:
+        self.snd_right = max(self.snd_right, right)
         if ts_echo >= 0:
-            self.rtt_sample(now, now - ts_echo)
+            self.rtt_sample(now - ts_echo)
         delivered = 0
         rack_tx = 0
+        last_sent = -1  # the latest send time of a segment newly (S)ACKed, never resent
         sacked, lost, retrans, last_tx = self.sacked, self.lost, self.retrans, self.last_tx
-        for seg, tx in news:
+        ever_retx = self.ever_retx
+        for seg, tx, sent in news:
             if tx > rack_tx:
                 rack_tx = tx
+            if sent > last_sent and seg >= self.snd_una and seg not in sacked and \
+                    seg not in ever_retx:
+                last_sent = sent
             if seg >= cum and seg >= self.snd_una and seg not in sacked:
                 sacked.add(seg)
                 lost.discard(seg)
@@ -428,6 +498,7 @@ class _Flow:
                     delivered += 1
                 lost.discard(seg)
                 retrans.discard(seg)
+                ever_retx.discard(seg)
                 last_tx.pop(seg, None)
             self.snd_una = cum
             self.backoff = 1
@@ -435,6 +506,8 @@ class _Flow:
             if self.snd_una < self.snd_nxt:
                 self.arm_rto(now)
         self.detect_losses(rack_tx)
+        if last_sent >= 0 and self.spec.cc is Cc.CUBIC:
+            self.cubic_acked(now, now - last_sent)
         if self.spec.cc is Cc.DCTCP:
             self.dctcp(now, delivered, ce)
         state = self.state
@@ -532,11 +605,13 @@ class _Flow:
             now_ack = filled
             if self.rcv_nxt >= self.nsegs and not self.done_at:
                 self.done_at = now
+            if spec.rwnd_init:
+                now_ack |= self.autotune(now)
         else:
             if seg > self.rcv_nxt:
                 self.ooo.add(seg)
             now_ack = True
-        self.news.append((seg, tx))
+        self.news.append((seg, tx, t_sent))
         self.unacked += 1
         if self.quick > 0:
             self.quick -= 1
@@ -547,9 +622,37 @@ class _Flow:
             self.delack_armed = True
             self.agent.push(now + spec.delack_ns, DELACK, self, self.delack_gen)
 
+    def autotune(self, now: int) -> bool:
+        """Linux's receive-window autotuning, for a segment received in order (the
+        application reads at once); whether to ACK it at once.
+
+        tcp_rcv_space_adjust(): once per round trip (the receiver's estimate from
+        timestamps; here the sender's, of the same path), if the bytes read in it
+        exceed the last such measure, tcp_rcvbuf_grow() sets window_clamp to
+        2c + 4c (c - s) / s for c bytes read now and s then ("slow start: allow the
+        sender to double its rate"). tcp_grow_window(): each segment raises rcv_ssthresh, the window
+        the receiver offers, by two MSS towards window_clamp, and asks for a quick
+        ACK (icsk_ack.quick |= 1): while the window opens, every segment is ACKed."""
+        if self.drs_time < 0:
+            self.drs_time, self.drs_seq = now, self.delivered
+        elif self.srtt and now - self.drs_time >= self.srtt:
+            copied = self.delivered - self.drs_seq
+            if copied > self.drs_space:
+                win = 2 * copied + 4 * copied * (copied - self.drs_space) // self.drs_space
+                self.rcv_clamp = min(max(self.rcv_clamp, win), self.spec.rwnd)
+                self.drs_space = copied
+            self.drs_time, self.drs_seq = now, self.delivered
+        if self.rcv_ssthresh >= self.rcv_clamp:
+            return False
+        self.rcv_ssthresh = min(self.rcv_clamp, self.rcv_ssthresh + 2 * self.spec.mss)
+        return True
+
     def send_ack(self, now: int) -> None:
+        # tcp_select_window(): the window offered, never shrinking the last one's edge
+        self.rcv_right = max(self.rcv_right, self.rcv_nxt + self.rcv_ssthresh // self.spec.mss)
         self.agent.push(now + self.d_rev, ACK, self,
-                        (self.rcv_nxt, self.news, self.ece, self.ce_count, self.ts_echo))
+                        (self.rcv_nxt, self.news, self.ece, self.ce_count, self.ts_echo,
+                         self.rcv_right))
         self.news = []
         self.unacked = 0
         self.ce_count = 0

@@ -92,6 +92,10 @@ class TcpFlows:
     # run measures it (its clients start one after another); the simulator's flows
     # start so. Empty: all at once.
     starts_ns: tuple[int, ...] = ()
+    # The receivers' initial window_clamp (xdpq.sim.tcp.TcpSpec.rwnd_init): tcp_rmem[1]
+    # (131072) times the scaling ratio of a veth's frames (90/256: the truesize of an
+    # XDP-redirected 1514-byte frame), as tcp:tcp_rcvbuf_grow shows on the bed.
+    rwnd_init: int = 46080
 
     def base_ns(self, flow: int) -> int:
         """A flow's base round trip: its delay and the bed's own."""
@@ -302,7 +306,8 @@ def simulated(compiled: Compiled, params: dict[str, object], exp: TcpFlows) -> T
     ecn = Ecn.CLASSIC if exp.ecn else Ecn.OFF
     starts = exp.starts_ns or (0,) * len(exp.rtts_ns)
     specs = [TcpSpec(i, cc=Cc(exp.cc), rtt_ns=rtt + exp.host_ns, ecn=ecn, start_ns=at,
-                     jitter_ns=exp.jitter_ns, seed=exp.seed * 1000 + i)
+                     jitter_ns=exp.jitter_ns, seed=exp.seed * 1000 + i,
+                     rwnd_init=exp.rwnd_init)
              for i, (rtt, at) in enumerate(zip(exp.rtts_ns, starts, strict=True))]
     agent = TcpAgent(specs)
     sched = scheduler_factory(compiled.program)(params)  # type: ignore[arg-type]
