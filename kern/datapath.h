@@ -620,6 +620,20 @@ static __always_inline int xdpq_cut_through(struct xdp_md *ctx, __u32 own, __u32
 	return verdict;
 }
 
+/* A frame the scheduler did not take (refused, or dropped by the program) can
+ * still carry its next one out. At saturation a full queue refuses nearly
+ * every arrival: if only the stored ones carried departures, each would wait
+ * for a departure to make room first, and the timer holds off while arrivals
+ * cut through (xdpq_cut_unsent), so the queue drained at that trickle
+ * (measured: a full prio queue let 29k of 2.7M 1500-byte frames a second
+ * out, 1 % of what the link took with BQL off). */
+static __always_inline int xdpq_carry(struct xdp_md *ctx, __u32 len, __u64 now)
+{
+	if (!xdpq_cut_begin(ctx, now))
+		return XDP_DROP;
+	return xdpq_cut_through(ctx, XDPQ_NIL, len, now, true, false);
+}
+
 /* An unclaimed frame: into the bypass FIFO (counted `forwarded`), or to the
  * local stack (`passed`) when the deployment says so. */
 static __always_inline int xdpq_unclaimed(struct xdp_md *ctx, __u32 slot, __u32 len,
@@ -719,7 +733,7 @@ int xdpq_ingress(struct xdp_md *ctx)
 		xdpq_slot_release(slot);
 		xdpq_count(res == XDPQ_NO_MEMORY ? XDPQ_CNT_DROP_NO_MEMORY :
 			   XDPQ_CNT_DROP_ADMISSION, len);
-		return XDP_DROP;
+		return xdpq_carry(ctx, len, now);
 	}
 	/* Sending in its place, the arrival holds the only consumer: no one
 	 * dequeues its slot before it copies its bytes there, which it need not
@@ -755,10 +769,10 @@ int xdpq_ingress(struct xdp_md *ctx)
 		xdpq_count(XDPQ_CNT_DROP_NO_MEMORY, len);
 		break;
 	}
-	if (cut)
-		xdpq_consume_end();
 	xdpq_slot_release(slot);
-	return XDP_DROP;
+	if (cut)
+		return xdpq_cut_through(ctx, XDPQ_NIL, len, now, true, false);
+	return xdpq_carry(ctx, len, now);
 }
 
 /* -- schedule --------------------------------------------------------------- */
