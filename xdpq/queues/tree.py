@@ -160,30 +160,34 @@ class Tree:
 
     def place(self, c: int, rank: int, at: int, now: int) -> None:
         """Node ``c``'s token into its parent, with the rank and time its ready hook gave."""
-        self.trank[c], self.tat[c] = rank, at
-        self.len[self.parent[c]] += 1
-        if not self.avail[c]:
-            self.state[c] = PARKED
-            return
-        self._put(c, now)
+        if self._ranked(c, rank, at):
+            self._put(c, now)
 
     def replace(self, c: int, rank: int, at: int, now: int) -> None:
         """``place`` for a node on a dequeue's way back up (kern/tree.h
         xdpq_tree_replace). Its parent is on that way too, its token held by the
         dequeue (or it is at the top, with none): never parked, so a token that
         need not wait goes into the parent's queue and no further."""
+        if not self._ranked(c, rank, at):
+            return
         p = self.parent[c]
         k = self.vclock[p]
-        self.trank[c], self.tat[c] = rank, at
-        self.len[p] += 1
-        if not self.avail[c]:
-            self.state[c] = PARKED
-        elif at > (self.clocks[k] if k >= 0 else now):
+        if at > (self.clocks[k] if k >= 0 else now):
             self._put(c, now)
         else:
             _insert(self.q[p], rank, -1 - c, 0)
             self.state[c] = ELIGIBLE
             self.avail[p] += 1
+
+    def _ranked(self, c: int, rank: int, at: int) -> bool:
+        """Node ``c``'s token has its rank and time and counts in its parent: whether
+        it is to be put now (else it parks until ``c`` has an entry it could serve)."""
+        self.trank[c], self.tat[c] = rank, at
+        self.len[self.parent[c]] += 1
+        if self.avail[c]:
+            return True
+        self.state[c] = PARKED
+        return False
 
     def release(self, c: int) -> None:
         """A held token whose node is empty: it has no place until the node has packets."""
