@@ -626,10 +626,11 @@ static __always_inline int xdpq_cut_through(struct xdp_md *ctx, __u32 own, __u32
  * for a departure to make room first, and the timer holds off while arrivals
  * cut through (xdpq_cut_unsent), so the queue drained at that trickle
  * (measured: a full prio queue let 29k of 2.7M 1500-byte frames a second
- * out, 1 % of what the link took with BQL off). */
-static __always_inline int xdpq_carry(struct xdp_md *ctx, __u32 len, __u64 now)
+ * out, 1 % of what the link took with BQL off). cut: it holds the consumer
+ * token already. */
+static __always_inline int xdpq_carry(struct xdp_md *ctx, __u32 len, __u64 now, bool cut)
 {
-	if (!xdpq_cut_begin(ctx, now))
+	if (!cut && !xdpq_cut_begin(ctx, now))
 		return XDP_DROP;
 	return xdpq_cut_through(ctx, XDPQ_NIL, len, now, true, false);
 }
@@ -733,7 +734,7 @@ int xdpq_ingress(struct xdp_md *ctx)
 		xdpq_slot_release(slot);
 		xdpq_count(res == XDPQ_NO_MEMORY ? XDPQ_CNT_DROP_NO_MEMORY :
 			   XDPQ_CNT_DROP_ADMISSION, len);
-		return xdpq_carry(ctx, len, now);
+		return xdpq_carry(ctx, len, now, false);
 	}
 	/* Sending in its place, the arrival holds the only consumer: no one
 	 * dequeues its slot before it copies its bytes there, which it need not
@@ -770,9 +771,7 @@ int xdpq_ingress(struct xdp_md *ctx)
 		break;
 	}
 	xdpq_slot_release(slot);
-	if (cut)
-		return xdpq_cut_through(ctx, XDPQ_NIL, len, now, true, false);
-	return xdpq_carry(ctx, len, now);
+	return xdpq_carry(ctx, len, now, cut);
 }
 
 /* -- schedule --------------------------------------------------------------- */
