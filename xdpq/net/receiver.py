@@ -18,6 +18,8 @@ import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
+from statistics import linear_regression
 from typing import NamedTuple
 
 from xdpq.bpf import BpfObject, Link, compile_bpf
@@ -149,17 +151,10 @@ def rate_between(arrivals: Sequence[Arrival], lo_ns: int, hi_ns: int) -> float:
     span = sorted((a for a in arrivals if lo_ns <= a.at_ns <= hi_ns), key=lambda a: a.at_ns)
     if len(span) < 2 or span[-1].at_ns == span[0].at_ns:
         return 0.0
-    t0, n = span[0].at_ns, len(span)
-    ts, total = [], 0
-    cum = []
-    for a in span:
-        ts.append(a.at_ns - t0)
-        cum.append(total)  # the bytes before this arrival: the first counts from zero
-        total += a.len
-    t_mean, b_mean = sum(ts) / n, sum(cum) / n
-    var = sum((t - t_mean) ** 2 for t in ts)
-    cov = sum((t - t_mean) * (b - b_mean) for t, b in zip(ts, cum, strict=True))
-    return 8e9 * cov / var if var else 0.0
+    ts = [a.at_ns - span[0].at_ns for a in span]
+    # The bytes before each arrival: the first counts from zero.
+    before = list(accumulate((a.len for a in span[:-1]), initial=0))
+    return 8e9 * linear_regression(ts, before).slope
 
 
 def steady_rate(arrivals: Sequence[Arrival], skip: float = 0.2) -> float:
