@@ -28,24 +28,24 @@ print("--", code, *sorted(sys.modules), sep="\\n")
 """
 
 
-def _start(*args: str) -> tuple[int, str, set[str]]:
+def _start(*args: str) -> tuple[int, str, set[str], str]:
     env = {k: v for k, v in os.environ.items() if k != "_ARGCOMPLETE"}
     r = subprocess.run([sys.executable, "-c", _MODULES, *args], capture_output=True, text=True,
                        timeout=60, cwd=REPO, env={**env, "PYTHONPATH": str(REPO)}, check=True)
     out, _, tail = r.stdout.rpartition("--\n")
     code, *modules = tail.splitlines()
-    return int(code), out, set(modules)
+    return int(code), out, set(modules), r.stderr
 
 
 def test_version_imports_the_command_line_alone() -> None:
-    code, out, modules = _start("--version")
+    code, out, modules, _ = _start("--version")
     assert (code, out) == (0, "xdpq 0.1.0\n")
     assert {m for m in modules if m.startswith("xdpq")} == {"xdpq", "xdpq.cli"}
     assert not {"argparse", "typing", "signal", "argcomplete", "json", "dataclasses"} & modules
 
 
 def test_check_imports_neither_lark_nor_completion(generated_parser: Path) -> None:
-    code, out, modules = _start("check", str(REPO / "schedulers" / "stfq.xdpq"))
+    code, out, modules, _ = _start("check", str(REPO / "schedulers" / "stfq.xdpq"))
     assert code == 0 and out.endswith(": ok\n")
     assert {"xdpq.dsl.lr", "xdpq.dsl.lalr_tables"} <= modules
     assert "xdpq.dsl.lalr" not in modules
@@ -57,14 +57,16 @@ def test_a_mistake_is_told_by_lark(generated_parser: Path, tmp_path: Path) -> No
     """A program that does not parse is read again by Lark's parser, which says why."""
     bad = tmp_path / "bad.xdpq"
     bad.write_text("scheduler bad\nqueue q: fifo(\n")
-    code, out, modules = _start("check", str(bad))
+    code, out, modules, err = _start("check", str(bad))
     assert code == 1 and out == ""
+    assert err == (f"{bad}:2:15: error: found the end of the program, expected ')' or a name\n"
+                   "queue q: fifo(\n              ^\n")
     assert {"xdpq.dsl.lr", "xdpq.dsl.lalr"} <= modules
 
 
 def test_a_verbs_help_imports_none_of_its_work() -> None:
     """``sim --help`` builds the verb's options, not the simulator."""
-    code, out, modules = _start("sim", "--help")
+    code, out, modules, _ = _start("sim", "--help")
     assert code == 0 and "xdpq sim sim/stfq.toml --out /tmp/stfq" in out
     assert not {m for m in modules if m.startswith(("xdpq.sim", "xdpq.codegen", "xdpq.dsl"))}
     assert "typing" not in modules
