@@ -24,7 +24,7 @@ from xdpq.ir.layout import layout
 from xdpq.ir.outcomes import Claim, Deq, Dequeued
 from xdpq.ir.params import resolve_params
 from xdpq.packet import ParseStatus, hash_final, hash_word
-from xdpq.queues import Enq
+from xdpq.queues.base import STORED, Enq
 from xdpq.queues.tree import NodeSpec, Tree
 
 M64 = (1 << 64) - 1
@@ -113,7 +113,7 @@ def keeps_ecn(prog: ir.Program) -> bool:
 
 # Hot constants as plain names: looking up an Enum member costs ten times more.
 _RUNTIME = {
-    "_CLAIM": Claim.CLAIM, "_OK": Enq.OK, "_CLAMPED": Enq.CLAMPED, "_DEQ_OK": Deq.OK,
+    "_CLAIM": Claim.CLAIM, "_STORED": STORED, "_DEQ_OK": Deq.OK,
     "_LATER": Deq.LATER,
     "_EMPTY": (Deq.EMPTY, -1, 0, 0, 0),
     "_div": _div, "_mod": _mod, "_hash": _hash, "_s": _s, "_sdiv": _sdiv, "_smod": _smod,
@@ -443,8 +443,7 @@ class _Emitter:
                   *(["self.ecn[item] = pkt.ecn"] if self.ecn_kept else []),
                   *(["self.flow_of[item] = key"] if self.p.flow_on_dequeue else [])]
         if stored or self.p.ready:
-            pushed = " or res.pushed_out" if any(q.pushout for q in self.p.queues) else ""
-            self.line(f"if res is _OK or res is _CLAMPED{pushed}:", d)
+            self.line("if res in _STORED:", d)
             for text in stored:
                 self.line(text, d + 1)
             if self.p.ready:

@@ -24,12 +24,17 @@ class Enq(IntEnum):
 
     @property
     def stored(self) -> bool:
-        return self in (Enq.OK, Enq.CLAMPED, Enq.PUSHOUT, Enq.CLAMPED_PUSHOUT)
+        return self in STORED
 
     @property
     def pushed_out(self) -> bool:
         """Whether a queued entry was pushed out for this one."""
         return self in (Enq.PUSHOUT, Enq.CLAMPED_PUSHOUT)
+
+
+# The outcomes that keep the arrival: generated code tests membership, as a property
+# lookup per packet costs more than the set.
+STORED = frozenset((Enq.OK, Enq.CLAMPED, Enq.PUSHOUT, Enq.CLAMPED_PUSHOUT))
 
 
 @dataclass(frozen=True, slots=True)
