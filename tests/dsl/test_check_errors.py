@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from test_pushout_checks import GOLDEN as PUSHOUT_GOLDEN
 from test_tree_checks import GOLDEN as TREE_GOLDEN
 
 from xdpq.dsl import check, parse
@@ -130,7 +131,7 @@ GOLDEN = [
 ]
 
 
-@pytest.mark.parametrize(("source", "message"), GOLDEN + TREE_GOLDEN)
+@pytest.mark.parametrize(("source", "message"), GOLDEN + TREE_GOLDEN + PUSHOUT_GOLDEN)
 def test_golden_check_error(source: str, message: str) -> None:
     with pytest.raises(SourceError) as err:
         check(parse(source, "t.xdpq"), source)

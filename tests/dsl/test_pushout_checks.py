@@ -1,5 +1,6 @@
 """``full = pushout``: accepted where it means something, refused with a positioned
-error where it does not, and kept as written by ``xdpq fmt``."""
+error where it does not (GOLDEN, asserted in test_check_errors), and kept as written by
+``xdpq fmt``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import pytest
 
 from xdpq.dsl import check, parse
 from xdpq.dsl.fmt import format
-from xdpq.errors import SourceError
 
 GOLDEN = [
     ("scheduler x\nqueue q: fifo(capacity = 8, full = pushout)\non enqueue { enqueue q }\n",
@@ -37,13 +37,6 @@ GOLDEN = [
      "                                          ^^^^^^^^^\nhint: push-out picks among the "
      "packets in rank order: leave one of them out"),
 ]
-
-
-@pytest.mark.parametrize(("source", "message"), GOLDEN)
-def test_misplaced_pushout_is_refused_where_it_is(source: str, message: str) -> None:
-    with pytest.raises(SourceError) as err:
-        check(parse(source, "t.xdpq"), source)
-    assert str(err.value) == message
 
 
 @pytest.mark.parametrize(("decl", "pushout"), [
