@@ -166,7 +166,7 @@ def test_stats_nests_the_programs_drops_in_the_datapaths_and_shows_rates(cli: Cl
         try:
             wait_for(lambda: (cli.stats("st")["rates"] or {}).get("out", {}).get("bps", 0) > 0)
             s = cli.stats("st")
-            wait_for(out_rate_shown)
+            wait_for(out_rate_shown, seen=lambda: tables[-1])
             table = tables[-1]
         finally:
             sender.join()

@@ -102,10 +102,12 @@ def xdp_attached(bed: TestBed) -> bool:
     return "prog/xdp" in out
 
 
-def wait_for(cond: Callable[[], bool], timeout_s: float = 20.0) -> None:
+def wait_for(cond: Callable[[], bool], timeout_s: float = 20.0,
+             seen: Callable[[], object] = lambda: "") -> None:
+    """Poll ``cond``; past the timeout, fail with what ``seen`` says was last seen."""
     deadline = time.monotonic() + timeout_s
     while not cond():
-        assert time.monotonic() < deadline, "timed out waiting"
+        assert time.monotonic() < deadline, f"timed out waiting; last seen: {seen()}"
         time.sleep(0.02)
 
 
