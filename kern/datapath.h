@@ -264,6 +264,16 @@ struct {
 __u64 xdpq_bypass_packets;	/* held in the bypass FIFO now */
 __u64 xdpq_bypass_bytes;
 
+/* Packets and bytes in the scheduler's queues (and the bypass FIFO) change:
+ * one atomic per count that moves, none for a count that does not. */
+static __always_inline void xdpq_backlog_change(__s64 packets, __s64 bytes)
+{
+	if (packets)
+		__sync_fetch_and_add(&xdpq_backlog, packets);
+	if (bytes)
+		__sync_fetch_and_add(&xdpq_backlog_bytes, bytes);
+}
+
 /* Copy the frame into its slot; false (the slot released, counted, and the
  * frame passed rather than lost) when it cannot be written, which cannot
  * happen for a frame that fits. */
@@ -627,26 +637,32 @@ busy:
 	return false;
 }
 
-/* Holding the token, with the arrival (len bytes) enqueued in slot own and
- * its bytes copied there already or not (stored): dequeue once, and send
- * what comes out in the arrival's frame; give the token back. The arrival
- * still queued gets its bytes now, before its frame is overwritten, and arms
- * the scheduler (bypassed: at once, see xdpq_kick_now). */
+/* Holding the token, with the arrival (len bytes) enqueued in slot own:
+ * dequeue once, and send what comes out in the arrival's frame; give the
+ * token back. A pending arrival is neither copied into its slot nor counted
+ * in the backlog yet: when it is itself what comes out, it never is, and
+ * otherwise it gets its bytes now, before its frame is overwritten. An
+ * arrival still queued arms the scheduler (bypassed: at once, see
+ * xdpq_kick_now). */
 static __always_inline int xdpq_cut_through(struct xdp_md *ctx, __u32 own, __u32 len,
-					    __u64 now, bool stored, bool bypassed)
+					    __u64 now, bool pending, bool bypassed)
 {
 	struct xdpq_entry e = {};
 	int res, verdict = XDP_DROP;
+	__s64 packets = pending, bytes = pending ? len : 0;
 	bool gone = false;
 	__u64 when;
 
 	res = xdpq_dequeue_next(now, &e, &when);
 	if (res == XDPQ_DEQ_OK || res == XDPQ_DEQ_DROP) {
-		__sync_fetch_and_sub(&xdpq_backlog, 1);
-		__sync_fetch_and_sub(&xdpq_backlog_bytes, e.len);
+		packets -= 1;
+		bytes -= e.len;
 		gone = e.slot == own;
 	}
-	if (!gone && !stored && xdpq_slot_copy_in(ctx, own, len))
+	/* Nothing moves when the arrival left at once; another of its size in
+	 * its place moves nothing either. */
+	xdpq_backlog_change(packets, bytes);
+	if (!gone && pending && xdpq_slot_copy_in(ctx, own, len))
 		xdpq_slot_spoil(own);
 	if (res == XDPQ_DEQ_DROP) {
 		xdpq_count(XDPQ_CNT_DROP_AQM, e.len);
@@ -686,7 +702,7 @@ static __always_inline int xdpq_carry(struct xdp_md *ctx, __u32 len, __u64 now, 
 {
 	if (!cut && !xdpq_cut_begin(ctx, now))
 		return XDP_DROP;
-	return xdpq_cut_through(ctx, XDPQ_NIL, len, now, true, false);
+	return xdpq_cut_through(ctx, XDPQ_NIL, len, now, false, false);
 }
 
 /* An unclaimed frame: into the bypass FIFO (counted `forwarded`), or to the
@@ -705,11 +721,9 @@ static __always_inline int xdpq_unclaimed(struct xdp_md *ctx, __u32 slot, __u32 
 	/* Counted before the dequeue can see it, so the counts never go below 0. */
 	__sync_fetch_and_add(&xdpq_bypass_packets, 1);
 	__sync_fetch_and_add(&xdpq_bypass_bytes, len);
-	__sync_fetch_and_add(&xdpq_backlog, 1);
-	__sync_fetch_and_add(&xdpq_backlog_bytes, len);
+	xdpq_backlog_change(1, len);
 	if (bpf_map_push_elem(&xdpq_bypass, &slot, 0)) {
-		__sync_fetch_and_sub(&xdpq_backlog_bytes, len);
-		__sync_fetch_and_sub(&xdpq_backlog, 1);
+		xdpq_backlog_change(-1, -(__s64)len);
 		__sync_fetch_and_sub(&xdpq_bypass_bytes, len);
 		__sync_fetch_and_sub(&xdpq_bypass_packets, 1);
 		xdpq_slot_release(slot);
@@ -718,7 +732,7 @@ static __always_inline int xdpq_unclaimed(struct xdp_md *ctx, __u32 slot, __u32 
 	}
 	xdpq_count(forwarded, len);
 	if (xdpq_cut_begin(ctx, now))
-		return xdpq_cut_through(ctx, slot, len, now, true, true);
+		return xdpq_cut_through(ctx, slot, len, now, false, true);
 	xdpq_kick_now();
 	return XDP_DROP;
 }
@@ -730,8 +744,7 @@ static __always_inline int xdpq_unclaimed(struct xdp_md *ctx, __u32 slot, __u32 
  * out of the lock. */
 static __always_inline void xdpq_pushed_out(struct xdpq_entry *out)
 {
-	__sync_fetch_and_sub(&xdpq_backlog, 1);
-	__sync_fetch_and_sub(&xdpq_backlog_bytes, out->len);
+	xdpq_backlog_change(-1, -(__s64)out->len);
 	xdpq_count(XDPQ_CNT_DROP_PUSHOUT, out->len);
 	xdpq_slot_release(out->slot);
 }
@@ -807,11 +820,10 @@ int xdpq_ingress(struct xdp_md *ctx)
 		xdpq_count(XDPQ_CNT_PIFO_CLAMPED, len);
 		/* fall through: stored */
 	case XDPQ_ENQ_OK:
-		__sync_fetch_and_add(&xdpq_backlog, 1);
-		__sync_fetch_and_add(&xdpq_backlog_bytes, len);
 		xdpq_count(XDPQ_CNT_ENQUEUED, len);
 		if (cut)
-			return xdpq_cut_through(ctx, slot, len, now, false, false);
+			return xdpq_cut_through(ctx, slot, len, now, true, false);
+		xdpq_backlog_change(1, len);
 		xdpq_kick();
 		return XDP_DROP;
 	case XDPQ_ENQ_FULL:
@@ -860,8 +872,7 @@ static long xdpq_dequeue_one(__u64 index, struct xdpq_step *s)
 	if (res == XDPQ_DEQ_EMPTY || res == XDPQ_DEQ_LATER)
 		return 1;
 	s->last = e;
-	__sync_fetch_and_sub(&xdpq_backlog, 1);
-	__sync_fetch_and_sub(&xdpq_backlog_bytes, e.len);
+	xdpq_backlog_change(-1, -(__s64)e.len);
 	if (res == XDPQ_DEQ_DROP) {
 		xdpq_count(XDPQ_CNT_DROP_AQM, e.len);
 		xdpq_slot_release(e.slot);
@@ -1052,8 +1063,7 @@ int xdpq_flush(struct xdp_md *ctx)
 	res = xdpq_dequeue_next(~0ULL, &e, &when);
 	if (res != XDPQ_DEQ_OK && res != XDPQ_DEQ_DROP)
 		return XDP_DROP;
-	__sync_fetch_and_sub(&xdpq_backlog, 1);
-	__sync_fetch_and_sub(&xdpq_backlog_bytes, e.len);
+	xdpq_backlog_change(-1, -(__s64)e.len);
 	xdpq_count(XDPQ_CNT_DROP_SHUTDOWN, e.len);
 	xdpq_slot_release(e.slot);
 	return XDP_PASS;
