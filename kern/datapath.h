@@ -767,7 +767,7 @@ int xdpq_ingress(struct xdp_md *ctx)
 	struct xdpq_entry out = {};
 	__u32 slot;
 	bool cut;
-	int res;
+	int res, arrival;
 
 	if (ctx->ingress_ifindex == xdpq_egress_ifindex)
 		return xdpq_transmit(ctx);
@@ -812,10 +812,10 @@ int xdpq_ingress(struct xdp_md *ctx)
 	else if (!xdpq_store(ctx, slot, len, now))
 		return XDP_PASS;
 	res = xdpq_sched_enqueue(&m, slot, len, now, &out);
-	if (xdpq_enq_arrival(res) != res)
+	arrival = xdpq_enq_arrival(res);
+	if (arrival != res)
 		xdpq_pushed_out(&out);
-	res = xdpq_enq_arrival(res);
-	switch (res) {
+	switch (arrival) {
 	case XDPQ_ENQ_CLAMPED:
 		xdpq_count(XDPQ_CNT_PIFO_CLAMPED, len);
 		/* fall through: stored */

@@ -39,6 +39,13 @@ static __always_inline int xdpq_enq_arrival(int res)
 	}
 }
 
+/* Whether the arrival is in the queue now (Enq.stored in xdpq/queues/base.py). */
+static __always_inline bool xdpq_enq_stored(int res)
+{
+	res = xdpq_enq_arrival(res);
+	return res == XDPQ_ENQ_OK || res == XDPQ_ENQ_CLAMPED;
+}
+
 struct xdpq_entry {
 	__u64 rank;
 	__u32 slot;

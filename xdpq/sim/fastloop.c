@@ -436,8 +436,7 @@ int xq_run(struct xq_sim *s)
 			}
 			slot = xq_slot_take(item, now);
 			res = xdpq_sched_enqueue(&m, slot, pkt->len, now, &out);
-			if (xdpq_enq_arrival(res) != XDPQ_ENQ_OK &&
-			    xdpq_enq_arrival(res) != XDPQ_ENQ_CLAMPED)
+			if (!xdpq_enq_stored(res))
 				xq_slot_free(slot);
 			switch (res) {
 			case XDPQ_ENQ_OK:
