@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import IntEnum
+from heapq import heapify
 from typing import Protocol
 
 RANK_MAX = (1 << 64) - 1
@@ -60,6 +61,21 @@ class Queue(Protocol):
     def __len__(self) -> int: ...
     @property
     def bytes(self) -> int: ...
+
+
+def take_worst(heap: list[tuple[int, int, Raw]], position: int) -> Raw | None:
+    """Push-out from a heap of (rank, seq, entry): its greatest item (the highest rank,
+    among equal ranks the last to come) taken out if an arrival served at ``position``
+    would leave before it; else None. A scan, O(n): the kernel's is O(1), and this is
+    the reference."""
+    if not heap:
+        return None
+    victim = max(heap)
+    if position >= victim[0]:
+        return None
+    heap.remove(victim)
+    heapify(heap)
+    return victim[2]
 
 
 def bad_rank(rank: int) -> ValueError:

@@ -7,9 +7,9 @@ docs/queues.md's, the one spec this model and kern/pifo.h follow.
 
 from __future__ import annotations
 
-from heapq import heapify, heappop, heappush
+from heapq import heappop, heappush
 
-from xdpq.queues.base import RANK_MAX, Enq, Entries, Raw, bad_rank
+from xdpq.queues.base import RANK_MAX, Enq, Entries, Raw, bad_rank, take_worst
 
 # Outcomes as plain names: looking up an Enum member costs ten times more.
 _OK, _FULL, _CLAMPED, _OUT_OF_WINDOW = Enq.OK, Enq.FULL, Enq.CLAMPED, Enq.OUT_OF_WINDOW
@@ -77,17 +77,12 @@ class Pifo(Entries):
         """Push-out (docs/queues.md): the worst entry, the last of the highest
         non-empty bucket, taken out if ``rank`` would be served before it (a lower
         bucket; a rank below ``base`` that lowers it, always); else None.
-        (kern/pifo.h finds it in O(1) by its bitmap; here a scan of the heap.)"""
-        if not self._h:
-            return None
-        victim = max(self._h)
+        (kern/pifo.h finds it in O(1) by its bitmap.)"""
         position = rank if rank >= self.base or self._lowers(rank) else self.base
-        if position >= victim[0]:
-            return None
-        self._h.remove(victim)
-        heapify(self._h)
-        self._bytes -= victim[2][2]
-        return victim[2]
+        victim = take_worst(self._h, position)
+        if victim is not None:
+            self._bytes -= victim[2]
+        return victim
 
     def _head(self) -> list[tuple[int, int, Raw]]:
         """The heap to serve from; when the primary window holds nothing, the

@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import itertools
 
-from xdpq.queues.base import RANK_MAX, Enq, Entries, Raw, bad_rank
+from xdpq.queues.base import RANK_MAX, Enq, Entries, Raw, bad_rank, take_worst
 
 # Outcomes as plain names: looking up an Enum member costs ten times more.
 _OK, _FULL = Enq.OK, Enq.FULL
@@ -31,15 +31,10 @@ class RBTree(Entries):
         """Push-out (docs/queues.md): the worst entry, the highest rank and among
         equal ranks the last to come (kern/rbtree.h: the rightmost node), taken out
         if ``rank`` is lower; else None."""
-        if not self._heap:
-            return None
-        victim = max(self._heap)
-        if rank >= victim[0]:
-            return None
-        self._heap.remove(victim)
-        heapq.heapify(self._heap)
-        self._bytes -= victim[2][2]
-        return victim[2]
+        victim = take_worst(self._heap, rank)
+        if victim is not None:
+            self._bytes -= victim[2]
+        return victim
 
     def first(self) -> Raw | None:
         return self._heap[0][2] if self._heap else None
