@@ -39,6 +39,11 @@
 
 #include "xdpq.h"
 #include "shaper.h"
+
+/* The program reads the clock (xdpq/codegen/c.py says so when it does). */
+#ifndef XDPQ_TIMED
+#define XDPQ_TIMED 0
+#endif
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 
@@ -203,6 +208,21 @@ struct {
 static __always_inline __u64 xdpq_now(void)
 {
 	return xdpq_clock_virtual ? xdpq_virtual_now : bpf_ktime_get_ns();
+}
+
+/* The time an arrival is handled at, read only where something needs it:
+ * the program (now, eligibility times, sojourn: XDPQ_TIMED, from the code
+ * generator), the link rate, or a test's virtual clock. Otherwise 0, and
+ * what stamps a time of its own takes xdpq_real_now. A clock read costs ~30
+ * ns on a VM (kvm-clock), a fifth of FIFO's ingress. */
+static __always_inline __u64 xdpq_arrival_now(void)
+{
+	return XDPQ_TIMED || xdpq_clock_virtual || xdpq_shape_rate ? xdpq_now() : 0;
+}
+
+static __always_inline __u64 xdpq_real_now(__u64 now)
+{
+	return now ? now : xdpq_now();
 }
 
 static __always_inline struct xdpq_timer *xdpq_timer(void)
@@ -417,8 +437,8 @@ static __always_inline void xdpq_consume_end(void)
  *   raises xdpq_tx_busy around its calls;
  * - an arrival's frame is out at the end of the NAPI poll it came in, on its
  *   CPU: arrivals on that CPU may go on cutting through behind it, and
- *   anything else waits until XDPQ_CUT_GRACE after the last one
- *   (xdpq_cut_at). The devmap flush tracepoint says exactly when, but the
+ *   anything else waits until XDPQ_CUT_GRACE after it saw the last one
+ *   (xdpq_cut_unsent). The devmap flush tracepoint says exactly when, but the
  *   kernel does not run tracing programs in every context a NAPI poll runs
  *   in (seen on 6.18: a poll run from another task's softirq), and a missed
  *   flush must not hold the scheduler forever; a poll takes tens of
@@ -426,9 +446,10 @@ static __always_inline void xdpq_consume_end(void)
 #define XDPQ_CUT_GRACE 200000ULL	/* ns */
 
 __u32 xdpq_tx_busy;		/* the transmitter is inside a BPF_PROG_RUN call */
-__u64 xdpq_cut_at;		/* the last frame an arrival sent, and on which CPU */
-__u32 xdpq_cut_cpu;
+__u32 xdpq_cut_cpu;		/* where the last frame an arrival sent left */
 __u64 xdpq_cut_sent;		/* frames arrivals sent in their place */
+__u64 xdpq_cut_seen;		/* xdpq_cut_sent when last looked at ... */
+__u64 xdpq_cut_seen_at;		/* ... and when it was first seen so */
 __u64 xdpq_cut_wanted_at;	/* the last arrival that found the transmitter's frames out */
 
 /* Frames of the transmitter may be in a bulk queue. */
@@ -437,13 +458,22 @@ static __always_inline bool xdpq_tx_unsent(void)
 	return xdpq_staged || *(volatile __u32 *)&xdpq_tx_busy;
 }
 
-/* Frames an arrival sent may still be in a bulk queue: not before when. */
+/* Frames an arrival sent may still be in a bulk queue: not before when.
+ * Arrivals only count what they send (reading the clock for each would cost
+ * them ~30 ns); whoever looks stamps a count it has not seen with its own now,
+ * which is no earlier than the frame that made it, so the grace is never cut
+ * short. Two lookers racing may pair a count with the other's slightly
+ * earlier stamp; the next look restamps a count that moved on. */
 static __always_inline bool xdpq_cut_unsent(__u64 now, __u64 *when)
 {
-	__u64 at = *(volatile __u64 *)&xdpq_cut_at;
+	__u64 sent = *(volatile __u64 *)&xdpq_cut_sent;
 
-	*when = at + XDPQ_CUT_GRACE;
-	return at && now < *when;
+	if (sent != xdpq_cut_seen) {
+		xdpq_cut_seen_at = now;
+		xdpq_cut_seen = sent;
+	}
+	*when = xdpq_cut_seen_at + XDPQ_CUT_GRACE;
+	return sent && now < *when;
 }
 
 /* Arrivals would carry the scheduler's frames out but find the
@@ -467,7 +497,7 @@ static __always_inline bool xdpq_cut_wanted(__u64 now, __u64 *when)
 static __always_inline void xdpq_cut_want(__u64 now)
 {
 	if (xdpq_bql_allows())
-		xdpq_cut_wanted_at = now;
+		xdpq_cut_wanted_at = xdpq_real_now(now);
 }
 
 /* Wake the transmitter, but only when it sleeps: one record per wake-up. */
@@ -620,14 +650,15 @@ static __always_inline bool xdpq_cut_begin(struct xdp_md *ctx, __u64 now)
 		xdpq_cut_want(now);
 		goto busy;
 	}
-	if (xdpq_cut_cpu != bpf_get_smp_processor_id() && xdpq_cut_unsent(now, &when))
+	if (xdpq_cut_cpu != bpf_get_smp_processor_id() &&
+	    xdpq_cut_unsent(xdpq_real_now(now), &when))
 		goto busy;
 	/* While arrivals carry the load the timer holds off (xdpq_cut_unsent)
 	 * and never meets the limit itself: if they did not say that it held
 	 * them, adaptive BQL would never grow a limit too small for the device,
 	 * and the frames it held would fill the queue and be refused. */
 	if (!xdpq_bql_allows()) {
-		xdpq_bql_hold(now);
+		xdpq_bql_hold(xdpq_real_now(now));
 		goto busy;
 	}
 	if (xdpq_shape_allows(now, &when))
@@ -670,7 +701,6 @@ static __always_inline int xdpq_cut_through(struct xdp_md *ctx, __u32 own, __u32
 	} else if (res == XDPQ_DEQ_OK) {
 		xdpq_chosen(now, &e);
 		if (gone || !xdpq_slot_write(ctx, e.slot)) {
-			xdpq_cut_at = now;
 			xdpq_cut_cpu = bpf_get_smp_processor_id();
 			__sync_fetch_and_add(&xdpq_cut_sent, 1);
 			verdict = xdpq_send(e.slot);
@@ -771,7 +801,7 @@ int xdpq_ingress(struct xdp_md *ctx)
 
 	if (ctx->ingress_ifindex == xdpq_egress_ifindex)
 		return xdpq_transmit(ctx);
-	now = xdpq_now();
+	now = xdpq_arrival_now();
 	if (!xdpq_slot_fits(len)) {
 		xdpq_count(XDPQ_CNT_PASS_OVERSIZE, len);
 		return XDP_PASS;

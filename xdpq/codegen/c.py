@@ -20,6 +20,7 @@ that no header uses, so ``int`` or ``xdpq_lock`` as a name is harmless.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from math import prod
 
 from xdpq import ir
@@ -271,6 +272,8 @@ class Emitter:
             self.line("#define XDPQ_PARENTS 1")
         if p.uses_at:
             self.line("#define XDPQ_WAITS 1")
+        if reads_the_clock(p):
+            self.line("#define XDPQ_TIMED 1")
         if self.clocks:
             self.line("#define XDPQ_VCLOCKS 1")
         if any(q.pushout for q in p.queues):
@@ -626,15 +629,31 @@ class Emitter:
         self.line("}\n")
 
 
-def _mentions(node: object, target: object) -> bool:
-    """Whether an IR tree contains ``target``."""
-    if node == target:
+def _contains(node: object, found: Callable[[object], bool]) -> bool:
+    """Whether an IR tree has a node that ``found`` says yes to."""
+    if found(node):
         return True
     if isinstance(node, tuple):
-        return any(_mentions(n, target) for n in node)
+        return any(_contains(n, found) for n in node)
     if hasattr(node, "__dataclass_fields__"):
-        return any(_mentions(getattr(node, f), target) for f in node.__dataclass_fields__)
+        return any(_contains(getattr(node, f), found) for f in node.__dataclass_fields__)
     return False
+
+
+def _mentions(node: object, target: object) -> bool:
+    """Whether an IR tree contains ``target``."""
+    return _contains(node, lambda n: n == target)
+
+
+def reads_the_clock(prog: ir.Program) -> bool:
+    """Whether the program needs the time an arrival is handled at: it reads now, a
+    packet's enqueue time (its sojourn), or gives an eligibility time, at a leaf or in
+    a ready hook. Otherwise the ingress does not read the clock for it
+    (kern/datapath.h, xdpq_arrival_now)."""
+    hooks = (prog.enqueue, prog.dequeue, *prog.ready.values())
+    return prog.uses_at or _contains(hooks, lambda n: (
+        isinstance(n, ir.Now) or n == ir.DeqField("enqueued")
+        or (isinstance(n, ir.Enqueue) and n.at is not None)))
 
 
 def _c_string(text: str) -> str:
