@@ -635,8 +635,12 @@ __u32 xdpq_cut_ifindex;		/* 0: arrivals never send */
 
 /* Whether this arrival may send: true holding the consumer token. Not while
  * the transmitter's frames may be in a bulk queue, nor another CPU's
- * arrivals': ours would overtake them (a CPU's bulk queue keeps its order). */
-static __always_inline bool xdpq_cut_begin(struct xdp_md *ctx, __u64 now)
+ * arrivals': ours would overtake them (a CPU's bulk queue keeps its order).
+ * A global function, as xdpq_cut_through below is: each of them, inlined at
+ * the ingress's call sites, multiplied the states the verifier walks (the
+ * two inlined took a random depth-4 tree past the verifier's million
+ * instructions; as globals it needs 248k: tests/test_trees.py keeps it). */
+__xdpq_global bool xdpq_cut_begin(struct xdp_md *ctx, __u64 now)
 {
 	__u64 when;
 
@@ -668,18 +672,26 @@ busy:
 	return false;
 }
 
+/* What the arrival in the slot it cuts through from is to the scheduler. */
+enum xdpq_cut_as {
+	XDPQ_CUT_STORED,	/* copied and counted already (or none: a carry) */
+	XDPQ_CUT_PENDING,	/* enqueued, neither copied nor counted yet */
+	XDPQ_CUT_BYPASSED,	/* in the bypass FIFO, copied and counted */
+};
+
 /* Holding the token, with the arrival (len bytes) enqueued in slot own:
  * dequeue once, and send what comes out in the arrival's frame; give the
  * token back. A pending arrival is neither copied into its slot nor counted
  * in the backlog yet: when it is itself what comes out, it never is, and
  * otherwise it gets its bytes now, before its frame is overwritten. An
  * arrival still queued arms the scheduler (bypassed: at once, see
- * xdpq_kick_now). */
-static __always_inline int xdpq_cut_through(struct xdp_md *ctx, __u32 own, __u32 len,
-					    __u64 now, bool pending, bool bypassed)
+ * xdpq_kick_now). A global function (see xdpq_cut_begin). */
+__xdpq_global int xdpq_cut_through(struct xdp_md *ctx, __u32 own, __u32 len, __u64 now,
+				   int as)
 {
 	struct xdpq_entry e = {};
 	int res, verdict = XDP_DROP;
+	bool pending = as == XDPQ_CUT_PENDING;
 	__s64 packets = pending, bytes = pending ? len : 0;
 	bool gone = false;
 	__u64 when;
@@ -712,7 +724,7 @@ static __always_inline int xdpq_cut_through(struct xdp_md *ctx, __u32 own, __u32
 	}
 	xdpq_consume_end();
 	if (!gone) {
-		if (bypassed)
+		if (as == XDPQ_CUT_BYPASSED)
 			xdpq_kick_now();
 		else
 			xdpq_kick();
@@ -732,7 +744,7 @@ static __always_inline int xdpq_carry(struct xdp_md *ctx, __u32 len, __u64 now, 
 {
 	if (!cut && !xdpq_cut_begin(ctx, now))
 		return XDP_DROP;
-	return xdpq_cut_through(ctx, XDPQ_NIL, len, now, false, false);
+	return xdpq_cut_through(ctx, XDPQ_NIL, len, now, XDPQ_CUT_STORED);
 }
 
 /* An unclaimed frame: into the bypass FIFO (counted `forwarded`), or to the
@@ -762,7 +774,7 @@ static __always_inline int xdpq_unclaimed(struct xdp_md *ctx, __u32 slot, __u32 
 	}
 	xdpq_count(forwarded, len);
 	if (xdpq_cut_begin(ctx, now))
-		return xdpq_cut_through(ctx, slot, len, now, false, true);
+		return xdpq_cut_through(ctx, slot, len, now, XDPQ_CUT_BYPASSED);
 	xdpq_kick_now();
 	return XDP_DROP;
 }
@@ -852,7 +864,7 @@ int xdpq_ingress(struct xdp_md *ctx)
 	case XDPQ_ENQ_OK:
 		xdpq_count(XDPQ_CNT_ENQUEUED, len);
 		if (cut)
-			return xdpq_cut_through(ctx, slot, len, now, true, false);
+			return xdpq_cut_through(ctx, slot, len, now, XDPQ_CUT_PENDING);
 		xdpq_backlog_change(1, len);
 		xdpq_kick();
 		return XDP_DROP;

@@ -164,6 +164,70 @@ def test_a_deepest_tree_on_three_clocks_loads_and_agrees(data: st.DataObject) ->
     _agree(DEEPEST_WITH_CLOCKS, data, TRACES)
 
 
+# A random tree of the 200 on which the ingress, with its cut-through steps inlined at
+# each call site, went past the verifier's million instructions (it needs 248k with
+# xdpq_cut_begin and xdpq_cut_through global functions, kern/datapath.h).
+CUT_THROUGH_HEAVY = ("""scheduler tree
+queue q0: pifo(range = 64) of q1, side
+queue q1[4]: fifo(clock = v1) of q2
+queue q2[4][1]: pifo(range = 1024) of q3
+queue q3[4][1][2]: pifo(capacity = 100, range = 128, base = 2)
+queue side: fifo(capacity = 8)
+state global { n: count = 0 }
+state global { m: count = 0 }
+state global { c: signed count = -3 }
+state global { v1: count = 0 }
+state per flow(ip.src, l4.sport) { seen: count = 0 }
+state per q1 { tat: time = 0 }
+state per q3 { tat: time = 0 }
+on enqueue {
+  n = n + 1
+  flow.seen = flow.seen + 1
+  c = c - ip.dscp + l4.sport % 7
+  if ip.dscp == 46 and n % 3 == 0 {
+    drop noisy
+  }
+  if c / 3 < -40 and c % 4 != -1 {
+    c = c + 20
+    drop debt
+  }
+  if ip.dscp >= 40 {
+    enqueue side rank n
+  }
+  enqueue q3[l4.sport][l4.sport][n] rank l4.sport % 8 at now + pkt.len / 1B * 100ns
+}
+on ready q1(i0) {
+  enqueue q0 rank m at max(q1[i0].tat, 30us) - 30us
+}
+on ready q2(i0, i1) {
+  enqueue q1 rank n % 4 at v1 + n % 4
+}
+on ready q3(i0, i1, i2) {
+  enqueue q2 rank 0 at max(q3[i0][i1][i2].tat, 30us) - 30us
+}
+on dequeue(p) {
+  m = m + p.len / 500B + max(c % 5, 0)
+  c = min(c + p.len / 100B, 30)
+  v1 = max(v1 + 1, p.q1.rank % 7)
+  m = m + p.q3.index + p.q0.rank % 3
+  q1[p.q1.index].tat = max(q1[p.q1.index].tat, now) + p.len / 100Mbit
+"""
+    "  q3[p.q1.index][p.q2.index][p.q3.index].tat ="
+    " max(q3[p.q1.index][p.q2.index][p.q3.index].tat, now) + p.len / 100Mbit\n"
+    """  if p.len > 1400B and n % 4 == 0 {
+    drop aqm
+  }
+}
+""")
+
+
+@settings(max_examples=1, deadline=None, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_a_tree_heavy_on_the_cut_through_paths_loads_and_agrees(data: st.DataObject) -> None:
+    _agree(CUT_THROUGH_HEAVY, data, TRACES)
+
+
 PER_QUEUE_STATE_2D = """scheduler shaped
 queue f[3][4]: fifo()
 queue t[3]: fifo() of f
