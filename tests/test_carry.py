@@ -12,6 +12,10 @@ during a BQL stop drained at a trickle (docs/datapath.md, "Cut through").
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Iterator
+
 import pytest
 
 from xdpq.bpf import xdp_ctx
@@ -118,3 +122,35 @@ def test_a_load_faster_than_the_transmitter_is_carried_without_refusals() -> Non
         refused = d.final.counters["drop_queue_full"].packets
         assert sent == 100_000 and rcv.received >= sent - gen.refused - refused
         assert refused <= sent // 100, f"{refused} of {sent} refused"
+
+
+def on_cpu(cpu: int, s: Stepper, f: bytes) -> int:
+    """The arrival ``f`` on CPU ``cpu`` (a BPF_PROG_RUN runs where it is called)."""
+    os.sched_setaffinity(0, {cpu})
+    return s.obj.prog("xdpq_ingress").run(f, ctx=xdp_ctx(len(f), LOOPBACK)).retval
+
+
+@pytest.fixture
+def two_cpus() -> Iterator[tuple[int, int]]:
+    cpus = sorted(os.sched_getaffinity(0))
+    assert len(cpus) >= 2, "this needs two CPUs"
+    yield cpus[0], cpus[1]
+    os.sched_setaffinity(0, set(cpus))
+
+
+def test_an_arrival_on_another_cpu_long_after_the_last_one_sends_at_once(
+        two_cpus: tuple[int, int]) -> None:
+    # A frame an arrival sent waits in its CPU's bulk queue until its NAPI poll ends,
+    # so an arrival on another CPU waits the grace (200 us) after it; long after, it
+    # sends at once. Arrivals do not read the clock for every frame they send; when
+    # lookers only knew the count, the first on a new CPU waited the grace from its own
+    # first look, and each such frame was 200 us late.
+    first, other = two_cpus
+    a, b = (frame(FrameSpec(300, sport=k + 1)) for k in range(2))
+    with TestBed() as bed, bed.enter(DUT), \
+            Stepper(compile_fifo(8).obj_path, egress_ifindex=bed.ifindex("out0")) as s:
+        cutting(s)
+        assert on_cpu(first, s, a) == XDP_REDIRECT
+        time.sleep(0.002)
+        assert on_cpu(other, s, b) == XDP_REDIRECT
+        assert s.obj.section(".bss")["xdpq_backlog"] == 0
