@@ -674,10 +674,12 @@ __u32 xdpq_cut_ifindex;		/* 0: arrivals never send */
 /* Whether this arrival may send: true holding the consumer token. Not while
  * the transmitter's frames may be in a bulk queue, nor another CPU's
  * arrivals': ours would overtake them (a CPU's bulk queue keeps its order).
- * A global function, as xdpq_cut_through below is: each of them, inlined at
- * the ingress's call sites, multiplied the states the verifier walks (the
- * two inlined took a random depth-4 tree past the verifier's million
- * instructions; as globals it needs 248k: tests/test_trees.py keeps it). */
+ * A global function, checked once: inlined at the ingress's call sites, its
+ * branches multiplied the states the verifier walks there, and took a
+ * random depth-4 tree past the verifier's million instructions (280k now:
+ * tests/test_trees.py keeps it). xdpq_cut_through stays inlined: as a
+ * global function too, the call chain down to the dequeue passed 512 bytes
+ * of stack. */
 __xdpq_global bool xdpq_cut_begin(struct xdp_md *ctx, __u64 now)
 {
 	__u64 when;
@@ -723,9 +725,9 @@ enum xdpq_cut_as {
  * in the backlog yet: when it is itself what comes out, it never is, and
  * otherwise it gets its bytes now, before its frame is overwritten. An
  * arrival still queued arms the scheduler (bypassed: at once, see
- * xdpq_kick_now). A global function (see xdpq_cut_begin). */
-__xdpq_global int xdpq_cut_through(struct xdp_md *ctx, __u32 own, __u32 len, __u64 now,
-				   int as)
+ * xdpq_kick_now). */
+static __always_inline int xdpq_cut_through(struct xdp_md *ctx, __u32 own, __u32 len,
+					    __u64 now, int as)
 {
 	struct xdpq_entry e = {};
 	int res, verdict = XDP_DROP;

@@ -164,9 +164,9 @@ def test_a_deepest_tree_on_three_clocks_loads_and_agrees(data: st.DataObject) ->
     _agree(DEEPEST_WITH_CLOCKS, data, TRACES)
 
 
-# A random tree of the 200 on which the ingress, with its cut-through steps inlined at
-# each call site, went past the verifier's million instructions (it needs 248k with
-# xdpq_cut_begin and xdpq_cut_through global functions, kern/datapath.h).
+# A random tree of the 200 on which the ingress, with xdpq_cut_begin inlined at each of
+# its call sites, went past the verifier's million instructions (280k with it a global
+# function, kern/datapath.h).
 CUT_THROUGH_HEAVY = ("""scheduler tree
 queue q0: pifo(range = 64) of q1, side
 queue q1[4]: fifo(clock = v1) of q2
