@@ -39,9 +39,8 @@ def test_a_refused_arrival_carries_the_head_out() -> None:
             Stepper(compile_fifo(2).obj_path, egress_ifindex=bed.ifindex("out0")) as s:
         # Stored while nothing may cut through (the stepper's virtual clock).
         assert s.ingress(first) == XDP_DROP and s.ingress(second) == XDP_DROP
+        cutting(s)
         bss = s.obj.section(".bss")
-        bss["xdpq_clock_virtual"] = 0
-        bss["xdpq_cut_ifindex"] = LOOPBACK
         out = s.obj.prog("xdpq_ingress").run(third, ctx=xdp_ctx(len(third), LOOPBACK))
         assert out.retval == XDP_REDIRECT
         assert out.data[: len(first)] == first  # the head, in the refused arrival's frame
@@ -72,9 +71,7 @@ def test_an_arrival_the_limit_holds_lets_adaptive_bql_grow_it() -> None:
             Stepper(compile_fifo(8).obj_path, egress_ifindex=bed.ifindex("out0")) as s:
         s.set_bql(Bql(BqlMode.ADAPTIVE, 3 * 1000))
         cutting(s)
-        run = s.obj.prog("xdpq_ingress").run
-        assert [run(f, ctx=xdp_ctx(len(f), LOOPBACK)).retval for f in frames] == \
-            [XDP_REDIRECT] * 3 + [XDP_DROP]
+        assert [s.ingress(f) for f in frames] == [XDP_REDIRECT] * 3 + [XDP_DROP]
         bss = s.obj.section(".bss")
         assert (bss["xdpq_bql_blocked"], bss["xdpq_backlog"]) == (1, 1)
         done = s.complete(now=bss["xdpq_bql_heard_at"] + 1000, frames=3)
@@ -94,13 +91,11 @@ def test_an_arrival_behind_the_transmitters_frames_holds_the_timer_off() -> None
         assert s.ingress(a) == XDP_DROP and s.step().result == Deq.OK.value  # staged
         cutting(s)
         bss = s.obj.section(".bss")
-        assert s.obj.prog("xdpq_ingress").run(b, ctx=xdp_ctx(len(b), LOOPBACK)).retval == \
-            XDP_DROP
+        assert s.ingress(b) == XDP_DROP
         wanted = bss["xdpq_cut_wanted_at"]
         assert wanted > 0 and bss["xdpq_backlog"] == 1
         s.set_bql(Bql(BqlMode.FIXED, 300))  # the staged frame, in flight, fills it
-        assert s.obj.prog("xdpq_ingress").run(c, ctx=xdp_ctx(len(c), LOOPBACK)).retval == \
-            XDP_DROP
+        assert s.ingress(c) == XDP_DROP
         assert bss["xdpq_cut_wanted_at"] == wanted and bss["xdpq_backlog"] == 2
 
 
@@ -127,7 +122,7 @@ def test_a_load_faster_than_the_transmitter_is_carried_without_refusals() -> Non
 def on_cpu(cpu: int, s: Stepper, f: bytes) -> int:
     """The arrival ``f`` on CPU ``cpu`` (a BPF_PROG_RUN runs where it is called)."""
     os.sched_setaffinity(0, {cpu})
-    return s.obj.prog("xdpq_ingress").run(f, ctx=xdp_ctx(len(f), LOOPBACK)).retval
+    return s.ingress(f)
 
 
 @pytest.fixture
