@@ -73,7 +73,8 @@ def check_both_ways(cli: Cli, bed: TestBed, forward: str, reverse: str) -> None:
         f = cli.stats(forward)
         return f, f["reverse"] if reverse == forward else cli.stats(reverse)
 
-    wait_for(lambda: all(settled(s) for s in both()))
+    wait_for(lambda: all(settled(s) for s in both()), seen=lambda: [
+        (s["backlog"], s["staged"], s["bql"]) for s in both()])
     there, back = both()
     for s in (there, back):
         adds_up(s)
